@@ -1,0 +1,46 @@
+"""Idempotent writes of tool / sandbox runs (the `tool_runs` table).
+
+Same approach as calls, without pricing: the batch is read in place by the engine and anti-joined
+on `event_id` against stored runs in its time range.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ingest.writer import conform_to
+from warehouse.client import ARROW_RELATION, Warehouse
+
+
+class ToolRunWriter:
+    """Writes batches of tool runs; duplicates (same event_id) are dropped."""
+
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+        self.columns = {k: v for k, v in wh.table_columns("tool_runs").items() if k != "ingested_at"}
+        column_list = ", ".join(f"`{c}`" for c in self.columns)
+        self.stage = "_stage_tool_runs"
+        if not wh.embedded_mode:
+            ddl = ", ".join(f"`{name}` {ch_type}" for name, ch_type in self.columns.items())
+            wh.command(f"CREATE TABLE IF NOT EXISTS {self.stage} ({ddl}) ENGINE = Memory")
+        self._insert = (
+            f"INSERT INTO tool_runs ({column_list}) SELECT {column_list} FROM {ARROW_RELATION} "
+            "WHERE event_id NOT IN (SELECT event_id FROM tool_runs "
+            "WHERE ts >= {lo:DateTime64(3, 'UTC')} AND ts <= {hi:DateTime64(3, 'UTC')}) "
+            "LIMIT 1 BY event_id"
+        )
+
+    def write(self, frame: pl.DataFrame) -> int:
+        """Insert the new runs of a batch; returns how many were written."""
+        if frame.height == 0:
+            return 0
+        if "source" not in frame.columns:
+            frame = frame.with_columns(pl.lit("unknown").alias("source"))
+        batch = conform_to(frame, self.columns)
+        return self.wh.written_rows_over_arrow(
+            self._insert,
+            batch,
+            {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
+            stage_table=self.stage,
+            tag="ingest:tool_runs",
+        )

@@ -1,0 +1,117 @@
+"""Validation rules for normalised call records, each a named reason.
+
+A rule is a vectorised condition over the batch; a row takes the reason of the first rule it
+breaks and goes to the dead-letter table with a human-readable detail. Rows breaking none are
+written. Parse failures (`malformed_json`, `invalid_type`) are found earlier, by the readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import polars as pl
+
+from ingest.schema import TOKEN_FIELDS, Deployment, Status
+
+
+class Reason(StrEnum):
+    """Why a record was dead-lettered."""
+
+    MALFORMED_JSON = "malformed_json"
+    INVALID_TYPE = "invalid_type"
+    MISSING_TIMESTAMP = "missing_timestamp"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    MISSING_MODEL = "missing_model"
+    MISSING_ID = "missing_id"
+    NEGATIVE_TOKENS = "negative_tokens"
+    IMPOSSIBLE_TOKENS = "impossible_tokens"
+    CACHE_EXCEEDS_INPUT = "cache_exceeds_input"
+    REASONING_EXCEEDS_OUTPUT = "reasoning_exceeds_output"
+    INVALID_STATUS = "invalid_status"
+    INVALID_DEPLOYMENT = "invalid_deployment"
+    INVALID_LATENCY = "invalid_latency"
+    INVALID_COST = "invalid_cost"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds the rules check against."""
+
+    now: datetime
+    max_future_skew_s: int
+    max_tokens_per_call: int
+
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _any(exprs: list[pl.Expr]) -> pl.Expr:
+    return pl.any_horizontal(exprs)
+
+
+def rules(limits: Limits) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
+    """(reason, breaks-the-rule condition, detail) in the order they are checked."""
+    latest = limits.now.timestamp() * 1000 + limits.max_future_skew_s * 1000
+    ts_ms = pl.col("ts").dt.epoch("ms")
+    cache = pl.col("cache_read_tokens") + pl.col("cache_write_5m_tokens") + pl.col("cache_write_1h_tokens")
+    tokens = [pl.col(name) for name in TOKEN_FIELDS]
+    statuses = [s.value for s in Status]
+    deployments = [d.value for d in Deployment]
+    ttft, latency = pl.col("ttft_ms"), pl.col("latency_ms")
+    return [
+        (Reason.INVALID_TYPE, pl.col("_invalid_type").is_not_null(),
+         pl.format("field {} has a value of the wrong type", pl.col("_invalid_type"))),
+        (Reason.MISSING_TIMESTAMP, pl.col("ts_raw").is_null() | (pl.col("ts_raw").str.strip_chars() == ""),
+         pl.lit("no ts: every call needs its request start time")),
+        (Reason.INVALID_TIMESTAMP, pl.col("ts").is_null() | (ts_ms < int(_EARLIEST.timestamp() * 1000)),
+         pl.format("ts {} is not ISO 8601 or epoch time after 2000-01-01", pl.col("ts_raw"))),
+        (Reason.FUTURE_TIMESTAMP, ts_ms > latest,
+         pl.format("ts {} is more than {}s in the future", pl.col("ts_raw"), pl.lit(limits.max_future_skew_s))),
+        (Reason.MISSING_MODEL, pl.col("model_raw").is_null() | (pl.col("model_raw") == ""),
+         pl.lit("no model: every call needs the model it was sent to")),
+        (Reason.MISSING_ID, pl.col("event_id").is_not_null() & (pl.col("event_id").str.strip_chars() == ""),
+         pl.lit("event_id is present but blank; omit it to derive one from the record")),
+        (Reason.NEGATIVE_TOKENS, _any([t < 0 for t in tokens]),
+         pl.lit("a token or tool-use count is negative")),
+        (Reason.IMPOSSIBLE_TOKENS, _any([t > limits.max_tokens_per_call for t in tokens]),
+         pl.format("a token count exceeds {} per call", pl.lit(limits.max_tokens_per_call))),
+        (Reason.CACHE_EXCEEDS_INPUT, cache > pl.col("input_tokens"),
+         pl.format("cache reads + writes ({}) exceed input_tokens ({}); input_tokens must include cached tokens",
+                   cache, pl.col("input_tokens"))),
+        (Reason.REASONING_EXCEEDS_OUTPUT, pl.col("reasoning_tokens") > pl.col("output_tokens"),
+         pl.format("reasoning_tokens ({}) exceed output_tokens ({}); output_tokens must include reasoning",
+                   pl.col("reasoning_tokens"), pl.col("output_tokens"))),
+        (Reason.INVALID_STATUS, ~pl.col("status").is_in(statuses),
+         pl.format("status {} is not one of " + "/".join(statuses), pl.col("status"))),
+        (Reason.INVALID_DEPLOYMENT, ~pl.col("deployment").is_in(deployments),
+         pl.format("deployment {} is not one of " + "/".join(deployments), pl.col("deployment"))),
+        (Reason.INVALID_LATENCY,
+         (ttft < 0).fill_null(False) | (latency < 0).fill_null(False) | (ttft > latency).fill_null(False),
+         pl.format("ttft_ms ({}) / latency_ms ({}) negative or ttft after the end", ttft, latency)),
+        (Reason.INVALID_COST,
+         (pl.col("reported_cost_raw").is_not_null() & pl.col("provider_reported_cost_usd").is_null())
+         | (pl.col("provider_reported_cost_usd") < 0).fill_null(False),
+         pl.format("provider_reported_cost_usd {} is not a non-negative decimal", pl.col("reported_cost_raw"))),
+    ]
+
+
+def split_valid(frame: pl.DataFrame, limits: Limits) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(good rows, bad rows with `reason` and `detail` columns); row order kept within each."""
+    checks = rules(limits)
+    reason = pl.when(checks[0][1]).then(pl.lit(checks[0][0].value))
+    for name, condition, _ in checks[1:]:
+        reason = reason.when(condition).then(pl.lit(name.value))
+    flagged = frame.with_columns(reason.otherwise(None).alias("reason"))
+    good = flagged.filter(pl.col("reason").is_null()).drop("reason")
+    bad = flagged.filter(pl.col("reason").is_not_null())
+    if bad.height:
+        detail = pl.when(pl.lit(False)).then(pl.lit(""))
+        for name, _, message in checks:
+            detail = detail.when(pl.col("reason") == name.value).then(message)
+        bad = bad.with_columns(detail.alias("detail"))
+    else:
+        bad = bad.with_columns(pl.lit(None, dtype=pl.String).alias("detail"))
+    return good, bad

@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
+# Both create the virtual environment from pyproject.toml on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install demo up test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/llmledger demo
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench.ingest
+	$(PY) -m bench.queries
+
+clean:
+	rm -rf $(VENV) .llmledger .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m llmledger` runs the CLI."""
+
+from llmledger.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""The newcomer's first run: a simulated month of multi-provider traffic, with every incident the
+signals detect, ingested through the real pipeline into the configured warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from rich.progress import Progress
+
+from ingest.pipeline import Pipeline
+from ingest.tool_runs import ToolRunWriter
+from llmledger.settings import Settings
+from warehouse.client import Warehouse
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo seeding wrote."""
+
+    start: datetime
+    end: datetime
+    written: int
+    duplicates: int
+    tool_runs: int
+    ground_truth_path: Path
+
+
+def demo_window(days: int, today: date | None = None) -> tuple[datetime, datetime]:
+    """The simulated range: `days` whole UTC days ending with today."""
+    end_day = datetime.combine(today or datetime.now(UTC).date(), time(0), tzinfo=UTC) + timedelta(days=1)
+    return end_day - timedelta(days=days), end_day
+
+
+def seed_demo(
+    wh: Warehouse,
+    settings: Settings,
+    *,
+    days: int = 30,
+    calls_per_day: int = 30_000,
+    seed: int = 7,
+    progress: Progress | None = None,
+) -> DemoResult:
+    """Simulate and ingest `days` of traffic ending today; idempotent for the same seed and dates."""
+    from llmledger.simulator import SimulationConfig, ground_truth, iter_days
+
+    start, end = demo_window(days)
+    config = SimulationConfig(start=start, days=days, calls_per_day=calls_per_day, seed=seed, incidents=True)
+    truth_path = settings.home / "demo" / "ground_truth.json"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    truth_path.write_text(ground_truth(config).to_json(), encoding="utf-8")
+    task = progress.add_task("simulate and ingest", total=days) if progress else None
+    written = duplicates = runs = 0
+    tool_writer = ToolRunWriter(wh)
+    with Pipeline(wh, settings) as pipeline:
+        for day in iter_days(config):
+            result = pipeline.ingest_frame(day.calls, source="simulator")
+            written += result.written
+            duplicates += result.duplicates
+            runs += tool_writer.write(day.tool_runs)
+            if progress is not None and task is not None:
+                progress.advance(task)
+    return DemoResult(start, end, written, duplicates, runs, truth_path)

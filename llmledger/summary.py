@@ -1,0 +1,97 @@
+"""The cost-attribution summary printed by `llmledger demo` and `llmledger summary`:
+totals, top routes / users / models, cache hit ratio and latency percentiles, from the warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import polars as pl
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from warehouse.client import Warehouse
+from warehouse.queries.attribution import cache_hit_ratio, latency_percentiles, totals, usage_by
+from warehouse.queries.scope import Scope
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The numbers the summary shows."""
+
+    start: datetime
+    end: datetime
+    totals: dict[str, object]
+    top: dict[str, pl.DataFrame]
+    cache_hit_ratio: float | None
+    latency: dict[str, object]
+
+
+def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope | None = None, top_n: int = 5) -> Summary:
+    """Query everything the summary shows for [start, end)."""
+    scope = scope or Scope.all()
+    tops = {
+        dim: usage_by(wh, scope, dim, start, end, limit=top_n, tag=f"summary:{dim}")
+        for dim in ("route", "user_id", "model", "team")
+    }
+    latency = latency_percentiles(wh, scope, start, end, tag="summary:latency")
+    return Summary(
+        start=start,
+        end=end,
+        totals=totals(wh, scope, start, end, tag="summary:totals").row(0, named=True),
+        top=tops,
+        cache_hit_ratio=cache_hit_ratio(wh, scope, start, end, tag="summary:cache"),
+        latency=latency.row(0, named=True) if latency.height else {},
+    )
+
+
+def money(value: object) -> str:
+    """Dollars with cents (four decimals under a dollar)."""
+    amount = Decimal(str(value or 0))
+    return f"${amount:,.2f}" if abs(amount) >= 1 else f"${amount:,.4f}"
+
+
+def _ms(value: object) -> str:
+    return "–" if value is None else f"{float(value):,.0f} ms"  # type: ignore[arg-type]
+
+
+def render_summary(summary: Summary, console: Console | None = None) -> None:
+    """Print the summary as rich tables."""
+    console = console or Console()
+    t = summary.totals
+    calls = int(t["calls"] or 0)  # type: ignore[arg-type]
+    cost = Decimal(str(t["cost_usd"] or 0))
+    head = Table.grid(padding=(0, 3))
+    head.add_row(
+        f"[b]{calls:,}[/b] calls",
+        f"[b]{money(cost)}[/b] spend",
+        f"{money(cost / calls if calls else 0)} / call",
+        f"cache hit ratio [b]{'–' if summary.cache_hit_ratio is None else f'{summary.cache_hit_ratio:.1%}'}[/b]",
+        f"{int(t['errors'] or 0):,} errors",  # type: ignore[arg-type]
+        f"{int(t['unpriced_calls'] or 0):,} unpriced",  # type: ignore[arg-type]
+    )
+    lat = summary.latency
+    latency = Table.grid(padding=(0, 3))
+    latency.add_row(
+        "[b]latency[/b]",
+        f"p50 {_ms(lat.get('latency_p50_ms'))}",
+        f"p95 {_ms(lat.get('latency_p95_ms'))}",
+        f"p99 {_ms(lat.get('latency_p99_ms'))}",
+        f"TTFT p50 {_ms(lat.get('ttft_p50_ms'))} / p99 {_ms(lat.get('ttft_p99_ms'))}",
+    )
+    tables = []
+    titles = {"route": "Top routes", "user_id": "Top users", "model": "Top models", "team": "Teams"}
+    for dim, frame in summary.top.items():
+        table = Table(title=titles.get(dim, dim), title_justify="left", expand=True)
+        table.add_column(dim)
+        table.add_column("calls", justify="right")
+        table.add_column("cost", justify="right")
+        table.add_column("share", justify="right")
+        for row in frame.iter_rows(named=True):
+            share = Decimal(str(row["cost_usd"] or 0)) / cost if cost else Decimal(0)
+            table.add_row(str(row["key"] or "(none)"), f"{row['calls']:,}", money(row["cost_usd"]), f"{share:.1%}")
+        tables.append(table)
+    span = f"{summary.start:%Y-%m-%d %H:%M} → {summary.end:%Y-%m-%d %H:%M} UTC"
+    console.print(Panel(Group(head, latency, *tables), title=f"llmledger · cost attribution · {span}"))

@@ -1,0 +1,25 @@
+"""Meta-tests: what a newcomer reads stays true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ingest.schema import CallIn
+from ingest.validate import Reason
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_canonical_field_is_documented() -> None:
+    documented = set(re.findall(r"`([a-z_0-9]+)`", README))
+    assert set(CallIn.model_fields) - documented == set()
+
+
+def test_every_dead_letter_reason_is_documented() -> None:
+    assert {r.value for r in Reason} - set(re.findall(r"`([a-z_]+)`", README)) == set()
+
+
+def test_readme_first_screen_gives_the_two_commands() -> None:
+    first_screen = "\n".join(README.splitlines()[:25])
+    assert "make demo" in first_screen and "make test" in first_screen

@@ -105,6 +105,8 @@ def split_valid(frame: pl.DataFrame, limits: Limits) -> tuple[pl.DataFrame, pl.D
     for name, condition, _ in checks[1:]:
         reason = reason.when(condition).then(pl.lit(name.value))
     flagged = frame.with_columns(reason.otherwise(None).alias("reason"))
+    if flagged["reason"].null_count() == flagged.height:  # the common case: nothing to split off
+        return frame, flagged.clear()
     good = flagged.filter(pl.col("reason").is_null()).drop("reason")
     bad = flagged.filter(pl.col("reason").is_not_null())
     if bad.height:

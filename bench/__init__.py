@@ -1,0 +1,1 @@
+"""Benchmarks (never timed unit tests). Results are recorded in BENCHMARKS.md by `bench.report`."""

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import polars as pl
 from pydantic import BaseModel
 
-from ingest.readers import RawBatch
+from ingest.readers import ParseFailure, RawBatch
 
 Cursor = dict[str, Any]
 """A collector's resumable position: any JSON-serialisable mapping, opaque to the runner."""
@@ -71,7 +71,9 @@ class Batch:
     CALLS batches carry `records`; every other output carries `frame` (columns named as the
     output's table). Provider buckets also carry `stream` (the unit of replacement, e.g.
     `openai:completions:1d`) and `buckets` (start/end of every bucket the page covered, empty
-    ones included), so a re-fetched bucket replaces the stored one whole.
+    ones included), so a re-fetched bucket replaces the stored one whole. `rejects` are rows of a
+    non-call output that could not be read; the runner dead-letters them (calls carry theirs in
+    `records.failures`).
     """
 
     output: Output
@@ -81,6 +83,7 @@ class Batch:
     buckets: pl.DataFrame | None = None
     cursor: Cursor | None = None
     notes: list[str] = field(default_factory=list)
+    rejects: list[ParseFailure] = field(default_factory=list)  # unreadable rows of non-call outputs
 
     @property
     def rows(self) -> int:

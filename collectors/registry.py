@@ -14,11 +14,17 @@ from pydantic import BaseModel
 
 from collectors.anthropic_usage import AnthropicUsageCollector
 from collectors.base import Collector, Kind
+from collectors.dcgm import DcgmCollector
+from collectors.nvidia_smi import NvidiaSmiImport
 from collectors.openai_usage import OpenAIUsageCollector
+from collectors.vllm import VllmCollector
 
 BUILTINS: tuple[type[Collector], ...] = (
     OpenAIUsageCollector,
     AnthropicUsageCollector,
+    VllmCollector,
+    DcgmCollector,
+    NvidiaSmiImport,
 )
 
 

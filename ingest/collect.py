@@ -27,6 +27,7 @@ from ingest.node_metrics import SampleWriter, load_gpu_prices
 from ingest.pipeline import Pipeline, PreparedBatch, _ahead
 from ingest.provider_exports import ProviderBucketWriter
 from ingest.tool_runs import ToolRunWriter
+from ingest.writer import DeadLetter, write_dead_letters
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
 
@@ -79,6 +80,11 @@ class _Sinks:
             report.written += written
             report.duplicates += batch.frame.height - written
         report.by_output[batch.output.value] = report.by_output.get(batch.output.value, 0) + written
+        if batch.rejects:
+            letters = [DeadLetter(source, f.reason.value, f.detail, f.line_no, f.raw) for f in batch.rejects]
+            write_dead_letters(self.wh, letters, batch_id=report.run_id,
+                               max_raw_bytes=self.settings.ingest.dead_letter_raw_max_bytes)
+            report.dead += len(letters)
 
     def close(self) -> None:
         if self._buckets is not None:
@@ -99,20 +105,24 @@ def run_collector(
     config: BaseModel | None = None,
     pipeline: Pipeline | None = None,
     registry: Registry = REGISTRY,
+    collector: Collector | None = None,
     **overrides: Any,
 ) -> RunReport:
     """Run collector `name` once into `wh` and record the outcome; see the module docstring.
 
     `since`/`until` (UTC) back-fill an explicit window instead of resuming from the cursor.
-    `config` replaces the settings' section; `overrides` patch it (e.g. `path=` for imports).
+    `config` replaces the settings' section; `overrides` patch it (e.g. `path=` for imports);
+    `collector` runs an instance built by the caller (its `config` is then used as is).
     """
     report = RunReport(collector=name, run_id=uuid.uuid4().hex, project="default", started_at=datetime.now(UTC))
     sinks = _Sinks(wh, settings, pipeline)
     try:
         load_gpu_prices(wh, settings.collectors.gpu_prices)
+        if collector is not None:
+            config = getattr(collector, "config", config)
         config = config or registry.config_for(name, settings.collectors, **overrides)
         report.project = str(getattr(config, "project", "default"))
-        collector = registry.create(name, config)
+        collector = collector or registry.create(name, config)
         cursor = None
         if collector.capabilities.incremental:
             cursor, problem = load_cursor(wh, name)

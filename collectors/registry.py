@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from collectors.anthropic_usage import AnthropicUsageCollector
 from collectors.base import Collector, Kind
 from collectors.dcgm import DcgmCollector
+from collectors.gateways.litellm import LiteLLMSpendLogsImport
 from collectors.nvidia_smi import NvidiaSmiImport
 from collectors.openai_usage import OpenAIUsageCollector
 from collectors.vllm import VllmCollector
@@ -24,6 +25,7 @@ BUILTINS: tuple[type[Collector], ...] = (
     AnthropicUsageCollector,
     VllmCollector,
     DcgmCollector,
+    LiteLLMSpendLogsImport,
     NvidiaSmiImport,
 )
 

@@ -15,7 +15,11 @@ from pydantic import BaseModel
 from collectors.anthropic_usage import AnthropicUsageCollector
 from collectors.base import Collector, Kind
 from collectors.dcgm import DcgmCollector
+from collectors.gateways.helicone import HeliconeImport
 from collectors.gateways.litellm import LiteLLMSpendLogsImport
+from collectors.gateways.mapped import MappedImport
+from collectors.gateways.openrouter import OpenRouterImport
+from collectors.gateways.portkey import PortkeyImport
 from collectors.nvidia_smi import NvidiaSmiImport
 from collectors.openai_usage import OpenAIUsageCollector
 from collectors.vllm import VllmCollector
@@ -26,6 +30,10 @@ BUILTINS: tuple[type[Collector], ...] = (
     VllmCollector,
     DcgmCollector,
     LiteLLMSpendLogsImport,
+    HeliconeImport,
+    PortkeyImport,
+    OpenRouterImport,
+    MappedImport,
     NvidiaSmiImport,
 )
 

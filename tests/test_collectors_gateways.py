@@ -78,3 +78,84 @@ def test_not_a_spend_log_export_is_a_clear_error(settings: Settings, wh: Warehou
     path.write_text("id,when,what\n1,2,3\n")
     report = run_collector("litellm-spend-logs", settings, wh, path=path)
     assert report.error_kind == "format" and "none of the expected columns" in report.error
+
+
+def test_helicone_export(settings: Settings, wh: Warehouse) -> None:
+    report = run_collector("helicone", settings, wh, path=FIXTURES / "helicone" / "requests.json")
+    assert report.ok, report.error
+    assert (report.written, report.dead) == (4, 3)
+    # Claude's prompt_tokens exclude the cache (100 + 2000 + 500); OpenAI's include it
+    assert totals(wh) == (4, 6800, 5072, 500, 0, 1200, 128, 0, Decimal("0.01832"))
+    assert set(dead(wh)) == {"invalid_type", "malformed_json", "invalid_timestamp"}
+    assert one(wh, "h-oa-1", "latency_ms, ttft_ms, user_id, feature, route, session_id, tags['region'], "
+                             "tags['helicone_session_path']") == \
+        (1500, 300, "u-1", "answers", "/chat", "sess-9", "eu", "/agent")
+    assert one(wh, "h-oa-2", "tool_name, parent_span_id, span_id, trace_id, reasoning_tokens") == \
+        ("web_search", "sp-1", "sp-2", "tr-1", 128)
+    assert one(wh, "h-err", "status, http_status") == ("error", 429)
+    again = run_collector("helicone", settings, wh, path=FIXTURES / "helicone" / "requests.json")
+    assert again.written == 0 and totals(wh)[0] == 4
+
+
+def test_portkey_export_cost_in_cents(settings: Settings, wh: Warehouse) -> None:
+    report = run_collector("portkey", settings, wh, path=FIXTURES / "portkey" / "logs.jsonl")
+    assert report.ok, report.error
+    assert (report.written, report.dead) == (5, 3)
+    # cents ÷ 100: 0.512 + 0.09 + 1.23 + 0 + 0.05 ¢
+    assert totals(wh) == (5, 7850, 6072, 500, 0, 1220, 128, 0, Decimal("0.01882"))
+    assert set(dead(wh)) == {"malformed_json", "invalid_type", "reasoning_exceeds_output"}
+    assert one(wh, "pk-3", "provider, input_tokens, cache_read_tokens, cache_write_5m_tokens") == \
+        ("anthropic", 2600, 2000, 500)
+    assert one(wh, "pk-5", "input_tokens, cache_read_tokens, output_tokens") == (1050, 1000, 20)  # native shape
+    assert one(wh, "pk-2", "tool_name, parent_span_id, span_id, user_id, api_key_id, latency_ms, stream") == \
+        ("web_search", "sp-1", "sp-2", "u-1", "vk-openai", 4000, True)
+    assert one(wh, "pk-4", "input_tokens, output_tokens, tags['portkey_cache_status']") == (0, 0, "HIT")
+    assert one(wh, "pk-1", "feature, tags['region']") == ("answers", "eu")
+
+
+def test_openrouter_generations(settings: Settings, wh: Warehouse) -> None:
+    report = run_collector("openrouter", settings, wh, path=FIXTURES / "openrouter" / "generations.jsonl")
+    assert report.ok, report.error
+    assert (report.written, report.dead) == (4, 3)
+    assert totals(wh) == (4, 6900, 5072, 0, 0, 1200, 278, 0, Decimal("0.01842"))
+    assert one(wh, "gen-1", "provider, model_raw, latency_ms, ttft_ms, user_id, tags['openrouter_provider']") == \
+        ("openrouter", "openai/gpt-4o", 1500, 300, "u-1", "OpenAI")
+    assert one(wh, "gen-2", "ttft_ms, stream") == (None, False)  # not streamed: no first-token time
+    assert one(wh, "gen-4", "status") == ("cancelled",)
+    assert set(dead(wh)) == {"malformed_json", "invalid_type", "invalid_timestamp"}
+
+
+def test_mapped_csv_with_anthropic_semantics_and_cents(settings: Settings, wh: Warehouse) -> None:
+    report = run_collector("mapped", settings, wh, path=FIXTURES / "mapped" / "acme_calls.csv",
+                           mapping=FIXTURES / "mapped" / "acme.toml")
+    assert report.ok, report.error
+    assert (report.written, report.dead) == (2, 2)
+    # input excludes the cache in this source: 100 + 2000 + 500 and 50 + 0 + 1200
+    assert totals(wh) == (2, 3850, 2000, 1700, 0, 410, 150, 0, Decimal("0.014345"))
+    assert one(wh, "a-2", "toUnixTimestamp64Milli(ts), source, tool_name, parent_span_id, environment, tags['region']") \
+        == (1762164001500, "acme-gateway", "search", "a-1", "prod", "eu")
+    assert set(dead(wh)) == {"invalid_type", "missing_timestamp"}
+
+
+@pytest.mark.parametrize("as_parquet", [False, True])
+def test_mapped_nested_json_paths_and_native_usage(settings: Settings, wh: Warehouse, tmp_path: Path,
+                                                   as_parquet: bool) -> None:
+    import polars as pl
+
+    path = FIXTURES / "mapped" / "nested.jsonl"
+    if as_parquet:  # nested objects as Parquet structs; the bad row's usage cannot be a struct there
+        frame = pl.read_ndjson(path.read_bytes().rsplit(b"\n", 2)[0] + b"\n")
+        path = tmp_path / "nested.parquet"
+        frame.write_parquet(path)
+    report = run_collector("mapped", settings, wh, path=path, mapping=FIXTURES / "mapped" / "nested.toml")
+    assert report.ok, report.error
+    assert totals(wh)[:7] == (2, 4000, 2048, 0, 0, 600, 64)
+    assert report.dead == (0 if as_parquet else 1)
+    assert one(wh, "n-2", "user_id, route, tool_name, parent_span_id, span_id") == ("u-2", "/chat", "calculator", "s-1", "s-2")
+
+
+def test_mapping_errors_name_the_problem(settings: Settings, wh: Warehouse, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[columns]\nts = "t"\nmodel = "m"\ncolour = "c"\n')
+    report = run_collector("mapped", settings, wh, path=FIXTURES / "mapped" / "acme_calls.csv", mapping=bad)
+    assert report.error_kind == "config" and "colour" in report.error and "bad.toml" in report.error

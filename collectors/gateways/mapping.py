@@ -132,10 +132,14 @@ class Mapper:
         return value
 
     def json(self, column: str, dtype: pl.DataType | None = None) -> pl.Series:
-        """A JSON text column decoded (rows that do not parse are flagged and read as null)."""
-        decoded, bad = decode_json(self.frame[column], dtype)
+        """A JSON text column of the source decoded (rows that do not parse are flagged, read as null)."""
+        return self.json_series(self.frame[column], dtype, column)
+
+    def json_series(self, series: pl.Series, dtype: pl.DataType | None, label: str) -> pl.Series:
+        """A series of JSON text decoded (rows that do not parse are flagged, read as null)."""
+        decoded, bad = decode_json(series, dtype)
         if bad.any():
-            self.problems.append((pl.when(pl.lit(bad)).then(pl.lit(f"{column} is not valid JSON of the expected shape")),
+            self.problems.append((pl.when(pl.lit(bad)).then(pl.lit(f"{label} is not valid JSON of the expected shape")),
                                   Reason.MALFORMED_JSON))
         return decoded
 

@@ -9,9 +9,8 @@ text, so CSV exports (where they are text already) and JSON exports map the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
 import polars as pl
@@ -19,8 +18,6 @@ import pyarrow.parquet as pq
 
 from collectors.errors import ImportFormatError
 from ingest.readers import RawBatch, parse_jsonl_chunk, read_jsonl
-
-Unwrap = Callable[[Any], Any]
 
 
 def detect(path: Path, fmt: str) -> str:
@@ -53,17 +50,16 @@ def read_source(
     *,
     batch_rows: int,
     batch_bytes: int,
-    unwrap: Unwrap | None = None,
 ) -> Iterator[RawBatch]:
     """Batches whose frames have exactly `columns`, all `pl.String` (absent fields are null)."""
     if not path.is_file():
         raise ImportFormatError(f"no such file: {path}")
     schema = {c: pl.String() for c in columns}
     kind = detect(path, fmt)
-    if kind == "jsonl" and unwrap is None:
+    if kind == "jsonl":
         yield from read_jsonl(path, batch_bytes, schema)
-    elif kind in {"json", "jsonl"}:
-        yield from _read_json_document(path, kind, schema, batch_rows, unwrap)
+    elif kind == "json":
+        yield from _read_json_document(path, schema, batch_rows)
     elif kind == "csv":
         yield from _read_csv(path, columns, batch_rows)
     elif kind == "parquet":
@@ -72,31 +68,18 @@ def read_source(
         raise ImportFormatError(f"unsupported format {kind!r}")
 
 
-def _read_json_document(
-    path: Path, kind: str, schema: dict[str, pl.DataType], batch_rows: int, unwrap: Unwrap | None
-) -> Iterator[RawBatch]:
-    """A JSON array / `{"data": [...]}` document, or JSON lines needing `unwrap`, re-chunked as lines."""
-    if kind == "json":
-        try:
-            document = orjson.loads(path.read_bytes())
-        except orjson.JSONDecodeError as err:
-            raise ImportFormatError(f"{path.name} is not valid JSON: {err}") from err
-        if isinstance(document, dict) and isinstance(document.get("data"), list):
-            document = document["data"]
-        if not isinstance(document, list):
-            raise ImportFormatError(f"{path.name}: expected a JSON array of records or {{'data': [...]}}")
-        lines = [orjson.dumps(unwrap(item) if unwrap else item) for item in document]
-    else:
-        lines = []
-        for line in path.read_bytes().splitlines():
-            if not line.strip():
-                continue
-            try:
-                lines.append(orjson.dumps(unwrap(orjson.loads(line))) if unwrap else line)
-            except orjson.JSONDecodeError:
-                lines.append(line)  # left for the chunk parser to dead-letter as malformed
-    for first in range(0, len(lines), batch_rows):
-        chunk = b"\n".join(lines[first:first + batch_rows]) + b"\n"
+def _read_json_document(path: Path, schema: dict[str, pl.DataType], batch_rows: int) -> Iterator[RawBatch]:
+    """A JSON array or `{"data": [...]}` document, loaded whole and re-chunked as JSON lines."""
+    try:
+        document = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as err:
+        raise ImportFormatError(f"{path.name} is not valid JSON: {err}") from err
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
+        document = document["data"]
+    if not isinstance(document, list):
+        raise ImportFormatError(f"{path.name}: expected a JSON array of records or {{'data': [...]}}")
+    for first in range(0, len(document), batch_rows):
+        chunk = b"\n".join(orjson.dumps(item) for item in document[first:first + batch_rows]) + b"\n"
         yield parse_jsonl_chunk(chunk, first + 1, None, schema)
 
 

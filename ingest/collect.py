@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 
 from collectors.base import Batch, Collector, Kind, Output, Window
@@ -30,6 +31,8 @@ from ingest.tool_runs import ToolRunWriter
 from ingest.writer import DeadLetter, write_dead_letters
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
+from warehouse.queries.collectors import collector_status
+from warehouse.queries.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +211,8 @@ def describe(collector: type[Collector]) -> dict[str, Any]:
     caps = collector.capabilities
     return {"name": collector.name, "kind": caps.kind.value, "outputs": sorted(o.value for o in caps.outputs),
             "incremental": caps.incremental, "backfill": caps.backfill, "summary": caps.summary}
+
+
+def status_frame(wh: Warehouse, scope: Scope | None = None) -> pl.DataFrame:
+    """Each collector's runs, last success, lag and last error (`warehouse.queries.collectors`)."""
+    return collector_status(wh, scope or Scope.all())

@@ -38,6 +38,8 @@ def samples(text: str, labels: Sequence[str], *, keep: Callable[[str], bool] | N
     names: list[str] = []
     values: list[float] = []
     columns: dict[str, list[str | None]] = {label: [] for label in labels}
+    if keep is not None:
+        text = _kept_lines(text, keep)
     try:
         for family in text_string_to_metric_families(text):
             if keep is not None and not keep(family.name):
@@ -53,6 +55,23 @@ def samples(text: str, labels: Sequence[str], *, keep: Callable[[str], bool] | N
         {"name": names, "value": values, **columns},
         schema={"name": pl.String, "value": pl.Float64, **{label: pl.String for label in labels}},
     )
+
+
+def _kept_lines(text: str, keep: Callable[[str], bool]) -> str:
+    """The exposition without the families `keep` rejects: a cheap line filter that spares the
+    (pure-Python) parser most of the work on exporters that expose much more than we store."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            parts = line.split(" ", 3)
+            name = parts[2] if len(parts) > 2 and parts[1] in ("HELP", "TYPE") else ""
+            if not name:
+                continue
+        else:
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name and keep(name):
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def target_node(target: ScrapeTarget) -> str:

@@ -25,7 +25,6 @@ from collectors.config import LiteLLMSpendLogsConfig
 from collectors.errors import ConfigError
 from collectors.gateways.mapping import Mapper, is_anthropic, tags_json
 from collectors.gateways.source import read_source, require_any
-from ingest.normalise import parse_timestamps
 from ingest.readers import RawBatch
 
 COLUMNS = (
@@ -74,10 +73,6 @@ def _usage(meta: pl.Expr, *path: str) -> pl.Expr:
     return pl.coalesce(values)
 
 
-def _ms_between(later: pl.Series, earlier: pl.Series) -> pl.Series:
-    return (parse_timestamps(later) - parse_timestamps(earlier)).dt.total_milliseconds()
-
-
 def map_spend_logs(raw: RawBatch, config: LiteLLMSpendLogsConfig) -> tuple[RawBatch, pl.DataFrame]:
     """(calls batch, tool runs frame) of one batch of spend-log rows."""
     src = raw.frame
@@ -87,10 +82,12 @@ def map_spend_logs(raw: RawBatch, config: LiteLLMSpendLogsConfig) -> tuple[RawBa
                            "metadata.spend_logs_metadata")
     known = {k: spend_meta[k] for k in ATTRIBUTION if k in spend_meta.columns}
     extra_tags = {k: pl.lit(spend_meta[k]) for k in spend_meta.columns if k not in ATTRIBUTION}
+    start = m.timestamp("startTime", required=True)
     frame = src.with_columns(
         m.json("metadata", METADATA).alias("_meta"),
-        pl.Series("_duration", _ms_between(src["endTime"], src["startTime"])),
-        pl.Series("_ttft", _ms_between(src["completionStartTime"], src["startTime"])),
+        start.alias("_start"),
+        (m.timestamp("endTime") - start).dt.total_milliseconds().alias("_duration"),
+        (m.timestamp("completionStartTime") - start).dt.total_milliseconds().alias("_ttft"),
         *(pl.Series(f"_slm_{k}", v) for k, v in known.items()),
     )
     m.frame = frame  # problems below are expressions over this frame
@@ -123,7 +120,7 @@ def map_spend_logs(raw: RawBatch, config: LiteLLMSpendLogsConfig) -> tuple[RawBa
     error_code = meta.struct.field("error_information").struct.field("error_code")
     mapped = frame.select(
         pl.col("request_id").alias("event_id"),
-        pl.col("startTime").alias("ts"),
+        pl.col("_start").alias("ts"),
         attr("project").alias("project"),
         _text(pl.col("api_key")).alias("api_key_id"),
         pl.coalesce(_text(pl.col("end_user")), attr("user_id"), _text(pl.col("user")),
@@ -165,10 +162,9 @@ def map_spend_logs(raw: RawBatch, config: LiteLLMSpendLogsConfig) -> tuple[RawBa
     )
     # MCP tool invocations with a readable start time are tool runs; the rest stay calls (and are
     # dead-lettered by validation if they are not readable calls either)
-    ts = pl.Series("ts", parse_timestamps(src["startTime"]))
     tool = (_text(pl.col("mcp_namespaced_tool_name")).is_not_null() | pl.col("call_type").str.contains("mcp"))
-    is_tool = src.select((tool.fill_null(False) & pl.lit(ts).is_not_null()).alias("t")).to_series()
-    tools = mapped.with_columns(ts.alias("ts")).filter(is_tool).select(
+    is_tool = src.select((tool.fill_null(False) & pl.lit(start).is_not_null()).alias("t")).to_series()
+    tools = mapped.filter(is_tool).select(
         "event_id", "ts", pl.lit(config.source or "litellm-spend-logs").alias("source"),
         pl.col("project").fill_null("default"),
         pl.coalesce(pl.col("tool_name"), pl.lit(src.filter(is_tool)["mcp_namespaced_tool_name"])).alias("tool_name"),

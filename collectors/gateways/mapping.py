@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from ingest.normalise import parse_timestamps
 from ingest.readers import ParseFailure, RawBatch
 from ingest.schema import CallIn
 from ingest.validate import Reason
@@ -58,6 +59,27 @@ def _decode(text: pl.Series, dtype: pl.DataType | None) -> pl.Series:
     if dtype is None:
         return text.str.json_decode(infer_schema_length=None)
     return text.str.json_decode(dtype)
+
+
+_SPACE_FORMAT = "%Y-%m-%d %H:%M:%S%.f"  # Postgres / CSV exports: naive, meaning UTC
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+
+
+def timestamps(text: pl.Series) -> pl.Series:
+    """UTC millisecond datetimes from text: the export's own form first (sniffed from its first
+    value), then every form the ingest pipeline reads (ISO 8601, naive = UTC, epoch numbers)."""
+    text = text.str.strip_chars()
+    first = text.drop_nulls().head(1).to_list()
+    spaced = bool(first) and len(first[0]) > 10 and first[0][10] == " " and first[0][-1:].isdigit()
+    if spaced:
+        parsed = text.str.to_datetime(_SPACE_FORMAT, time_unit="ms", time_zone="UTC", strict=False)
+    else:
+        parsed = text.str.to_datetime(_ISO_FORMAT, time_unit="ms", strict=False).dt.convert_time_zone("UTC")
+    missing = parsed.is_null() & text.is_not_null()
+    if missing.any():
+        index = missing.arg_true()
+        parsed = parsed.scatter(index, parse_timestamps(text.gather(index)))
+    return parsed.alias(text.name)
 
 
 def object_columns(series: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
@@ -123,6 +145,22 @@ class Mapper:
                               .then(pl.format("{} {} is not a whole number", pl.lit(label), text)), Reason.INVALID_TYPE))
         return value
 
+    def timestamp(self, column: str, *, required: bool = False) -> pl.Series:
+        """A text column of the source as UTC datetimes; unreadable values flag the row (as do
+        missing ones when `required`)."""
+        text = self.frame[column]
+        parsed = timestamps(text)
+        unreadable = parsed.is_null() & text.is_not_null() & (text.str.strip_chars() != "")
+        if unreadable.any():
+            self.problems.append((pl.when(pl.lit(unreadable)).then(
+                pl.format("{} {} is not ISO 8601 or epoch time", pl.lit(column), pl.lit(text))), Reason.INVALID_TIMESTAMP))
+        if required:
+            absent = text.is_null() | (text.str.strip_chars() == "")
+            if absent.any():
+                self.problems.append((pl.when(pl.lit(absent)).then(pl.lit(f"no {column}: every call needs its start time")),
+                                      Reason.MISSING_TIMESTAMP))
+        return parsed
+
     def decimal(self, expr: pl.Expr, label: str) -> pl.Expr:
         """An exact decimal from its text; anything else flags the row."""
         text = expr.cast(pl.String).str.strip_chars()
@@ -184,6 +222,11 @@ class Mapper:
 
 def subset_batch(raw: RawBatch, keep: pl.Series) -> RawBatch:
     """The rows of a batch where `keep` is true, their line numbers and source payloads preserved."""
-    rows = keep.arg_true().to_list()
-    return RawBatch(raw.frame.filter(keep), line_numbers=[raw.line_no(r) for r in rows], failures=raw.failures,
-                    unknown_fields=raw.unknown_fields, raw_rows=lambda picked: raw.raw([rows[r] for r in picked]))
+    rows = keep.arg_true()
+    if raw.line_numbers is None:
+        lines = (rows.cast(pl.Int64) + raw.first_line).to_list()
+    else:
+        lines = pl.Series(raw.line_numbers, dtype=pl.Int64).filter(keep).to_list()
+    picked = rows.to_list()
+    return RawBatch(raw.frame.filter(keep), line_numbers=lines, failures=raw.failures,
+                    unknown_fields=raw.unknown_fields, raw_rows=lambda chosen: raw.raw([picked[r] for r in chosen]))

@@ -85,17 +85,11 @@ class Batch:
     notes: list[str] = field(default_factory=list)
     rejects: list[ParseFailure] = field(default_factory=list)  # unreadable rows of non-call outputs
 
-    @property
-    def rows(self) -> int:
-        """Rows carried (records or frame)."""
-        if self.records is not None:
-            return self.records.frame.height + len(self.records.failures)
-        return self.frame.height if self.frame is not None else 0
-
 
 @runtime_checkable
 class Collector(Protocol):
-    """A source plug-in. Construct with its config; `collect` may be called once per instance."""
+    """A source plug-in. Construct with its config (scrape collectors also take `clock=`, a
+    callable giving the sample time); `collect` may be called once per instance."""
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]

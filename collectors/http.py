@@ -79,7 +79,7 @@ class ApiClient:
         self.config = config
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + "/", headers=dict(headers), timeout=config.timeout_s,
-            transport=transport, follow_redirects=True,
+            transport=transport, follow_redirects=False,  # never resend key headers elsewhere
         )
 
     def close(self) -> None:

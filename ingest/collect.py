@@ -25,7 +25,8 @@ from collectors.errors import CollectorError
 from collectors.registry import REGISTRY, Registry
 from ingest.collector_state import RunReport, load_cursor, record_run, save_cursor
 from ingest.node_metrics import SampleWriter, load_gpu_prices
-from ingest.pipeline import Pipeline, PreparedBatch, _ahead
+from ingest.pipeline import Pipeline, PreparedBatch
+from ingest.pipeline import _ahead as read_ahead  # the pipeline's own overlap helper, reused not copied
 from ingest.provider_exports import ProviderBucketWriter
 from ingest.tool_runs import ToolRunWriter
 from ingest.writer import DeadLetter, write_dead_letters
@@ -192,7 +193,7 @@ def _prepared(batches: Iterator[Batch], sinks: _Sinks, source: str) -> Iterator[
             return batch, sinks.pipeline.prepare(batch.records, source=source)
         return batch, None
 
-    return _ahead(prepare(b) for b in batches)
+    return read_ahead(prepare(b) for b in batches)
 
 
 def _data_through(cursor: dict[str, Any]) -> datetime | None:

@@ -215,20 +215,24 @@ def latency_quantiles(
 
 
 _GPU_TIME = """
-    SELECT project, node, gpu, gpu_model, sum(if(dt_ms <= {{max_gap_ms:UInt64}}, dt_ms, 0)) AS gpu_ms,
-        avg(util) AS util_pct
+    SELECT project, node, gpu, any(gpu_model) AS gpu_model, max(series_ms) AS gpu_ms, avg(series_util) AS util_pct
     FROM (
-        SELECT project, node, gpu, gpu_model, ts, util,
-            dateDiff('millisecond', lagInFrame(toNullable(ts)) OVER w, ts) AS dt_ms
+        -- one series per GPU (or MIG instance); instances of one GPU share its time, hence max above
+        SELECT project, node, gpu, gpu_instance, any(gpu_model) AS gpu_model,
+            sum(if(dt_ms <= {{max_gap_ms:UInt64}}, dt_ms, 0)) AS series_ms, avg(util_pct) AS series_util
         FROM (
-            SELECT project, node, gpu, any(gpu_model) AS gpu_model, ts, avg(util_pct) AS util
+            SELECT project, node, gpu, gpu_instance, gpu_model, ts, util_pct,
+                -- the interval since the previous sample, clipped at the range start
+                dateDiff('millisecond', greatest(lagInFrame(toNullable(ts)) OVER w, {{start:DateTime64(3, 'UTC')}}), ts)
+                    AS dt_ms
             FROM gpu_samples WHERE {where}
-            GROUP BY project, node, gpu, ts
+            WINDOW w AS (PARTITION BY project, node, gpu, gpu_instance ORDER BY ts
+                         ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
         )
-        WINDOW w AS (PARTITION BY project, node, gpu ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+        WHERE ts >= {{start:DateTime64(3, 'UTC')}} AND dt_ms IS NOT NULL
+        GROUP BY project, node, gpu, gpu_instance
     )
-    WHERE ts >= {{start:DateTime64(3, 'UTC')}} AND dt_ms IS NOT NULL
-    GROUP BY project, node, gpu, gpu_model
+    GROUP BY project, node, gpu
 """
 
 _PRICED_GPU_TIME = """

@@ -102,6 +102,6 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
     if summary.unpriced_models:
         names = ", ".join(f"{model} ({calls:,} calls)" for model, calls in summary.unpriced_models[:5])
         tables.append(f"[yellow]unpriced models[/yellow] {names}: kept and priced $0 — add a price override "
-                      "([pricing.models] in llmledger.toml) and run `llmledger reprice`")
+                      "(\\[pricing.models] in llmledger.toml) and run `llmledger reprice`")
     span = f"{summary.start:%Y-%m-%d %H:%M} → {summary.end:%Y-%m-%d %H:%M} UTC"
     console.print(Panel(Group(head, latency, *tables), title=f"llmledger · cost attribution · {span}"))

@@ -222,3 +222,13 @@ def test_one_failing_collector_does_not_stop_the_others(settings: Settings, wh: 
     reports = run_collectors(configured(settings, api), wh, since=NOV[1], until=UNTIL)
     assert [(r.collector, r.status) for r in reports] == [("openai", "error"), ("anthropic", "ok")]
     assert usage_totals(wh, "anthropic")[:2] == (5, 30800)
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    from collectors.http import retry_after_seconds
+
+    now = datetime(2025, 11, 3, 10, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("7", now=now) == 7.0
+    assert retry_after_seconds("Mon, 03 Nov 2025 10:00:30 GMT", now=now) == 30.0
+    assert retry_after_seconds("Mon, 03 Nov 2025 09:00:00 GMT", now=now) == 0.0
+    assert retry_after_seconds("soon", now=now) is None and retry_after_seconds(None) is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -70,6 +70,7 @@ class RawBatch:
     unknown_fields: set[str] = field(default_factory=set)
     raw_lines: list[bytes] | None = None  # parallel to the frame's rows, when known
     chunk: bytes | None = None  # JSONL chunk the rows came from, when clean
+    raw_rows: Callable[[list[int]], list[bytes]] | None = None  # source payloads, when the frame was mapped
 
     def line_no(self, row: int) -> int:
         """Source line number of a frame row."""
@@ -77,6 +78,8 @@ class RawBatch:
 
     def raw(self, rows: list[int]) -> list[bytes]:
         """The raw text of some frame rows (only called for dead-lettered rows)."""
+        if self.raw_rows is not None:
+            return self.raw_rows(rows)
         if self.raw_lines is not None:
             return [self.raw_lines[r] for r in rows]
         if self.chunk is not None:
@@ -89,14 +92,18 @@ class RawBatch:
 # ---- JSONL ---------------------------------------------------------------------------
 
 
-def read_jsonl(path: Path, batch_bytes: int) -> Iterator[RawBatch]:
-    """Batches of about `batch_bytes` of a JSON-lines file; memory stays within a few batches."""
+Schema = Mapping[str, pl.DataType]
+
+
+def read_jsonl(path: Path, batch_bytes: int, schema: Schema = READ_SCHEMA) -> Iterator[RawBatch]:
+    """Batches of about `batch_bytes` of a JSON-lines file; memory stays within a few batches.
+    `schema` is the canonical read schema unless a source of another shape is read."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as handle:
-        yield from iter_jsonl_chunks(handle, batch_bytes)
+        yield from iter_jsonl_chunks(handle, batch_bytes, schema)
 
 
-def iter_jsonl_chunks(handle: io.BufferedIOBase, batch_bytes: int) -> Iterator[RawBatch]:
+def iter_jsonl_chunks(handle: io.BufferedIOBase, batch_bytes: int, schema: Schema = READ_SCHEMA) -> Iterator[RawBatch]:
     """Batches from an open binary stream of JSON lines."""
     line_no = 1
     rest = b""
@@ -115,19 +122,21 @@ def iter_jsonl_chunks(handle: io.BufferedIOBase, batch_bytes: int) -> Iterator[R
             return
         newlines = data.count(b"\n")
         if data.strip():
-            yield parse_jsonl_chunk(data, line_no, newlines)
+            yield parse_jsonl_chunk(data, line_no, newlines, schema)
         line_no += newlines
         if not buf:
             return
 
 
-def parse_jsonl_chunk(data: bytes, first_line: int = 1, newlines: int | None = None) -> RawBatch:
+def parse_jsonl_chunk(
+    data: bytes, first_line: int = 1, newlines: int | None = None, schema: Schema = READ_SCHEMA
+) -> RawBatch:
     """Parse one chunk of whole JSON lines (`newlines`: its count of line ends, if known)."""
-    unknown = _unknown_fields(data)
+    unknown = _unknown_fields(data, frozenset(schema))
     try:
-        frame = pl.read_ndjson(io.BytesIO(data), schema=READ_SCHEMA)
+        frame = pl.read_ndjson(io.BytesIO(data), schema=schema)
     except Exception:  # noqa: BLE001 - polars raises ComputeError and friends; isolate the bad lines
-        return _parse_lines_individually(data, first_line, unknown)
+        return _parse_lines_individually(data, first_line, unknown, schema)
     lines = (data.count(b"\n") if newlines is None else newlines) + (0 if data.endswith(b"\n") else 1)
     if frame.height != lines:  # blank lines, which the parser skips: map rows to lines
         numbers = [first_line + i for i, line in enumerate(data.split(b"\n")) if line.strip()]
@@ -135,7 +144,7 @@ def parse_jsonl_chunk(data: bytes, first_line: int = 1, newlines: int | None = N
     return RawBatch(frame, first_line=first_line, unknown_fields=unknown, chunk=data)
 
 
-def _parse_lines_individually(data: bytes, first_line: int, unknown: set[str]) -> RawBatch:
+def _parse_lines_individually(data: bytes, first_line: int, unknown: set[str], schema: Schema) -> RawBatch:
     items = [(first_line + i, line) for i, line in enumerate(data.split(b"\n")) if line.strip()]
     frames: list[pl.DataFrame] = []
     kept: list[tuple[int, bytes]] = []
@@ -143,7 +152,7 @@ def _parse_lines_individually(data: bytes, first_line: int, unknown: set[str]) -
 
     def parse(group: list[tuple[int, bytes]]) -> None:
         try:
-            frame = pl.read_ndjson(io.BytesIO(b"\n".join(line for _, line in group)), schema=READ_SCHEMA)
+            frame = pl.read_ndjson(io.BytesIO(b"\n".join(line for _, line in group)), schema=schema)
         except Exception as err:  # noqa: BLE001
             if len(group) == 1:
                 failures.append(_classify(group[0], err))
@@ -160,7 +169,7 @@ def _parse_lines_individually(data: bytes, first_line: int, unknown: set[str]) -
         kept.extend(group)
 
     parse(items)
-    frame = pl.concat(frames) if frames else pl.DataFrame(schema=READ_SCHEMA)
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
     return RawBatch(
         frame,
         line_numbers=[n for n, _ in kept],
@@ -183,8 +192,8 @@ def _classify(item: tuple[int, bytes], err: Exception) -> ParseFailure:
     return ParseFailure(line_no, Reason.INVALID_TYPE, f"a field has the wrong type: {message}", raw)
 
 
-def _unknown_fields(data: bytes) -> set[str]:
-    """Top-level field names outside the canonical schema, from a sample of the chunk's lines."""
+def _unknown_fields(data: bytes, known: frozenset[str] = KNOWN_FIELDS) -> set[str]:
+    """Top-level field names outside the schema read, from a sample of the chunk's lines."""
     names: set[str] = set()
     for line in data.split(b"\n", _SAMPLE_LINES)[:_SAMPLE_LINES]:
         if not line.strip():
@@ -195,7 +204,7 @@ def _unknown_fields(data: bytes) -> set[str]:
             continue
         if isinstance(value, dict):
             names.update(value.keys())
-    return names - KNOWN_FIELDS
+    return names - known
 
 
 # ---- CSV and Parquet ---------------------------------------------------------------------

@@ -27,6 +27,8 @@ _STAGE_TYPE_OVERRIDES = {"tags": "String"}
 def polars_type(clickhouse_type: str) -> pl.DataType:
     """The Polars type an Arrow column must have to land in a ClickHouse column of this type."""
     inner = clickhouse_type
+    if inner.startswith("Array("):
+        return pl.List(polars_type(inner[len("Array(") : -1]))
     nullable = inner.startswith("Nullable(")
     if nullable:
         inner = inner[len("Nullable(") : -1]

@@ -14,11 +14,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from collectors.cli import collect, collectors_app, import_app
 from llmledger.settings import get_settings
 
 app = typer.Typer(help="llmledger: cost and latency attribution for LLM traffic.", no_args_is_help=True)
 prices_app = typer.Typer(help="The price table (genai-prices plus your overrides).", no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
+app.command("collect")(collect)
+app.add_typer(collectors_app, name="collectors")
+app.add_typer(import_app, name="import")
 console = Console()
 
 

@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from collectors.config import CollectorsSettings
+
 DEFAULT_HOME = Path(".llmledger")
 
 
@@ -101,6 +103,7 @@ class Settings(BaseSettings):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+    collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
 
     @property
     def warehouse_path(self) -> Path:

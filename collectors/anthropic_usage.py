@@ -1,0 +1,222 @@
+"""Anthropic Admin API usage report (messages) and cost report → provider usage and cost buckets.
+
+Usage rows split input into uncached, cache reads and 5-minute / 1-hour cache writes; llmledger's
+`input_tokens` is their sum (Anthropic's own `input_tokens` excludes the cache). Cost amounts
+are decimal *strings in cents* (`"123.45"` = $1.2345) and are divided by 100 exactly. Bucket
+times are RFC 3339 strings. The key comes from the variable `collectors.anthropic.api_key_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, ClassVar
+
+import polars as pl
+
+from collectors.base import Batch, Capabilities, Cursor, Kind, Output, Window
+from collectors.buckets import (
+    MAX_LIMIT,
+    Page,
+    StreamSpec,
+    buckets_frame,
+    collect_streams,
+    grouped_columns,
+    rows_frame,
+)
+from collectors.config import AnthropicConfig
+from collectors.errors import BadResponse, ConfigError
+from collectors.http import ApiClient
+
+PROVIDER = "anthropic"
+
+USAGE_SCHEMA: dict[str, pl.DataType] = {
+    "bucket_start": pl.Datetime("ms", "UTC"),
+    "bucket_end": pl.Datetime("ms", "UTC"),
+    "provider_project_id": pl.String(),
+    "api_key_id": pl.String(),
+    "model_raw": pl.String(),
+    "service_tier": pl.String(),
+    "context_window": pl.String(),
+    "uncached_input_tokens": pl.Int64(),
+    "cache_read_tokens": pl.Int64(),
+    "cache_write_5m_tokens": pl.Int64(),
+    "cache_write_1h_tokens": pl.Int64(),
+    "output_tokens": pl.Int64(),
+    "web_search_requests": pl.Int64(),
+}
+
+COST_SCHEMA: dict[str, pl.DataType] = {
+    "bucket_start": pl.Datetime("ms", "UTC"),
+    "bucket_end": pl.Datetime("ms", "UTC"),
+    "provider_project_id": pl.String(),
+    "line_item": pl.String(),
+    "cost_type": pl.String(),
+    "model_raw": pl.String(),
+    "service_tier": pl.String(),
+    "context_window": pl.String(),
+    "token_type": pl.String(),
+    "amount_cents": pl.String(),
+    "currency": pl.String(),
+}
+
+_USAGE_DIMENSIONS = {"api_key_id": ["api_key_id"], "workspace_id": ["provider_project_id"], "model": ["model"],
+                     "service_tier": ["service_tier", "is_batch"], "context_window": ["context_window"],
+                     "inference_geo": []}
+_COST_DIMENSIONS = {"workspace_id": ["provider_project_id"],
+                    "description": ["line_item", "model", "token_type", "service_tier", "context_window"]}
+
+
+def rfc3339(ts: datetime) -> str:
+    """`2025-08-01T00:00:00Z` form of a UTC time."""
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as err:
+        raise BadResponse(f"anthropic: bucket time {value!r} is not RFC 3339") from err
+
+
+def _buckets(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise BadResponse("anthropic: expected {'data': [...], 'has_more': …} from the admin API")
+    return body["data"]
+
+
+def parse_usage_page(body: Any) -> Page:
+    """Rows of a messages usage-report page, in provider-usage columns (model still raw)."""
+    rows: list[dict[str, Any]] = []
+    bounds: list[tuple[datetime, datetime]] = []
+    for bucket in _buckets(body):
+        start, end = _time(bucket.get("starting_at")), _time(bucket.get("ending_at"))
+        bounds.append((start, end))
+        for r in bucket.get("results") or []:
+            creation = r.get("cache_creation") or {}
+            tools = r.get("server_tool_use") or {}
+            rows.append({
+                "bucket_start": start, "bucket_end": end,
+                "provider_project_id": r.get("workspace_id"), "api_key_id": r.get("api_key_id"),
+                "model_raw": r.get("model"), "service_tier": r.get("service_tier"),
+                "context_window": r.get("context_window"),
+                "uncached_input_tokens": r.get("uncached_input_tokens"),
+                "cache_read_tokens": r.get("cache_read_input_tokens"),
+                "cache_write_5m_tokens": creation.get("ephemeral_5m_input_tokens"),
+                "cache_write_1h_tokens": creation.get("ephemeral_1h_input_tokens"),
+                "output_tokens": r.get("output_tokens"), "web_search_requests": tools.get("web_search_requests"),
+            })
+    counts = ["uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+              "output_tokens", "web_search_requests"]
+    frame = rows_frame(rows, USAGE_SCHEMA).with_columns(pl.col(counts).fill_null(0))
+    frame = frame.with_columns(
+        pl.sum_horizontal("uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+                          "cache_write_1h_tokens").alias("input_tokens"),
+        pl.when(pl.col("service_tier").is_not_null()).then(pl.col("service_tier") == "batch").alias("is_batch"),
+        pl.lit(None, dtype=pl.Int64).alias("requests"),  # the usage report has no request counts
+    )
+    return Page(frame, buckets_frame(bounds), bool(body.get("has_more")), body.get("next_page"))
+
+
+def parse_cost_page(body: Any) -> Page:
+    """Rows of a cost-report page; `amount` in dollars, exact (the report gives cents as text)."""
+    rows: list[dict[str, Any]] = []
+    bounds: list[tuple[datetime, datetime]] = []
+    for bucket in _buckets(body):
+        start, end = _time(bucket.get("starting_at")), _time(bucket.get("ending_at"))
+        bounds.append((start, end))
+        for r in bucket.get("results") or []:
+            rows.append({
+                "bucket_start": start, "bucket_end": end, "provider_project_id": r.get("workspace_id"),
+                "line_item": r.get("description"), "cost_type": r.get("cost_type"), "model_raw": r.get("model"),
+                "service_tier": r.get("service_tier"), "context_window": r.get("context_window"),
+                "token_type": r.get("token_type"), "amount_cents": None if r.get("amount") is None else str(r["amount"]),
+                "currency": r.get("currency") or "USD",
+            })
+    frame = rows_frame(rows, COST_SCHEMA)
+    cents = pl.col("amount_cents").str.strip_chars().cast(pl.Decimal(38, 18), strict=False)
+    frame = frame.with_columns((cents / 100).alias("amount"), pl.col("currency").str.to_lowercase())
+    bad = frame.filter(pl.col("amount").is_null())
+    if bad.height:
+        raise BadResponse(f"anthropic: cost amount {bad['amount_cents'][0]!r} is not a decimal string")
+    frame = frame.drop("amount_cents").with_columns(
+        pl.when(pl.col("currency") == "usd").then(pl.col("amount")).alias("cost_usd"),
+    )
+    return Page(frame, buckets_frame(bounds), bool(body.get("has_more")), body.get("next_page"))
+
+
+def _query(group_by: list[str], width: str):  # noqa: ANN202 - a params builder
+    def params(start: datetime, end: datetime, limit: int, page: str | None) -> list[tuple[str, Any]]:
+        query: list[tuple[str, Any]] = [("starting_at", rfc3339(start)), ("ending_at", rfc3339(end)),
+                                        ("bucket_width", width), ("limit", limit)]
+        query += [("group_by[]", g) for g in group_by]
+        if page:
+            query.append(("page", page))
+        return query
+
+    return params
+
+
+class AnthropicUsageCollector:
+    """Pulls Anthropic's organization usage report (messages) and cost report."""
+
+    name: ClassVar[str] = "anthropic"
+    Config: ClassVar[type[AnthropicConfig]] = AnthropicConfig
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        kind=Kind.PULL,
+        outputs=frozenset({Output.PROVIDER_USAGE, Output.PROVIDER_COSTS}),
+        incremental=True,
+        backfill=True,
+        provider=PROVIDER,
+        summary="Anthropic Admin API usage report (messages) and cost report buckets",
+    )
+
+    def __init__(self, config: AnthropicConfig) -> None:
+        self.config = config
+
+    def streams(self) -> list[StreamSpec]:
+        """The endpoints this configuration reads."""
+        c = self.config
+        specs: list[StreamSpec] = []
+        if c.usage:
+            w = c.bucket_width
+            specs.append(StreamSpec(
+                f"anthropic:messages:{w}", "v1/organizations/usage_report/messages", Output.PROVIDER_USAGE, w,
+                min(c.page_limit or MAX_LIMIT[w], MAX_LIMIT[w]), _query(c.group_by, w), parse_usage_page,
+                "collectors.anthropic.group_by / bucket_width",
+            ))
+        if c.costs:
+            specs.append(StreamSpec(
+                "anthropic:costs:1d", "v1/organizations/cost_report", Output.PROVIDER_COSTS, "1d",
+                min(c.page_limit or 31, 31), _query(c.cost_group_by, "1d"), parse_cost_page,
+                "collectors.anthropic.cost_group_by",
+            ))
+        return specs
+
+    def collect(self, window: Window, cursor: Cursor | None) -> Iterator[Batch]:
+        """Read every stream from its cursor (or `window`); a failing stream does not stop the next."""
+        key = os.environ.get(self.config.api_key_env, "").strip()
+        if not key:
+            raise ConfigError(
+                f"anthropic: set the environment variable {self.config.api_key_env} to an Anthropic Admin API "
+                "key (sk-ant-admin…)", setting=self.config.api_key_env,
+            )
+        headers = {"x-api-key": key, "anthropic-version": self.config.anthropic_version, "Accept": "application/json"}
+        with ApiClient(base_url=self.config.base_url, headers=headers, config=self.config.http,
+                       source="anthropic", key_env=self.config.api_key_env) as client:
+            yield from collect_streams(client, self.streams(), window, cursor,
+                                       refetch=self.config.refetch_buckets,
+                                       backfill_days=self.config.backfill_days, label=self._label)
+
+    def _label(self, frame: pl.DataFrame, spec: StreamSpec) -> pl.DataFrame:
+        usage = spec.output is Output.PROVIDER_USAGE
+        grouped = grouped_columns(self.config.group_by if usage else self.config.cost_group_by,
+                                  _USAGE_DIMENSIONS if usage else _COST_DIMENSIONS)
+        return frame.with_columns(
+            pl.lit(self.config.project).alias("project"),
+            pl.lit(PROVIDER).alias("provider"),
+            pl.lit(spec.name).alias("stream"),
+            pl.lit(spec.width).alias("bucket_width"),
+            pl.lit(grouped, dtype=pl.List(pl.String)).alias("grouped_by"),
+        )

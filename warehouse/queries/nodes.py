@@ -1,0 +1,348 @@
+"""Self-hosted node metrics: GPU utilisation, inference load, throughput, latency quantiles and the
+economics of GPU time — all derived at query time from raw samples.
+
+Counters (vLLM `*_total`) are turned into increases sample to sample, where a value lower than
+the previous one is a restart and counts from zero (as PromQL's `increase`). Rates divide an
+increase by the time its samples cover; a series' first sample in range uses one sample before
+the range (`lookback_s`). Histogram quantiles interpolate linearly inside the cumulative bucket
+holding the rank, like PromQL's `histogram_quantile` (the +Inf bucket answers with the highest
+finite edge). GPU time counts the interval between consecutive samples of a GPU, up to
+`max_gap_s`; its cost is the most specific `gpu_prices` row (node and GPU model, node, GPU
+model, any). Money is Decimal(38, 18) USD; rates are per second; times UTC; ranges [start, end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from warehouse.client import Warehouse
+from warehouse.queries.scope import Scope
+
+HISTOGRAM_METRICS = ("ttft_s", "itl_s", "e2e_s", "queue_s", "prefill_s", "decode_s")
+
+
+def _range(scope: Scope, start: datetime, end: datetime, lookback_s: int, params: dict[str, Any]) -> str:
+    params.update(start=start, end=end, read_from=start - timedelta(seconds=lookback_s))
+    return (f"{scope.clause(params)} AND ts >= {{read_from:DateTime64(3, 'UTC')}} "
+            "AND ts < {end:DateTime64(3, 'UTC')}")
+
+
+def _increase(column: str) -> str:
+    """Increase of a cumulative counter since the previous sample of its series (resets → from 0)."""
+    prev = f"prev_{column}"
+    return f"if({prev} IS NULL OR {column} IS NULL, NULL, if({column} >= {prev}, {column} - {prev}, {column}))"
+
+
+def _bucket(step_s: int | None, params: dict[str, Any]) -> str:
+    if step_s is None:
+        return "toDateTime64({start:DateTime64(3, 'UTC')}, 3, 'UTC')"
+    params["step"] = int(step_s)
+    return "toStartOfInterval(ts, INTERVAL {step:UInt32} SECOND)"
+
+
+_INFERENCE_DELTAS = """
+    SELECT project, node, model, engine, ts,
+        dateDiff('millisecond', prev_ts, ts) AS dt_ms,
+        {prompt} AS d_prompt, {generation} AS d_generation, {queries} AS d_queries, {hits} AS d_hits,
+        {finished} AS d_finished
+    FROM (
+        SELECT project, node, model, engine, ts,
+            prompt_tokens_total, generation_tokens_total, prefix_cache_queries_total, prefix_cache_hits_total,
+            requests_finished_total,
+            lagInFrame(toNullable(ts)) OVER w AS prev_ts,
+            lagInFrame(prompt_tokens_total) OVER w AS prev_prompt_tokens_total,
+            lagInFrame(generation_tokens_total) OVER w AS prev_generation_tokens_total,
+            lagInFrame(prefix_cache_queries_total) OVER w AS prev_prefix_cache_queries_total,
+            lagInFrame(prefix_cache_hits_total) OVER w AS prev_prefix_cache_hits_total,
+            lagInFrame(requests_finished_total) OVER w AS prev_requests_finished_total
+        FROM inference_samples
+        WHERE {where}
+        WINDOW w AS (PARTITION BY project, node, model, engine ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+    )
+    WHERE prev_ts IS NOT NULL AND ts >= {{start:DateTime64(3, 'UTC')}}
+"""
+
+
+def _inference_deltas(where: str) -> str:
+    return _INFERENCE_DELTAS.format(
+        where=where, prompt=_increase("prompt_tokens_total"), generation=_increase("generation_tokens_total"),
+        queries=_increase("prefix_cache_queries_total"), hits=_increase("prefix_cache_hits_total"),
+        finished=_increase("requests_finished_total"),
+    )
+
+
+def token_throughput(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, step_s: int | None = 60, lookback_s: int = 300,
+    tag: str = "nodes:throughput",
+) -> pl.DataFrame:
+    """Tokens/s (prompt, generation), requests/s and prefix-cache hit rate per time bucket, node and
+    model (engines of one server summed). `step_s=None`: one row per node and model for the range."""
+    params: dict[str, Any] = {}
+    where = _range(scope, start, end, lookback_s, params)
+    bucket = _bucket(step_s, params)
+    sql = f"""
+        SELECT bucket, node, model,
+            sum(prompt_tokens) AS prompt_tokens, sum(generation_tokens) AS generation_tokens,
+            sum(prompt_tokens_per_s) AS prompt_tokens_per_s, sum(generation_tokens_per_s) AS generation_tokens_per_s,
+            sum(requests_per_s) AS requests_per_s,
+            if(sum(queries) > 0, sum(hits) / sum(queries), NULL) AS prefix_cache_hit_rate
+        FROM (
+            SELECT {bucket} AS bucket, node, model, engine,
+                sum(d_prompt) AS prompt_tokens, sum(d_generation) AS generation_tokens,
+                sum(d_queries) AS queries, sum(d_hits) AS hits,
+                sum(d_prompt) / (sum(dt_ms) / 1000) AS prompt_tokens_per_s,
+                sum(d_generation) / (sum(dt_ms) / 1000) AS generation_tokens_per_s,
+                sum(d_finished) / (sum(dt_ms) / 1000) AS requests_per_s
+            FROM ({_inference_deltas(where)})
+            GROUP BY bucket, node, model, engine
+        )
+        GROUP BY bucket, node, model
+        ORDER BY bucket, node, model
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def inference_load(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, step_s: int = 60, tag: str = "nodes:load",
+) -> pl.DataFrame:
+    """Running and waiting requests (mean and max of the per-scrape sum over engines) and KV-cache
+    usage (fraction 0–1, mean and max) per time bucket, node and model."""
+    params: dict[str, Any] = {}
+    where = _range(scope, start, end, 0, params)
+    bucket = _bucket(step_s, params)
+    sql = f"""
+        SELECT {bucket} AS bucket, node, model,
+            avg(running) AS requests_running_mean, max(running) AS requests_running_max,
+            avg(waiting) AS requests_waiting_mean, max(waiting) AS requests_waiting_max,
+            avg(kv) AS kv_cache_usage_mean, max(kv) AS kv_cache_usage_max
+        FROM (
+            SELECT node, model, ts, sum(requests_running) AS running, sum(requests_waiting) AS waiting,
+                avg(kv_cache_usage) AS kv
+            FROM inference_samples WHERE {where}
+            GROUP BY node, model, ts
+        )
+        GROUP BY bucket, node, model
+        ORDER BY bucket, node, model
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def gpu_utilisation(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, step_s: int = 60,
+    nodes: Sequence[str] | None = None, tag: str = "nodes:gpu",
+) -> pl.DataFrame:
+    """Per time bucket, node and GPU: mean utilisation (%), SM activity (0–1), framebuffer used /
+    free (MiB) and used share, power (W), max temperature (°C)."""
+    params: dict[str, Any] = {}
+    where = _range(scope, start, end, 0, params)
+    if nodes:
+        params["nodes"] = list(nodes)
+        where += " AND node IN {nodes:Array(String)}"
+    bucket = _bucket(step_s, params)
+    sql = f"""
+        SELECT {bucket} AS bucket, node, gpu, any(gpu_model) AS gpu_model,
+            avg(util_pct) AS util_pct, avg(sm_active) AS sm_active, avg(tensor_active) AS tensor_active,
+            avg(fb_used_mib) AS fb_used_mib, avg(fb_free_mib) AS fb_free_mib, avg(used_share) AS fb_used_share,
+            avg(power_w) AS power_w, max(temp_c) AS temp_c_max, count() AS samples
+        FROM (SELECT *, fb_used_mib / nullIf(fb_total_mib, 0) AS used_share FROM gpu_samples WHERE {where})
+        GROUP BY bucket, node, gpu
+        ORDER BY bucket, node, gpu
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def latency_quantiles(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, metric: str = "ttft_s",
+    quantiles: Sequence[float] = (0.5, 0.95, 0.99), step_s: int | None = None, lookback_s: int = 300,
+    tag: str = "nodes:latency",
+) -> pl.DataFrame:
+    """Quantiles (seconds) of a vLLM latency histogram (`ttft_s`, `itl_s`, `e2e_s`, `queue_s`,
+    `prefill_s`, `decode_s`) over the increase of its buckets in the range, per node and model
+    (and time bucket with `step_s`); also the observation count and mean."""
+    if metric not in HISTOGRAM_METRICS:
+        raise ValueError(f"metric must be one of {HISTOGRAM_METRICS}, got {metric!r}")
+    params: dict[str, Any] = {"metric": metric, "qs": [float(q) for q in quantiles]}
+    where = _range(scope, start, end, lookback_s, params) + " AND metric = {metric:String}"
+    bucket = _bucket(step_s, params)
+    sql = f"""
+        SELECT bucket, node, model, q,
+            multiIf(total <= 0, nan,
+                    isInfinite(les[i]), les[length(les) - 1],
+                    i = 1, if(les[1] > 0, les[1] * rank / cnt[1], les[1]),
+                    les[i - 1] + (les[i] - les[i - 1]) * (rank - cnt[i - 1]) / (cnt[i] - cnt[i - 1])) AS value_s,
+            total AS observations, if(total > 0, sum_s / total, nan) AS mean_s
+        FROM (
+            SELECT bucket, node, model, les, cnt, total, sum_s, q, q * total AS rank,
+                arrayFirstIndex(c -> c >= q * total, cnt) AS i
+            FROM (
+                SELECT bucket, node, model, sum_s,
+                    arrayMap(x -> x.1, sorted) AS les,
+                    arrayMap(k -> arrayMax(arraySlice(arrayMap(x -> x.2, sorted), 1, k)),
+                             arrayEnumerate(sorted)) AS cnt,  -- cumulative counts made monotonic
+                    cnt[length(cnt)] AS total
+                FROM (
+                    SELECT bucket, node, model, arraySort(x -> x.1, groupArray((le, n))) AS sorted,
+                        sumIf(s, isInfinite(le)) AS sum_s
+                    FROM (
+                        SELECT {bucket} AS bucket, node, model, le, sum(d) AS n, sum(ds) AS s
+                        FROM (
+                            SELECT project, node, model, engine, le, ts,
+                                {_increase('count')} AS d, {_increase('sum')} AS ds
+                            FROM (
+                                SELECT project, node, model, engine, le, ts, count, sum,
+                                    lagInFrame(toNullable(count)) OVER w AS prev_count,
+                                    lagInFrame(toNullable(sum)) OVER w AS prev_sum
+                                FROM inference_histograms WHERE {where}
+                                WINDOW w AS (PARTITION BY project, node, model, engine, le
+                                             ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+                            )
+                            WHERE ts >= {{start:DateTime64(3, 'UTC')}}
+                        )
+                        GROUP BY bucket, node, model, le
+                    )
+                    GROUP BY bucket, node, model
+                )
+            )
+            ARRAY JOIN {{qs:Array(Float64)}} AS q
+        )
+        ORDER BY bucket, node, model, q
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+_GPU_TIME = """
+    SELECT project, node, gpu, any(gpu_model) AS gpu_model, max(series_ms) AS gpu_ms, avg(series_util) AS util_pct
+    FROM (
+        -- one series per GPU (or MIG instance); instances of one GPU share its time, hence max above
+        SELECT project, node, gpu, gpu_instance, any(gpu_model) AS gpu_model,
+            sum(if(dt_ms <= {{max_gap_ms:UInt64}}, dt_ms, 0)) AS series_ms, avg(util_pct) AS series_util
+        FROM (
+            SELECT project, node, gpu, gpu_instance, gpu_model, ts, util_pct,
+                -- the interval since the previous sample, clipped at the range start
+                dateDiff('millisecond', greatest(lagInFrame(toNullable(ts)) OVER w, {{start:DateTime64(3, 'UTC')}}), ts)
+                    AS dt_ms
+            FROM gpu_samples WHERE {where}
+            WINDOW w AS (PARTITION BY project, node, gpu, gpu_instance ORDER BY ts
+                         ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+        )
+        WHERE ts >= {{start:DateTime64(3, 'UTC')}} AND dt_ms IS NOT NULL
+        GROUP BY project, node, gpu, gpu_instance
+    )
+    GROUP BY project, node, gpu
+"""
+
+_PRICED_GPU_TIME = """
+    SELECT t.node AS node, t.gpu AS gpu, t.gpu_model AS gpu_model, t.gpu_ms AS gpu_ms, t.util_pct AS util_pct,
+        p.usd_per_gpu_hour AS usd_per_gpu_hour
+    FROM ({gpu_time}) AS t
+    LEFT JOIN (
+        SELECT g.node AS node, g.gpu_model AS gpu_model,
+            argMax(p.usd_per_gpu_hour, (p.node != '') * 2 + (p.gpu_model != '')) AS usd_per_gpu_hour
+        FROM (SELECT DISTINCT node, gpu_model FROM gpu_samples WHERE {where}) AS g
+        CROSS JOIN gpu_prices AS p
+        WHERE (p.node = '' OR p.node = g.node)
+          AND (p.gpu_model = '' OR positionCaseInsensitive(g.gpu_model, p.gpu_model) > 0)
+        GROUP BY g.node, g.gpu_model
+    ) AS p ON p.node = t.node AND p.gpu_model = t.gpu_model
+"""
+
+
+def gpu_cost(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, max_gap_s: int = 120, tag: str = "nodes:gpu_cost",
+) -> pl.DataFrame:
+    """Per node and GPU: GPU-hours observed, mean utilisation, $/GPU-hour and infra cost (NULL when
+    no price matches: set `collectors.gpu_prices`)."""
+    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000}
+    where = _range(scope, start, end, max_gap_s, params)
+    sql = f"""
+        SELECT node, gpu, gpu_model, gpu_ms / 3600000 AS gpu_hours, util_pct, usd_per_gpu_hour,
+            toDecimal128(gpu_ms, 0) * usd_per_gpu_hour / 3600000 AS infra_cost_usd
+        FROM ({_PRICED_GPU_TIME.format(gpu_time=_GPU_TIME.format(where=where), where=where)})
+        ORDER BY node, gpu
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def self_host_cost(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, max_gap_s: int = 120, lookback_s: int = 300,
+    tag: str = "nodes:self_host_cost",
+) -> pl.DataFrame:
+    """Per node and served model: the node's infra cost allocated by share of tokens served, the
+    tokens, cost per 1M tokens (prompt + generation) and per 1M generated tokens, and measured
+    generation throughput per GPU — the inputs of the API-vs-self-host comparison."""
+    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000}
+    where = _range(scope, start, end, max(lookback_s, max_gap_s), params)
+    gpu_time = _PRICED_GPU_TIME.format(gpu_time=_GPU_TIME.format(where=where), where=where)
+    sql = f"""
+        WITH nodes AS (
+            SELECT node, count() AS gpus, any(gpu_model) AS node_gpu_model, sum(gpu_ms) AS node_gpu_ms,
+                avg(util_pct) AS node_util_pct,
+                sum(toDecimal128(gpu_ms, 0) * usd_per_gpu_hour) / 3600000 AS node_cost_usd,
+                countIf(usd_per_gpu_hour IS NULL) AS unpriced_gpus,
+                sum(toDecimal128(gpu_ms, 0) * usd_per_gpu_hour) / nullIf(toDecimal128(sum(gpu_ms), 0), 0)
+                    AS node_usd_per_gpu_hour
+            FROM ({gpu_time})
+            GROUP BY node
+        ),
+        served AS (
+            SELECT node, model, sum(d_prompt) AS prompt_tokens, sum(d_generation) AS generation_tokens,
+                sum(d_finished) AS requests, max(covered_ms) AS covered_ms
+            FROM (
+                SELECT node, model, engine, sum(d_prompt) AS d_prompt, sum(d_generation) AS d_generation,
+                    sum(d_finished) AS d_finished, sum(dt_ms) AS covered_ms
+                FROM ({_inference_deltas(where)})
+                GROUP BY node, model, engine
+            )
+            GROUP BY node, model
+        )
+        SELECT s.node AS node, s.model AS model, n.gpus AS gpus, n.node_gpu_model AS gpu_model,
+            n.node_util_pct AS util_pct, n.node_usd_per_gpu_hour AS usd_per_gpu_hour, n.unpriced_gpus AS unpriced_gpus,
+            s.prompt_tokens AS prompt_tokens, s.generation_tokens AS generation_tokens, s.requests AS requests,
+            (s.prompt_tokens + s.generation_tokens)
+                / nullIf(sum(s.prompt_tokens + s.generation_tokens) OVER (PARTITION BY s.node), 0) AS token_share,
+            n.node_gpu_ms * token_share / 3600000 AS gpu_hours,
+            -- allocate in integers: Decimal × Decimal adds scales (18 + 18) and would overflow
+            n.node_cost_usd * toDecimal128(s.prompt_tokens + s.generation_tokens, 0)
+                / nullIf(toDecimal128(sum(s.prompt_tokens + s.generation_tokens) OVER (PARTITION BY s.node), 0), 0)
+                AS infra_cost_usd,
+            if(s.prompt_tokens + s.generation_tokens > 0,
+               infra_cost_usd * 1000000 / toDecimal128(s.prompt_tokens + s.generation_tokens, 0), NULL)
+                AS cost_per_1m_tokens_usd,
+            if(s.generation_tokens > 0, infra_cost_usd * 1000000 / toDecimal128(s.generation_tokens, 0), NULL)
+                AS cost_per_1m_output_tokens_usd,
+            s.generation_tokens / (s.covered_ms / 1000) / nullIf(n.gpus, 0) AS generation_tokens_per_s_per_gpu,
+            if(s.requests > 0, s.generation_tokens / s.requests, NULL) AS output_tokens_per_request
+        FROM served AS s
+        LEFT JOIN nodes AS n ON n.node = s.node
+        ORDER BY node, model
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def breakeven_inputs(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, step_s: int = 300, max_gap_s: int = 120,
+    lookback_s: int = 300, tag: str = "nodes:breakeven",
+) -> pl.DataFrame:
+    """What the API-vs-self-host comparison needs, measured, per node and model: GPUs, $/GPU-hour,
+    generation tokens/s per GPU (mean over the range, and the best `step_s` bucket), output tokens
+    per request, and the resulting self-host $ per 1M output tokens at the measured and the peak
+    throughput ($/h ÷ (tokens/s × 3600) × 1M). Compare with the API's price per 1M output tokens;
+    GPU-hours for a workload = calls × output tokens / (tokens/s × 3600)."""
+    cost = self_host_cost(wh, scope, start, end, max_gap_s=max_gap_s, lookback_s=lookback_s, tag=tag)
+    peaks = token_throughput(wh, scope, start, end, step_s=step_s, lookback_s=lookback_s, tag=tag)
+    peak = peaks.group_by("node", "model").agg(pl.col("generation_tokens_per_s").max().alias("peak_tokens_per_s"))
+    frame = cost.join(peak, on=["node", "model"], how="left")
+    per_gpu_peak = pl.col("peak_tokens_per_s") / pl.col("gpus")
+    price = pl.col("usd_per_gpu_hour").cast(pl.Float64)
+    return frame.select(
+        "node", "model", "gpus", "gpu_model", "usd_per_gpu_hour", "util_pct", "requests", "output_tokens_per_request",
+        pl.col("generation_tokens_per_s_per_gpu").alias("tokens_per_s_per_gpu"),
+        per_gpu_peak.alias("peak_tokens_per_s_per_gpu"),
+        (price / (pl.col("generation_tokens_per_s_per_gpu") * 3600) * 1e6).alias("usd_per_1m_output_at_measured"),
+        (price / (per_gpu_peak * 3600) * 1e6).alias("usd_per_1m_output_at_peak"),
+        "cost_per_1m_output_tokens_usd",
+    )

@@ -16,10 +16,10 @@ from warehouse.client import Warehouse, identifier
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 GRAINS: dict[str, str] = {
-    "minute": "toStartOfMinute(ts)",
-    "hour": "toStartOfHour(ts)",
-    "day": "toStartOfDay(ts)",
-    "week": "toMonday(ts)",
+    "minute": "toDateTime64(toStartOfMinute(ts), 3, 'UTC')",
+    "hour": "toDateTime64(toStartOfHour(ts), 3, 'UTC')",
+    "day": "toDateTime64(toStartOfDay(ts), 3, 'UTC')",
+    "week": "toDateTime64(toMonday(ts), 3, 'UTC')",
 }
 
 MEASURES: dict[str, str] = {

@@ -123,7 +123,9 @@ async def push_traces(request: Request, state: State, principal: Ingester) -> Re
         if mapped.tool_runs:
             runs = pl.from_dicts(mapped.tool_runs).with_columns(
                 pl.from_epoch("ts_ms", "ms").dt.replace_time_zone("UTC").alias("ts")).drop("ts_ms")
-        return records_batch(mapped.calls, [s.attrs for s in mapped.call_spans]), runs
+        spans = [{"trace_id": s.trace_id, "span_id": s.span_id, "name": s.name, "attributes": s.attrs}
+                 for s in mapped.call_spans]  # the dead-letter payload of each call
+        return records_batch(mapped.calls, spans), runs
 
     try:
         outcome = await push(state, parse, source=otlp.SOURCE, principal=principal)

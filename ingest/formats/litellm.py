@@ -72,8 +72,9 @@ def tokens(payload: Mapping[str, Any], provider: str | None) -> dict[str, int]:
     else:  # provider-native shape
         input_tokens = _int(usage.get("input_tokens"))
         output_tokens = _int(usage.get("output_tokens"))
-        anthropic = (provider or "").startswith("anthropic") or "cache_read_input_tokens" in usage \
-            or "cache_creation_input_tokens" in usage
+        anthropic = "input_tokens_details" not in usage and (
+            (provider or "").startswith("anthropic")
+            or "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage)
         if anthropic:  # Anthropic's input_tokens exclude cache reads and writes
             input_tokens += cache_read + cache_write
     reasoning = _int(out_details.get("reasoning_tokens") or out_details.get("thinking_tokens"))

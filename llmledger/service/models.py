@@ -4,16 +4,52 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from ingest.schema import CallIn
 from warehouse.queries.scope import DIMENSIONS, TAG_PREFIX, is_filterable
 from warehouse.queries.series import GRAINS, MEASURES
 
 Dimension = StrEnum("Dimension", {d: d for d in sorted(DIMENSIONS)})  # type: ignore[misc]
 Grain = StrEnum("Grain", {g: g for g in GRAINS})  # type: ignore[misc]
 Measure = StrEnum("Measure", {m: m for m in MEASURES})  # type: ignore[misc]
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def body_docs(kind: str) -> dict[str, Any]:
+    """`openapi_extra` documenting a push endpoint's body (the handler reads it raw, streaming)."""
+    if kind == "events":
+        record = CallIn.model_json_schema()
+        record = _inline(record, record.get("$defs", {}))
+        content = {
+            "application/json": {"schema": {"oneOf": [
+                {"type": "array", "items": record}, {"type": "object", "properties": {
+                    "events": {"type": "array", "items": record}}, "required": ["events"]}, record]}},
+            "application/x-ndjson": {"schema": {"type": "string", "description": "One call record per line."}},
+        }
+    elif kind == "litellm":
+        payload = {"type": "object", "description": "LiteLLM StandardLoggingPayload", "additionalProperties": True}
+        content = {"application/json": {"schema": {"oneOf": [{"type": "array", "items": payload}, payload]}}}
+    else:
+        content = {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary",
+                                                  "description": "opentelemetry.proto ExportTraceServiceRequest"}},
+            "application/json": {"schema": {"type": "object", "description": "OTLP/JSON ExportTraceServiceRequest",
+                                            "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}}}},
+        }
+    return {"requestBody": {"required": True, "content": content}}
 
 
 # ---- push --------------------------------------------------------------------------------
@@ -42,7 +78,14 @@ class PushResult(BaseModel):
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """UTC (naive = UTC), within what the warehouse's DateTime64 holds."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not datetime(1970, 1, 1, tzinfo=UTC) <= value <= datetime(2200, 1, 1, tzinfo=UTC):
+        raise ValueError("must be between 1970 and 2200")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_utc)]
 
 
 class RangeQuery(BaseModel):
@@ -51,18 +94,10 @@ class RangeQuery(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    start: datetime = Field(description="Range start (ISO 8601; naive = UTC).")
-    end: datetime = Field(description="Range end, exclusive.")
+    start: Instant = Field(description="Range start (ISO 8601; naive = UTC).")
+    end: Instant = Field(description="Range end, exclusive.")
     filter: list[str] = Field(default_factory=list, max_length=50,
                               description="dimension:value or tag.key:value, e.g. team:search")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        value = _utc(value)
-        if not datetime(1970, 1, 1, tzinfo=UTC) <= value <= datetime(2200, 1, 1, tzinfo=UTC):
-            raise ValueError("must be between 1970 and 2200")
-        return value
 
     @field_validator("filter")
     @classmethod

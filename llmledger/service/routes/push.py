@@ -21,7 +21,7 @@ from ingest.formats.events import MalformedBody, looks_like_ndjson, parse_events
 from ingest.formats.records import records_batch
 from llmledger.service.auth import Ingester, State
 from llmledger.service.body import read_body
-from llmledger.service.models import PushResult, RecordError
+from llmledger.service.models import PushResult, RecordError, body_docs
 from llmledger.service.push import PushOutcome, push
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
@@ -57,7 +57,8 @@ def _bad(err: Exception) -> HTTPException:
     return HTTPException(status.HTTP_400_BAD_REQUEST, str(err))
 
 
-@router.post("/events", summary="Push canonical call records", response_model=PushResult, responses=_RESPONSES)
+@router.post("/events", summary="Push canonical call records", response_model=PushResult, responses=_RESPONSES,
+             openapi_extra=body_docs("events"))
 async def push_events(request: Request, state: State, principal: Ingester, source: _SOURCE = None) -> JSONResponse:
     """A JSON array of call records, `{"events": [...]}`, one record, or NDJSON
     (`Content-Type: application/x-ndjson`). Fields as in the README's canonical record."""
@@ -91,7 +92,7 @@ def _payloads(body: bytes) -> list[object]:
 
 
 @router.post("/litellm", summary="Push LiteLLM StandardLoggingPayload", response_model=PushResult,
-             responses=_RESPONSES)
+             responses=_RESPONSES, openapi_extra=body_docs("litellm"))
 async def push_litellm(request: Request, state: State, principal: Ingester) -> JSONResponse:
     """What LiteLLM's `generic_api` callback posts, in any `log_format` (json_array, ndjson, single)."""
     body = await read_body(request, state.settings.service.max_body_bytes)
@@ -108,7 +109,7 @@ async def push_litellm(request: Request, state: State, principal: Ingester) -> J
 
 
 @router.post("/traces", summary="OTLP/HTTP traces (GenAI spans)", responses={400: {"description": "malformed"},
-             413: {"description": "too large"}, 429: {"description": "spool full"}})
+             413: {"description": "too large"}, 429: {"description": "spool full"}}, openapi_extra=body_docs("traces"))
 async def push_traces(request: Request, state: State, principal: Ingester) -> Response:
     """An `ExportTraceServiceRequest` as protobuf (`application/x-protobuf`) or JSON. Inference
     spans become calls, `execute_tool` spans tool runs; other spans are ignored."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from llmledger.service.auth import Reader, State
-from llmledger.service.models import Dimension, Grain, Measure, RangeQuery, Table
+from llmledger.service.models import Dimension, Grain, Instant, Measure, RangeQuery, Table
 from warehouse.queries import attribution, ops, series
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -41,7 +41,7 @@ def table(frame: pl.DataFrame) -> Table:
 
 class UsageQuery(RangeQuery):
     dimension: Dimension = Field(description="Group by this column.")
-    limit: int = Field(default=100, ge=1, le=10_000)
+    limit: int = Field(default=100, ge=1, le=100_000)
 
 
 class SeriesQuery(RangeQuery):
@@ -68,8 +68,8 @@ class TopQuery(RangeQuery):
 
 class DeadLetterQuery(BaseModel):
     model_config = {"extra": "forbid"}
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     source: str | None = Field(default=None, max_length=256)
     reason: str | None = Field(default=None, max_length=64)
     limit: int = Field(default=100, ge=1, le=10_000)
@@ -79,7 +79,7 @@ class PriceQuery(BaseModel):
     model_config = {"extra": "forbid"}
     model: str = Field(min_length=1, max_length=256, description="Catalogue model id, e.g. gpt-4o.")
     provider: str | None = Field(default=None, max_length=128)
-    at: datetime | None = Field(default=None, description="When (default now).")
+    at: Instant | None = Field(default=None, description="When (default now).")
 
 
 def _value(enum: object | None) -> str | None:
@@ -133,15 +133,12 @@ def dead_letters(q: Annotated[DeadLetterQuery, Query()], state: State, who: Read
     """Newest first. Dead letters carry no trusted project, so keys bound to a project get 403."""
     if who.project is not None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "dead letters are visible only to keys not bound to a project")
-    start = q.start if q.start.tzinfo else q.start.replace(tzinfo=UTC)
-    end = q.end if q.end.tzinfo else q.end.replace(tzinfo=UTC)
-    return table(ops.dead_letters(state.read_wh, start, end, source=q.source, reason=q.reason, limit=q.limit,
+    return table(ops.dead_letters(state.read_wh, q.start, q.end, source=q.source, reason=q.reason, limit=q.limit,
                                   tag="api:dead_letters"))
 
 
 @router.get("/prices", response_model=Table, summary="Price cells in force for a model")
 def prices(q: Annotated[PriceQuery, Query()], state: State, who: Reader) -> Table:
     """USD per token (per use for web searches) by context, time-of-day window and input tier."""
-    at = q.at or datetime.now(UTC)
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return table(ops.prices(state.read_wh, model=q.model, provider=q.provider, at=at, tag="api:prices"))
+    return table(ops.prices(state.read_wh, model=q.model, provider=q.provider, at=q.at or datetime.now(UTC),
+                            tag="api:prices"))

@@ -90,7 +90,7 @@ def start_in_thread(settings: Settings, *, exposed: bool = False) -> Iterator[Ru
         server.should_exit = True
         thread.join(60)
         with Warehouse.embedded(Path(settings.warehouse_path), settings.warehouse.database) as wh:
-            wh.command(f"DROP DATABASE IF EXISTS {settings.warehouse.database}")
+            wh.command(f"DROP DATABASE IF EXISTS {settings.warehouse.database} SYNC")
 
 
 @pytest.fixture

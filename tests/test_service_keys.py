@@ -115,4 +115,4 @@ def test_keys_cli(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         from warehouse.client import Warehouse
 
         with Warehouse.embedded(store, settings.warehouse.database) as wh:
-            wh.command(f"DROP DATABASE IF EXISTS {settings.warehouse.database}")
+            wh.command(f"DROP DATABASE IF EXISTS {settings.warehouse.database} SYNC")

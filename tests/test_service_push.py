@@ -223,3 +223,29 @@ def test_otlp_tool_ancestry_from_an_earlier_request(service: Running) -> None:
         assert http.post("/v1/traces", content=_request(llm), headers={"content-type": "application/json"}).json() == {}
     service.wait_flushed()
     assert service.rows("SELECT tool_name, parent_span_id FROM calls") == [("sandbox", "0000000000000aa1")]
+
+
+def test_concurrent_requests_are_coalesced_and_answered_each(service: Running) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(n: int) -> tuple[int, dict[str, object]]:
+        records: list[object] = [make_call(event_id=f"c{n}-{i}") for i in range(n + 1)]
+        records.insert(n % (n + 1), {"model": "gpt-4o", "bad": n})  # one bad record at a known index
+        if n % 3 == 0:
+            body = b"\n".join(map(orjson.dumps, records)) + b"\n{broken"  # NDJSON with a torn last line
+            r = http.post("/v1/events", content=body, headers={"content-type": "application/x-ndjson"})
+        else:
+            r = http.post("/v1/events", json=records)
+        return n, r.json()
+
+    with service.client() as http, ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, range(40)))
+    for n, body in answers:
+        expected = [(n % (n + 1), "missing_timestamp")] + ([(n + 2, "malformed_json")] if n % 3 == 0 else [])
+        assert body["accepted"] == n + 1, (n, body)
+        assert [(e["index"], e["reason"]) for e in body["errors"]] == expected, (n, body)
+        assert body["unknown_fields"] == ["bad"]
+    service.wait_flushed()
+    assert service.rows("SELECT count() FROM calls") == [(sum(n + 1 for n in range(40)),)]
+    assert service.rows("SELECT count() FROM dead_letters") == [(40 + len(range(0, 40, 3)),)]
+    assert service.state.push.spool.commits < 40

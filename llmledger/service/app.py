@@ -20,6 +20,7 @@ from llmledger import __version__
 from llmledger.runtime import open_warehouse
 from llmledger.service.components import REGISTRY, Component, ComponentFactory
 from llmledger.service.keys import KeyStore
+from llmledger.service.push import Coalescer
 from llmledger.service.routes import health, keys, push, read
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
@@ -38,8 +39,10 @@ def open_state(settings: Settings, *, exposed: bool = False) -> ServiceState:
         svc = settings.service
         spool = PushSpool(pipeline, settings.spool_path, max_bytes=svc.spool_max_bytes,
                           flush_interval_s=svc.flush_interval_s, flush_rows=svc.flush_rows)
-        return ServiceState(settings=settings, wh=wh, read_wh=read_wh, pipeline=pipeline, push=spool,
-                            keys=KeyStore(wh, cache_s=svc.key_cache_s), exposed=exposed)
+        state = ServiceState(settings=settings, wh=wh, read_wh=read_wh, pipeline=pipeline, push=spool,
+                             keys=KeyStore(wh, cache_s=svc.key_cache_s), exposed=exposed)
+        state.coalescer = Coalescer(state)
+        return state
     except BaseException:
         wh.close()
         raise

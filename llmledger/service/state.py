@@ -42,6 +42,7 @@ class ServiceState:
     links: SpanLinks = field(default_factory=SpanLinks)
     exposed: bool = False  # bound beyond localhost: a key is always required
     components: list[Component] = field(default_factory=list)
+    coalescer: Any = None  # llmledger.service.push.Coalescer, set by the app (it needs this state)
 
     def auth_mode(self) -> dict[str, Any]:
         """How requests are authenticated right now (for /health and the log)."""

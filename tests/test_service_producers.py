@@ -23,10 +23,16 @@ def test_litellm_sdk_generic_api_logger(service: Running) -> None:
              "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 500}
 
     async def run() -> None:
-        logger = GenericAPILogger(endpoint=f"{service.url}/v1/litellm", log_format="json_array", batch_size=100,
-                                  flush_interval=3600)
-        previous = litellm.callbacks
-        litellm.callbacks = [logger]
+        # Configuration only, exactly as the README's proxy config.yaml does it: `callback_settings`
+        # defines a generic_api callback named "llmledger", `callbacks: ["llmledger"]` enables it.
+        previous = (litellm.callbacks, litellm.callback_settings)
+        litellm.callback_settings = {"llmledger": {
+            "callback_type": "generic_api", "endpoint": f"{service.url}/v1/litellm",
+            "headers": {"Authorization": "Bearer not-needed-without-keys"},
+            "event_types": ["llm_api_success", "llm_api_failure"], "log_format": "ndjson"}}
+        litellm.callbacks = []
+        litellm.logging_callback_manager.add_litellm_callback("llmledger")
+        logger = next(c for c in litellm.callbacks if isinstance(c, GenericAPILogger))
         try:
             reply = ModelResponse(model="claude-sonnet-4-5", usage=usage, choices=[
                 {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}])
@@ -40,10 +46,10 @@ def test_litellm_sdk_generic_api_logger(service: Running) -> None:
                 if len(logger.log_queue) >= 2:
                     break
                 await asyncio.sleep(0.05)
-            await logger.flush_queue()
+            await logger.flush_queue()  # the proxy does this every flush interval
         finally:
-            litellm.callbacks = previous
-            await logger.async_httpx_client.close()  # else LiteLLM's transport complains at exit
+            litellm.callbacks, litellm.callback_settings = previous
+            await logger.async_httpx_client.close()
 
     asyncio.run(run())
     service.wait_flushed()

@@ -62,6 +62,14 @@ def test_read_endpoints(service: Running) -> None:
 
         top = http.get("/v1/top", params={**RANGE, "dimension": "model", "measure": "input_tokens", "n": 2}).json()
         assert [r["key"] for r in top["rows"]] == ["claude-sonnet-4-5", "gpt-4o-mini"]
+        for measure in ("cost_usd", "calls", "input_tokens", "output_tokens", "cache_read_tokens",
+                        "cache_write_tokens", "reasoning_tokens", "errors", "provider_reported_cost_usd"):
+            for path, extra in (("/v1/top", {"dimension": "team"}), ("/v1/timeseries", {"dimension": "team"}),
+                                ("/v1/timeseries", {})):
+                r = http.get(path, params={**RANGE, "measure": measure, **extra})
+                assert r.status_code == 200 and r.json()["rows"], (path, measure, r.text)
+        top_cost = http.get("/v1/top", params={**RANGE, "dimension": "team"}).json()["rows"]
+        assert top_cost[0]["value"] == top_cost[0]["cost_usd"] and top_cost[0]["calls"] >= 1
 
         letters = http.get("/v1/dead-letters", params={"start": "2000-01-01", "end": "2100-01-01"}).json()["rows"]
         assert [r["reason"] for r in letters] == ["missing_timestamp"]

@@ -97,10 +97,12 @@ def top_n(
     """The `n` values of `dimension` with the largest measure: columns `key`, `value`, `calls`, `cost_usd`."""
     params: dict[str, Any] = {"n": int(n)}
     column = identifier(dimension, DIMENSIONS)
+    # inner aliases must not shadow the columns a measure sums (cost_usd, …)
     sql = (
-        f"SELECT toString({column}) AS key, {_measure(measure)} AS value, count() AS calls, sum(cost_usd) AS cost_usd "
-        f"FROM calls WHERE {where(scope, start, end, filters, params=params)} "
-        "GROUP BY key ORDER BY value DESC, key LIMIT {n:UInt32}"
+        "SELECT key, value, n_calls AS calls, total_cost AS cost_usd FROM ("
+        f"SELECT toString({column}) AS key, {_measure(measure)} AS value, count() AS n_calls, "
+        f"sum(cost_usd) AS total_cost FROM calls WHERE {where(scope, start, end, filters, params=params)} "
+        "GROUP BY key ORDER BY value DESC, key LIMIT {n:UInt32})"
     )
     return wh.query_df(sql, params, tag=tag)
 

@@ -19,6 +19,7 @@ from llmledger.settings import get_settings
 app = typer.Typer(help="The llmledger service.")
 keys_app = typer.Typer(help="API keys of the service (scopes ingest, read, admin).", no_args_is_help=True)
 console = Console()
+notices = Console(stderr=True)  # stdout stays machine-readable (`keys create` prints JSON)
 
 _API = Annotated[str | None, typer.Option("--api", help="Service URL to use instead of opening the store "
                                           "(default: automatic when the store is held by the service).")]
@@ -46,7 +47,7 @@ def _api_call(api: str, method: str, path: str, body: dict[str, Any] | None = No
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = httpx.request(method, api.rstrip("/") + path, json=body, headers=headers, timeout=30)
     if response.status_code >= 400:
-        console.print(f"[red]{response.status_code}: {response.text}[/red]")
+        notices.print(f"[red]{response.status_code}: {response.text}[/red]")
         raise typer.Exit(1)
     return response.json()
 
@@ -65,7 +66,7 @@ def _with_store(api: str | None, local, remote):  # noqa: ANN001, ANN202
                 return local(KeyStore(wh))
         except StoreLocked:
             api = f"http://{settings.service.host}:{settings.service.port}"
-            console.print(f"[dim]store is held by the service; using {api}[/dim]")
+            notices.print(f"[dim]store is held by the service; using {api}[/dim]")
     return remote(api)
 
 
@@ -87,7 +88,7 @@ def keys_create(
     try:
         scopes = [KeyScope(s) for s in scope]
     except ValueError:
-        console.print("[red]scopes are ingest, read and admin[/red]")
+        notices.print("[red]scopes are ingest, read and admin[/red]")
         raise typer.Exit(2) from None
 
     def local(store):  # noqa: ANN001, ANN202
@@ -123,7 +124,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument()], api: _API = None) -> N
     def local(store):  # noqa: ANN001, ANN202
         key = store.revoke(key_id)
         if key is None:
-            console.print(f"[red]no such key: {key_id}[/red]")
+            notices.print(f"[red]no such key: {key_id}[/red]")
             raise typer.Exit(1)
         return _key_dict(key)
 

@@ -139,12 +139,15 @@ def simulate(
     """Write simulated multi-provider traffic (deterministic for a seed) with its ground truth."""
     from llmledger.simulator import SimulationConfig, write_simulation
 
+    first = _utc_day(start) if start else _days_ago(days)
+    now = datetime.now(UTC)
     config = SimulationConfig(
-        start=_utc_day(start) if start else _days_ago(days),
+        start=first,
         days=days,
         calls_per_day=calls_per_day,
         seed=seed,
         incidents=incidents,
+        end_at=now if first + timedelta(days=days) > now else None,
     )
     paths = write_simulation(config, out)
     console.print(f"wrote {', '.join(str(p) for p in paths)}")

@@ -46,7 +46,11 @@ def seed_demo(
     from llmledger.simulator import SimulationConfig, ground_truth, iter_days
 
     start, end = demo_window(days)
-    config = SimulationConfig(start=start, days=days, calls_per_day=calls_per_day, seed=seed, incidents=True)
+    # the last day is simulated only up to now: the future is not ours to record
+    end = min(end, datetime.now(UTC))
+    config = SimulationConfig(
+        start=start, days=days, calls_per_day=calls_per_day, seed=seed, incidents=True, end_at=end
+    )
     truth_path = settings.home / "demo" / "ground_truth.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_text(ground_truth(config).to_json(), encoding="utf-8")

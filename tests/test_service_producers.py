@@ -4,6 +4,7 @@ with its own `generic_api` logger, and the OpenTelemetry SDK's OTLP/HTTP protobu
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 
 import pytest
@@ -50,8 +51,14 @@ def test_litellm_sdk_generic_api_logger(service: Running) -> None:
         finally:
             litellm.callbacks, litellm.callback_settings = previous
             await logger.async_httpx_client.close()
+            from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+            await close_litellm_async_clients()  # else LiteLLM's cached transports complain at exit
 
     asyncio.run(run())
+    # LiteLLM's cached aiohttp transports raise in __del__ if they survive until interpreter exit
+    litellm.in_memory_llm_clients_cache.cache_dict.clear()
+    gc.collect()
     service.wait_flushed()
     rows = service.rows(
         "SELECT provider, model, status, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, "

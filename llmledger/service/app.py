@@ -33,6 +33,7 @@ log = logging.getLogger("llmledger.service")
 def open_state(settings: Settings, *, exposed: bool = False) -> ServiceState:
     """Open the warehouse and build the service's state (spool not started yet)."""
     wh = open_warehouse(settings)
+    read_wh: Warehouse | None = None
     try:
         read_wh = Warehouse.from_settings(settings)
         pipeline = Pipeline(wh, settings)
@@ -44,6 +45,8 @@ def open_state(settings: Settings, *, exposed: bool = False) -> ServiceState:
         state.coalescer = Coalescer(state)
         return state
     except BaseException:
+        if read_wh is not None:
+            read_wh.close()
         wh.close()
         raise
 

@@ -67,3 +67,21 @@ def test_kill_9_during_ingest_then_restart_keeps_every_acknowledged_event_once(t
     missing = set(acked) - set(calls)
     assert not missing, f"{len(missing)} acknowledged events lost"
     assert set(calls.values()) == {1}, "an event was stored twice"
+
+
+def test_sigterm_flushes_everything_pending(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    slow = {"LLMLEDGER_SERVICE__FLUSH_INTERVAL_S": "600"}  # only the shutdown can flush
+    first = start_subprocess(home, env=slow)
+    records = [make_call(event_id=f"t{i}", user_id=f"t{i}") for i in range(1000)]
+    assert httpx.post(f"{first.url}/v1/events", json=records, timeout=30).status_code == 200
+    assert httpx.get(f"{first.url}/health").json()["spool"]["pending_rows"] == 1000
+    assert first.stop() == 0  # SIGTERM: graceful, flushed
+    assert list((home / "spool").glob("*.wal")) == []  # segments are deleted only once in the warehouse
+    second = start_subprocess(home, env=slow)
+    try:
+        health = httpx.get(f"{second.url}/health").json()["spool"]
+        totals = httpx.get(f"{second.url}/v1/totals", params={"start": "2025-11-03", "end": "2025-11-04"}).json()
+    finally:
+        assert second.stop() == 0
+    assert health["replayed_entries"] == 0 and totals["rows"][0]["calls"] == 1000

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from warehouse.client import Warehouse
@@ -115,7 +115,9 @@ class KeyStore:
             return None
         key, digest = entry
         if key.active:
-            key = ApiKey(key.key_id, key.name, key.scopes, key.project, key.created_at, datetime.now(UTC))
+            # strictly newer than the creation row, so the replacing engine keeps the revocation
+            revoked_at = max(datetime.now(UTC), key.created_at.astimezone(UTC) + timedelta(milliseconds=1))
+            key = ApiKey(key.key_id, key.name, key.scopes, key.project, key.created_at, revoked_at)
             self._write(key, digest)
         return key
 
@@ -138,9 +140,9 @@ class KeyStore:
         self.wh.command(
             "INSERT INTO api_keys (key_id, secret_sha256, name, scopes, project, created_at, revoked_at, updated_at) "
             "VALUES ({k:String}, {h:String}, {n:String}, {s:Array(String)}, {p:String}, {c:DateTime64(3, 'UTC')}, "
-            "{r:Nullable(DateTime64(3, 'UTC'))}, now64(3))",
+            "{r:Nullable(DateTime64(3, 'UTC'))}, {u:DateTime64(3, 'UTC')})",
             {"k": key.key_id, "h": digest, "n": key.name, "s": list(key.scopes), "p": key.project or "",
-             "c": key.created_at, "r": key.revoked_at},
+             "c": key.created_at, "r": key.revoked_at, "u": key.revoked_at or key.created_at},
             tag="service:keys",
         )
         self._refresh(force=True)

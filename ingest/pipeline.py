@@ -171,21 +171,29 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def limits(self) -> Limits:
-        """Validation limits as of now."""
+    def limits(self, project: str | None = None) -> Limits:
+        """Validation limits as of now (`project`: the only project records may belong to)."""
         return Limits(
             now=datetime.now(UTC),
             max_future_skew_s=self.settings.ingest.max_future_skew_s,
             max_tokens_per_call=self.settings.ingest.max_tokens_per_call,
+            project=project,
         )
 
-    def prepare(self, raw: RawBatch, *, source: str) -> PreparedBatch:
-        """Normalise and validate one batch (pure Polars: runs ahead in a worker thread)."""
+    def prepare(self, raw: RawBatch, *, source: str, project: str | None = None) -> PreparedBatch:
+        """Normalise and validate one batch (pure Polars: runs ahead in a worker thread).
+
+        `project` binds the batch to one project (the push API's project-bound keys): records
+        without one get it, records naming another are dead-lettered (`project_not_allowed`).
+        Thread-safe: the push API prepares concurrent requests in parallel.
+        """
         started = datetime.now(UTC)
         batch_id = uuid.uuid4().hex
         frame = conform(raw.frame).with_row_index("_row")
+        if project is not None:
+            frame = frame.with_columns(pl.col("project").fill_null(project))
         frame = normalise(frame, source=source, catalog=self.catalog)
-        good, bad = split_valid(frame, self.limits())
+        good, bad = split_valid(frame, self.limits(project))
         staged = self.writer.prepare(good, batch_id=batch_id, ingested_at=started)
         rejections = [Rejection(-1, f.line_no, f.reason.value, f.detail) for f in raw.failures]
         letters = [DeadLetter(source, f.reason.value, f.detail, f.line_no, f.raw) for f in raw.failures]

@@ -34,6 +34,7 @@ class Reason(StrEnum):
     INVALID_DEPLOYMENT = "invalid_deployment"
     INVALID_LATENCY = "invalid_latency"
     INVALID_COST = "invalid_cost"
+    PROJECT_NOT_ALLOWED = "project_not_allowed"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Limits:
     now: datetime
     max_future_skew_s: int
     max_tokens_per_call: int
+    project: str | None = None  # set: every record must belong to this project (a project-bound API key)
 
 
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -95,7 +97,9 @@ def rules(limits: Limits) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
          (pl.col("reported_cost_raw").is_not_null() & pl.col("provider_reported_cost_usd").is_null())
          | (pl.col("provider_reported_cost_usd") < 0).fill_null(False),
          pl.format("provider_reported_cost_usd {} is not a non-negative decimal", pl.col("reported_cost_raw"))),
-    ]
+    ] + ([(Reason.PROJECT_NOT_ALLOWED, pl.col("project") != limits.project,
+           pl.format("project {} is not {}, the project this API key is bound to", pl.col("project"),
+                     pl.lit(limits.project)))] if limits.project is not None else [])
 
 
 def split_valid(frame: pl.DataFrame, limits: Limits) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -208,6 +208,15 @@ def _progress() -> Progress:
     )
 
 
+def _add_service_commands() -> None:
+    from llmledger.service.cli import app as service_app
+
+    app.add_typer(service_app)  # no name: `up` and `keys` join the top level
+
+
+_add_service_commands()
+
+
 def main() -> None:
     """Console entry point."""
     app()

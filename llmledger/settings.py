@@ -50,6 +50,25 @@ class IngestSettings(BaseModel):
     max_tokens_per_call: int = Field(default=50_000_000, ge=1, description="Token counts above this are impossible.")
 
 
+class ServiceSettings(BaseModel):
+    """The HTTP service (`llmledger up`): where it listens, what it accepts, how it spools."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on. Without any API key the "
+                      "service binds to localhost whatever this says.")
+    port: int = Field(default=8787, ge=1, le=65535)
+    max_body_bytes: int = Field(default=16 << 20, ge=1024, description="Largest request body (after "
+                                "decompression); larger ones get 413 before they are read whole.")
+    spool_max_bytes: int = Field(default=512 << 20, ge=1 << 20, description="Spool bound: beyond it, "
+                                 "pushes get 429 with Retry-After until the flusher catches up.")
+    flush_interval_s: float = Field(default=1.0, gt=0, description="Flush the spool to the warehouse at "
+                                    "least this often.")
+    flush_rows: int = Field(default=200_000, ge=1, description="Flush as soon as this many rows are pending.")
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 429 when the spool is full.")
+    key_cache_s: float = Field(default=2.0, ge=0, description="How long API keys are cached (revocation delay).")
+    demo_days: int = Field(default=30, ge=1, description="Days of traffic `llmledger up --demo` simulates.")
+    demo_calls_per_day: int = Field(default=30_000, ge=1)
+
+
 class ModelPriceOverride(BaseModel):
     """A custom or negotiated price for one model, in USD per million tokens (per thousand for tool uses)."""
 
@@ -103,12 +122,21 @@ class Settings(BaseSettings):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
+<<<<<<< HEAD
     collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
+=======
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+>>>>>>> issue-3-service
 
     @property
     def warehouse_path(self) -> Path:
         """The embedded store's directory."""
         return self.warehouse.path or self.home / "warehouse"
+
+    @property
+    def spool_path(self) -> Path:
+        """The push API's write-ahead spool directory."""
+        return self.home / "spool"
 
     @classmethod
     def settings_customise_sources(

@@ -39,7 +39,7 @@ def fresh_wh(settings: Settings, store: Path) -> Iterator[Warehouse]:
     try:
         yield wh
     finally:
-        wh.command(f"DROP DATABASE IF EXISTS {database}")
+        wh.command(f"DROP DATABASE IF EXISTS {database} SYNC")
         wh.close()
 
 

@@ -1,7 +1,8 @@
 """Query scope and filters: the tenant restriction and the allow-listed dimensions.
 
 `Scope.all()` sees every project (admin, CLI); `Scope.of("a")` one project (a key bound to it).
-Filters are `{dimension: [values]}`; dimensions must be in `DIMENSIONS`, values are bound.
+Filters are `{dimension: [values]}`; dimensions must be in `DIMENSIONS` (or `tag.<key>` for a
+free-form tag), values and tag keys are bound.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ class Scope:
 
 Filters = Mapping[str, Sequence[str]]
 
+TAG_PREFIX = "tag."
+
+
+def is_filterable(name: str) -> bool:
+    """True for an allow-listed dimension or a `tag.<key>` filter."""
+    return name in DIMENSIONS or (name.startswith(TAG_PREFIX) and len(name) > len(TAG_PREFIX))
+
 
 def where(
     scope: Scope,
@@ -82,5 +90,9 @@ def where(
             continue
         name = f"filter_{i}"
         params[name] = [str(v) for v in values]
+        if dimension.startswith(TAG_PREFIX):
+            params[f"{name}_key"] = dimension[len(TAG_PREFIX):]
+            parts.append(f"tags[{{{name}_key:String}}] IN {{{name}:Array(String)}}")
+            continue
         parts.append(f"{identifier(dimension, DIMENSIONS)} IN {{{name}:Array(String)}}")
     return " AND ".join(parts)

@@ -1,0 +1,148 @@
+"""API keys: creation, listing, revocation and constant-time verification.
+
+A key is `llk_<key_id>_<secret>`; only SHA-256(secret) is stored (the secret is 256 random bits,
+so a slow hash would add nothing). Scopes are `ingest`, `read`, `admin` (admin implies the
+others); a key may be bound to one project. Verification reads a cached copy of the table,
+refreshed every `cache_s` seconds, so a revocation takes effect within that delay (at once in
+the process that revoked it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from warehouse.client import Warehouse
+
+_PREFIX = "llk_"
+
+
+class KeyScope(StrEnum):
+    """What a key may do."""
+
+    INGEST = "ingest"
+    READ = "read"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key (never the secret)."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    project: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def allows(self, scope: KeyScope) -> bool:
+        """True when the key has `scope` (admin has every scope)."""
+        return scope.value in self.scopes or KeyScope.ADMIN.value in self.scopes
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """(key_id, secret) of a well-formed token, else None."""
+    if not token.startswith(_PREFIX):
+        return None
+    key_id, sep, secret = token[len(_PREFIX):].partition("_")
+    if not sep or not key_id or not secret or len(token) > 200:
+        return None
+    return key_id, secret
+
+
+class KeyStore:
+    """The `api_keys` table with a short-lived in-memory copy for verification."""
+
+    def __init__(self, wh: Warehouse, *, cache_s: float = 2.0) -> None:
+        self.wh = wh
+        self.cache_s = cache_s
+        self._lock = threading.Lock()
+        self._loaded_at = -1e18
+        self._keys: dict[str, tuple[ApiKey, str]] = {}
+
+    def _refresh(self, force: bool = False) -> dict[str, tuple[ApiKey, str]]:
+        with self._lock:
+            if force or time.monotonic() - self._loaded_at > self.cache_s:
+                rows = self.wh.query_rows(
+                    "SELECT key_id, name, scopes, project, created_at, revoked_at, secret_sha256 "
+                    "FROM api_keys FINAL ORDER BY created_at",
+                    tag="service:keys",
+                )
+                self._keys = {
+                    r[0]: (ApiKey(r[0], r[1], tuple(r[2]), r[3] or None, r[4], r[5]), r[6]) for r in rows
+                }
+                self._loaded_at = time.monotonic()
+            return self._keys
+
+    def list(self) -> list[ApiKey]:
+        """Every key, oldest first (revoked ones included)."""
+        return [key for key, _ in self._refresh(force=True).values()]
+
+    def any_active(self) -> bool:
+        """True when at least one unrevoked key exists."""
+        return any(key.active for key, _ in self._refresh().values())
+
+    def create(self, scopes: list[KeyScope], *, project: str | None = None, name: str = "") -> tuple[ApiKey, str]:
+        """A new key and its token (shown once; only its hash is stored)."""
+        if not scopes:
+            raise ValueError("a key needs at least one scope")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        key = ApiKey(key_id, name, tuple(sorted({s.value for s in scopes})), project or None, now, None)
+        self._write(key, _digest(secret))
+        return key, f"{_PREFIX}{key_id}_{secret}"
+
+    def revoke(self, key_id: str) -> ApiKey | None:
+        """Revoke a key; returns it, or None when no such key exists."""
+        entry = self._refresh(force=True).get(key_id)
+        if entry is None:
+            return None
+        key, digest = entry
+        if key.active:
+            # strictly newer than the creation row, so the replacing engine keeps the revocation
+            revoked_at = max(datetime.now(UTC), key.created_at.astimezone(UTC) + timedelta(milliseconds=1))
+            key = ApiKey(key.key_id, key.name, key.scopes, key.project, key.created_at, revoked_at)
+            self._write(key, digest)
+        return key
+
+    def verify(self, token: str) -> ApiKey | None:
+        """The active key a token belongs to, or None. The secret is compared in constant time."""
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        entry = self._refresh().get(key_id)
+        if entry is None:
+            hmac.compare_digest(_digest(secret), "0" * 64)  # same work whether or not the id exists
+            return None
+        key, digest = entry
+        if not hmac.compare_digest(_digest(secret), digest) or not key.active:
+            return None
+        return key
+
+    def _write(self, key: ApiKey, digest: str) -> None:
+        self.wh.command(
+            "INSERT INTO api_keys (key_id, secret_sha256, name, scopes, project, created_at, revoked_at, updated_at) "
+            "VALUES ({k:String}, {h:String}, {n:String}, {s:Array(String)}, {p:String}, {c:DateTime64(3, 'UTC')}, "
+            "{r:Nullable(DateTime64(3, 'UTC'))}, {u:DateTime64(3, 'UTC')})",
+            {"k": key.key_id, "h": digest, "n": key.name, "s": list(key.scopes), "p": key.project or "",
+             "c": key.created_at, "r": key.revoked_at, "u": key.revoked_at or key.created_at},
+            tag="service:keys",
+        )
+        self._refresh(force=True)

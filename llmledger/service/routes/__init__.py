@@ -1,0 +1,1 @@
+"""The service's routers: health, push ingest, read API, key administration."""

@@ -1,0 +1,74 @@
+"""Operational look-ups: dead letters and the effective price table.
+
+Dead letters carry no project (a record that failed may not name one validly), so callers must
+only show them to principals that see every project.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from warehouse.client import Warehouse
+
+
+def dead_letters(
+    wh: Warehouse,
+    start: datetime,
+    end: datetime,
+    *,
+    source: str | None = None,
+    reason: str | None = None,
+    limit: int = 100,
+    tag: str = "dead_letters",
+) -> pl.DataFrame:
+    """Newest first: when, source, reason, detail, line, event id and the (capped) raw payload."""
+    params: dict[str, Any] = {"start": start, "end": end, "limit": int(limit)}
+    cond = ["ingested_at >= {start:DateTime64(3, 'UTC')}", "ingested_at < {end:DateTime64(3, 'UTC')}"]
+    if source is not None:
+        params["source"] = source
+        cond.append("source = {source:String}")
+    if reason is not None:
+        params["reason"] = reason
+        cond.append("reason = {reason:String}")
+    sql = (
+        "SELECT ingested_at, batch_id, source, reason, detail, line_no, event_id, raw, raw_bytes, raw_truncated "
+        f"FROM dead_letters WHERE {' AND '.join(cond)} ORDER BY ingested_at DESC LIMIT {{limit:UInt32}}"
+    )
+    return wh.query_df(sql, params, tag=tag)
+
+
+def dead_letter_counts(wh: Warehouse, start: datetime, end: datetime, *, tag: str = "dead_letter_counts") -> pl.DataFrame:
+    """Dead letters per source and reason in the range."""
+    sql = (
+        "SELECT source, reason, count() AS records FROM dead_letters "
+        "WHERE ingested_at >= {start:DateTime64(3, 'UTC')} AND ingested_at < {end:DateTime64(3, 'UTC')} "
+        "GROUP BY source, reason ORDER BY records DESC"
+    )
+    return wh.query_df(sql, {"start": start, "end": end}, tag=tag)
+
+
+def prices(
+    wh: Warehouse,
+    *,
+    model: str,
+    provider: str | None = None,
+    at: datetime,
+    tag: str = "prices",
+) -> pl.DataFrame:
+    """Price cells (USD per token; per use for web searches) in force at `at` for a model
+    (exact catalogue id), across contexts, time-of-day windows and input tiers."""
+    params: dict[str, Any] = {"model": model, "at": at}
+    cond = "model = {model:String} AND valid_from <= {at:DateTime64(3, 'UTC')} AND valid_to > {at:DateTime64(3, 'UTC')}"
+    if provider is not None:
+        params["provider"] = provider
+        cond += " AND provider = {provider:String}"
+    sql = (
+        "SELECT provider, model, context, valid_from, valid_to, tod_from_ms, tod_to_ms, input_above, input_upto, "
+        "rate_input, rate_cache_read, rate_cache_write, rate_cache_write_5m, rate_cache_write_1h, rate_output, "
+        "rate_output_reasoning, rate_web_search, rate_request, price_source "
+        f"FROM prices WHERE {cond} ORDER BY provider, context, tod_from_ms, input_above"
+    )
+    return wh.query_df(sql, params, tag=tag)

@@ -1,0 +1,136 @@
+"""Time series, top-N and cache hit ratios over raw calls, for dashboards and the read API.
+
+Buckets come from an allow-listed grain (minute, hour, day, week starting Monday, all UTC);
+measures from an allow-listed set; a stacking dimension keeps its `top` values by the measure
+and folds the rest into `other`. Money columns are Decimal(38, 18).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from warehouse.client import Warehouse, identifier
+from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
+
+GRAINS: dict[str, str] = {
+    "minute": "toDateTime64(toStartOfMinute(ts), 3, 'UTC')",
+    "hour": "toDateTime64(toStartOfHour(ts), 3, 'UTC')",
+    "day": "toDateTime64(toStartOfDay(ts), 3, 'UTC')",
+    "week": "toDateTime64(toMonday(ts), 3, 'UTC')",
+}
+
+MEASURES: dict[str, str] = {
+    "cost_usd": "sum(cost_usd)",
+    "calls": "count()",
+    "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)",
+    "cache_read_tokens": "sum(cache_read_tokens)",
+    "cache_write_tokens": "sum(cache_write_5m_tokens + cache_write_1h_tokens)",
+    "reasoning_tokens": "sum(reasoning_tokens)",
+    "errors": "countIf(status != 'ok')",
+    "provider_reported_cost_usd": "sum(ifNull(provider_reported_cost_usd, 0))",
+}
+
+OTHER = "other"
+
+
+def _grain(grain: str) -> str:
+    if grain not in GRAINS:
+        raise ValueError(f"{grain!r} is not one of {sorted(GRAINS)}")
+    return GRAINS[grain]
+
+
+def _measure(measure: str) -> str:
+    if measure not in MEASURES:
+        raise ValueError(f"{measure!r} is not one of {sorted(MEASURES)}")
+    return MEASURES[measure]
+
+
+def time_series(
+    wh: Warehouse,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    *,
+    grain: str = "hour",
+    measure: str = "cost_usd",
+    dimension: str | None = None,
+    top: int = 10,
+    filters: Filters | None = None,
+    tag: str = "series",
+) -> pl.DataFrame:
+    """Columns `bucket`, (`key`), `value`: the measure per bucket, stacked by `dimension`'s top values."""
+    params: dict[str, Any] = {}
+    cond = where(scope, start, end, filters, params=params)
+    bucket, value = _grain(grain), _measure(measure)
+    if dimension is None:
+        sql = f"SELECT {bucket} AS bucket, {value} AS value FROM calls WHERE {cond} GROUP BY bucket ORDER BY bucket"
+        return wh.query_df(sql, params, tag=tag)
+    column = identifier(dimension, DIMENSIONS)
+    params["top"] = int(top)
+    sql = f"""
+        SELECT {bucket} AS bucket,
+               if({column} IN (SELECT {column} FROM calls WHERE {cond} GROUP BY {column}
+                               ORDER BY {value} DESC LIMIT {{top:UInt32}}), toString({column}), '{OTHER}') AS key,
+               {value} AS value
+        FROM calls WHERE {cond}
+        GROUP BY bucket, key ORDER BY bucket, value DESC, key
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def top_n(
+    wh: Warehouse,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    *,
+    dimension: str,
+    measure: str = "cost_usd",
+    n: int = 10,
+    filters: Filters | None = None,
+    tag: str = "top",
+) -> pl.DataFrame:
+    """The `n` values of `dimension` with the largest measure: columns `key`, `value`, `calls`, `cost_usd`."""
+    params: dict[str, Any] = {"n": int(n)}
+    column = identifier(dimension, DIMENSIONS)
+    # inner aliases must not shadow the columns a measure sums (cost_usd, …)
+    sql = (
+        "SELECT key, value, n_calls AS calls, total_cost AS cost_usd FROM ("
+        f"SELECT toString({column}) AS key, {_measure(measure)} AS value, count() AS n_calls, "
+        f"sum(cost_usd) AS total_cost FROM calls WHERE {where(scope, start, end, filters, params=params)} "
+        "GROUP BY key ORDER BY value DESC, key LIMIT {n:UInt32})"
+    )
+    return wh.query_df(sql, params, tag=tag)
+
+
+def cache_hit_series(
+    wh: Warehouse,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    *,
+    grain: str = "hour",
+    dimension: str | None = None,
+    filters: Filters | None = None,
+    tag: str = "cache_series",
+) -> pl.DataFrame:
+    """Per bucket (and key): cache read and write tokens and the hit ratio read / (read + write),
+    null where nothing was read from or written to the cache."""
+    params: dict[str, Any] = {}
+    key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
+    group = ", key" if dimension else ""
+    sql = f"""
+        SELECT {_grain(grain)} AS bucket{key},
+               sum(cache_read_tokens) AS cache_read_tokens,
+               sum(cache_write_5m_tokens + cache_write_1h_tokens) AS cache_write_tokens,
+               if(cache_read_tokens + cache_write_tokens = 0, NULL,
+                  cache_read_tokens / (cache_read_tokens + cache_write_tokens)) AS hit_ratio,
+               count() AS calls
+        FROM calls WHERE {where(scope, start, end, filters, params=params)}
+        GROUP BY bucket{group} ORDER BY bucket{group}
+    """
+    return wh.query_df(sql, params, tag=tag)

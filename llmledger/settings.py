@@ -122,11 +122,8 @@ class Settings(BaseSettings):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     pricing: PricingSettings = Field(default_factory=PricingSettings)
-<<<<<<< HEAD
     collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
-=======
     service: ServiceSettings = Field(default_factory=ServiceSettings)
->>>>>>> issue-3-service
 
     @property
     def warehouse_path(self) -> Path:

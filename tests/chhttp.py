@@ -188,6 +188,10 @@ class ClickHouseHTTP:
         # One connection held for the endpoint's life keeps the engine up between requests (chDB
         # shuts it down when its last connection closes, taking Memory tables with it).
         self._engine = chdb.connect(str(self.store))
+        # the server-side default of enable_http_compression, as system.settings reports it
+        self.compression_default = self._engine.query(
+            "SELECT value FROM system.settings WHERE name = 'enable_http_compression'", "TabSeparated"
+        ).bytes().decode().strip() or "0"
         self._thread.start()
         return self
 
@@ -366,7 +370,8 @@ def _handler_for(endpoint: ClickHouseHTTP) -> type[BaseHTTPRequestHandler]:
                 self._reply(err.status, err.body(), {"X-ClickHouse-Exception-Code": str(err.code),
                                                      "Content-Type": "text/plain; charset=UTF-8"})
                 return
-            if request.params.get("enable_http_compression") == "1" and body:
+            enabled = request.params.get("enable_http_compression", endpoint.compression_default) == "1"
+            if enabled and body:
                 body, encoding = _compress(body, self.headers.get("Accept-Encoding", ""))
                 if encoding:
                     headers["Content-Encoding"] = encoding

@@ -31,6 +31,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as DriverError
 from clickhouse_connect.driver.httputil import get_pool_manager
 from urllib3 import PoolManager
+from urllib3.util.request import ACCEPT_ENCODING
 
 from warehouse import chdb_compat
 from warehouse.errors import ConnectionFailed, QueryFailed
@@ -96,6 +97,7 @@ class Warehouse:
         async_insert: bool = False,
         query_settings: Mapping[str, Any] | None = None,
         pool: PoolManager | None = None,
+        arrow_encoding: str | None = None,
     ) -> None:
         self._client = client
         self.database = database
@@ -105,6 +107,10 @@ class Warehouse:
         self.async_insert = async_insert
         self._query_settings = dict(query_settings or {})
         self._pool = pool
+        # clickhouse-connect's Arrow reads (raw queries) ask for no compression; ask for one urllib3 decodes
+        self._arrow_headers = {"Accept-Encoding": arrow_encoding} if arrow_encoding else None
+        if arrow_encoding:
+            self._query_settings.setdefault("enable_http_compression", 1)
         self._closed = False
 
     # ---- construction -------------------------------------------------
@@ -175,9 +181,10 @@ class Warehouse:
             pool.clear()
             raise ConnectionFailed(f"cannot connect to ClickHouse at {target.redacted()}: {err}") from err
         query_settings = {"max_execution_time": int(query_timeout_s)} if query_timeout_s else {}
+        arrow_encoding = ("zstd" if "zstd" in ACCEPT_ENCODING else "gzip") if target.compress else None
         return cls(
             client, database=db, store=None, topology=topology, retries=retries, async_insert=async_insert,
-            query_settings=query_settings, pool=pool,
+            query_settings=query_settings, pool=pool, arrow_encoding=arrow_encoding,
         )
 
     @classmethod
@@ -216,14 +223,18 @@ class Warehouse:
         """Run a SELECT and return its result as an Arrow table."""
         settings = {**self._query_settings, **_tag(tag)}
         return self._run(
-            sql, lambda: self._client.query_arrow(sql, parameters=dict(params or {}), settings=settings), idempotent=True
+            sql,
+            lambda: self._client.query_arrow(
+                sql, parameters=dict(params or {}), settings=settings, transport_settings=self._arrow_headers
+            ),
+            idempotent=True,
         )
 
     def query_rows(
         self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None
     ) -> list[tuple[Any, ...]]:
         """Run a SELECT and return Python rows (for small results)."""
-        settings = {**self._query_settings, **_tag(tag)}
+        settings = {k: v for k, v in {**self._query_settings, **_tag(tag)}.items() if k != "enable_http_compression"}
         return self._run(
             sql,
             lambda: list(self._client.query(sql, parameters=dict(params or {}), settings=settings).result_rows),

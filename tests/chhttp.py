@@ -169,6 +169,7 @@ class ClickHouseHTTP:
         self.scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self._server.serve_forever, name="chhttp", daemon=True)
         self.fail_next: list[tuple[int, str, str]] = []  # (code, name, message) answered before executing
+        self.connections = 0  # TCP connections accepted (to observe client-side pooling)
 
     @property
     def port(self) -> int:
@@ -345,9 +346,15 @@ def _handler_for(endpoint: ClickHouseHTTP) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "chhttp"
+        disable_nagle_algorithm = True  # headers and body leave in separate writes; don't wait for ACKs
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             return
+
+        def setup(self) -> None:
+            super().setup()
+            with endpoint._log_lock:
+                endpoint.connections += 1
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             self._handle("GET")

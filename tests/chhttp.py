@@ -1,18 +1,7 @@
-"""A ClickHouse-speaking HTTP endpoint over the embedded engine: in tests it stands for a ClickHouse server.
-
-No ClickHouse server binary can be installed here, so this endpoint speaks ClickHouse's HTTP interface
-as clickhouse-connect uses it and executes every statement on chDB (the same engine, same SQL dialect):
-query in the `query` parameter and/or the body (INSERT data after `FORMAT x`), `param_*` bound
-parameters, `database`, settings as URL parameters, multipart form fields, basic auth, sessions (one
-query at a time per `session_id`, like the server), request and response compression, the response
-headers the driver reads (`X-ClickHouse-Summary`, `-Format`, `-Timezone`, `-Query-Id`,
-`-Exception-Code`) and the server's HTTP status per error code. `input()` is served from the request
-body (rewritten to `file()` over a temporary copy). Every statement is logged with its settings in
-`ClickHouseHTTP.log`, which stands for `system.query_log`.
-
-Known differences from a server: `client_protocol_version` is ignored (clickhouse-connect's probe then
-reads Native without block info, as it does through a proxy that strips the parameter); results are
-buffered, never streamed; sessions do not time out.
+"""Stands for a ClickHouse server in tests: ClickHouse's HTTP interface, as clickhouse-connect uses it,
+executed on the embedded engine (chDB, same engine and SQL dialect) in a thread of the test process.
+No ClickHouse server binary can be installed here; `ClickHouseHTTP` says what it speaks and where it
+differs from a server. Its `log` stands for `system.query_log`.
 """
 
 from __future__ import annotations
@@ -151,7 +140,21 @@ class _Statement:
 
 
 class ClickHouseHTTP:
-    """A threaded ClickHouse HTTP endpoint over one chDB store; `url` is the address to connect to."""
+    """A threaded ClickHouse HTTP endpoint over one chDB store; `url()` is the address to connect to.
+
+    Speaks: the query in the `query` parameter and/or the body (INSERT data after `FORMAT x`),
+    `param_*` bound parameters, `database`, settings as URL parameters (GET is readonly), multipart
+    form fields, basic auth and X-ClickHouse-User/Key, sessions (one query at a time per `session_id`,
+    else SESSION_IS_LOCKED), request decompression and response compression (gzip, deflate, zstd,
+    lz4), the headers the driver reads (`X-ClickHouse-Summary`, `-Format` for result sets only,
+    `-Timezone`, `-Query-Id`, `-Exception-Code`) and the server's HTTP status per error code.
+    `input()` reads the request body (rewritten to `file()` over a temporary copy); TLS when given a
+    context. `fail_next` injects errors; every statement is logged with its settings in `log`.
+
+    Differs from a server: `client_protocol_version` is ignored (clickhouse-connect's probe then
+    reads Native without block info, as through a proxy that strips it); results are buffered, not
+    streamed; sessions never time out; settings' defaults are chDB's (e.g. enable_http_compression=1).
+    """
 
     def __init__(self, store: Path, *, user: str = "default", password: str = "", tls: ssl.SSLContext | None = None):
         self.store = store

@@ -193,7 +193,7 @@ class Warehouse:
         section = settings.warehouse
         db = database or section.database
         if section.url:
-            password = section.password.get_secret_value() if getattr(section, "password", None) else None
+            password = section.password.get_secret_value() if section.password else None
             return cls.server(
                 section.url, db, password=password, cluster=section.cluster, async_insert=section.async_insert,
                 retries=section.retries, query_timeout_s=section.query_timeout_s,

@@ -1,11 +1,8 @@
-"""Topologies: single-node DDL, written once, rendered for the deployment it runs on.
-
-Migrations and the few runtime DDL statements (price swaps, reprice scratch tables) are written for
-one node. `SingleNode` runs them as written. `Cluster` renders each one for a ClickHouse cluster:
-`ON CLUSTER`, `Replicated*MergeTree` with Keeper paths, `<name>_local` shard tables behind a
-`Distributed` table under the public name, materialized views attached to the local tables. Every
-table needs a placement in `PLACEMENTS`; a statement the renderer does not understand is refused
-(`Unrenderable`), never passed through unchanged.
+"""Topologies: DDL written once for one node (migrations, price swaps, reprice scratch tables), rendered
+for the deployment. `SingleNode` runs it as written; `Cluster` renders `ON CLUSTER`, Replicated*MergeTree
+with Keeper paths, `<name>_local` shard tables behind a Distributed table under the public name, and
+materialized views on the shard tables. Every table needs a placement in `PLACEMENTS`; a statement the
+renderer does not understand is refused (`Unrenderable`), never passed through.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Which warehouse failures are worth retrying, and the retry policy (tenacity) for a server.
 
-A statement is retried only when running it again cannot change the result: reads and idempotent
-writes (the anti-joined call and tool-run inserts, `IF NOT EXISTS` DDL, lease claims carrying a
-deduplication token) on transient engine errors and broken connections; any other write only when
-the request provably never reached the server (the connection could not be opened). A write whose
-connection broke after it was sent may have been applied, so it is not repeated blindly.
+Reads and idempotent writes (anti-joined inserts, `IF NOT EXISTS` DDL, lease claims with a dedup
+token) are retried on transient engine errors and broken connections; any other write only when the
+request never reached the server, since one whose connection broke after sending may have applied.
 """
 
 from __future__ import annotations

@@ -436,14 +436,17 @@ def _handler_for(endpoint: ClickHouseHTTP) -> type[BaseHTTPRequestHandler]:
                 self.rfile.readline()
 
         def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("X-ClickHouse-Server-Display-Name", "chhttp")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Keep-Alive", "timeout=10")
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("X-ClickHouse-Server-Display-Name", "chhttp")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Keep-Alive", "timeout=10")
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (e.g. its read timeout): as a server would
 
     return Handler
 

@@ -226,3 +226,18 @@ def test_dead_letters_land_over_both_transports(wh: Warehouse) -> None:
     assert write_dead_letters(wh, frame_letters, batch_id="b", max_raw_bytes=10) == 3
     assert wh.query_df("SELECT line_no FROM dead_letters ORDER BY line_no")["line_no"].to_list() == [0, 1, 2]
     assert isinstance(wh.query_df("SELECT 1 AS x"), pl.DataFrame)
+
+
+def test_slow_statements_hit_the_socket_timeout(chhttp: ClickHouseHTTP) -> None:
+    with Warehouse.server(chhttp.url(send_receive_timeout="1"), "default", retries=1) as wh:
+        began = time.monotonic()
+        with pytest.raises(QueryFailed, match="timed out|Read timed out"):
+            wh.scalar("SELECT sleep(2)")
+        assert time.monotonic() - began < 2
+
+
+def test_cluster_mode_needs_a_server_and_a_plain_name() -> None:
+    with pytest.raises(ValueError, match="needs warehouse.url"):
+        Settings(warehouse={"cluster": "llm"})
+    with pytest.raises(ValueError):
+        Settings(warehouse={"url": "clickhouse://h/db", "cluster": "llm; DROP"})

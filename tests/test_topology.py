@@ -158,6 +158,18 @@ def test_column_changes_reach_the_distributed_table_other_alters_only_the_shards
     assert mutation.startswith("ALTER TABLE `calls_local`")
 
 
+def test_swaps_and_partition_replaces_wait_for_every_replica() -> None:
+    topology = cluster_for_migrations("llm", "llmledger")
+    topology.render("CREATE TABLE _reprice_calls AS calls")
+    *syncs, replace = topology.render("ALTER TABLE calls REPLACE PARTITION ID '202511' FROM _reprice_calls")
+    assert syncs == ["SYSTEM SYNC REPLICA ON CLUSTER `llm` `_reprice_calls_local`"]
+    assert replace.endswith("FROM `_reprice_calls_local`")
+    topology.render("CREATE TABLE prices_next AS prices")
+    *syncs, exchange = topology.render("EXCHANGE TABLES prices AND prices_next")
+    assert syncs == ["SYSTEM SYNC REPLICA ON CLUSTER `llm` `prices`", "SYSTEM SYNC REPLICA ON CLUSTER `llm` `prices_next`"]
+    assert exchange == "EXCHANGE TABLES `prices` AND `prices_next` ON CLUSTER `llm`"
+
+
 def test_cluster_writes_wait_for_the_shards() -> None:
     assert cluster_for_migrations("llm", "llmledger").write_settings()["distributed_foreground_insert"] == 1
     assert SingleNode().write_settings() == {}

@@ -320,7 +320,11 @@ class Cluster:
         if isinstance(placement, Everywhere):
             return [f"ALTER TABLE `{name}` {self._on} {commands}"]
         local_parts = [self._localise_from(p) for p in parts]
-        statements = [f"ALTER TABLE `{name}_local` {self._on} {', '.join(local_parts)}"]
+        # REPLACE/ATTACH PARTITION … FROM runs on one replica per shard and takes the parts that
+        # replica holds: make every replica of the source complete first.
+        sources = [_bare(m.group(1)) for p in local_parts if (m := _FROM_TABLE.search(p))]
+        statements = [self._sync_replica(source) for source in sources]
+        statements.append(f"ALTER TABLE `{name}_local` {self._on} {', '.join(local_parts)}")
         column_parts = [p for p in parts if _COLUMN_COMMANDS.match(p.strip())]
         if column_parts:
             statements.append(f"ALTER TABLE `{name}` {self._on} {', '.join(column_parts)}")
@@ -354,10 +358,15 @@ class Cluster:
         pa, pb = self._placement(a), self._placement(b)
         if type(pa) is not type(pb):
             raise Unrenderable(f"EXCHANGE TABLES {a} AND {b}: one is sharded, the other on every node")
+        # Every replica must hold all rows of both tables before they swap names, or a replica that
+        # is still fetching would serve a half-filled table.
         if isinstance(pa, Sharded):
             # The Distributed tables point at the shard tables by name: swapping those swaps the data.
-            return [f"EXCHANGE TABLES `{a}_local` AND `{b}_local` {self._on}"]
-        return [f"EXCHANGE TABLES `{a}` AND `{b}` {self._on}"]
+            a, b = f"{a}_local", f"{b}_local"
+        return [self._sync_replica(a), self._sync_replica(b), f"EXCHANGE TABLES `{a}` AND `{b}` {self._on}"]
+
+    def _sync_replica(self, table: str) -> str:
+        return f"SYSTEM SYNC REPLICA {self._on} `{table}`"
 
     def _rename(self, match: re.Match[str]) -> list[str]:
         a, b = _bare(match.group(1)), _bare(match.group(2))

@@ -28,7 +28,6 @@ RUNTIME_DDL = [
     "DROP TABLE IF EXISTS _reprice_calls",
     "CREATE TABLE _reprice_calls AS calls",
     "ALTER TABLE calls REPLACE PARTITION ID '202511' FROM _reprice_calls",
-    "ALTER TABLE scheduler_leases DELETE WHERE name = {name:String} AND term + 100 < 500",
     "CREATE DATABASE IF NOT EXISTS `llmledger`",
     "TRUNCATE TABLE calls",
     "OPTIMIZE TABLE calls FINAL",

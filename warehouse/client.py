@@ -271,11 +271,11 @@ class Warehouse:
             idempotent=idempotent,
         )
 
-    def ddl(self, statement: str, *, params: Mapping[str, Any] | None = None, tag: str | None = None) -> None:
+    def ddl(self, statement: str, *, tag: str | None = None) -> None:
         """Run a statement written for one node, rendered for this deployment's topology (on a
         cluster: `ON CLUSTER`, shard tables, Distributed tables). Data statements pass through."""
         for rendered in self.topology.render(statement):
-            self.command(rendered, params, tag=tag, idempotent=bool(_IDEMPOTENT_DDL.search(rendered)))
+            self.command(rendered, tag=tag, idempotent=bool(_IDEMPOTENT_DDL.search(rendered)))
 
     def written_rows(
         self,

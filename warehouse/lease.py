@@ -165,9 +165,11 @@ def _claim(
     if holder != owner or not owner:
         return None
     if term % _PRUNE_EVERY == 0:
-        wh.ddl(
-            f"ALTER TABLE scheduler_leases DELETE WHERE name = {{name:String}} AND term + {_PRUNE_EVERY} < {int(term)}",
-            params={"name": name},
+        # A mutation on the one-shard lease table: replicated to every replica by the engine itself,
+        # so no ON CLUSTER (and no topology rendering) is needed.
+        wh.command(
+            "ALTER TABLE scheduler_leases DELETE WHERE name = {name:String} AND term + {keep:UInt64} < {term:UInt64}",
+            {"name": name, "keep": _PRUNE_EVERY, "term": term},
             tag="lease:prune",
         )
     return Lease(name, owner, term, ttl_s, margin_s, expires_at, started + ttl_s - margin_s)

@@ -89,8 +89,8 @@ def acquire_scheduler_lease(
     started = time.monotonic()
     current = _current(wh, name)
     if current is not None:
-        term, holder, expires_at, now = current
-        if expires_at > now and holder != owner:
+        term, holder, live = current
+        if live and holder != owner:
             return None
         next_term = term + 1
     else:
@@ -124,21 +124,22 @@ def current_holder(wh: Warehouse, name: str = SCHEDULER) -> str | None:
     current = _current(wh, name)
     if current is None:
         return None
-    _, holder, expires_at, now = current
-    return holder if holder and expires_at > now else None
+    _, holder, live = current
+    return holder if holder and live else None
 
 
-def _current(wh: Warehouse, name: str) -> tuple[int, str, datetime, datetime] | None:
+def _current(wh: Warehouse, name: str) -> tuple[int, str, bool] | None:
+    """(term, owner, unexpired) of the newest term; expiry judged on the engine's clock, in SQL."""
     rows = wh.query_rows(
-        "SELECT term, owner, expires_at, now64(3) FROM scheduler_leases WHERE name = {name:String} "
+        "SELECT term, owner, expires_at > now64(3) FROM scheduler_leases WHERE name = {name:String} "
         "ORDER BY term DESC, claimed_at ASC LIMIT 1",
         {"name": name},
         tag="lease:read",
     )
     if not rows:
         return None
-    term, holder, expires_at, now = rows[0]
-    return int(term), str(holder), expires_at, now
+    term, holder, live = rows[0]
+    return int(term), str(holder), bool(live)
 
 
 def _claim(

@@ -162,7 +162,7 @@ class Pipeline:
         self.writer = CallWriter(wh)
 
     def close(self) -> None:
-        """Release the staging table."""
+        """Release the writer (nothing is kept on the server between batches)."""
         self.writer.close()
 
     def __enter__(self) -> Pipeline:

@@ -20,7 +20,7 @@ from warehouse.client import ARROW_RELATION, Warehouse, load_sql
 
 _SQL_PACKAGE = "ingest.sql"
 
-# staging gets the calls columns with these changes: tags arrive as JSON text
+# a batch has the calls columns with these changes: tags arrive as JSON text
 _STAGE_TYPE_OVERRIDES = {"tags": "String"}
 
 

@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import ssl
 import tempfile
 import threading
@@ -207,6 +208,7 @@ class ClickHouseHTTP:
                 session.conn.close()
             self._sessions.clear()
         self._engine.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
     def queries(self, contains: str = "") -> list[LoggedQuery]:
         """Logged statements whose text contains `contains`."""

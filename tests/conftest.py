@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.chhttp import ClickHouseHTTP
-
 from ingest.pipeline import Pipeline
 from ingest.pricing import load_prices
 from llmledger.settings import Settings
+from tests.chhttp import ClickHouseHTTP
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 

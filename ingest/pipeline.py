@@ -162,7 +162,7 @@ class Pipeline:
         self.writer = CallWriter(wh)
 
     def close(self) -> None:
-        """Release the staging table."""
+        """Release the writer (nothing is kept on the server between batches)."""
         self.writer.close()
 
     def __enter__(self) -> Pipeline:
@@ -263,7 +263,7 @@ class Pipeline:
         return self.ingest_batch(RawBatch(frame), source=source)
 
     def _record(self, batch: BatchResult, *, source: str, origin: str, started: datetime) -> None:
-        self.wh.command(
+        self.wh.written_rows(
             "INSERT INTO ingest_batches (batch_id, source, origin, started_at, finished_at, rows_read, rows_written, "
             "rows_duplicate, rows_dead, rows_unpriced, unknown_fields) VALUES ({b:String}, {s:String}, {o:String}, "
             "{st:DateTime64(3)}, now64(3), {r:UInt64}, {w:UInt64}, {d:UInt64}, {x:UInt64}, {u:UInt64}, {f:Array(String)})",

@@ -380,11 +380,11 @@ def load_prices(wh: Warehouse, settings: PricingSettings) -> PriceLoad:
     table = build_price_table(settings)
     frame, checksum = table.frame, table.digest
     previous = wh.scalar("SELECT argMax(checksum, loaded_at) FROM price_loads")
-    wh.command("DROP TABLE IF EXISTS prices_next")
-    wh.command("CREATE TABLE prices_next AS prices")
+    wh.ddl("DROP TABLE IF EXISTS prices_next")
+    wh.ddl("CREATE TABLE prices_next AS prices")
     wh.insert_arrow("prices_next", frame, tag="prices:load")
-    wh.command("EXCHANGE TABLES prices AND prices_next")
-    wh.command("DROP TABLE IF EXISTS prices_next")
+    wh.ddl("EXCHANGE TABLES prices AND prices_next")
+    wh.ddl("DROP TABLE IF EXISTS prices_next")
     wh.command(
         "INSERT INTO price_loads (loaded_at, catalogue_version, catalogue_timestamp, rows, models, overrides, checksum) "
         "VALUES (now64(3), {v:String}, {t:String}, {r:UInt64}, {m:UInt64}, {o:UInt64}, {c:String})",

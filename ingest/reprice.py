@@ -111,16 +111,16 @@ def reprice(
     priced = load_sql("ingest.sql", "price_calls.sql").replace("__SOURCE__", source)
     scratch = "_reprice_calls"
     for partition in partitions:
-        wh.command(f"DROP TABLE IF EXISTS {scratch}")
-        wh.command(f"CREATE TABLE {scratch} AS calls")
+        wh.ddl(f"DROP TABLE IF EXISTS {scratch}")
+        wh.ddl(f"CREATE TABLE {scratch} AS calls")
         try:
-            wh.command(
+            wh.written_rows(
                 f"INSERT INTO {scratch} ({column_list}) SELECT {column_list} FROM ({priced}) "
                 "SETTINGS optimize_on_insert = 0",
                 {**params, "partition": partition},
                 tag="reprice:priced",
             )
-            wh.command(
+            wh.written_rows(
                 f"INSERT INTO {scratch} ({column_list}) SELECT {column_list} FROM calls "
                 "WHERE _partition_id = {partition:String} "
                 "AND NOT (ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}) "
@@ -128,9 +128,9 @@ def reprice(
                 {"partition": partition, "since": since, "until": until},
                 tag="reprice:copy",
             )
-            wh.command(f"ALTER TABLE calls REPLACE PARTITION ID '{int(partition)}' FROM {scratch}")
+            wh.ddl(f"ALTER TABLE calls REPLACE PARTITION ID '{int(partition)}' FROM {scratch}")
         finally:
-            wh.command(f"DROP TABLE IF EXISTS {scratch}")
+            wh.ddl(f"DROP TABLE IF EXISTS {scratch}")
         if on_partition is not None:
             on_partition(wh, partition)
     _, after, unpriced_after = _totals(wh, since, until)

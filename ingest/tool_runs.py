@@ -19,10 +19,6 @@ class ToolRunWriter:
         self.wh = wh
         self.columns = {k: v for k, v in wh.table_columns("tool_runs").items() if k != "ingested_at"}
         column_list = ", ".join(f"`{c}`" for c in self.columns)
-        self.stage = "_stage_tool_runs"
-        if not wh.embedded_mode:
-            ddl = ", ".join(f"`{name}` {ch_type}" for name, ch_type in self.columns.items())
-            wh.command(f"CREATE TABLE IF NOT EXISTS {self.stage} ({ddl}) ENGINE = Memory")
         self._insert = (
             f"INSERT INTO tool_runs ({column_list}) SELECT {column_list} FROM {ARROW_RELATION} "
             "WHERE event_id NOT IN (SELECT event_id FROM tool_runs "
@@ -41,6 +37,7 @@ class ToolRunWriter:
             self._insert,
             batch,
             {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
-            stage_table=self.stage,
+            structure=self.columns,
             tag="ingest:tool_runs",
+            idempotent=True,
         )

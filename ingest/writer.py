@@ -1,7 +1,8 @@
 """Batched, idempotent, priced writes of canonical calls, and dead letters.
 
-A batch lands in a per-writer in-memory staging table (Arrow insert), then one
-`INSERT INTO calls … SELECT` prices it against `prices` and drops duplicates (`ingest/sql`).
+A batch is read by the engine where it is (embedded: the Arrow table in place; server: the
+request body through `input()`) by one `INSERT INTO calls … SELECT` that prices it against
+`prices` and drops duplicates (`ingest/sql`).
 So pricing is one join inside the engine and deduplication an anti-join on the batch's time
 range — no per-row Python and no FINAL on reads. One writer per process serialises batches
 (chDB is single-writer per store anyway); the lock also guards price reloads and reprices.
@@ -10,7 +11,6 @@ range — no per-row Python and no FINAL on reads. One writer per process serial
 from __future__ import annotations
 
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +20,7 @@ from warehouse.client import ARROW_RELATION, Warehouse, load_sql
 
 _SQL_PACKAGE = "ingest.sql"
 
-# staging gets the calls columns with these changes: tags arrive as JSON text
+# a batch has the calls columns with these changes: tags arrive as JSON text
 _STAGE_TYPE_OVERRIDES = {"tags": "String"}
 
 
@@ -101,11 +101,6 @@ class CallWriter:
         self.lock = threading.RLock()
         self._calls_columns = wh.table_columns("calls")
         self._stage_columns = {**self._calls_columns, **_STAGE_TYPE_OVERRIDES}
-        # Used only against a server; embedded batches are read in place by the engine.
-        self.stage = f"_stage_calls_{uuid.uuid4().hex[:12]}"
-        if not wh.embedded_mode:
-            ddl = ", ".join(f"`{name}` {ch_type}" for name, ch_type in self._stage_columns.items())
-            wh.command(f"CREATE TABLE IF NOT EXISTS {self.stage} ({ddl}) ENGINE = Memory")
         columns = ", ".join(f"`{name}`" for name in self._calls_columns)
         staged = load_sql(_SQL_PACKAGE, "staged_calls.sql").replace("__STAGE__", ARROW_RELATION)
         priced = load_sql(_SQL_PACKAGE, "price_calls.sql").replace("__SOURCE__", f"({staged})")
@@ -150,15 +145,15 @@ class CallWriter:
             .len()
         )
         with self.lock:
+            # Safe to retry: the anti-join drops whatever an interrupted attempt already wrote.
             written = self.wh.written_rows_over_arrow(
-                self._promote, staged, {"lo": lo, "hi": hi}, stage_table=self.stage, tag="ingest:promote"
+                self._promote, staged, {"lo": lo, "hi": hi}, structure=self._stage_columns, tag="ingest:promote",
+                idempotent=True,
             )
         return WriteResult(staged.height, written, {(p, m): n for p, m, n in unpriced.iter_rows()})
 
     def close(self) -> None:
-        """Drop the staging table (server mode)."""
-        if not self.wh.embedded_mode:
-            self.wh.command(f"DROP TABLE IF EXISTS {self.stage}")
+        """Nothing to release: batches are never staged on the server."""
 
 
 @dataclass(frozen=True)
@@ -191,4 +186,4 @@ def write_dead_letters(wh: Warehouse, letters: list[DeadLetter], *, batch_id: st
             "raw_truncated": [len(d.raw) > max_raw_bytes for d in letters],
         }
     )
-    return wh.insert_arrow("dead_letters", frame, tag="ingest:dead_letters")
+    return wh.insert_arrow("dead_letters", frame, tag="ingest:dead_letters", small=True)

@@ -1,7 +1,10 @@
 """Shared fixtures: one real embedded ClickHouse (chDB) store per test session, one database per test.
 
 chDB allows one engine per process, so the store is session-scoped; each test gets a fresh
-database with the real migrations applied and prices loaded, dropped afterwards.
+database with the real migrations applied and prices loaded, dropped afterwards. The `transport`
+fixture picks how the test reaches it: `embedded` (clickhouse-connect's chDB interface, the default)
+or `http` (clickhouse-connect's HTTP client against `tests.chhttp`, a ClickHouse-speaking endpoint
+over the same engine). Tests run over both with `@both_transports`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 from ingest.pipeline import Pipeline
 from ingest.pricing import load_prices
 from llmledger.settings import Settings
+from tests.chhttp import ClickHouseHTTP
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 
@@ -25,17 +29,42 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("llmledger-store") / "warehouse"
 
 
+TRANSPORTS = ("embedded", "http")
+both_transports = pytest.mark.parametrize("transport", TRANSPORTS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def chhttp(store: Path) -> Iterator[ClickHouseHTTP]:
+    """The session's ClickHouse HTTP endpoint over the session store (user `llmledger`, a password)."""
+    store.mkdir(parents=True, exist_ok=True)
+    endpoint = ClickHouseHTTP(store, user="llmledger", password="s3cret").start()
+    try:
+        yield endpoint
+    finally:
+        endpoint.stop()
+
+
 @pytest.fixture
-def settings(store: Path, tmp_path: Path) -> Settings:
-    """Settings pointing at the session store, with a per-test home for spools and outputs."""
+def transport(request: pytest.FixtureRequest) -> str:
+    """How tests reach the warehouse (default `embedded`); `@both_transports` runs a test over both."""
+    return str(getattr(request, "param", "embedded"))
+
+
+@pytest.fixture
+def settings(store: Path, tmp_path: Path, transport: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings pointing at the session store (embedded) or at the endpoint (http), with a per-test
+    home for spools and outputs."""
+    if transport == "http":
+        endpoint: ClickHouseHTTP = request.getfixturevalue("chhttp")
+        return Settings(home=tmp_path / "home", warehouse={"url": endpoint.url(), "path": store})
     return Settings(home=tmp_path / "home", warehouse={"path": store})
 
 
 @pytest.fixture
 def fresh_wh(settings: Settings, store: Path) -> Iterator[Warehouse]:
-    """A new, empty database (no migrations applied)."""
+    """A new, empty database (no migrations applied), over the test's transport."""
     database = f"t_{uuid.uuid4().hex[:10]}"
-    wh = Warehouse.embedded(store, database)
+    wh = Warehouse.from_settings(settings, database=database)
     try:
         yield wh
     finally:

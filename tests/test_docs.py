@@ -23,3 +23,12 @@ def test_every_dead_letter_reason_is_documented() -> None:
 def test_readme_first_screen_gives_the_two_commands() -> None:
     first_screen = "\n".join(README.splitlines()[:25])
     assert "make demo" in first_screen and "make test" in first_screen
+
+
+def test_every_warehouse_setting_and_url_option_is_documented() -> None:
+    from llmledger.settings import WarehouseSettings
+    from warehouse.target import _OPTIONS
+
+    documented = set(re.findall(r"`?([a-z_0-9]+)`?", README))
+    assert set(WarehouseSettings.model_fields) - documented == set()
+    assert set(_OPTIONS) - documented == set()

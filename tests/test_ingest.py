@@ -15,6 +15,7 @@ from ingest.pipeline import Pipeline
 from ingest.validate import Reason
 from llmledger.settings import Settings
 from tests.factories import make_call, write_jsonl
+from tests.conftest import both_transports
 from warehouse.client import Warehouse
 
 TOKENS = "input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, web_searches"
@@ -117,6 +118,7 @@ def test_each_validation_reason_dead_letters_only_the_bad_record(
     assert letter["detail"]
 
 
+@both_transports
 def test_mixed_file_keeps_good_records_and_names_each_bad_line(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     records = [make_call() for _ in range(5)]
     path = write_jsonl(
@@ -141,6 +143,7 @@ def test_dead_letter_payload_is_capped(wh: Warehouse, settings: Settings, tmp_pa
     assert truncated and size > 50_000 and len(raw.encode()) <= settings.ingest.dead_letter_raw_max_bytes
 
 
+@both_transports
 def test_reingesting_a_file_changes_no_totals(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     records = [make_call(model=m, input_tokens=i * 100 + 1) for i, m in enumerate(["gpt-4o", "claude-haiku-4-5"] * 50)]
     records += [{k: v for k, v in make_call(user_id=f"anon-{i}").items() if k != "event_id"} for i in range(20)]
@@ -156,6 +159,7 @@ def test_reingesting_a_file_changes_no_totals(pipeline: Pipeline, wh: Warehouse,
     assert derived == 20
 
 
+@both_transports
 def test_timestamps_in_every_accepted_form_land_as_utc_milliseconds(
     pipeline: Pipeline, wh: Warehouse, tmp_path: Path
 ) -> None:
@@ -173,6 +177,7 @@ def test_timestamps_in_every_accepted_form_land_as_utc_milliseconds(
     assert stamps == {k: 1762164000250 for k in forms}
 
 
+@both_transports
 def test_csv_and_parquet_files(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     rows = [make_call(cache_read_tokens=100, reasoning_tokens=20, is_batch=i % 2 == 0) for i in range(6)]
     frame = pl.DataFrame(rows)
@@ -207,12 +212,14 @@ def test_names_are_normalised_and_raw_names_kept(pipeline: Pipeline, wh: Warehou
     }
 
 
+@both_transports
 def test_batch_records_are_summarised(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     pipeline.ingest_file(write_jsonl(tmp_path / "b.jsonl", [make_call(), make_call(status="nope")]))
     row = wh.query_df("SELECT * FROM ingest_batches").row(0, named=True)
     assert (row["source"], row["rows_read"], row["rows_written"], row["rows_dead"]) == ("b.jsonl", 2, 1, 1)
 
 
+@both_transports
 def test_provider_reported_cost_is_kept_exactly(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     pipeline.ingest_file(write_jsonl(tmp_path / "r.jsonl", [make_call(provider_reported_cost_usd="0.000123456789")]))
     assert wh.scalar("SELECT provider_reported_cost_usd FROM calls") == Decimal("0.000123456789")

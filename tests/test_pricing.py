@@ -17,6 +17,7 @@ from ingest.pricing import load_prices, override_names
 from ingest.reprice import reprice
 from llmledger.settings import ModelPriceOverride, PricingSettings, Settings
 from tests.factories import make_call, write_jsonl
+from tests.conftest import both_transports
 from warehouse.client import Warehouse
 
 # (provider, model as sent, whether it reports cache writes, reasoning, web searches)
@@ -122,6 +123,7 @@ def _costs(wh: Warehouse) -> dict[str, Decimal]:
     return {eid: Decimal(cost) for eid, cost in wh.query_rows("SELECT event_id, cost_usd FROM calls")}
 
 
+@both_transports
 def test_cost_equals_genai_prices_exactly_on_a_sample(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     calls = _sample_calls(400)
     summary = pipeline.ingest_file(write_jsonl(tmp_path / "sample.jsonl", calls))
@@ -136,6 +138,7 @@ def test_cost_equals_genai_prices_exactly_on_a_sample(pipeline: Pipeline, wh: Wa
     assert any(c.get("service_tier") == "flex" for c in calls)
 
 
+@both_transports
 def test_components_add_up_and_batch_discount_is_reported(pipeline: Pipeline, wh: Warehouse) -> None:
     from tests.factories import frame
 
@@ -156,6 +159,7 @@ def test_components_add_up_and_batch_discount_is_reported(pipeline: Pipeline, wh
     assert row["price_source"] == "genai-prices" and not row["unpriced"]
 
 
+@both_transports
 def test_unknown_model_is_kept_priced_zero_and_flagged(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     calls = [make_call(provider="acme", model="acme-large-2"), make_call()]
     summary = pipeline.ingest_file(write_jsonl(tmp_path / "u.jsonl", calls))
@@ -166,6 +170,7 @@ def test_unknown_model_is_kept_priced_zero_and_flagged(pipeline: Pipeline, wh: W
     assert rows["gpt-4o"][1] is False
 
 
+@both_transports
 def test_overrides_discount_custom_price_and_reprice(wh: Warehouse, settings: Settings, tmp_path: Path) -> None:
     calls = [
         make_call(provider="self_hosted", model="llama-3.1-70b-instruct", input_tokens=1_000_000, output_tokens=1_000_000,
@@ -197,6 +202,7 @@ def test_overrides_discount_custom_price_and_reprice(wh: Warehouse, settings: Se
     assert wh.scalar("SELECT count() FROM calls") == 2
 
 
+@both_transports
 def test_reprice_leaves_calls_outside_the_range_alone(wh: Warehouse, settings: Settings, tmp_path: Path) -> None:
     calls = [make_call(model="gpt-4o", input_tokens=1_000_000, output_tokens=0, ts=f"2025-11-{d:02d}T00:00:00Z")
              for d in (1, 20)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.conftest import both_transports
 from warehouse.client import Warehouse
 from warehouse.errors import QueryFailed, SchemaMismatch, StoreLocked
 from warehouse.migrate import Migration, applied, discover, migrate, split_statements
@@ -18,6 +19,7 @@ from warehouse.migrate import Migration, applied, discover, migrate, split_state
 REPO = Path(__file__).resolve().parents[1]
 
 
+@both_transports
 def test_migrations_apply_once_and_record_checksums(fresh_wh: Warehouse) -> None:
     names = migrate(fresh_wh)
     assert names == [m.name for m in discover()]
@@ -29,6 +31,7 @@ def test_migrations_apply_once_and_record_checksums(fresh_wh: Warehouse) -> None
     )
 
 
+@both_transports
 def test_edited_applied_migration_is_refused(fresh_wh: Warehouse) -> None:
     migrations = discover()
     migrate(fresh_wh, migrations)
@@ -56,6 +59,7 @@ def test_split_statements_keeps_semicolons_in_strings() -> None:
     assert split_statements(sql) == ["CREATE TABLE a (x String DEFAULT ';')", "SELECT 'a;\nb'"]
 
 
+@both_transports
 def test_arrow_round_trip_with_bound_parameters(wh: Warehouse) -> None:
     wh.command("CREATE TABLE t (name String, n UInt32) ENGINE = Memory")
     wh.insert_arrow("t", pl.DataFrame({"name": ["a", "b", "c"], "n": pl.Series([1, 2, 3], dtype=pl.UInt32)}))
@@ -65,6 +69,7 @@ def test_arrow_round_trip_with_bound_parameters(wh: Warehouse) -> None:
     assert wh.query_df("SELECT count() AS c FROM t WHERE name = {v:String}", {"v": hostile})["c"][0] == 0
 
 
+@both_transports
 def test_query_errors_name_the_statement(wh: Warehouse) -> None:
     with pytest.raises(QueryFailed) as info:
         wh.query_df("SELECT no_such_column FROM calls")

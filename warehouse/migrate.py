@@ -5,8 +5,9 @@ applied (or vanished) stops the run with `SchemaMismatch`, because silently dive
 worse than a failed start. Statements are idempotent (`IF NOT EXISTS`), so a run interrupted
 half-way is simply run again.
 
-Table engines are written once, in the migration files, for a single node; `render_statement`
-is the one place that rewrites them for another topology (cluster mode).
+Table engines are written once, in the migration files, for a single node; the warehouse's
+topology (`warehouse.topology`, chosen from the settings) renders each statement for the deployment:
+as written on one node, `ON CLUSTER` with replicated shard tables behind Distributed ones on a cluster.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from warehouse.errors import SchemaMismatch
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
-_LEDGER_DDL = """
+LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations
 (
     version UInt32,
@@ -95,17 +96,12 @@ def _has_code(statement: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines())
 
 
-Renderer = Callable[[str], str]
-
-
-def render_statement(statement: str) -> str:
-    """Single-node rendering: the statement as written. Cluster renderers replace this function."""
-    return statement
+Renderer = Callable[[str], list[str]]
 
 
 def applied(wh: Warehouse) -> dict[int, tuple[str, str]]:
     """Version → (name, checksum) of the migrations recorded in the warehouse."""
-    wh.command(_LEDGER_DDL)
+    wh.ddl(LEDGER_DDL)
     rows = wh.query_rows(
         "SELECT version, argMax(name, applied_at), argMax(checksum, applied_at) FROM schema_migrations GROUP BY version"
     )
@@ -134,14 +130,22 @@ def check(wh: Warehouse, migrations: list[Migration] | None = None) -> list[Migr
 
 
 def migrate(
-    wh: Warehouse, migrations: list[Migration] | None = None, *, render: Renderer = render_statement
+    wh: Warehouse, migrations: list[Migration] | None = None, *, render: Renderer | None = None
 ) -> list[str]:
-    """Apply pending migrations in order; returns the names applied (empty when up to date)."""
+    """Apply pending migrations in order; returns the names applied (empty when up to date).
+
+    Each statement goes through `render` (default: the warehouse's topology), so one set of
+    migrations serves the embedded engine, a server and a cluster.
+    """
     pending = check(wh, migrations)
     names: list[str] = []
     for migration in pending:
         for statement in migration.statements():
-            wh.command(render(statement), tag=f"migrate:{migration.name}")
+            if render is None:
+                wh.ddl(statement, tag=f"migrate:{migration.name}")
+            else:
+                for rendered in render(statement):
+                    wh.command(rendered, tag=f"migrate:{migration.name}")
         wh.command(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})",
             {"v": migration.version, "n": migration.name, "c": migration.checksum},

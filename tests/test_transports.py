@@ -27,7 +27,7 @@ from llmledger.simulator import SimulationConfig, iter_days
 from tests.chhttp import ClickHouseHTTP
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
-from warehouse.queries import attribution
+from warehouse.queries import attribution, collectors, nodes, ops, reconciliation, series
 from warehouse.queries.scope import Scope
 
 START, END = datetime(2025, 11, 5, tzinfo=UTC), datetime(2025, 11, 6, tzinfo=UTC)
@@ -48,6 +48,23 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
         attribution.latency_percentiles(wh, Scope.all(), START, END),
         attribution.latency_percentiles(wh, Scope.all(), START, END, dimension="route"),
     ),
+    "series.time_series": lambda wh: series.time_series(wh, Scope.all(), START, END, dimension="model"),
+    "series.cache_hit_series": lambda wh: series.cache_hit_series(wh, Scope.all(), START, END, dimension="route"),
+    "series.top_n": lambda wh: series.top_n(wh, Scope.all(), START, END, dimension="team"),
+    "ops.dead_letters": lambda wh: ops.dead_letters(wh, START, END),
+    "ops.dead_letter_counts": lambda wh: ops.dead_letter_counts(wh, START, END),
+    "ops.prices": lambda wh: ops.prices(wh, model="gpt-4o", provider="openai", at=START),
+    "reconciliation.reconcile": lambda wh: reconciliation.reconcile(wh, Scope.all(), START, END),
+    "reconciliation.unlogged_spend": lambda wh: reconciliation.unlogged_spend(wh, Scope.all(), START, END),
+    "collectors.collector_status": lambda wh: collectors.collector_status(wh, Scope.all(), now=END),
+    # node metrics come from collectors; over simulated calls alone these return their empty shapes
+    "nodes.gpu_utilisation": lambda wh: nodes.gpu_utilisation(wh, Scope.all(), START, END),
+    "nodes.inference_load": lambda wh: nodes.inference_load(wh, Scope.all(), START, END),
+    "nodes.token_throughput": lambda wh: nodes.token_throughput(wh, Scope.all(), START, END),
+    "nodes.latency_quantiles": lambda wh: nodes.latency_quantiles(wh, Scope.all(), START, END),
+    "nodes.gpu_cost": lambda wh: nodes.gpu_cost(wh, Scope.all(), START, END),
+    "nodes.self_host_cost": lambda wh: nodes.self_host_cost(wh, Scope.all(), START, END),
+    "nodes.breakeven_inputs": lambda wh: nodes.breakeven_inputs(wh, Scope.all(), START, END),
 }
 
 

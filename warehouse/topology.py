@@ -81,6 +81,19 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "ingest_batches": Sharded("cityHash64(batch_id)"),
     "tool_runs": Sharded(TRACE_KEY),
     "scheduler_leases": EVERYWHERE,
+    "api_keys": EVERYWHERE,
+    # provider exports: small (buckets × group-bys) and read as "latest fetch per bucket", which needs
+    # every fetch of a bucket on the node answering
+    "provider_usage": EVERYWHERE,
+    "provider_costs": EVERYWHERE,
+    "provider_bucket_fetches": EVERYWHERE,
+    "collector_cursors": EVERYWHERE,
+    "collector_runs": EVERYWHERE,
+    "gpu_prices": EVERYWHERE,
+    # node metrics grow with time; a node's series stay on one shard so counter rates need no exchange
+    "gpu_samples": Sharded("cityHash64(node)"),
+    "inference_samples": Sharded("cityHash64(node)"),
+    "inference_histograms": Sharded("cityHash64(node)"),
 }
 
 MERGE_TREES = frozenset(

@@ -94,6 +94,8 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "gpu_samples": Sharded("cityHash64(node)"),
     "inference_samples": Sharded("cityHash64(node)"),
     "inference_histograms": Sharded("cityHash64(node)"),
+    # the weekly report's delivery ledger: a few rows a week, read before every send
+    "report_sends": EVERYWHERE,
 }
 
 MERGE_TREES = frozenset(

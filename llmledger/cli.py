@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from alerts.report.cli import report_app
 from collectors.cli import collect, collectors_app, import_app
 from llmledger.settings import get_settings
 
@@ -23,6 +24,7 @@ app.add_typer(prices_app, name="prices")
 app.command("collect")(collect)
 app.add_typer(collectors_app, name="collectors")
 app.add_typer(import_app, name="import")
+app.add_typer(report_app, name="report")
 console = Console()
 
 

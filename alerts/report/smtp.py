@@ -10,7 +10,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from alerts.report.errors import (
     AuthRefused,
@@ -39,7 +39,7 @@ class SmtpSender:
             raise ConfigMissing(str(err)) from err
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=self.backoff_s, max=max(self.backoff_s * 16, 1.0)),
+            wait=wait_exponential(multiplier=self.backoff_s, max=self.backoff_s * 16) + wait_random(0, self.backoff_s),
             retry=retry_if_exception(lambda e: isinstance(e, SendFailed) and e.retryable),
             reraise=True,
         )

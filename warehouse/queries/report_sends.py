@@ -46,14 +46,20 @@ def send_states(wh: Warehouse, scope: Scope, *, report: str, period: str) -> pl.
     """Per audience of one report period: the latest `status`, `attempts` so far, `sent_at` (of a
     successful send, else null), `message_id`, `recipients` and the last error."""
     params: dict[str, Any] = {"report": report, "period": period}
+    # inner aliases must not shadow the columns they aggregate
     sql = f"""
-        SELECT audience, argMax(status, attempted_at) AS status, count() AS attempts,
-            maxIfOrNull(attempted_at, status = 'sent') AS sent_at,
-            argMax(message_id, attempted_at) AS message_id, argMax(recipients, attempted_at) AS recipients,
-            argMax(error_kind, attempted_at) AS error_kind, argMax(error, attempted_at) AS error
-        FROM report_sends
-        WHERE {"1" if scope.projects is None else "0"} AND report = {{report:String}} AND period = {{period:String}}
-        GROUP BY audience
+        SELECT audience, last_status AS status, attempts, sent_at, last_message_id AS message_id,
+            last_recipients AS recipients, last_error_kind AS error_kind, last_error AS error
+        FROM (
+            SELECT audience, argMax(status, attempted_at) AS last_status, count() AS attempts,
+                maxIfOrNull(attempted_at, status = 'sent') AS sent_at,
+                argMax(message_id, attempted_at) AS last_message_id,
+                argMax(recipients, attempted_at) AS last_recipients,
+                argMax(error_kind, attempted_at) AS last_error_kind, argMax(error, attempted_at) AS last_error
+            FROM report_sends
+            WHERE {"1" if scope.projects is None else "0"} AND report = {{report:String}} AND period = {{period:String}}
+            GROUP BY audience
+        )
         ORDER BY audience
     """
     return wh.query_df(sql, params, tag="report:ledger")

@@ -228,16 +228,21 @@ def _latency(
 def _data_quality(
     wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, audience: Audience, now: datetime
 ) -> DataQuality:
-    until = min(week.end, now.replace(minute=0, second=0, microsecond=0))
-    hours = [] if until <= week.start else weekly.hours_without_calls(
-        wh, scope, week.start, until, filters, tag="job:report:gaps")["hour"].to_list()
+    """Unpriced models of the audience; hours without any call and dead letters in the company
+    report only: they describe ingest, and a quiet hour of one team is no gap."""
     unpriced = weekly.unpriced_models(wh, scope, week.start, week.end, filters, tag="job:report:unpriced")
+    hours: list[datetime] | None = None
     dead: tuple[tuple[str, str, int], ...] | None = None
-    if audience.team is None and scope.projects is None:  # dead letters carry no trusted project or team
-        frame = weekly.dead_letter_counts(wh, week.start, week.end, tag="job:report:dead_letters")
-        dead = tuple((str(r["source"]), str(r["reason"]), int(r["records"])) for r in frame.to_dicts())
+    if audience.team is None:
+        until = min(week.end, now.replace(minute=0, second=0, microsecond=0))
+        hours = []
+        if until > week.start:
+            hours = weekly.hours_without_calls(wh, scope, week.start, until, tag="job:report:gaps")["hour"].to_list()
+        if scope.projects is None:  # dead letters carry no trusted project
+            frame = weekly.dead_letter_counts(wh, week.start, week.end, tag="job:report:dead_letters")
+            dead = tuple((str(r["source"]), str(r["reason"]), int(r["records"])) for r in frame.to_dicts())
     return DataQuality(
-        gaps=_ranges(hours),
+        gaps=None if hours is None else _ranges(hours),
         unpriced=tuple((str(r["provider"]), str(r["model"]), int(r["calls"])) for r in unpriced.to_dicts()),
         dead_letters=dead,
     )

@@ -193,7 +193,7 @@ class Opportunity:
 class DataQuality:
     """Where the week's numbers may be incomplete."""
 
-    gaps: tuple[tuple[datetime, datetime], ...]  # [start, end) ranges of hours without any call
+    gaps: tuple[tuple[datetime, datetime], ...] | None  # [start, end) hours without any call; None: not shown
     unpriced: tuple[tuple[str, str, int], ...]  # (provider, model, calls)
     dead_letters: tuple[tuple[str, str, int], ...] | None  # (source, reason, records); None: not shown
 

@@ -27,7 +27,7 @@ from llmledger.simulator import SimulationConfig, iter_days
 from tests.chhttp import ClickHouseHTTP
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
-from warehouse.queries import attribution, collectors, nodes, ops, reconciliation, series
+from warehouse.queries import attribution, collectors, nodes, ops, reconciliation, report_sends, savings, series, weekly
 from warehouse.queries.scope import Scope
 
 START, END = datetime(2025, 11, 5, tzinfo=UTC), datetime(2025, 11, 6, tzinfo=UTC)
@@ -65,6 +65,24 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "nodes.gpu_cost": lambda wh: nodes.gpu_cost(wh, Scope.all(), START, END),
     "nodes.self_host_cost": lambda wh: nodes.self_host_cost(wh, Scope.all(), START, END),
     "nodes.breakeven_inputs": lambda wh: nodes.breakeven_inputs(wh, Scope.all(), START, END),
+    # the weekly report's measurements and its send ledger
+    "weekly.movers": lambda wh: weekly.movers(wh, Scope.all(), "route", (START + (END - START) / 2, END),
+                                              (START, START + (END - START) / 2), {"deployment": ["api"]}),
+    "weekly.hours_without_calls": lambda wh: weekly.hours_without_calls(wh, Scope.all(), START, END,
+                                                                        {"route": ["crm-enrichment"]}),
+    "weekly.unpriced_models": lambda wh: weekly.unpriced_models(wh, Scope.all(), START, END),
+    "weekly.has_table": lambda wh: (weekly.has_table(wh, "calls"), weekly.has_table(wh, "nope")),
+    "savings.cache_savings": lambda wh: savings.cache_savings(wh, Scope.all(), START, END),
+    "savings.uncached_prefixes": lambda wh: savings.uncached_prefixes(wh, Scope.all(), START, END),
+    "savings.batch_candidates": lambda wh: savings.batch_candidates(wh, Scope.all(), START, END),
+    "savings.cascade_escalations": lambda wh: savings.cascade_escalations(wh, Scope.all(), START, END),
+    "savings.reasoning_tails": lambda wh: savings.reasoning_tails(wh, Scope.all(), START, END),
+    "report_sends.record_send": lambda wh: report_sends.record_send(
+        wh, report="weekly", period="2025-W45", audience="*", recipients=["a@example.com"], status="failed",
+        attempt=1, message_id="<m@x>", attempted_at=START, error_kind="auth", error="refused"),
+    "report_sends.send_states": lambda wh: report_sends.send_states(wh, Scope.all(), report="weekly",
+                                                                    period="2025-W45"),
+    "report_sends.sends": lambda wh: report_sends.sends(wh, Scope.all()),
 }
 
 

@@ -30,7 +30,7 @@ from alerts.report.model import (
 from alerts.report.week import Week
 from llmledger.settings import ReportSettings, Settings
 from warehouse.client import Warehouse
-from warehouse.queries import attribution, series, weekly
+from warehouse.queries import attribution, ops, series, weekly
 from warehouse.queries import savings as savings_queries
 from warehouse.queries.scope import Filters, Scope
 
@@ -239,7 +239,7 @@ def _data_quality(
         if until > week.start:
             hours = weekly.hours_without_calls(wh, scope, week.start, until, tag="job:report:gaps")["hour"].to_list()
         if scope.projects is None:  # dead letters carry no trusted project
-            frame = weekly.dead_letter_counts(wh, week.start, week.end, tag="job:report:dead_letters")
+            frame = ops.dead_letter_counts(wh, week.start, week.end, tag="job:report:dead_letters")
             dead = tuple((str(r["source"]), str(r["reason"]), int(r["records"])) for r in frame.to_dicts())
     return DataQuality(
         gaps=None if hours is None else _ranges(hours),

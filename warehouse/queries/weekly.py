@@ -1,7 +1,7 @@
 """Period-over-period comparisons and data-quality look-ups, for the weekly report.
 
-`movers` puts a dimension's cost in two ranges side by side; `hours_without_calls`,
-`unpriced_models` and `dead_letter_counts` say where the numbers may be incomplete. Money is
+`movers` puts a dimension's cost in two ranges side by side; `hours_without_calls` and
+`unpriced_models` say where the numbers may be incomplete (dead letters: `ops.dead_letter_counts`). Money is
 Decimal(38, 18) USD; times are UTC; ranges are half-open [start, end).
 """
 
@@ -83,16 +83,6 @@ def unpriced_models(
     sql = (f"SELECT provider, model, count() AS calls, sum(input_tokens) AS input_tokens, "
            f"sum(output_tokens) AS output_tokens FROM calls WHERE {where(scope, start, end, filters, params=params)} "
            "AND unpriced GROUP BY provider, model ORDER BY calls DESC, provider, model")
-    return wh.query_df(sql, params, tag=tag)
-
-
-def dead_letter_counts(wh: Warehouse, start: datetime, end: datetime, *, tag: str = "weekly:dead_letters") -> pl.DataFrame:
-    """Records dead-lettered in the range per source and reason, most first. Dead letters carry no
-    trusted project: show them only to principals that see every project."""
-    params: dict[str, Any] = {"start": start, "end": end}
-    sql = ("SELECT source, reason, count() AS records, max(ingested_at) AS last_at FROM dead_letters "
-           "WHERE ingested_at >= {start:DateTime64(3, 'UTC')} AND ingested_at < {end:DateTime64(3, 'UTC')} "
-           "GROUP BY source, reason ORDER BY records DESC, source, reason")
     return wh.query_df(sql, params, tag=tag)
 
 

@@ -109,13 +109,16 @@ def reprice(
     from ingest.pricing import load_prices, override_names
     from ingest.reprice import reprice as run_reprice
     from llmledger.runtime import open_warehouse
+    from warehouse.rollups import rebuild_rollups
 
     settings = get_settings()
     start = _utc_day(since)
     end = _utc_day(until) if until else datetime.now(UTC)
     with open_warehouse(settings) as wh:
         load_prices(wh, settings.pricing)
-        report = run_reprice(wh, Catalog(override_names(settings.pricing)), since=start, until=end)
+        report = run_reprice(
+            wh, Catalog(override_names(settings.pricing)), since=start, until=end, on_partition=rebuild_rollups
+        )
     console.print(
         f"repriced {report.calls:,} calls in {len(report.partitions)} month(s): "
         f"${report.cost_before_usd:,.6f} → ${report.cost_after_usd:,.6f} (Δ ${report.delta_usd:,.6f}); "

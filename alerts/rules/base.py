@@ -91,6 +91,12 @@ class Family:
         raise NotImplementedError
 
 
+def empty_observations(keys: list[str]) -> pl.DataFrame:
+    """An observation frame with no rows (the standard columns only)."""
+    return pl.DataFrame(schema={**{k: pl.String for k in keys}, "at": TIME, "team": pl.String, "level": pl.Int8,
+                                "peak": pl.Int8, "value": pl.Float64, "threshold": pl.Float64, "volume": pl.Float64})
+
+
 # ---- time -----------------------------------------------------------------------------------------
 
 
@@ -150,8 +156,9 @@ def window_sums(
         .sort([*keys, "bucket"])
     )
     width = max(1, int(window / bucket))
+    # rounded: a float rolling sum leaves residues (1e-19) where the window is really empty
     rolled = full.with_columns(
-        *(pl.col(c).rolling_sum(width, min_samples=1).over(keys) for c in columns),
+        *(pl.col(c).rolling_sum(width, min_samples=1).over(keys).round(12) for c in columns),
         (pl.col("bucket") + bucket).alias("at"),
     )
     return rolled.filter(pl.col("at").is_in(time_series(at).implode())).drop("bucket")

@@ -126,3 +126,17 @@ def budget_hourly(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl
 def budget_recent(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl.DataFrame:
     """Cost per project/team/5 minutes from raw calls."""
     return _run(wh, "budget_recent", scope, {"lo": lo, "hi": hi}, tag="budget-recent")
+
+
+def history_start(wh: Warehouse, scope: Scope) -> dict[str, datetime]:
+    """The first hour each project has traffic in the rollup (baselines never look before it)."""
+    params: dict[str, Any] = {}
+    rows = wh.query_rows(
+        f"SELECT project, toDateTime64(min(calls_hourly.hour), 3, 'UTC') FROM calls_hourly "
+        f"WHERE {scope.clause(params)} GROUP BY project",
+        params,
+        tag="signals:history",
+    )
+    from datetime import UTC
+
+    return {str(p): (h if h.tzinfo else h.replace(tzinfo=UTC)) for p, h in rows}

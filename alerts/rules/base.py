@@ -55,6 +55,7 @@ class Rule:
     levels: ClassVar[tuple[Level, ...]] = WARNING_CRITICAL
     absent_means_ok: ClassVar[bool] = False  # event-like measures: no row means nothing happened
     notify_resolved: ClassVar[bool] = True
+    renotify: ClassVar[bool] = True  # re-notify a standing CRITICAL after the cool-down
 
     def settings(self, ctx: RuleContext) -> SignalRule:
         """The rule's default parameters."""
@@ -87,7 +88,12 @@ class Family:
         """True when any of the family's rules is enabled."""
         return any(getattr(signals, r.name).enabled for r in self.rules)
 
+    def active_rules(self, signals: SignalsSettings) -> tuple[Rule, ...]:
+        """The rules as configured (a family whose levels come from settings rebuilds them)."""
+        return self.rules
+
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
+        """Per rule name, one row per (scope, instant) — see the module docstring."""
         raise NotImplementedError
 
 
@@ -219,7 +225,7 @@ def scope_thresholds(
 
 def format_value(value: float | None, unit: str) -> str:
     """A measure for people: ratios as 0.42, shares as 42%, multiples as 3.1x, ms as 31.2 s, $ as $1.23."""
-    if value is None:
+    if value is None or value != value:
         return "n/a"
     if unit == "ratio":
         return f"{value:.2f}"

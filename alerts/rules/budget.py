@@ -44,6 +44,7 @@ class BudgetThreshold(Rule):
     scope_keys = ("budget", "period")
     unit = "usd"
     notify_resolved = False
+    renotify = False  # each level is notified once per month
     next_step = ("Review the top spenders of the scope (routes, users, models) and the savings opportunities; "
                  "raise the budget or cap the spend.")
 
@@ -62,7 +63,9 @@ class BudgetThreshold(Rule):
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         forecast, budget = row.get("forecast_usd") or 0, row.get("budget_usd") or 0
         over = f"forecast ${forecast:,.2f} by month end ({forecast / budget:.0%} of the budget)" if budget else ""
-        return Explanation(f"month-to-date spend crossed {row.get('stage', '')} of the budget; {over}", self.next_step)
+        level = int(row.get("level") or 0)
+        stage = self.levels[level - 1].name if level else "a level"
+        return Explanation(f"month-to-date spend crossed {stage} of the budget; {over}", self.next_step)
 
 
 class BudgetFamily(Family):
@@ -70,6 +73,9 @@ class BudgetFamily(Family):
 
     name = "budget"
     rules = (BudgetThreshold(),)
+
+    def active_rules(self, signals: Any) -> tuple[Rule, ...]:
+        return (BudgetThreshold(signals.budget.levels),)
 
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
         settings = ctx.signals.budget

@@ -48,7 +48,7 @@ class StaleRouting(Rule):
         models = [d["after"] for d in detail.values()] + [d["before"] for d in detail.values() if d["before"]]
         prices = causes.price_changes(ctx.wh, models, since=at - timedelta(days=7)) if models else pl.DataFrame()
         parts = [p.replace("model changed", "cheap (step-0) model changed") for p in phrases]
-        parts += [f"price of {r['provider']}/{r['model']} changed at {r['valid_from']:%Y-%m-%d %H:%M} UTC"
+        parts += [f"price of {r['provider']}/{r['model']} changed at {r['first_valid_from']:%Y-%m-%d %H:%M} UTC"
                   for r in prices.iter_rows(named=True)]
         cause = ("; ".join(parts) + ": the router still scores with the old model's capability / price") if parts else (
             "no change of the cheap model or its price in the hour before: traffic got harder, or the router drifted")

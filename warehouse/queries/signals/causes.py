@@ -68,8 +68,8 @@ def top_contributors(
     columns = ", ".join(identifier(d, DIMENSIONS) for d in dimensions)
     params: dict[str, Any] = {"limit": int(limit)}
     sql = f"""
-        SELECT {columns}, sum(cost_usd) AS cost_usd, count() AS calls,
-            toFloat64(cost_usd) / nullIf(toFloat64(sum(sum(cost_usd)) OVER ()), 0) AS share
+        SELECT {columns}, sum(calls.cost_usd) AS cost_usd, count() AS n_calls,
+            toFloat64(cost_usd) / nullIf(toFloat64(sum(sum(calls.cost_usd)) OVER ()), 0) AS share
         FROM calls WHERE {where(scope, lo, hi, filters, params=params)}
         GROUP BY {columns} ORDER BY cost_usd DESC LIMIT {{limit:UInt32}}
     """
@@ -88,8 +88,8 @@ def growing_sessions(
             (toInt64(last_input_tokens) - toInt64(first_input_tokens)) / greatest(turns - 1, 1) AS growth_per_turn
         FROM calls
         WHERE {where(scope, lo, hi, filters, params=params)} AND session_id != '' AND status = 'ok'
-        GROUP BY session_id HAVING turns >= 3
-        ORDER BY growth_per_turn DESC LIMIT {{limit:UInt32}}
+        GROUP BY session_id HAVING turns >= 5
+        ORDER BY toInt64(last_input_tokens) - toInt64(first_input_tokens) DESC LIMIT {{limit:UInt32}}
     """
     return wh.query_df(sql, params, tag="signals:cause-sessions")
 
@@ -113,10 +113,10 @@ def slow_nodes(
 
 
 def price_changes(wh: Warehouse, models: Sequence[str], *, since: datetime) -> pl.DataFrame:
-    """Price cells of `models` that took effect at or after `since` (provider, model, valid_from)."""
+    """Price cells of `models` that took effect at or after `since` (provider, model, first_valid_from)."""
     sql = """
-        SELECT provider, model, min(valid_from) AS valid_from FROM prices
-        WHERE model IN {models:Array(String)} AND valid_from >= {since:DateTime64(3, 'UTC')}
-        GROUP BY provider, model ORDER BY valid_from
+        SELECT provider, model, min(prices.valid_from) AS first_valid_from FROM prices
+        WHERE model IN {models:Array(String)} AND prices.valid_from >= {since:DateTime64(3, 'UTC')}
+        GROUP BY provider, model ORDER BY first_valid_from
     """
     return wh.query_df(sql, {"models": list(models), "since": since}, tag="signals:cause-prices")

@@ -109,10 +109,11 @@ class _RuleRun:
 
     def _record(self, incident: Incident, event: Event | None, row: dict[str, Any] | None) -> Incident:
         if event is not None:
-            if row is not None:
+            if event.kind is EventKind.RESOLVED and (row is None or row.get("value") is None):
+                if "no data" not in incident.summary:
+                    incident = replace(incident, summary=f"{self.rule.title}: back to normal")
+            elif row is not None:
                 incident = replace(incident, summary=self._summary(row))
-            elif event.kind is EventKind.RESOLVED and "no data" not in incident.summary:
-                incident = replace(incident, summary=f"{self.rule.title}: back to normal")
             if event.kind in (EventKind.OPENED, EventKind.ESCALATED) and row is not None:
                 try:
                     why = self.rule.explain(self.ctx, incident.scope, event.at, row)

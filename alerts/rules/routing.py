@@ -46,7 +46,7 @@ class StaleRouting(Rule):
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()}, ["model"], at=at,
                                          changed_by=changed_by, first_step_only=True)
         models = [d["after"] for d in detail.values()] + [d["before"] for d in detail.values() if d["before"]]
-        prices = causes.price_changes(ctx.wh, models, since=at - timedelta(days=7)) if models else pl.DataFrame()
+        prices = causes.price_changes(ctx.wh, models, since=at - timedelta(days=7), until=at) if models else pl.DataFrame()
         parts = [p.replace("model changed", "cheap (step-0) model changed") for p in phrases]
         parts += [f"price of {r['provider']}/{r['model']} changed at {r['first_valid_from']:%Y-%m-%d %H:%M} UTC"
                   for r in prices.iter_rows(named=True)]

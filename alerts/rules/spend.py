@@ -66,6 +66,25 @@ class SpendSpike(Rule):
                            {"top": [{k: str(v) for k, v in r.items()} for r in top.iter_rows(named=True)]})
 
 
+def _covered_features(judged: pl.DataFrame, buckets: pl.DataFrame) -> pl.DataFrame:
+    """Quiet a feature's spike when one route of that feature breaches with ≥ 95% of its spend:
+    the same money, told once (by the route)."""
+    routes = (buckets.filter((pl.col("dimension") == "route") & (pl.col("route_feature") != ""))
+              .select("project", pl.col("key").alias("route"), pl.col("route_feature").alias("key")).unique())
+    breaching = judged.filter((pl.col("dimension") == "route") & (pl.col("point_level") > 0)).select(
+        "project", pl.col("key").alias("route"), "at", pl.col("cost_usd").alias("route_cost"),
+        pl.col("point_level").alias("route_level"))
+    if routes.is_empty() or breaching.is_empty():
+        return judged
+    covering = breaching.join(routes, on=["project", "route"]).with_columns(pl.lit("feature").alias("dimension"))
+    marked = judged.join(covering, on=["project", "dimension", "key", "at"], how="left")
+    covered = (pl.col("route_cost") >= 0.95 * pl.col("cost_usd")) & (pl.col("route_level") >= pl.col("point_level"))
+    return marked.with_columns(
+        pl.when(covered.fill_null(False)).then(0).otherwise(pl.col("point_level")).alias("point_level"),
+        pl.when(covered.fill_null(False)).then(pl.col("route")).otherwise(None).alias("covered_by_route"),
+    ).drop("route_cost", "route_level", "route").unique(subset=KEYS + ["at"], keep="first")
+
+
 class SpendFamily(Family):
     """Spend spikes from one GROUPING SETS query and rollup baselines for the candidates."""
 
@@ -120,6 +139,7 @@ class SpendFamily(Family):
             pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
             .alias("threshold"),
         )
+        judged = _covered_features(judged, buckets)
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
                       absent_means_ok=True)
         return {rule.name: out.join(first_value(buckets, KEYS, "team"), on=KEYS, how="left")}

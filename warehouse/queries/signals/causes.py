@@ -112,11 +112,12 @@ def slow_nodes(
     return wh.query_df(sql, params, tag="signals:cause-nodes")
 
 
-def price_changes(wh: Warehouse, models: Sequence[str], *, since: datetime) -> pl.DataFrame:
-    """Price cells of `models` that took effect at or after `since` (provider, model, first_valid_from)."""
+def price_changes(wh: Warehouse, models: Sequence[str], *, since: datetime, until: datetime) -> pl.DataFrame:
+    """Price cells of `models` that took effect in [since, until] (provider, model, first_valid_from)."""
     sql = """
         SELECT provider, model, min(prices.valid_from) AS first_valid_from FROM prices
         WHERE model IN {models:Array(String)} AND prices.valid_from >= {since:DateTime64(3, 'UTC')}
+            AND prices.valid_from <= {until:DateTime64(3, 'UTC')}
         GROUP BY provider, model ORDER BY first_valid_from
     """
-    return wh.query_df(sql, {"models": list(models), "since": since}, tag="signals:cause-prices")
+    return wh.query_df(sql, {"models": list(models), "since": since, "until": until}, tag="signals:cause-prices")

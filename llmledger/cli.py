@@ -14,11 +14,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from alerts.cli import alerts_app, signals_app
+from llmledger.jobs_cli import jobs_app, rollups_app
 from llmledger.settings import get_settings
 
 app = typer.Typer(help="llmledger: cost and latency attribution for LLM traffic.", no_args_is_help=True)
 prices_app = typer.Typer(help="The price table (genai-prices plus your overrides).", no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
+app.add_typer(signals_app, name="signals")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(rollups_app, name="rollups")
 console = Console()
 
 

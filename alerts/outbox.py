@@ -131,16 +131,18 @@ def deliver_pending(
     client = client if client is not None else SlackClient.from_settings(settings.slack)
     report = DeliveryReport()
     with STATE_LOCK:
-        rows = queries.outbox(wh, states=["pending", "sending"], due_before=now, limit=limit)
-    due = [notification_from_row(r) for r in rows.iter_rows(named=True)]
-    due = [n for n in due if n.state == "pending" or now - (n.next_attempt_at or now) >= STUCK_SENDING]
-    if not due:
+        rows = queries.outbox(wh, states=["pending", "sending"], limit=limit)
+    undelivered = [notification_from_row(r) for r in rows.iter_rows(named=True)]
+    if not undelivered:
         return report
-    roots = _roots(wh, sorted({n.incident_id for n in due}))
+    roots = _roots(wh, sorted({n.incident_id for n in undelivered}))
     blocked: set[tuple[str, str]] = set()
-    for note in due:
+    for note in undelivered:
         key = (note.incident_id, note.channel)
-        if key in blocked:
+        due = (note.next_attempt_at or now) <= now and (
+            note.state == "pending" or now - (note.next_attempt_at or now) >= STUCK_SENDING)
+        if key in blocked or not due:
+            blocked.add(key)  # a thread's messages go out in order: later ones wait for this one
             report.waiting += 1
             continue
         if note.destination == "log" or client is None:

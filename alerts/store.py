@@ -148,7 +148,8 @@ def write_notifications(wh: Warehouse, notifications: Iterable[Notification]) ->
     rows = [
         {
             "notification_id": n.notification_id, "event_id": n.event_id, "incident_id": n.incident_id,
-            "kind": n.kind, "destination": n.destination, "channel": n.channel, "payload": _json(n.payload),
+            "kind": n.kind, "destination": n.destination, "channel": n.channel,
+            "payload": json.dumps(n.payload, default=str),  # scope order kept: people read it
             "created_at": n.created_at, "state": n.state, "attempts": n.attempts,
             "next_attempt_at": n.next_attempt_at or n.created_at, "last_error": n.last_error[:2000],
             "sent_at": n.sent_at, "message_ts": n.message_ts, "thread_ts": n.thread_ts, "version": next_version(),

@@ -23,3 +23,19 @@ def test_every_dead_letter_reason_is_documented() -> None:
 def test_readme_first_screen_gives_the_two_commands() -> None:
     first_screen = "\n".join(README.splitlines()[:25])
     assert "make demo" in first_screen and "make test" in first_screen
+
+
+def test_every_signal_is_documented_in_the_readme_table() -> None:
+    from alerts.rules import SIGNALS
+
+    table = README.split("## Signals and alerts", 1)[1].split("**Lifecycle.**", 1)[0]
+    assert {s for s in SIGNALS if f"| `{s}` |" not in table} == set()
+
+
+def test_every_signal_rule_states_its_definition() -> None:
+    from alerts.rules import FAMILIES
+
+    for family in FAMILIES:
+        for rule in family.rules:
+            assert rule.__doc__ and len(rule.__doc__.split()) > 20, rule.name
+            assert rule.next_step, rule.name

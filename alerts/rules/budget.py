@@ -83,7 +83,8 @@ class BudgetFamily(Family):
         if not settings.enabled or not ctx.signals.budgets:
             return {rule.name: empty_observations(KEYS)}
         first, last = min(instants), max(instants)
-        hour_lo = min(month_start(first), first - timedelta(days=settings.forecast_days)).replace(minute=0)
+        hour_lo = min(month_start(first), first - timedelta(days=settings.forecast_days)).replace(
+            minute=0, second=0, microsecond=0)
         hour_hi = last.replace(minute=0, second=0, microsecond=0)
         hourly = q.budget_hourly(ctx.wh, ctx.scope, hour_lo, hour_hi).with_columns(
             pl.col("hour").cast(TIME), pl.col("cost_usd").cast(pl.Float64))

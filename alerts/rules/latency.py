@@ -86,8 +86,6 @@ class LatencyFamily(Family):
             .cast(pl.Float64).alias("ttft_slo_ms"),
             pl.col("calls").cast(pl.Float64).alias("volume"),
         ).with_columns(
-            (pl.col("ttft_calls") >= pl.col("min_volume")) & (pl.col("ttft_p99_ms") > pl.col("ttft_slo_ms") * pl.col("warning"))
-        ).rename({"ttft_calls": "ttft_calls"}).with_columns(
             ((pl.col("ttft_calls") >= pl.col("min_volume"))
              & (pl.col("ttft_p99_ms") > pl.col("ttft_slo_ms") * pl.col("warning"))).alias("ttft_breach"),
             (pl.col("latency_p99_ms") >= pl.col("critical")).alias("tail_breach"),

@@ -23,7 +23,6 @@ from alerts.rules.base import (
     points,
     scope_thresholds,
     sustain,
-    time_series,
     window_sums,
 )
 from warehouse.queries import signals as q
@@ -144,5 +143,3 @@ class PromptFamily(Family):
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         return {rule.name: out.join(first_value(buckets, KEYS, "team"), on=KEYS, how="left")}
 
-
-__all__ = ["PromptFamily", "same_hour_baseline", "time_series", "trailing_median"]

@@ -128,7 +128,7 @@ class SpendFamily(Family):
         judged = scope_thresholds(ctx, rule, sums, ["project", "dimension", "key"],
                                   ["warning", "critical", "enabled"])
         judged = judged.join(base, on=[*KEYS, "at"], how="left").with_columns(
-            pl.col("base_cost_usd").alias("base_cost_usd"), pl.col("calls").alias("volume"),
+            pl.col("calls").alias("volume"),
         ).with_columns(
             pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
             .otherwise(float("inf")).alias("value"),

@@ -89,7 +89,7 @@ class ToolFamily(Family):
         longest = timedelta(minutes=max(llm.window_min, box.window_min))
         span = points(instants, step, timedelta(minutes=max(llm.sustain_min, box.sustain_min)))
         buckets = q.tool_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1])
-        teams = first_value(buckets, KEYS, "route").rename({"route": "route"})
+        routes = first_value(buckets, KEYS, "route")  # tool runs carry the route that ran them, not a team
         out: dict[str, pl.DataFrame] = {}
         if llm.enabled:
             window = timedelta(minutes=llm.window_min)
@@ -137,5 +137,5 @@ class ToolFamily(Family):
             )
             out[box_rule.name] = sustain(judged, KEYS, instants=instants, step=step,
                                          sustain_for=timedelta(minutes=box.sustain_min))
-        return {name: frame.join(teams, on=KEYS, how="left").with_columns(pl.lit("").alias("team"))
+        return {name: frame.join(routes, on=KEYS, how="left").with_columns(pl.lit("").alias("team"))
                 for name, frame in out.items()}

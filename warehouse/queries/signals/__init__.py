@@ -7,7 +7,7 @@ The SQL lives in the `.sql` files beside this module; values are always bound se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -66,8 +66,6 @@ def reasoning_baseline(
     """Signal 4 baseline: p99 reasoning tokens per route/model over the `baseline_days` before each day."""
     if not days or not routes:
         return pl.DataFrame()
-    from datetime import timedelta
-
     params = {
         "days": list(days),
         "lo": min(days) - timedelta(days=baseline_days),
@@ -137,6 +135,4 @@ def history_start(wh: Warehouse, scope: Scope) -> dict[str, datetime]:
         params,
         tag="signals:history",
     )
-    from datetime import UTC
-
     return {str(p): (h if h.tzinfo else h.replace(tzinfo=UTC)) for p, h in rows}

@@ -114,7 +114,7 @@ def bounded_memory(path: Path, batch_bytes: int = 1 << 20) -> dict[str, object]:
     store = OUT / "memory-store"
     shutil.rmtree(store, ignore_errors=True)
     code = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
         "from pathlib import Path\n"
         "from llmledger.settings import Settings\n"
         "from llmledger.runtime import open_warehouse\n"
@@ -122,10 +122,12 @@ def bounded_memory(path: Path, batch_bytes: int = 1 << 20) -> dict[str, object]:
         f"s = Settings(home=Path({str(OUT / 'memory-home')!r}), warehouse={{'path': Path({str(store)!r})}},"
         f" ingest={{'batch_bytes': {batch_bytes}}})\n"
         "wh = open_warehouse(s)\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "def hwm():\n"
+        "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
+        "base = hwm()\n"
         f"summary = Pipeline(wh, s).ingest_file(Path({str(path)!r}))\n"
         "print(json.dumps({'batches': summary.batches, 'written': summary.written, 'base_kb': base,"
-        " 'peak_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
+        " 'peak_kb': hwm()}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     stats = json.loads(out.stdout.strip().splitlines()[-1])

@@ -145,6 +145,12 @@ def _rate_at(model_price: gp.ModelPrice, total_input_above: int) -> dict[str, De
     return rates
 
 
+def _discount_rates(rates: dict[str, Decimal | None], discount: Decimal) -> dict[str, Decimal | None]:
+    """Every rate reduced by `discount` (a fraction), kept exact to 18 decimal places."""
+    keep = Decimal(1) - discount
+    return {k: None if v is None else (v * keep).quantize(SCALE) for k, v in rates.items()}
+
+
 def _tier_starts(*prices: gp.ModelPrice) -> list[int]:
     starts: set[int] = set()
     for model_price in prices:
@@ -213,7 +219,6 @@ def expand_model(
     `owns_model` is False for a model reached through the provider's fallback list (Azure serving
     OpenAI models): genai-prices ignores request-context variants for those, and so do we.
     """
-    keep = Decimal(1) - batch_discount
     for valid_from, valid_to in _date_segments(model):
         for tod_from, tod_to in _tod_segments(model):
             at = valid_from + timedelta(milliseconds=tod_from)
@@ -230,7 +235,7 @@ def expand_model(
                 for low, high in zip(lows, highs, strict=True):
                     rates = _rate_at(resolved, low)
                     if synth_batch:
-                        rates = {k: None if v is None else (v * keep).quantize(SCALE) for k, v in rates.items()}
+                        rates = _discount_rates(rates, batch_discount)
                     yield PriceCell(
                         provider=provider_id,
                         model=model.id,
@@ -281,12 +286,11 @@ def override_cells(override: ModelPriceOverride, batch_discount: Decimal) -> lis
     provider = normalise_provider(override.provider) or override.provider
     start = _parse_day(override.valid_from) if override.valid_from else EPOCH
     rates = _override_rates(override)
-    keep = Decimal(1) - batch_discount
     cells = []
     for context in CONTEXTS:
         applied = rates
         if context == BATCH:
-            applied = {k: None if v is None else (v * keep).quantize(SCALE) for k, v in rates.items()}
+            applied = _discount_rates(rates, batch_discount)
         cells.append(
             PriceCell(provider, override.model, context, start, FOREVER, 0, DAY_MS, -1, NO_UPPER,
                       applied, rates, "override")
@@ -312,9 +316,8 @@ def _clip_before(cells: Iterable[PriceCell], start: datetime) -> list[PriceCell]
 
 
 def _discounted(cell: PriceCell, discount: Decimal) -> PriceCell:
-    keep = Decimal(1) - discount
-    cell.rates = {k: None if v is None else (v * keep).quantize(SCALE) for k, v in cell.rates.items()}
-    cell.list_rates = {k: None if v is None else (v * keep).quantize(SCALE) for k, v in cell.list_rates.items()}
+    cell.rates = _discount_rates(cell.rates, discount)
+    cell.list_rates = _discount_rates(cell.list_rates, discount)
     percent = f"{discount * 100:f}".rstrip("0").rstrip(".")
     cell.price_source = f"{cell.price_source} -{percent}%"
     return cell

@@ -27,6 +27,7 @@ class Summary:
     top: dict[str, pl.DataFrame]
     cache_hit_ratio: float | None
     latency: dict[str, object]
+    unpriced_models: list[tuple[str, int]]
 
 
 def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope | None = None, top_n: int = 5) -> Summary:
@@ -37,6 +38,7 @@ def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope
         for dim in ("route", "user_id", "model", "team")
     }
     latency = latency_percentiles(wh, scope, start, end, tag="summary:latency")
+    models = usage_by(wh, scope, "model", start, end, tag="summary:unpriced")
     return Summary(
         start=start,
         end=end,
@@ -44,6 +46,8 @@ def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope
         top=tops,
         cache_hit_ratio=cache_hit_ratio(wh, scope, start, end, tag="summary:cache"),
         latency=latency.row(0, named=True) if latency.height else {},
+        unpriced_models=[(row["key"], row["unpriced_calls"]) for row in models.iter_rows(named=True)
+                         if row["unpriced_calls"]],
     )
 
 
@@ -63,14 +67,16 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
     t = summary.totals
     calls = int(t["calls"] or 0)  # type: ignore[arg-type]
     cost = Decimal(str(t["cost_usd"] or 0))
-    head = Table.grid(padding=(0, 3))
+    head = Table(box=None, expand=True, show_edge=False)
+    for column in ("calls", "spend", "cost / call", "cache hit ratio", "errors", "unpriced calls"):
+        head.add_column(column, justify="right")
     head.add_row(
-        f"[b]{calls:,}[/b] calls",
-        f"[b]{money(cost)}[/b] spend",
-        f"{money(cost / calls if calls else 0)} / call",
-        f"cache hit ratio [b]{'–' if summary.cache_hit_ratio is None else f'{summary.cache_hit_ratio:.1%}'}[/b]",
-        f"{int(t['errors'] or 0):,} errors",  # type: ignore[arg-type]
-        f"{int(t['unpriced_calls'] or 0):,} unpriced",  # type: ignore[arg-type]
+        f"[b]{calls:,}[/b]",
+        f"[b]{money(cost)}[/b]",
+        money(cost / calls if calls else 0),
+        "–" if summary.cache_hit_ratio is None else f"[b]{summary.cache_hit_ratio:.1%}[/b]",
+        f"{int(t['errors'] or 0):,}",  # type: ignore[arg-type]
+        f"{int(t['unpriced_calls'] or 0):,}",  # type: ignore[arg-type]
     )
     lat = summary.latency
     latency = Table.grid(padding=(0, 3))
@@ -93,5 +99,9 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
             share = Decimal(str(row["cost_usd"] or 0)) / cost if cost else Decimal(0)
             table.add_row(str(row["key"] or "(none)"), f"{row['calls']:,}", money(row["cost_usd"]), f"{share:.1%}")
         tables.append(table)
+    if summary.unpriced_models:
+        names = ", ".join(f"{model} ({calls:,} calls)" for model, calls in summary.unpriced_models[:5])
+        tables.append(f"[yellow]unpriced models[/yellow] {names}: kept and priced $0 — add a price override "
+                      "(\\[pricing.models] in llmledger.toml) and run `llmledger reprice`")
     span = f"{summary.start:%Y-%m-%d %H:%M} → {summary.end:%Y-%m-%d %H:%M} UTC"
     console.print(Panel(Group(head, latency, *tables), title=f"llmledger · cost attribution · {span}"))

@@ -12,6 +12,7 @@ case where Slack may see a message twice, because chat.postMessage has no idempo
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -47,8 +48,6 @@ def channel_for(slack: SlackSettings, *, team: str, severity: str, signal: str) 
 
 def slack_configured(settings: Settings) -> bool:
     """True when the environment holds a Slack bot token or webhook URL."""
-    import os
-
     return bool(os.environ.get(settings.slack.token_env) or os.environ.get(settings.slack.webhook_env))
 
 

@@ -35,10 +35,12 @@ def build(calls: int) -> tuple[float, int]:
     from llmledger.simulator import SimulationConfig, iter_days
 
     settings = Settings(home=STORE.parent / "signals-home", warehouse={"path": STORE})
+    note = STORE.parent / "signals-store.json"
     with open_warehouse(settings) as wh:
         have = wh.scalar("SELECT count() FROM calls")
         if have >= calls * 0.95:
-            return 0.0, int(have)
+            built = json.loads(note.read_text()) if note.exists() else {}
+            return float(built.get("build_seconds", 0.0)), int(have)
         config = SimulationConfig(start=START, days=DAYS, calls_per_day=calls // DAYS, seed=1, incidents=True)
         started = time.perf_counter()
         runs = ToolRunWriter(wh)
@@ -46,7 +48,9 @@ def build(calls: int) -> tuple[float, int]:
             for day in iter_days(config):
                 pipeline.ingest_frame(day.calls, source="simulator")
                 runs.write(day.tool_runs)
-        return time.perf_counter() - started, int(wh.scalar("SELECT count() FROM calls"))
+        seconds = time.perf_counter() - started
+        note.write_text(json.dumps({"build_seconds": round(seconds, 1)}))
+        return seconds, int(wh.scalar("SELECT count() FROM calls"))
 
 
 def run(calls: int, repeat: int) -> dict[str, object]:
@@ -94,8 +98,8 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     families: dict[str, float] = result["families_p50_s"]  # type: ignore[assignment]
     lines = "\n".join(f"| {name} | {seconds * 1000:.0f} |" for name, seconds in families.items())
-    build_note = (f"built by simulating and ingesting through the pipeline in {result['build_seconds']} s"
-                  if result["build_seconds"] else "store reused from an earlier run")
+    build_note = (f"built by simulating and ingesting calls and tool runs through the pipeline, rollup views "
+                  f"included, in {result['build_seconds']} s" if result["build_seconds"] else "store reused")
     verdict = "meets" if float(result["p50_s"]) <= 2.0 else "misses"  # type: ignore[arg-type]
     body = f"""
 {result['rows']:,} simulated calls and {result['tool_runs']:,} tool runs over 30 days in the embedded

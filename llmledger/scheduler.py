@@ -229,9 +229,9 @@ class Scheduler:
             return self._own_wh
 
     def _run(self, name: str) -> None:
-        job = self.apscheduler.get_job(name)
-        execute(self.jobs[name], self.wh, self.settings, trigger="scheduled",
-                scheduled_for=getattr(job, "next_run_time", None))
+        # No scheduler calls from inside a job (e.g. get_job): they take the scheduler's locks, which
+        # `shutdown(wait=True)` holds while it waits for this very job — a deadlock.
+        execute(self.jobs[name], self.wh, self.settings, trigger="scheduled")
 
     def start(self) -> None:
         """Start running the jobs in background threads (no-op when disabled in settings)."""

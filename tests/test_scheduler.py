@@ -51,8 +51,11 @@ def test_scheduler_runs_and_records_jobs(wh: Warehouse, settings: Settings) -> N
         for job in scheduler.apscheduler.get_jobs():  # job defaults apply once the scheduler starts
             assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 30)
         wanted = {"signals.evaluate", "alerts.deliver", "rollups.refresh", "collectors.run"}
-        assert _wait_for(lambda: wanted <= set(last_runs(wh, Scope.all()).filter(
-            last_runs(wh, Scope.all())["state"] == "ok")["job"])), last_runs(wh, Scope.all())
+        def succeeded() -> set[str]:
+            last = last_runs(wh, Scope.all())
+            return set(last.filter(last["state"] == "ok")["job"])
+
+        assert _wait_for(lambda: wanted <= succeeded()), last_runs(wh, Scope.all())
         assert _wait_for(lambda: job_failures(wh, Scope.all()).height > 0)
         health = scheduler.health()
         assert health["state"] == "running" and health["jobs"]["signals.evaluate"]["next_run_at"]

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from collectors.cli import collect, collectors_app, import_app
+from alerts.cli import alerts_app, signals_app
+from llmledger.jobs_cli import jobs_app, rollups_app
 from llmledger.settings import get_settings
 
 app = typer.Typer(help="llmledger: cost and latency attribution for LLM traffic.", no_args_is_help=True)
@@ -23,6 +25,10 @@ app.add_typer(prices_app, name="prices")
 app.command("collect")(collect)
 app.add_typer(collectors_app, name="collectors")
 app.add_typer(import_app, name="import")
+app.add_typer(signals_app, name="signals")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(rollups_app, name="rollups")
 console = Console()
 
 
@@ -113,13 +119,16 @@ def reprice(
     from ingest.pricing import load_prices, override_names
     from ingest.reprice import reprice as run_reprice
     from llmledger.runtime import open_warehouse
+    from warehouse.rollups import rebuild_rollups
 
     settings = get_settings()
     start = _utc_day(since)
     end = _utc_day(until) if until else datetime.now(UTC)
     with open_warehouse(settings) as wh:
         load_prices(wh, settings.pricing)
-        report = run_reprice(wh, Catalog(override_names(settings.pricing)), since=start, until=end)
+        report = run_reprice(
+            wh, Catalog(override_names(settings.pricing)), since=start, until=end, on_partition=rebuild_rollups
+        )
     console.print(
         f"repriced {report.calls:,} calls in {len(report.partitions)} month(s): "
         f"${report.cost_before_usd:,.6f} → ${report.cost_after_usd:,.6f} (Δ ${report.delta_usd:,.6f}); "

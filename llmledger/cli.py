@@ -14,8 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from alerts.cli import alerts_app, signals_app
 from alerts.report.cli import report_app
 from collectors.cli import collect, collectors_app, import_app
+from llmledger.jobs_cli import jobs_app, rollups_app
 from llmledger.settings import get_settings
 
 app = typer.Typer(help="llmledger: cost and latency attribution for LLM traffic.", no_args_is_help=True)
@@ -24,6 +26,10 @@ app.add_typer(prices_app, name="prices")
 app.command("collect")(collect)
 app.add_typer(collectors_app, name="collectors")
 app.add_typer(import_app, name="import")
+app.add_typer(signals_app, name="signals")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(rollups_app, name="rollups")
 app.add_typer(report_app, name="report")
 console = Console()
 
@@ -115,13 +121,16 @@ def reprice(
     from ingest.pricing import load_prices, override_names
     from ingest.reprice import reprice as run_reprice
     from llmledger.runtime import open_warehouse
+    from warehouse.rollups import rebuild_rollups
 
     settings = get_settings()
     start = _utc_day(since)
     end = _utc_day(until) if until else datetime.now(UTC)
     with open_warehouse(settings) as wh:
         load_prices(wh, settings.pricing)
-        report = run_reprice(wh, Catalog(override_names(settings.pricing)), since=start, until=end)
+        report = run_reprice(
+            wh, Catalog(override_names(settings.pricing)), since=start, until=end, on_partition=rebuild_rollups
+        )
     console.print(
         f"repriced {report.calls:,} calls in {len(report.partitions)} month(s): "
         f"${report.cost_before_usd:,.6f} → ${report.cost_after_usd:,.6f} (Δ ${report.delta_usd:,.6f}); "

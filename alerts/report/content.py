@@ -28,7 +28,7 @@ from alerts.report.model import (
     WeeklyReport,
 )
 from alerts.report.week import Week
-from llmledger.settings import ReportSettings, Settings
+from llmledger.settings import LatencyRule, Settings
 from warehouse.client import Warehouse
 from warehouse.queries import attribution, ops, series, weekly
 from warehouse.queries import savings as savings_queries
@@ -81,11 +81,11 @@ def build_report(
         audience=audience,
         generated_at=now,
         totals=totals,
-        teams=_team_spend(wh, scope, week, filters, cfg),
+        teams=_team_spend(wh, scope, week, filters, team_budgets(settings)),
         top={d: _top(table, d, cfg.top_n, totals.cost_usd) for d in TOP_DIMENSIONS},
         movers={d: _movers(wh, scope, week, filters, d, cfg.top_n, totals.delta_usd) for d in MOVER_DIMENSIONS},
         cache=_cache(wh, scope, week, filters, missed),
-        latency=_latency(wh, scope, week, filters, cfg),
+        latency=_latency(wh, scope, week, filters, settings),
         incidents=incident_section.week_incidents(wh, scope, week, audience.team),
         opportunities=opportunities,
         data_quality=_data_quality(wh, scope, week, filters, audience, now),
@@ -114,8 +114,14 @@ def _totals(wh: Warehouse, scope: Scope, week: Week, filters: Filters | None) ->
     )
 
 
+def team_budgets(settings: Settings) -> dict[str, Decimal]:
+    """Monthly budgets per team, as the budget signal has them (`signals.budgets`); a budget for a
+    team within one project is left out: it does not cover the team's whole spend."""
+    return {b.team: b.monthly_usd for b in settings.signals.budgets if b.team and b.project is None}
+
+
 def _team_spend(
-    wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, cfg: ReportSettings
+    wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, budgets: dict[str, Decimal]
 ) -> tuple[TeamSpend, ...]:
     """Per team: the week, the week before, month to date (to the week's end) and the month-end
     forecast (month to date + this week's daily rate × the days left in the month)."""
@@ -128,7 +134,6 @@ def _team_spend(
 
     current, before = costs(week.start, week.end), costs(prev.start, prev.end)
     month_to_date = costs(week.month_start, min(week.end, week.month_end))
-    budgets = {b.team: b.monthly_usd for b in cfg.budgets}
     wanted = set(current) | set(before)
     if filters is None:
         wanted |= set(budgets)
@@ -201,10 +206,13 @@ def _cache(wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, mis
     )
 
 
-def ttft_slo_ms(cfg: ReportSettings, route: str) -> int:
-    """The TTFT SLO of a route: chat routes (`chat_routes` globs) get the chat SLO, others the other."""
-    chat = any(fnmatchcase(route, pattern) for pattern in cfg.chat_routes)
-    return cfg.ttft_slo_chat_ms if chat else cfg.ttft_slo_other_ms
+def ttft_slo_ms(settings: Settings, route: str) -> int:
+    """The TTFT SLO of a route as the latency-tail signal judges it (`signals.latency_tail`, with
+    its per-route overrides): chat routes (`chat_routes` globs) get the chat SLO, others the other."""
+    rule = settings.signals.rule("latency_tail", {"route": route})
+    assert isinstance(rule, LatencyRule)
+    chat = any(fnmatchcase(route, pattern) for pattern in rule.chat_routes)
+    return rule.ttft_slo_chat_ms if chat else rule.ttft_slo_other_ms
 
 
 def _float(value: object) -> float | None:
@@ -212,13 +220,13 @@ def _float(value: object) -> float | None:
 
 
 def _latency(
-    wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, cfg: ReportSettings
+    wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, settings: Settings
 ) -> tuple[LatencyLine, ...]:
     frame = attribution.latency_percentiles(wh, scope, week.start, week.end, filters, dimension="route",
                                             tag="job:report:latency")
     lines = [
         LatencyLine(str(r["key"]), int(r["calls"]), _float(r["latency_p95_ms"]), _float(r["latency_p99_ms"]),
-                    _float(r["ttft_p95_ms"]), _float(r["ttft_p99_ms"]), ttft_slo_ms(cfg, str(r["key"])))
+                    _float(r["ttft_p95_ms"]), _float(r["ttft_p99_ms"]), ttft_slo_ms(settings, str(r["key"])))
         for r in frame.fill_nan(None).to_dicts()
         if r["key"]
     ]

@@ -1,6 +1,8 @@
 """The weekly report on the simulated month (incidents on), against the simulator's ground truth:
-every full week names the savings opportunities the simulator planted, with estimates in line
-with what it states, and none of its controls.
+the signals evaluated over the month as the scheduler would (the signals' own benchmark harness),
+then every full week's report names each incident injected in it, with its cause, and the savings
+opportunities the simulator planted, with estimates in line with what it states, and none of its
+controls.
 """
 
 from __future__ import annotations
@@ -16,38 +18,21 @@ import pytest
 
 from alerts.report.content import build_report
 from alerts.report.model import COMPANY, Audience, WeeklyReport
+from alerts.report.render import render
 from alerts.report.savings import per_month
 from alerts.report.week import Week
-from ingest.pipeline import Pipeline
+from bench import signal_eval as harness
 from ingest.pricing import load_prices
-from llmledger.settings import ReportSettings, Settings, TeamBudget
-from llmledger.simulator import GroundTruth, SimulationConfig, ground_truth, iter_days
+from llmledger.settings import Budget, ReportSettings, Settings
+from llmledger.simulator import GroundTruth, ground_truth
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 from warehouse.queries import attribution
 from warehouse.queries.scope import Scope
 
-CONFIG = SimulationConfig(days=30, calls_per_day=1500, seed=7, incidents=True)  # November 2025
+CONFIG = harness.config(days=30)  # November 2025 at 30,000 calls a day: the volume the signals are judged at
 WEEKS = [Week.parse(w) for w in ("2025-W45", "2025-W46", "2025-W47", "2025-W48")]  # the full weeks inside
 NOW = datetime(2025, 12, 2, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def month(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, Settings]]:
-    """The simulated month ingested through the real pipeline into a database of its own."""
-    settings = Settings(home=tmp_path_factory.mktemp("report-sim"), warehouse={"path": store},
-                        report=ReportSettings(min_saving_usd_month=Decimal(0)))
-    wh = Warehouse.embedded(store, f"t_report_sim_{uuid.uuid4().hex[:8]}")
-    try:
-        migrate(wh)
-        load_prices(wh, settings.pricing)
-        with Pipeline(wh, settings) as pipeline:
-            for day in iter_days(CONFIG):
-                pipeline.ingest_frame(day.calls, source="simulator")
-        yield wh, settings
-    finally:
-        wh.command(f"DROP DATABASE IF EXISTS {wh.database} SYNC")
-        wh.close()
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +41,53 @@ def truth() -> GroundTruth:
 
 
 @pytest.fixture(scope="module")
+def month(store: Path, tmp_path_factory: pytest.TempPathFactory,
+          truth: GroundTruth) -> Iterator[tuple[Warehouse, Settings]]:
+    """The simulated month (calls and tool runs) ingested through the real pipeline into a database
+    of its own, and every signal evaluated over it (budgets as the truth states them)."""
+    base = Settings(home=tmp_path_factory.mktemp("report-sim"), warehouse={"path": store})
+    settings = harness.settings_for(truth, base)
+    wh = Warehouse.embedded(store, f"t_report_sim_{uuid.uuid4().hex[:8]}")
+    try:
+        migrate(wh)
+        load_prices(wh, settings.pricing)
+        harness.load(wh, settings, CONFIG)
+        harness.evaluate(wh, settings, CONFIG)
+        yield wh, settings
+    finally:
+        wh.command(f"DROP DATABASE IF EXISTS {wh.database} SYNC")
+        wh.close()
+
+
+@pytest.fixture(scope="module")
 def reports(month: tuple[Warehouse, Settings]) -> dict[str, WeeklyReport]:
     wh, settings = month
     return {w.label: build_report(wh, settings, w, Audience(COMPANY), now=NOW) for w in WEEKS}
+
+
+def test_each_injected_incident_is_named_in_its_weeks_report(reports: dict[str, WeeklyReport],
+                                                             truth: GroundTruth) -> None:
+    assert len(truth.incidents) == 10
+    for incident in truth.incidents:
+        report = reports[Week.containing(incident.start_at).label]
+        assert report.incidents.available
+        signal = harness.SIGNAL_OF[incident.name].replace("_", " ")
+        named = [i for i in report.incidents.items if i.signal == signal and _matches(i.scope, incident.scope)]
+        assert named, (incident.name, incident.scope, [(i.signal, i.scope) for i in report.incidents.items])
+        assert any(i.cause for i in named) and any(i.severity == incident.expected_severity for i in named)
+        assert named[0].opened_at < report.week.end and (named[0].resolved_at or report.week.end) >= report.week.start
+        text = render(report).text
+        assert f"] {signal} " in text and named[0].cause.splitlines()[0][:40] in text
+
+
+def test_team_reports_name_their_own_incidents(month: tuple[Warehouse, Settings], truth: GroundTruth) -> None:
+    wh, settings = month
+    budget = truth.incident("budget_overrun")
+    week = Week.containing(budget.start_at)
+    team = build_report(wh, settings, week, Audience(budget.scope["team"]), now=NOW)
+    assert any(i.signal == "budget" for i in team.incidents.items)
+    other = build_report(wh, settings, week, Audience("devtools"), now=NOW)
+    assert not any(i.signal == "budget" for i in other.incidents.items)
 
 
 def _matches(scope: dict[str, str], planted: dict[str, str]) -> bool:
@@ -120,10 +149,11 @@ def test_the_email_renders_in_chromium(month: tuple[Warehouse, Settings], team: 
     from alerts.report.render import content_id, render
 
     wh, base = month
-    settings = base.model_copy(update={"report": ReportSettings(
-        min_saving_usd_month=Decimal(0), dashboard_url="https://dash.example.com",
-        budgets=[TeamBudget(team="devtools", monthly_usd=Decimal(400)), TeamBudget(team="data", monthly_usd=Decimal(120))],
-    )})
+    settings = base.model_copy(update={
+        "report": ReportSettings(dashboard_url="https://dash.example.com"),
+        "signals": base.signals.model_copy(update={"budgets": [*base.signals.budgets,
+                                                               Budget(team="devtools", monthly_usd=Decimal(4000))]}),
+    })
     report = build_report(wh, settings, WEEKS[1], Audience(COMPANY if team is None else team), now=NOW)
     rendered = render(report, render_charts(report, ChartRenderer(settings.report.browser_path)))
     assert {c.name for c in rendered.charts} == {"daily-spend", "movers", "budgets"}

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from alerts.report.content import build_report, dashboard_link
+from alerts.report.incidents import week_incidents
 from alerts.report.model import COMPANY, Audience
 from alerts.report.render import exact, pct, render, usd
 from alerts.report.week import Week
 from ingest.pipeline import Pipeline
-from llmledger.settings import ReportSettings, Settings, TeamBudget
+from llmledger.settings import Budget, Settings
 from tests.factories import make_call, write_jsonl
 from warehouse.client import Warehouse
+from warehouse.queries.scope import Scope
 
 
 def test_iso_weeks() -> None:
@@ -73,13 +75,25 @@ def test_data_quality_section(wh: Warehouse, settings: Settings, week_of_calls: 
 
 
 def test_budget_and_forecast(wh: Warehouse, settings: Settings, week_of_calls: None) -> None:
-    budgeted = settings.model_copy(update={"report": ReportSettings(
-        budgets=[TeamBudget(team="search", monthly_usd=Decimal("2")), TeamBudget(team="idle", monthly_usd=1)])})
+    budgeted = settings.model_copy(update={"signals": settings.signals.model_copy(update={"budgets": [
+        Budget(team="search", monthly_usd=Decimal("2")), Budget(team="idle", monthly_usd=Decimal(1)),
+        Budget(team="search", project="other", monthly_usd=Decimal(1)), Budget(project="default", monthly_usd=Decimal(9))]})})
     week = Week.parse("2025-W45")
     report = build_report(wh, budgeted, week, Audience(COMPANY), now=datetime(2025, 11, 10, tzinfo=UTC))
     lines = {t.team: t for t in report.teams}
     search = lines["search"]
     assert search.month_to_date_usd == search.cost_usd  # November 1-9: only this week's calls
     assert search.forecast_usd == search.month_to_date_usd + search.cost_usd / 7 * 21  # 21 days left
+    assert search.budget_usd == Decimal(2)  # the team's own budget, not one within a project
     assert search.budget_status == "at risk" and lines["idle"].cost_usd == 0 and lines["idle"].budget_status == "ok"
     assert search.previous_cost_usd > 0
+
+
+def test_without_alert_history_the_section_says_so(fresh_wh: Warehouse) -> None:
+    missing = week_incidents(fresh_wh, Scope.all(), Week.parse("2025-W45"), None)  # no alert tables at all
+    assert not missing.available and missing.items == () and "No alert history available" in missing.note
+
+
+def test_with_an_empty_alert_history_there_are_no_incidents(wh: Warehouse) -> None:
+    empty = week_incidents(wh, Scope.all(), Week.parse("2025-W45"), None)
+    assert empty.available and empty.items == ()

@@ -30,6 +30,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from llmledger.settings import SchedulerSettings, Settings
 from warehouse.client import Warehouse
+from warehouse.lease import (
+    Lease,
+    acquire_scheduler_lease,
+    default_owner,
+    release_scheduler_lease,
+    renew_scheduler_lease,
+)
 
 log = logging.getLogger(__name__)
 TIME = pl.Datetime("ms", "UTC")
@@ -98,9 +105,16 @@ def _deliver_alerts(ctx: JobContext) -> dict[str, Any]:
             "waiting": report.waiting, "errors": report.errors[:5]}
 
 
+def _run_collectors(ctx: JobContext) -> dict[str, Any]:
+    from ingest.collect import run_collectors
+
+    reports = run_collectors(ctx.settings, ctx.wh)
+    return {"collectors": {r.collector: {"ok": r.ok, "written": r.written, "error": r.error} for r in reports}}
+
+
 def builtin_jobs() -> dict[str, JobSpec]:
-    """The jobs every scheduler knows; `collectors.run` and `report.weekly` are slots that other
-    packages fill through `extra_jobs` (a function for the slot's name)."""
+    """The jobs every scheduler knows; `report.weekly` is a slot another package fills through
+    `extra_jobs` (a function for the slot's name)."""
     return {
         "rollups.refresh": JobSpec("rollups.refresh", _refresh_rollups,
                                    lambda s: IntervalTrigger(seconds=s.rollups_interval_s, timezone=UTC),
@@ -111,9 +125,9 @@ def builtin_jobs() -> dict[str, JobSpec]:
         "alerts.deliver": JobSpec("alerts.deliver", _deliver_alerts,
                                   lambda s: IntervalTrigger(seconds=s.delivery_interval_s, timezone=UTC),
                                   "deliver pending notifications (Slack, else the log)"),
-        "collectors.run": JobSpec("collectors.run", None,
+        "collectors.run": JobSpec("collectors.run", _run_collectors,
                                   lambda s: IntervalTrigger(seconds=s.collectors_interval_s, timezone=UTC),
-                                  "run the configured collectors (slot: filled by the collectors package)"),
+                                  "run the enabled pull and scrape collectors (each failure isolated)"),
         "report.weekly": JobSpec("report.weekly", None,
                                  lambda s: CronTrigger.from_crontab(s.weekly_report_cron, timezone=UTC),
                                  "send the weekly cost report (slot: filled by the report package)"),
@@ -195,7 +209,12 @@ def run_job_once(name: str, *, settings: Settings, wh: Warehouse | None = None,
 
 
 class Scheduler:
-    """The process's job scheduler (an APScheduler `BackgroundScheduler` and its jobs)."""
+    """The process's job scheduler (an APScheduler `BackgroundScheduler` and its jobs).
+
+    Jobs run only while this process holds the scheduler lease (`warehouse.lease`), kept by a
+    lease job every few seconds: with several service replicas on one warehouse exactly one runs
+    the jobs, so no alert or report is sent twice; a single process simply always holds it.
+    """
 
     name = "scheduler"
 
@@ -206,6 +225,8 @@ class Scheduler:
         self._wh = wh
         self._own_wh: Warehouse | None = None
         self._lock = threading.Lock()
+        self.owner = default_owner()
+        self.lease: Lease | None = None
         config = settings.scheduler
         self.apscheduler = BackgroundScheduler(
             timezone=UTC,
@@ -231,12 +252,33 @@ class Scheduler:
     def _run(self, name: str) -> None:
         # No scheduler calls from inside a job (e.g. get_job): they take the scheduler's locks, which
         # `shutdown(wait=True)` holds while it waits for this very job — a deadlock.
+        lease = self.lease
+        if lease is None or not lease.held():
+            log.debug("job %s skipped: another replica holds the scheduler lease", name)
+            return
         execute(self.jobs[name], self.wh, self.settings, trigger="scheduled")
+
+    def keep_lease(self) -> bool:
+        """Acquire the scheduler lease, or renew it in its second half; True while held."""
+        ttl = self.settings.scheduler.lease_ttl_s
+        try:
+            if self.lease is not None and self.lease.held():
+                if self.lease.remaining_s() < ttl / 2:
+                    self.lease = renew_scheduler_lease(self.wh, self.lease)
+            else:
+                self.lease = acquire_scheduler_lease(self.wh, self.owner, ttl_s=ttl)
+        except Exception:  # noqa: BLE001 - a warehouse hiccup costs a lease term, never the loop
+            log.exception("could not keep the scheduler lease")
+        return self.lease is not None and self.lease.held()
 
     def start(self) -> None:
         """Start running the jobs in background threads (no-op when disabled in settings)."""
         if not self.settings.scheduler.enabled or self.apscheduler.running:
             return
+        self.keep_lease()
+        self.apscheduler.add_job(self.keep_lease, trigger=IntervalTrigger(
+            seconds=max(1.0, self.settings.scheduler.lease_ttl_s / 6), timezone=UTC), id="lease.keep",
+            name="keep the scheduler lease", replace_existing=True)
         self.apscheduler.start()
         log.info("scheduler started: %s", ", ".join(j.id for j in self.apscheduler.get_jobs()))
 
@@ -244,6 +286,12 @@ class Scheduler:
         """Stop scheduling; with `wait`, let running jobs finish. Closes the scheduler's own connection."""
         if self.apscheduler.running:
             self.apscheduler.shutdown(wait=wait)
+        if self.lease is not None and self.lease.held():
+            try:
+                release_scheduler_lease(self.wh, self.lease)
+            except Exception:  # noqa: BLE001 - the lease expires by itself
+                log.exception("could not release the scheduler lease")
+            self.lease = None
         with self._lock:
             if self._own_wh is not None:
                 self._own_wh.close()
@@ -260,7 +308,9 @@ class Scheduler:
             upcoming = getattr(job, "next_run_time", None)  # absent until the scheduler starts
             jobs[job.id] = {"next_run_at": upcoming.isoformat() if upcoming else None}
         empty = sorted(n for n, s in self.jobs.items() if s.func is None)
-        return {"state": "running" if self.apscheduler.running else "stopped", "jobs": jobs, "empty_slots": empty}
+        holding = self.lease is not None and self.lease.held()
+        return {"state": "running" if self.apscheduler.running else "stopped", "jobs": jobs, "empty_slots": empty,
+                "lease": {"owner": self.owner, "held": holding, "term": self.lease.term if self.lease else None}}
 
 
 def build_scheduler(settings: Settings, *, wh: Warehouse | None = None,

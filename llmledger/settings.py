@@ -392,6 +392,9 @@ class SchedulerSettings(BaseModel):
     weekly_report_cron: str = Field("0 8 * * mon", description="crontab (UTC) of the weekly report slot.")
     misfire_grace_s: int = Field(30, ge=1)
     max_workers: int = Field(2, ge=1)
+    lease_ttl_s: float = Field(
+        30.0, gt=1, description="Scheduler lease term: with several service replicas only the holder runs jobs."
+    )
 
 
 _ADDRESS = r"^[^@\s<>,;]+@[^@\s<>,;]+$"

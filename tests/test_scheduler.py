@@ -88,3 +88,32 @@ def test_disabled_scheduler_does_not_start(settings: Settings) -> None:
     scheduler.start()
     assert scheduler.health()["state"] == "stopped"
     scheduler.stop()
+
+
+def test_only_the_lease_holder_runs_jobs_and_a_standby_takes_over(wh: Warehouse, settings: Settings) -> None:
+    """Two service replicas on one warehouse: one scheduler runs the jobs; when it stops, the other
+    takes the lease and carries on — no job (so no alert or report) runs in both."""
+    fast = _fast(settings)
+    fast = fast.model_copy(update={"scheduler": fast.scheduler.model_copy(update={"lease_ttl_s": 3.0})})
+    ran: dict[str, int] = {"a": 0, "b": 0}
+
+    def counting(name: str):
+        def job(ctx):
+            ran[name] += 1
+            return {}
+        return job
+
+    first = build_scheduler(fast, wh=wh, extra_jobs={"collectors.run": counting("a")})
+    second = build_scheduler(fast, wh=wh, extra_jobs={"collectors.run": counting("b")})
+    first.start()
+    second.start()
+    try:
+        assert first.health()["lease"]["held"] and not second.health()["lease"]["held"]
+        assert _wait_for(lambda: ran["a"] >= 2)
+        assert ran["b"] == 0
+        first.stop()  # releases the lease
+        assert _wait_for(lambda: ran["b"] >= 1, timeout_s=15)
+        assert second.health()["lease"]["held"]
+    finally:
+        first.stop()
+        second.stop()

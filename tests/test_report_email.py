@@ -172,7 +172,8 @@ def test_message_structure_and_figures_equal_the_read_api(delivered: Any, runnin
     assert len(cache) == 1 and f"Cache hits: {pct(cache[0]['hit_ratio'], 1)}" in found["text"]
 
     # the dashboard link opens the same week (and team)
-    link = "https://dash.example.com/?start=2025-11-10&amp;end=2025-11-17" + ("" if team is None else f"&amp;team={team}")
+    link = "https://dash.example.com/?start=2025-11-10&amp;end=2025-11-17"
+    link += "" if team is None else f"&amp;team={team}"
     assert link in found["html"]
 
 

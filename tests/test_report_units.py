@@ -77,7 +77,8 @@ def test_data_quality_section(wh: Warehouse, settings: Settings, week_of_calls: 
 def test_budget_and_forecast(wh: Warehouse, settings: Settings, week_of_calls: None) -> None:
     budgeted = settings.model_copy(update={"signals": settings.signals.model_copy(update={"budgets": [
         Budget(team="search", monthly_usd=Decimal("2")), Budget(team="idle", monthly_usd=Decimal(1)),
-        Budget(team="search", project="other", monthly_usd=Decimal(1)), Budget(project="default", monthly_usd=Decimal(9))]})})
+        Budget(team="search", project="other", monthly_usd=Decimal(1)),
+        Budget(project="default", monthly_usd=Decimal(9))]})})
     week = Week.parse("2025-W45")
     report = build_report(wh, budgeted, week, Audience(COMPANY), now=datetime(2025, 11, 10, tzinfo=UTC))
     lines = {t.team: t for t in report.teams}

@@ -195,7 +195,8 @@ def _movers(
 
 def _cache(wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, missed_usd_month: Decimal) -> CacheSummary:
     prev = week.previous
-    realised = savings_queries.cache_savings(wh, scope, week.start, week.end, filters, tag="job:report:cache").row(0, named=True)
+    realised = savings_queries.cache_savings(wh, scope, week.start, week.end, filters,
+                                             tag="job:report:cache").row(0, named=True)
     return CacheSummary(
         hit_ratio=attribution.cache_hit_ratio(wh, scope, week.start, week.end, filters, tag="job:report:cache"),
         previous_hit_ratio=attribution.cache_hit_ratio(wh, scope, prev.start, prev.end, filters,

@@ -92,7 +92,8 @@ def uncached_prefixes(
             any(g.prefix_tokens) AS prefix_tokens,
             sum(c.input_cost_usd) AS input_cost_usd, sum(c.cost_usd) AS cost_usd,
             sum(toDecimal128(g.prefix_tokens, 0) * (p.rate_input - p.rate_cache_read)) AS saving_usd
-        FROM (SELECT * FROM calls WHERE {cond} AND prompt_prefix_hash != '' AND input_tokens >= {{min_input:UInt32}}) AS c
+        FROM (SELECT * FROM calls
+              WHERE {cond} AND prompt_prefix_hash != '' AND input_tokens >= {{min_input:UInt32}}) AS c
         INNER JOIN groups AS g
             ON g.route = c.route AND g.provider = c.provider AND g.model = c.model
             AND g.prompt_prefix_hash = c.prompt_prefix_hash

@@ -135,21 +135,21 @@ def _one(settings: Settings, wh: Warehouse, week: Week, audience: Audience, *, n
                             date=now)
     except Exception as err:  # noqa: BLE001 - one audience's failure must not stop the others
         log.exception("weekly report %s for %s could not be built", week.label, audience.key)
-        return _failed(wh, week, audience, msg_id, attempt, now, "build", f"{err.__class__.__name__}: {err}",
+        return _failed(wh, week, audience, msg_id, attempt, "build", f"{err.__class__.__name__}: {err}",
                        record=dry_run_dir is None)
     if dry_run_dir is not None:
         folder = write_dry_run(dry_run_dir, week, audience, rendered, msg.as_bytes())
         return Outcome(audience.key, audience.recipients, "written", msg_id, path=folder)
-    if not audience.recipients:
-        return _failed(wh, week, audience, msg_id, attempt, now, "config", "no recipients configured")
+    if not audience.recipients:  # `--team` naming a team nobody subscribed: nothing to record
+        return _failed(wh, week, audience, msg_id, attempt, "config", "no recipients configured", record=False)
     try:
         refused = sender.send(msg)
     except SendFailed as err:
         log.warning("weekly report %s for %s not sent (%s): %s", week.label, audience.key, err.kind, err)
-        return _failed(wh, week, audience, msg_id, attempt, now, err.kind, str(err))
+        return _failed(wh, week, audience, msg_id, attempt, err.kind, str(err))
     except Exception as err:  # noqa: BLE001
         log.exception("weekly report %s for %s not sent", week.label, audience.key)
-        return _failed(wh, week, audience, msg_id, attempt, now, "error", f"{err.__class__.__name__}: {err}")
+        return _failed(wh, week, audience, msg_id, attempt, "error", f"{err.__class__.__name__}: {err}")
     note = f"refused by the server: {', '.join(sorted(refused))}" if refused else ""
     report_sends.record_send(wh, report=REPORT, period=week.label, audience=audience.key,
                              recipients=audience.recipients, status="sent", attempt=attempt, message_id=msg_id,
@@ -157,8 +157,8 @@ def _one(settings: Settings, wh: Warehouse, week: Week, audience: Audience, *, n
     return Outcome(audience.key, audience.recipients, "sent", msg_id, error=note)
 
 
-def _failed(wh: Warehouse, week: Week, audience: Audience, msg_id: str, attempt: int, now: datetime, kind: str,
-            error: str, *, record: bool = True) -> Outcome:
+def _failed(wh: Warehouse, week: Week, audience: Audience, msg_id: str, attempt: int, kind: str, error: str, *,
+            record: bool = True) -> Outcome:
     if record:
         report_sends.record_send(wh, report=REPORT, period=week.label, audience=audience.key,
                                  recipients=audience.recipients, status="failed", attempt=attempt,

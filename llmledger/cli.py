@@ -15,8 +15,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from collectors.cli import collect, collectors_app, import_app
 from alerts.cli import alerts_app, signals_app
+from alerts.report.cli import report_app
+from collectors.cli import collect, collectors_app, import_app
 from llmledger.jobs_cli import jobs_app, rollups_app
 from llmledger.settings import get_settings
 
@@ -30,6 +31,7 @@ app.add_typer(signals_app, name="signals")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rollups_app, name="rollups")
+app.add_typer(report_app, name="report")
 console = Console()
 
 

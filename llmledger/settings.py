@@ -10,11 +10,12 @@ Settings are built by `get_settings()` on first use, never at import time.
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -396,6 +397,90 @@ class SchedulerSettings(BaseModel):
     )
 
 
+_ADDRESS = r"^[^@\s<>,;]+@[^@\s<>,;]+$"
+
+
+def _addresses(values: list[str]) -> list[str]:
+    bad = [v for v in values if not re.match(_ADDRESS, v)]
+    if bad:
+        raise ValueError(f"not an e-mail address: {', '.join(map(repr, bad))}")
+    return values
+
+
+class ReportSettings(BaseModel):
+    """The weekly cost report by e-mail: who gets it and what it calls an opportunity. Its slot in
+    the scheduler runs at `scheduler.weekly_report_cron`; budgets are `signals.budgets` (team
+    budgets without a project) and TTFT SLOs `signals.latency_tail`'s, as the alerts use them."""
+
+    recipients: dict[str, list[str]] = Field(default_factory=dict, description="Team → addresses; each "
+                                             "team gets its own report.")
+    company: list[str] = Field(default_factory=list, description="Addresses of the company-wide report.")
+    dashboard_url: str | None = Field(default=None, description="Base URL of the dashboards; each report "
+                                      "links to `<url>/?start=…&end=…&team=…`.")
+    projects: list[str] | None = Field(default=None, description="Report on these projects only (default all).")
+    top_n: int = Field(default=5, ge=1, le=50, description="Rows per top list and movers list.")
+    business_hours_utc: tuple[int, int] = Field(default=(8, 18), description="[from, to) hour, Monday to "
+                                                "Friday; calls outside it are off-hours.")
+    service_users: list[str] = Field(default_factory=lambda: ["svc-*", "service-*", "bot-*"],
+                                     description="Globs naming service (non-human) users.")
+    min_cacheable_tokens: int = Field(default=1_024, ge=1, description="Input tokens from which a repeated "
+                                      "prefix counts as cacheable.")
+    max_escalation_rate: float = Field(default=0.15, gt=0, lt=1, description="Cascades escalating at most "
+                                       "this share of calls are reported as served by their cheap step.")
+    min_saving_usd_month: Decimal = Field(default=Decimal("1"), ge=0, description="Smaller opportunities "
+                                          "are left out.")
+    browser_path: Path | None = Field(default=None, description="Chromium that renders the chart images "
+                                      "(default: $BROWSER_PATH, else `chromium` on PATH).")
+
+    @field_validator("company")
+    @classmethod
+    def _company_addresses(cls, value: list[str]) -> list[str]:
+        return _addresses(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _team_addresses(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for addresses in value.values():
+            _addresses(addresses)
+        return value
+
+    @field_validator("business_hours_utc")
+    @classmethod
+    def _hours(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= value[0] < value[1] <= 24:
+            raise ValueError("business_hours_utc must be [from, to) with 0 <= from < to <= 24")
+        return value
+
+
+class SmtpSettings(BaseModel):
+    """The mail server the weekly report goes through. The password is a secret: it is read only
+    from the environment variable named by `password_env`, never from the file."""
+
+    host: str = Field(default="localhost")
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = Field(default="starttls", description="STARTTLS on a "
+                                                          "plain connection, implicit TLS (SMTPS), or none.")
+    username: str | None = Field(default=None, description="Log in as this user (then the password is required).")
+    password_env: str = Field(default="LLMLEDGER_SMTP_PASSWORD", description="Environment variable holding "
+                              "the password.")
+    sender: str = Field(default="llmledger@localhost", pattern=_ADDRESS, description="From address.")
+    timeout_s: float = Field(default=30.0, gt=0)
+    ca_file: Path | None = Field(default=None, description="CA bundle to verify the server (default: system).")
+    attempts: int = Field(default=3, ge=1, le=10, description="Tries per message and run while the server is "
+                          "unreachable or answers 4xx; a report still unsent is tried again on the next run.")
+    backoff_s: float = Field(default=2.0, ge=0, description="First wait between tries (doubles, jittered).")
+
+    def password(self) -> str | None:
+        """The password from the environment; fails fast, naming the variable, when a username is
+        configured and the variable is empty."""
+        if self.username is None:
+            return None
+        value = os.environ.get(self.password_env, "")
+        if not value:
+            raise ValueError(f"smtp.username is set but {self.password_env} is empty: put the SMTP password there")
+        return value
+
+
 class Settings(BaseSettings):
     """All of llmledger's configuration."""
 
@@ -414,6 +499,8 @@ class Settings(BaseSettings):
     signals: SignalsSettings = Field(default_factory=SignalsSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
     @property
     def warehouse_path(self) -> Path:

@@ -46,3 +46,11 @@ def test_every_signal_rule_states_its_definition() -> None:
         for rule in family.rules:
             assert rule.__doc__ and len(rule.__doc__.split()) > 20, rule.name
             assert rule.next_step, rule.name
+
+
+def test_every_report_and_smtp_setting_is_documented() -> None:
+    from llmledger.settings import ReportSettings, SmtpSettings
+
+    section = README.split("## Weekly cost report", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"\b([a-z_0-9]+)\b", section))
+    assert (set(ReportSettings.model_fields) | set(SmtpSettings.model_fields)) - documented == set()

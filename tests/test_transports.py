@@ -27,7 +27,21 @@ from llmledger.simulator import SimulationConfig, iter_days
 from tests.chhttp import ClickHouseHTTP
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
-from warehouse.queries import alerts, attribution, collectors, jobs, nodes, ops, reconciliation, rollups, series, signals
+from warehouse.queries import (
+    alerts,
+    attribution,
+    collectors,
+    jobs,
+    nodes,
+    ops,
+    reconciliation,
+    report_sends,
+    rollups,
+    savings,
+    series,
+    signals,
+    weekly,
+)
 from warehouse.queries.scope import Scope
 
 START, END = datetime(2025, 11, 5, tzinfo=UTC), datetime(2025, 11, 6, tzinfo=UTC)
@@ -98,6 +112,25 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "jobs.job_runs": lambda wh: jobs.job_runs(wh, Scope.all()),
     "jobs.job_failures": lambda wh: jobs.job_failures(wh, Scope.all()),
     "jobs.last_runs": lambda wh: jobs.last_runs(wh, Scope.all()),
+    # the weekly report's measurements and its send ledger
+    "weekly.movers": lambda wh: weekly.movers(wh, Scope.all(), "route", (START + (END - START) / 2, END),
+                                              (START, START + (END - START) / 2), {"deployment": ["api"]}),
+    "weekly.hours_without_calls": lambda wh: weekly.hours_without_calls(wh, Scope.all(), START, END,
+                                                                        {"route": ["crm-enrichment"]}),
+    "weekly.unpriced_models": lambda wh: weekly.unpriced_models(wh, Scope.all(), START, END),
+    "weekly.has_table": lambda wh: (weekly.has_table(wh, "calls"), weekly.has_table(wh, "nope")),
+    "savings.cache_savings": lambda wh: savings.cache_savings(wh, Scope.all(), START, END),
+    "savings.uncached_prefixes": lambda wh: savings.uncached_prefixes(wh, Scope.all(), START, END),
+    "savings.batch_candidates": lambda wh: savings.batch_candidates(wh, Scope.all(), START, END),
+    "savings.cascade_escalations": lambda wh: savings.cascade_escalations(wh, Scope.all(), START, END),
+    "savings.reasoning_tails": lambda wh: savings.reasoning_tails(wh, Scope.all(), START, END),
+    "report_sends.record_send": lambda wh: report_sends.record_send(
+        wh, report="weekly", period="2025-W45", audience="*", recipients=["a@example.com"], status="failed",
+        attempt=1, message_id="<m@x>", attempted_at=START, error_kind="auth", error="refused"),
+    "report_sends.send_states": lambda wh: report_sends.send_states(wh, Scope.all(), report="weekly",
+                                                                    period="2025-W45"),
+    "report_sends.sends": lambda wh: report_sends.sends(wh, Scope.all()),
+    "alerts.incidents_between": lambda wh: alerts.incidents_between(wh, Scope.all(), START, END, team="data"),
 }
 
 

@@ -107,6 +107,8 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "alert_silences": EVERYWHERE,
     "signal_watermarks": EVERYWHERE,
     "job_runs": EVERYWHERE,
+    # the weekly report's delivery ledger: a few rows a week, read before every send
+    "report_sends": EVERYWHERE,
 }
 
 MERGE_TREES = frozenset(

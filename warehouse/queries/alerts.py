@@ -122,3 +122,40 @@ def watermarks(wh: Warehouse) -> dict[str, datetime]:
     from datetime import UTC
 
     return {str(r): (t if t.tzinfo else t.replace(tzinfo=UTC)) for r, t in rows}
+
+
+def incidents_between(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, team: str | None = None,
+    tag: str = "alerts:between",
+) -> pl.DataFrame:
+    """Incidents open at any time in [start, end) (opened before `end`, not resolved before
+    `start`), of one team or all, oldest first. Beside the latest version's columns: `peak_severity`
+    (the highest severity reached before `end`) and the summary, cause and next step of its latest
+    firing (opened, escalated or re-notified) before `end` — a resolved incident keeps why it fired."""
+    params: dict[str, Any] = {"start": start, "end": end}
+    where = [scope.clause(params), "opened_at < {end:DateTime64(3, 'UTC')}",
+             "(resolved_at IS NULL OR resolved_at >= {start:DateTime64(3, 'UTC')})"]
+    if team is not None:
+        params["team"] = team
+        where.append("team = {team:String}")
+    sql = f"""
+        SELECT i.incident_id AS incident_id, i.signal AS signal, i.scope AS scope, i.project AS project,
+            i.team AS team, i.state AS state, i.opened_at AS opened_at, i.resolved_at AS resolved_at,
+            i.value AS value, i.threshold AS threshold, i.unit AS unit,
+            if(e.critical > 0, 'critical', 'warning') AS peak_severity,
+            if(e.fired_summary != '', e.fired_summary, i.summary) AS summary,
+            if(e.fired_cause != '', e.fired_cause, i.cause) AS cause,
+            if(e.fired_next_step != '', e.fired_next_step, i.next_step) AS next_step
+        FROM (SELECT * FROM alert_incidents FINAL WHERE {' AND '.join(where)}) AS i
+        LEFT JOIN (
+            SELECT incident_id, countIf(severity = 'critical') AS critical,
+                argMaxIf(summary, at, kind IN ('opened', 'escalated', 'renotified')) AS fired_summary,
+                argMaxIf(cause, at, kind IN ('opened', 'escalated', 'renotified')) AS fired_cause,
+                argMaxIf(next_step, at, kind IN ('opened', 'escalated', 'renotified')) AS fired_next_step
+            FROM alert_events FINAL
+            WHERE at < {{end:DateTime64(3, 'UTC')}}
+            GROUP BY incident_id
+        ) AS e ON e.incident_id = i.incident_id
+        ORDER BY opened_at, signal, incident_id
+    """
+    return wh.query_df(sql, params, tag=tag)

@@ -82,48 +82,49 @@ def reprice(
 
     `on_partition(wh, partition_id)` runs after each month is swapped in, for derived tables that
     must be rebuilt (materialized-view rollups do not see partition replacement). `lock` is held
-    while a month is rebuilt and swapped: pass the process's writer lock so that no batch lands in
-    that month in between (its rows would be replaced away). Writers in *other* processes (service
+    for the whole reprice: pass the process's writer lock so that no batch lands in a month while
+    it is rebuilt and swapped (its rows would be replaced away) and the before and after totals
+    describe the same calls. Writers in *other* processes (service
     replicas on a server) are not stopped by it: pause their ingest, or run the reprice inside the
     service (`POST /v1/admin/reprice`), which takes the writer lock itself.
     """
-    count, before, unpriced_before = _totals(wh, since, until)
-    renames = _renames(wh, catalog, since, until)
-    partitions = [
-        row[0]
-        for row in wh.query_rows(
-            "SELECT DISTINCT _partition_id FROM calls "
-            "WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} ORDER BY 1",
-            {"since": since, "until": until},
-            tag="reprice:partitions",
+    with lock or nullcontext():
+        count, before, unpriced_before = _totals(wh, since, until)
+        renames = _renames(wh, catalog, since, until)
+        partitions = [
+            row[0]
+            for row in wh.query_rows(
+                "SELECT DISTINCT _partition_id FROM calls "
+                "WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} ORDER BY 1",
+                {"since": since, "until": until},
+                tag="reprice:partitions",
+            )
+        ]
+        columns = wh.table_columns("calls")
+        column_list = ", ".join(f"`{name}`" for name in columns)
+        keys = [f"{p}\x00{m}" for p, m in renames]
+        params = {
+            "since": since,
+            "until": until,
+            "keys": keys,
+            "providers": [p for p, _ in renames.values()],
+            "models": [m for _, m in renames.values()],
+        }
+        key = "concat(provider, '\\0', model_raw)"
+        source = (
+            "(SELECT * REPLACE ("
+            f"transform({key}, {{keys:Array(String)}}, {{providers:Array(String)}}, provider) AS provider, "
+            f"transform({key}, {{keys:Array(String)}}, {{models:Array(String)}}, model) AS model) "
+            "FROM calls WHERE _partition_id = {partition:String} "
+            "AND ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')})"
         )
-    ]
-    columns = wh.table_columns("calls")
-    column_list = ", ".join(f"`{name}`" for name in columns)
-    keys = [f"{p}\x00{m}" for p, m in renames]
-    params = {
-        "since": since,
-        "until": until,
-        "keys": keys,
-        "providers": [p for p, _ in renames.values()],
-        "models": [m for _, m in renames.values()],
-    }
-    key = "concat(provider, '\\0', model_raw)"
-    source = (
-        "(SELECT * REPLACE ("
-        f"transform({key}, {{keys:Array(String)}}, {{providers:Array(String)}}, provider) AS provider, "
-        f"transform({key}, {{keys:Array(String)}}, {{models:Array(String)}}, model) AS model) "
-        "FROM calls WHERE _partition_id = {partition:String} "
-        "AND ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')})"
-    )
-    priced = load_sql("ingest.sql", "price_calls.sql").replace("__SOURCE__", source)
-    scratch = "_reprice_calls"
-    for partition in partitions:
-        with lock or nullcontext():
+        priced = load_sql("ingest.sql", "price_calls.sql").replace("__SOURCE__", source)
+        scratch = "_reprice_calls"
+        for partition in partitions:
             _rebuild_month(wh, partition, scratch, column_list, priced, params, since, until)
             if on_partition is not None:
                 on_partition(wh, partition)
-    _, after, unpriced_after = _totals(wh, since, until)
+        _, after, unpriced_after = _totals(wh, since, until)
     return RepriceReport(
         since=since,
         until=until,

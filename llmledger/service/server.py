@@ -31,7 +31,8 @@ def prepare_store(settings: Settings, *, demo: bool) -> bool:
             log.info("empty store: seeding %d days of simulated traffic", settings.service.demo_days)
             result = seed_demo(wh, settings, days=settings.service.demo_days,
                                calls_per_day=settings.service.demo_calls_per_day)
-            log.info("demo: %d calls, %d tool runs", result.written, result.tool_runs)
+            log.info("demo: %d calls, %d tool runs, %d node samples", result.written, result.tool_runs,
+                     result.node_samples)
         return KeyStore(wh).any_active()
 
 

@@ -88,7 +88,8 @@ def latency_percentiles(
     dimension: str | None = None,
     tag: str = "latency",
 ) -> pl.DataFrame:
-    """p50/p95/p99 and mean of end-to-end latency, TTFT and TPOT (ms), overall or per dimension."""
+    """p50/p95/p99 and mean of end-to-end latency, TTFT and TPOT (ms), and of queue time where the
+    source reports it (`queue_calls` of them), overall or per dimension."""
     params: dict[str, Any] = {}
     key = f"{identifier(dimension, DIMENSIONS)} AS key, " if dimension else ""
     group = " GROUP BY key ORDER BY key" if dimension else ""
@@ -101,14 +102,17 @@ def latency_percentiles(
             quantilesTDigest(0.5, 0.95, 0.99)(ttft_ms) AS ttft_q,
             quantilesTDigestIf(0.5, 0.95, 0.99)(
                 (latency_ms - ttft_ms) / (output_tokens - 1),
-                isNotNull(ttft_ms) AND output_tokens > 1) AS tpot_q
+                isNotNull(ttft_ms) AND output_tokens > 1) AS tpot_q,
+            countIf(isNotNull(queue_ms)) AS queue_calls,
+            avgIf(queue_ms, isNotNull(queue_ms)) AS queue_mean_ms,
+            quantilesTDigestIf(0.5, 0.95, 0.99)(queue_ms, isNotNull(queue_ms)) AS queue_q
         FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'{group}
     """
     frame = wh.query_df(sql, params, tag=tag)
     return frame.with_columns(
         *(
             pl.col(f"{m}_q").list.get(i).alias(f"{m}_p{p}_ms")
-            for m in ("latency", "ttft", "tpot")
+            for m in ("latency", "ttft", "tpot", "queue")
             for i, p in enumerate((50, 95, 99))
         )
-    ).drop("latency_q", "ttft_q", "tpot_q")
+    ).drop("latency_q", "ttft_q", "tpot_q", "queue_q")

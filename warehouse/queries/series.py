@@ -1,6 +1,6 @@
 """Time series, top-N and cache hit ratios over raw calls, for dashboards and the read API.
 
-Buckets come from an allow-listed grain (minute, hour, day, week starting Monday, all UTC);
+Buckets come from an allow-listed grain (minute, 5min, hour, day, week starting Monday, all UTC);
 measures from an allow-listed set; a stacking dimension keeps its `top` values by the measure
 and folds the rest into `other`. Money columns are Decimal(38, 18).
 """
@@ -17,6 +17,7 @@ from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 GRAINS: dict[str, str] = {
     "minute": "toDateTime64(toStartOfMinute(ts), 3, 'UTC')",
+    "5min": "toDateTime64(toStartOfFiveMinutes(ts), 3, 'UTC')",
     "hour": "toDateTime64(toStartOfHour(ts), 3, 'UTC')",
     "day": "toDateTime64(toStartOfDay(ts), 3, 'UTC')",
     "week": "toDateTime64(toMonday(ts), 3, 'UTC')",
@@ -132,5 +133,38 @@ def cache_hit_series(
                count() AS calls
         FROM calls WHERE {where(scope, start, end, filters, params=params)}
         GROUP BY bucket{group} ORDER BY bucket{group}
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def latency_series(
+    wh: Warehouse,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    *,
+    grain: str = "hour",
+    dimension: str | None = None,
+    filters: Filters | None = None,
+    tag: str = "latency_series",
+) -> pl.DataFrame:
+    """Per bucket (and key) of successful calls: calls, mean / p50 / p95 / p99 of end-to-end latency
+    and TTFT, and p99 of queue time where it is known (ms)."""
+    params: dict[str, Any] = {}
+    key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
+    group = ", key" if dimension else ""
+    sql = f"""
+        SELECT bucket{group}, calls, latency_mean_ms, latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p95_ms,
+            latency_q[3] AS latency_p99_ms, ttft_mean_ms, ttft_q[1] AS ttft_p50_ms, ttft_q[2] AS ttft_p95_ms,
+            ttft_q[3] AS ttft_p99_ms, queue_p99_ms
+        FROM (
+            SELECT {_grain(grain)} AS bucket{key}, count() AS calls,
+                avg(latency_ms) AS latency_mean_ms, quantilesTDigest(0.5, 0.95, 0.99)(latency_ms) AS latency_q,
+                avg(ttft_ms) AS ttft_mean_ms, quantilesTDigest(0.5, 0.95, 0.99)(ttft_ms) AS ttft_q,
+                quantileTDigestIf(0.99)(queue_ms, isNotNull(queue_ms)) AS queue_p99_ms
+            FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'
+            GROUP BY bucket{group}
+        )
+        ORDER BY bucket{group}
     """
     return wh.query_df(sql, params, tag=tag)

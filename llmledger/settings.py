@@ -92,6 +92,18 @@ class ServiceSettings(BaseModel):
     demo_calls_per_day: int = Field(default=30_000, ge=1)
 
 
+class DashboardSettings(BaseModel):
+    """The Streamlit dashboard that `llmledger up` starts beside the service, as a client of its API."""
+
+    enabled: bool = Field(default=True, description="Start the dashboard with `llmledger up`.")
+    port: int = Field(default=8501, ge=1, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="A read key the dashboard uses while it is served on localhost only (environment: "
+        "LLMLEDGER_DASHBOARD__API_KEY). Served beyond localhost, every visitor signs in with their own key.",
+    )
+
+
 class ModelPriceOverride(BaseModel):
     """A custom or negotiated price for one model, in USD per million tokens (per thousand for tool uses)."""
 
@@ -147,6 +159,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @property
     def warehouse_path(self) -> Path:

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboards import controls, figures, layout, palette
 from dashboards import formatting as fmt
 
-MIN_CALLS, MIN_ELIGIBLE = 20, 10
+MIN_CALLS, MIN_ELIGIBLE = 10, 10
 
 api = layout.api_for("caching")
 view = controls.view(api)

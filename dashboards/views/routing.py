@@ -34,7 +34,7 @@ with layout.guard(api):
             st.plotly_chart(figures.outliers(worst), key="outliers")
         runaway = worst.filter(pl.col("reasoning_tokens") >= 100_000)
         if not runaway.is_empty():
-            st.error(f"{runaway.height} call(s) used ≥ 100,000 reasoning tokens — set a reasoning budget "
+            st.warning(f"{runaway.height} call(s) used ≥ 100,000 reasoning tokens — set a reasoning budget "
                      f"(max reasoning / thinking tokens) on {', '.join(sorted(set(runaway['route'].to_list())))}.",
                      icon=":material/psychology:")
         layout.show_table(worst.select("ts", "route", "model", "user_id", "reasoning_tokens", "output_tokens",

@@ -53,6 +53,26 @@ def up(
     serve(settings, host=host, port=port, demo=demo)
 
 
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="Interface; beyond localhost every visitor signs in with a read key.")]
+    = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default from settings: 8501).")] = None,
+    api: Annotated[str | None, typer.Option("--api", help="The service's URL (default: the configured "
+                                            "host and port).")] = None,
+) -> None:
+    """Run only the dashboard, as a client of a service that runs elsewhere (`llmledger up` starts both)."""
+    from llmledger.service import dashboard as board
+    from llmledger.service.server import local_url
+    from llmledger.service.state import is_loopback
+
+    settings = get_settings()
+    url = api or local_url(settings.service.host, settings.service.port)
+    env = board.environment(settings, api_url=url, exposed=not is_loopback(host))
+    command = board.command(host=host, port=port or settings.dashboard.port)
+    os.execvpe(command[0], command, env)
+
+
 def _api_call(api: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     import httpx
 

@@ -15,6 +15,7 @@ for its messages.
 
 from __future__ import annotations
 
+import orjson
 import polars as pl
 
 from ingest.catalog import SELF_HOSTED, Catalog
@@ -32,6 +33,10 @@ def conform(raw: pl.DataFrame) -> pl.DataFrame:
     """
     columns: list[pl.Expr] = []
     problems: list[pl.Expr] = []
+    if "usage" in raw.columns and raw.schema["usage"] == pl.String:
+        decoded, undecodable = decode_usage(raw["usage"])
+        raw = raw.with_columns(decoded)
+        problems.append(pl.when(pl.lit(undecodable)).then(pl.lit("usage")))
     for name, dtype in READ_SCHEMA.items():
         if name not in raw.columns:
             columns.append(pl.lit(None, dtype=dtype).alias(name))
@@ -45,9 +50,7 @@ def conform(raw: pl.DataFrame) -> pl.DataFrame:
         if current == dtype:
             columns.append(pl.col(name))
             continue
-        if name == "usage" and current == pl.String:
-            cast = pl.col(name).str.json_decode(USAGE_SCHEMA)
-        elif isinstance(dtype, pl.Struct) or current == pl.Null:
+        if isinstance(dtype, pl.Struct) or current == pl.Null:
             cast = pl.col(name).cast(dtype, strict=False)
         elif dtype == pl.String and isinstance(current, (pl.Struct, pl.List)):
             cast = pl.col(name).struct.json_encode() if isinstance(current, pl.Struct) else pl.col(name).cast(pl.String)
@@ -64,6 +67,28 @@ def conform(raw: pl.DataFrame) -> pl.DataFrame:
     if "_invalid_type" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("_invalid_type"))
     return frame
+
+
+def decode_usage(text: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Usage objects from JSON text (CSV / Parquet columns), and a mask of the values that are not
+    JSON objects (decoded as null, so their rows are flagged `invalid_type` instead of failing the
+    batch). Only a batch that has such a value pays for finding it row by row."""
+    try:
+        return text.str.json_decode(USAGE_SCHEMA), pl.Series("undecodable", [False] * text.len())
+    except Exception:  # noqa: BLE001 - polars raises ComputeError for any malformed value
+        values = text.to_list()
+        bad = [not _is_json_object(value) for value in values]
+        cleaned = pl.Series(text.name, [None if b else v for v, b in zip(values, bad, strict=True)], dtype=pl.String)
+        return cleaned.str.json_decode(USAGE_SCHEMA), pl.Series("undecodable", bad)
+
+
+def _is_json_object(value: str | None) -> bool:
+    if value is None:
+        return True
+    try:
+        return isinstance(orjson.loads(value), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _usage_field(*path: str) -> pl.Expr:

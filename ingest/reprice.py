@@ -12,11 +12,14 @@ an override) stops being `unpriced`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from ingest.catalog import Catalog
+from ingest.pricing import PriceLoad, load_prices, override_names
+from llmledger.settings import PricingSettings
 from warehouse.client import Warehouse, load_sql
 
 PartitionHook = Callable[[Warehouse, str], None]
@@ -73,11 +76,16 @@ def reprice(
     since: datetime,
     until: datetime,
     on_partition: PartitionHook | None = None,
+    lock: AbstractContextManager[object] | None = None,
 ) -> RepriceReport:
     """Recompute the costs of calls with `since <= ts < until` from the current `prices` table.
 
     `on_partition(wh, partition_id)` runs after each month is swapped in, for derived tables that
-    must be rebuilt (materialized-view rollups do not see partition replacement).
+    must be rebuilt (materialized-view rollups do not see partition replacement). `lock` is held
+    while a month is rebuilt and swapped: pass the process's writer lock so that no batch lands in
+    that month in between (its rows would be replaced away). Writers in *other* processes (service
+    replicas on a server) are not stopped by it: pause their ingest, or run the reprice inside the
+    service (`POST /v1/admin/reprice`), which takes the writer lock itself.
     """
     count, before, unpriced_before = _totals(wh, since, until)
     renames = _renames(wh, catalog, since, until)
@@ -111,28 +119,10 @@ def reprice(
     priced = load_sql("ingest.sql", "price_calls.sql").replace("__SOURCE__", source)
     scratch = "_reprice_calls"
     for partition in partitions:
-        wh.ddl(f"DROP TABLE IF EXISTS {scratch}")
-        wh.ddl(f"CREATE TABLE {scratch} AS calls")
-        try:
-            wh.written_rows(
-                f"INSERT INTO {scratch} ({column_list}) SELECT {column_list} FROM ({priced}) "
-                "SETTINGS optimize_on_insert = 0",
-                {**params, "partition": partition},
-                tag="reprice:priced",
-            )
-            wh.written_rows(
-                f"INSERT INTO {scratch} ({column_list}) SELECT {column_list} FROM calls "
-                "WHERE _partition_id = {partition:String} "
-                "AND NOT (ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}) "
-                "SETTINGS optimize_on_insert = 0",
-                {"partition": partition, "since": since, "until": until},
-                tag="reprice:copy",
-            )
-            wh.ddl(f"ALTER TABLE calls REPLACE PARTITION ID '{int(partition)}' FROM {scratch}")
-        finally:
-            wh.ddl(f"DROP TABLE IF EXISTS {scratch}")
-        if on_partition is not None:
-            on_partition(wh, partition)
+        with lock or nullcontext():
+            _rebuild_month(wh, partition, scratch, column_list, priced, params, since, until)
+            if on_partition is not None:
+                on_partition(wh, partition)
     _, after, unpriced_after = _totals(wh, since, until)
     return RepriceReport(
         since=since,
@@ -145,3 +135,48 @@ def reprice(
         unpriced_after=unpriced_after,
         renamed_models={f"{p}/{m}": f"{np}/{nm}" for (p, m), (np, nm) in renames.items()},
     )
+
+
+def _rebuild_month(
+    wh: Warehouse, partition: str, scratch: str, column_list: str, priced: str, params: dict[str, object],
+    since: datetime, until: datetime,
+) -> None:
+    """Build one month beside the live table (range repriced, the rest copied) and swap it in."""
+    wh.ddl(f"DROP TABLE IF EXISTS {scratch}")
+    wh.ddl(f"CREATE TABLE {scratch} AS calls")
+    try:
+        wh.written_rows(
+            f"INSERT INTO {scratch} ({column_list}) SELECT {column_list} FROM ({priced}) "
+            "SETTINGS optimize_on_insert = 0",
+            {**params, "partition": partition},
+            tag="reprice:priced",
+        )
+        wh.written_rows(
+            f"INSERT INTO {scratch} ({column_list}) SELECT {column_list} FROM calls "
+            "WHERE _partition_id = {partition:String} "
+            "AND NOT (ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}) "
+            "SETTINGS optimize_on_insert = 0",
+            {"partition": partition, "since": since, "until": until},
+            tag="reprice:copy",
+        )
+        wh.ddl(f"ALTER TABLE calls REPLACE PARTITION ID '{int(partition)}' FROM {scratch}")
+    finally:
+        wh.ddl(f"DROP TABLE IF EXISTS {scratch}")
+
+
+def reprice_with_settings(
+    wh: Warehouse,
+    pricing: PricingSettings,
+    *,
+    since: datetime,
+    until: datetime,
+    lock: AbstractContextManager[object] | None = None,
+) -> tuple[PriceLoad, RepriceReport]:
+    """What `llmledger reprice` does: reload the price table from the catalogue and `pricing`, then
+    reprice the range with the names resolved again and the hourly rollups rebuilt per month."""
+    from warehouse.rollups import rebuild_rollups
+
+    load = load_prices(wh, pricing)
+    report = reprice(wh, Catalog(override_names(pricing)), since=since, until=until,
+                     on_partition=rebuild_rollups, lock=lock)
+    return load, report

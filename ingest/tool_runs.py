@@ -1,10 +1,12 @@
 """Idempotent writes of tool / sandbox runs (the `tool_runs` table).
 
 Same approach as calls, without pricing: the batch is read in place by the engine and anti-joined
-on `event_id` against stored runs in its time range.
+on `event_id` against stored runs in its time range; each write is tagged with a `batch_id`.
 """
 
 from __future__ import annotations
+
+import uuid
 
 import polars as pl
 
@@ -32,12 +34,15 @@ class ToolRunWriter:
             return 0
         if "source" not in frame.columns:
             frame = frame.with_columns(pl.lit("unknown").alias("source"))
-        batch = conform_to(frame, self.columns)
-        return self.wh.written_rows_over_arrow(
-            self._insert,
-            batch,
-            {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
-            structure=self.columns,
-            tag="ingest:tool_runs",
-            idempotent=True,
-        )
+        batch_id = uuid.uuid4().hex
+        batch = conform_to(frame.with_columns(pl.lit(batch_id).alias("batch_id")), self.columns)
+        lo, hi = batch["ts"].min(), batch["ts"].max()
+        self.wh.written_rows_over_arrow(self._insert, batch, {"lo": lo, "hi": hi}, structure=self.columns,
+                                        tag="ingest:tool_runs", idempotent=True)
+        # The engine's written-rows count includes the rows the rollup view wrote; count ours.
+        return int(self.wh.scalar(
+            "SELECT count() FROM tool_runs WHERE ts >= {lo:DateTime64(3, 'UTC')} AND ts <= {hi:DateTime64(3, 'UTC')} "
+            "AND batch_id = {batch:String}",
+            {"lo": lo, "hi": hi, "batch": batch_id},
+            tag="ingest:tool_runs_written",
+        ))

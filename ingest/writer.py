@@ -146,10 +146,17 @@ class CallWriter:
         )
         with self.lock:
             # Safe to retry: the anti-join drops whatever an interrupted attempt already wrote.
-            written = self.wh.written_rows_over_arrow(
+            self.wh.written_rows_over_arrow(
                 self._promote, staged, {"lo": lo, "hi": hi}, structure=self._stage_columns, tag="ingest:promote",
                 idempotent=True,
             )
+            # The engine's written-rows count includes the rows the rollup views wrote; count ours.
+            written = int(self.wh.scalar(
+                "SELECT count() FROM calls WHERE ts >= {lo:DateTime64(3, 'UTC')} AND ts <= {hi:DateTime64(3, 'UTC')} "
+                "AND batch_id = {batch:String}",
+                {"lo": lo, "hi": hi, "batch": staged["batch_id"][0]},
+                tag="ingest:written",
+            ))
         return WriteResult(staged.height, written, {(p, m): n for p, m, n in unpriced.iter_rows()})
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from collectors.cli import collect, collectors_app, import_app
+from alerts.cli import alerts_app, signals_app
+from llmledger.jobs_cli import jobs_app, rollups_app
 from llmledger.settings import get_settings
 
 app = typer.Typer(help="llmledger: cost and latency attribution for LLM traffic.", no_args_is_help=True)
@@ -23,6 +26,10 @@ app.add_typer(prices_app, name="prices")
 app.command("collect")(collect)
 app.add_typer(collectors_app, name="collectors")
 app.add_typer(import_app, name="import")
+app.add_typer(signals_app, name="signals")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(rollups_app, name="rollups")
 console = Console()
 
 
@@ -107,26 +114,47 @@ def prices_load() -> None:
 def reprice(
     since: Annotated[str, typer.Option(help="Start of the range (ISO date or time, UTC).")],
     until: Annotated[str | None, typer.Option(help="End of the range (exclusive); default now.")] = None,
+    api: Annotated[str | None, typer.Option("--api", help="Service URL (default: automatic when the service "
+                                            "holds the store; admin key in LLMLEDGER_API_KEY).")] = None,
 ) -> None:
-    """Reload prices and recompute the stored costs of calls in a time range."""
-    from ingest.catalog import Catalog
-    from ingest.pricing import load_prices, override_names
-    from ingest.reprice import reprice as run_reprice
-    from llmledger.runtime import open_warehouse
+    """Reload prices and recompute the stored costs of calls in a time range (and the rollups)."""
+    from llmledger.service.cli import _api_call, _service_url
+    from warehouse.errors import StoreLocked
 
     settings = get_settings()
     start = _utc_day(since)
     end = _utc_day(until) if until else datetime.now(UTC)
-    with open_warehouse(settings) as wh:
-        load_prices(wh, settings.pricing)
-        report = run_reprice(wh, Catalog(override_names(settings.pricing)), since=start, until=end)
+    body = {"since": start.isoformat(), "until": end.isoformat()}
+    if api is not None:
+        result = _api_call(api, "POST", "/v1/admin/reprice", body)
+    else:
+        try:
+            result = _reprice_locally(settings, start, end)
+        except StoreLocked:
+            console.print("the service holds the store: re-pricing through its admin API")
+            result = _api_call(_service_url(settings), "POST", "/v1/admin/reprice", body)
     console.print(
-        f"repriced {report.calls:,} calls in {len(report.partitions)} month(s): "
-        f"${report.cost_before_usd:,.6f} → ${report.cost_after_usd:,.6f} (Δ ${report.delta_usd:,.6f}); "
-        f"unpriced {report.unpriced_before:,} → {report.unpriced_after:,}"
+        f"repriced {result['calls']:,} calls in {len(result['months'])} month(s): "
+        f"${Decimal(result['cost_before_usd']):,.6f} → ${Decimal(result['cost_after_usd']):,.6f} "
+        f"(Δ ${Decimal(result['cost_after_usd']) - Decimal(result['cost_before_usd']):,.6f}); "
+        f"unpriced {result['unpriced_before']:,} → {result['unpriced_after']:,}"
     )
-    for old, new in report.renamed_models.items():
+    for old, new in result["renamed_models"].items():
         console.print(f"  model {old} → {new}")
+
+
+def _reprice_locally(settings: object, start: datetime, end: datetime) -> dict[str, object]:
+    from ingest.reprice import reprice_with_settings
+    from llmledger.runtime import open_warehouse
+
+    with open_warehouse(settings) as wh:  # type: ignore[arg-type]
+        load, report = reprice_with_settings(wh, settings.pricing, since=start, until=end)  # type: ignore[attr-defined]
+    return {
+        "calls": report.calls, "months": report.partitions, "cost_before_usd": str(report.cost_before_usd),
+        "cost_after_usd": str(report.cost_after_usd), "unpriced_before": report.unpriced_before,
+        "unpriced_after": report.unpriced_after, "renamed_models": report.renamed_models,
+        "price_cells": load.rows,
+    }
 
 
 @app.command()

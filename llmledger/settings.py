@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from decimal import Decimal
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -144,6 +145,269 @@ class PricingSettings(BaseModel):
         return value
 
 
+class SignalRule(BaseModel):
+    """Parameters shared by every signal rule. `window_min`: the sliding window a measure is taken
+    over; `sustain_min`: how long the condition must hold at every evaluation point before it fires
+    (and how long it must be clear everywhere before it resolves); `min_volume`: the fewest events
+    (calls, runs) a window needs to be judged at all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    window_min: int = Field(5, ge=1)
+    sustain_min: int = Field(5, ge=0)
+    step_min: int = Field(1, ge=1, description="Evaluation cadence (minutes).")
+    warning: float = 0.0
+    critical: float = 0.0
+    min_volume: int = Field(20, ge=0)
+
+
+class CacheHitRule(SignalRule):
+    """1 cache hit collapse: cache_read / (cache_read + cache_write) tokens per route/model."""
+
+    warning: float = 0.50
+    critical: float = 0.30
+
+
+class CacheNotAppliedRule(SignalRule):
+    """1b cache not applied: share of cache-eligible calls with no cache read or write."""
+
+    warning: float = 0.10
+    critical: float = 0.50
+    min_volume: int = 10
+    min_tokens: dict[str, int] = Field(
+        default_factory=lambda: {
+            "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,
+            "anthropic/claude": 1024, "openai/": 1024,
+        },
+        description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins.",
+    )
+
+
+class PromptAccumulationRule(SignalRule):
+    """2 prompt accumulation: input tokens per call (WARNING) and per hour too (CRITICAL) vs baseline."""
+
+    window_min: int = 60
+    sustain_min: int = 15
+    step_min: int = 5
+    warning: float = 2.0
+    critical: float = 2.0
+    min_volume: int = 100
+    baseline_days: int = Field(7, ge=1)
+    baseline_min_calls: int = Field(100, ge=1, description="Hours with fewer ok calls are left out of the baseline.")
+
+
+class ToolLlmCostRule(SignalRule):
+    """3 LLM calls inside tools: LLM cost per tool run vs the tool's own baseline."""
+
+    window_min: int = 60
+    sustain_min: int = 15
+    warning: float = 10.0
+    critical: float = 25.0
+    min_volume: int = 20
+    baseline_days: int = Field(7, ge=1)
+    baseline_min_runs: int = 20
+    new_cost_per_run_usd: float = Field(
+        0.01, ge=0, description="A tool with no LLM cost in its baseline fires once it spends this per run."
+    )
+
+
+class ReasoningRule(SignalRule):
+    """4 reasoning runaway: any call at or over `critical` reasoning tokens; outliers over
+    `warning` × the route/model's p99 (and over `outlier_floor_tokens`)."""
+
+    window_min: int = 60
+    sustain_min: int = 0
+    warning: float = 10.0
+    critical: float = 100_000
+    min_volume: int = 0
+    outlier_floor_tokens: int = 10_000
+    baseline_days: int = Field(7, ge=1)
+
+
+class StaleRoutingRule(SignalRule):
+    """5 stale routing: escalation rate (step-1 / step-0 calls) per routing policy."""
+
+    window_min: int = 60
+    sustain_min: int = 10
+    step_min: int = 5
+    warning: float = 0.50
+    critical: float = 0.70
+    min_volume: int = 200
+
+
+class SandboxRule(SignalRule):
+    """6 sandbox runaway: share of a tool's runs ending in timeout."""
+
+    window_min: int = 15
+    sustain_min: int = 5
+    warning: float = 0.05
+    critical: float = 0.20
+    min_volume: int = 10
+    min_timeouts: int = 3
+
+
+class LatencyRule(SignalRule):
+    """7 latency tail: end-to-end p99 (CRITICAL at `critical` ms) and TTFT p99 over the route's SLO
+    (WARNING), ok calls only."""
+
+    window_min: int = 60
+    sustain_min: int = 10
+    step_min: int = 5
+    warning: float = 1.0  # × the TTFT SLO
+    critical: float = 30_000
+    min_volume: int = 50
+    ttft_slo_chat_ms: int = 1_000
+    ttft_slo_other_ms: int = 3_000
+    chat_routes: list[str] = Field(default_factory=lambda: ["*chat*"], description="Globs naming chat routes.")
+
+
+class SpendSpikeRule(SignalRule):
+    """+ spend spike: cost per user / route / feature over the window vs the same hours of the
+    previous days, and over a floor in $."""
+
+    window_min: int = 60
+    sustain_min: int = 15
+    step_min: int = 5
+    warning: float = 3.0
+    critical: float = 10.0
+    min_volume: int = 0
+    baseline_days: int = Field(7, ge=1)
+    floor_usd: dict[str, float] = Field(
+        default_factory=lambda: {"user_id": 5.0, "route": 10.0, "feature": 10.0},
+        description="Spend a window must reach (per dimension) before it can fire.",
+    )
+
+
+class Budget(BaseModel):
+    """A monthly budget for a team or a project (or a team within a project)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: str | None = None
+    project: str | None = None
+    monthly_usd: Decimal = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _names_a_scope(self) -> Budget:
+        if not (self.team or self.project):
+            raise ValueError("a budget names a team, a project, or both")
+        return self
+
+
+class BudgetRule(SignalRule):
+    """+ budget: month-to-date spend against each configured budget; each level once per month."""
+
+    window_min: int = 60
+    sustain_min: int = 0
+    step_min: int = 5
+    min_volume: int = 0
+    levels: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
+    forecast_days: int = Field(7, ge=1, description="Days of recent spend the month-end forecast extrapolates.")
+
+
+class SignalOverride(BaseModel):
+    """Per-scope thresholds: for `signal`, scopes whose values match every glob in `match` use `set`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal: str
+    match: dict[str, str] = Field(default_factory=dict)
+    set: dict[str, Any] = Field(default_factory=dict)
+
+
+class SignalsSettings(BaseModel):
+    """The seven silent-failure signals, spend spikes and budgets (design.md §5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation_lag_s: int = Field(60, ge=0, description="Evaluate this far behind now: late calls still arrive.")
+    renotify_after_min: int = Field(60, ge=1, description="Re-notify a standing CRITICAL after this cool-down.")
+    resolve_unobserved_after_min: int = Field(
+        120, ge=1, description="Resolve an incident whose scope has not been judged (too little volume) this long."
+    )
+    cache_hit_collapse: CacheHitRule = Field(default_factory=CacheHitRule)
+    cache_not_applied: CacheNotAppliedRule = Field(default_factory=CacheNotAppliedRule)
+    prompt_accumulation: PromptAccumulationRule = Field(default_factory=PromptAccumulationRule)
+    llm_calls_in_tools: ToolLlmCostRule = Field(default_factory=ToolLlmCostRule)
+    reasoning_runaway: ReasoningRule = Field(default_factory=ReasoningRule)
+    stale_routing: StaleRoutingRule = Field(default_factory=StaleRoutingRule)
+    sandbox_runaway: SandboxRule = Field(default_factory=SandboxRule)
+    latency_tail: LatencyRule = Field(default_factory=LatencyRule)
+    spend_spike: SpendSpikeRule = Field(default_factory=SpendSpikeRule)
+    budget: BudgetRule = Field(default_factory=BudgetRule)
+    budgets: list[Budget] = Field(default_factory=list)
+    overrides: list[SignalOverride] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _overrides_name_known_fields(self) -> SignalsSettings:
+        for override in self.overrides:
+            rule = getattr(self, override.signal, None)
+            if not isinstance(rule, SignalRule):
+                raise ValueError(f"override names unknown signal {override.signal!r}")
+            unknown = set(override.set) - set(type(rule).model_fields)
+            if unknown:
+                raise ValueError(f"override for {override.signal} sets unknown field(s) {sorted(unknown)}")
+        return self
+
+    def rule(self, signal: str, scope: dict[str, str] | None = None) -> SignalRule:
+        """The parameters of `signal` for one scope: the defaults with every matching override applied."""
+        base: SignalRule = getattr(self, signal)
+        updates: dict[str, Any] = {}
+        for override in self.overrides:
+            if override.signal == signal and scope is not None and all(
+                fnmatchcase(scope.get(key, ""), pattern) for key, pattern in override.match.items()
+            ):
+                updates.update(override.set)
+        return base.model_validate({**base.model_dump(), **updates}) if updates else base
+
+
+class SlackRoute(BaseModel):
+    """Send alerts matching every given field to `channel` (first matching route wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    team: str | None = None
+    severity: str | None = None
+    signal: str | None = None
+
+
+class SlackSettings(BaseModel):
+    """Slack delivery. The bot token and webhook URL are secrets: read only from the environment
+    variables named here, never from the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field("#llm-alerts", description="Default channel (bot token mode).")
+    routes: list[SlackRoute] = Field(default_factory=list)
+    token_env: str = "SLACK_BOT_TOKEN"
+    webhook_env: str = "SLACK_WEBHOOK_URL"
+    base_url: str = Field("https://slack.com/api/", description="Web API base (a proxy or a test server).")
+    timeout_s: float = Field(10.0, gt=0)
+    rate_limit_retries: int = Field(2, ge=0, description="429s retried inside one send (Retry-After honoured).")
+    max_backoff_s: int = Field(3_600, ge=1, description="Longest wait between delivery attempts of a notification.")
+    dashboard_url: str | None = Field(None, description="Dashboard base URL for the chart link in each alert.")
+
+
+class SchedulerSettings(BaseModel):
+    """The in-process job scheduler (APScheduler) that the service starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    signals_interval_s: int = Field(60, ge=1)
+    delivery_interval_s: int = Field(15, ge=1)
+    rollups_interval_s: int = Field(900, ge=1)
+    collectors_interval_s: int = Field(300, ge=1)
+    weekly_report_cron: str = Field("0 8 * * mon", description="crontab (UTC) of the weekly report slot.")
+    misfire_grace_s: int = Field(30, ge=1)
+    max_workers: int = Field(2, ge=1)
+    lease_ttl_s: float = Field(
+        30.0, gt=1, description="Scheduler lease term: with several service replicas only the holder runs jobs."
+    )
+
+
 class Settings(BaseSettings):
     """All of llmledger's configuration."""
 
@@ -159,6 +423,9 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    signals: SignalsSettings = Field(default_factory=SignalsSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @property

@@ -32,3 +32,17 @@ def test_every_warehouse_setting_and_url_option_is_documented() -> None:
     documented = set(re.findall(r"`?([a-z_0-9]+)`?", README))
     assert set(WarehouseSettings.model_fields) - documented == set()
     assert set(_OPTIONS) - documented == set()
+def test_every_signal_is_documented_in_the_readme_table() -> None:
+    from alerts.rules import SIGNALS
+
+    table = README.split("## Signals and alerts", 1)[1].split("**Lifecycle.**", 1)[0]
+    assert {s for s in SIGNALS if f"| `{s}` |" not in table} == set()
+
+
+def test_every_signal_rule_states_its_definition() -> None:
+    from alerts.rules import FAMILIES
+
+    for family in FAMILIES:
+        for rule in family.rules:
+            assert rule.__doc__ and len(rule.__doc__.split()) > 20, rule.name
+            assert rule.next_step, rule.name

@@ -223,3 +223,16 @@ def test_batch_records_are_summarised(pipeline: Pipeline, wh: Warehouse, tmp_pat
 def test_provider_reported_cost_is_kept_exactly(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
     pipeline.ingest_file(write_jsonl(tmp_path / "r.jsonl", [make_call(provider_reported_cost_usd="0.000123456789")]))
     assert wh.scalar("SELECT provider_reported_cost_usd FROM calls") == Decimal("0.000123456789")
+
+
+def test_a_malformed_usage_column_value_dead_letters_only_its_row(pipeline: Pipeline, wh: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_text(
+        "event_id,ts,provider,model,usage\n"
+        'a,2025-11-03T10:00:00Z,openai,gpt-4o,"{""prompt_tokens"": 10, ""completion_tokens"": 2}"\n'
+        "b,2025-11-03T10:00:00Z,openai,gpt-4o,{not json\n"
+    )
+    summary = pipeline.ingest_file(path)
+    assert (summary.written, summary.dead_by_reason) == (1, {"invalid_type": 1})
+    assert wh.query_rows("SELECT event_id, input_tokens FROM calls") == [("a", 10)]
+    assert "usage" in wh.scalar("SELECT detail FROM dead_letters")

@@ -149,3 +149,30 @@ def test_reads_proceed_while_ingest_runs(service: Running) -> None:
     service.wait_flushed()
     assert seen == sorted(seen) and seen[-1] > 0
     assert service.rows("SELECT count() FROM calls") == [(sum(pushed),)]
+
+
+def test_reprice_through_the_service_keeps_calls_and_rollups_consistent(service: Running) -> None:
+    """While the service holds the store, re-pricing goes through its admin API; it takes the
+    writer lock, so pushes during the reprice are neither lost nor double-counted."""
+    _seed(service)
+    pushed = threading.Event()
+
+    def push_more() -> None:
+        with service.client() as http:
+            for i in range(20):
+                http.post("/v1/events", json=[make_call(event_id=f"late-{i}", ts="2025-11-03T12:00:00Z")])
+        pushed.set()
+
+    pusher = threading.Thread(target=push_more)
+    pusher.start()
+    with service.client() as http:
+        result = http.post("/v1/admin/reprice", json={"since": "2025-11-01T00:00:00Z", "until": "2025-12-01T00:00:00Z"})
+    pusher.join(60)
+    assert result.status_code == 200, result.text
+    body = result.json()
+    assert body["months"] == ["202511"] and body["cost_before_usd"] == body["cost_after_usd"]
+    service.wait_flushed()
+    count, cost = service.rows("SELECT count(), sum(cost_usd) FROM calls")[0]
+    assert count == 24
+    rolled = service.rows("SELECT sum(calls), sum(cost_usd) FROM calls_hourly")[0]
+    assert (int(rolled[0]), Decimal(rolled[1])) == (24, Decimal(cost))

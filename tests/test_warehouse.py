@@ -56,7 +56,12 @@ def test_migration_numbers_are_unique_and_max_file_names_the_newest() -> None:
 
 def test_split_statements_keeps_semicolons_in_strings() -> None:
     sql = "CREATE TABLE a (x String DEFAULT ';');\n-- comment only;\nSELECT 'a;\nb';\n"
-    assert split_statements(sql) == ["CREATE TABLE a (x String DEFAULT ';')", "SELECT 'a;\nb'"]
+    assert split_statements(sql) == ["CREATE TABLE a (x String DEFAULT ';')", "-- comment only;\nSELECT 'a;\nb'"]
+
+
+def test_split_statements_ignores_quotes_in_comments() -> None:
+    sql = "-- the table's comment\nCREATE TABLE a (x UInt8);\n-- don't split here; or here\nSELECT 1;\n"
+    assert split_statements(sql) == ["-- the table's comment\nCREATE TABLE a (x UInt8)", "-- don't split here; or here\nSELECT 1"]
 
 
 @both_transports

@@ -75,13 +75,17 @@ def split_statements(sql: str) -> list[str]:
     quote: str | None = None
     for line in sql.splitlines():
         current.append(line)
-        for char in line:
+        code = line
+        for i, char in enumerate(line):
             if quote:
                 if char == quote:
                     quote = None
             elif char in "'`\"":
                 quote = char
-        if quote is None and line.rstrip().endswith(";"):
+            elif line.startswith("--", i):  # the rest is a comment: its apostrophes open nothing
+                code = line[:i]
+                break
+        if quote is None and code.rstrip().endswith(";"):
             statement = "\n".join(current).strip().rstrip(";").strip()
             if _has_code(statement):
                 statements.append(statement)

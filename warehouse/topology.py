@@ -94,6 +94,19 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "gpu_samples": Sharded("cityHash64(node)"),
     "inference_samples": Sharded("cityHash64(node)"),
     "inference_histograms": Sharded("cityHash64(node)"),
+    # hourly rollups: their views write on every shard (rows follow the calls' trace key); queries
+    # re-aggregate by group key, so a group spread over shards still sums exactly. The key here only
+    # places rows a rebuild inserts through the Distributed table.
+    "calls_hourly": Sharded("cityHash64(project, route)"),
+    "calls_user_hourly": Sharded("cityHash64(project, user_id)"),
+    "tool_runs_hourly": Sharded("cityHash64(project, tool_name)"),
+    # alert state and job bookkeeping: small, and every replica's scheduler must see the same rows
+    "alert_incidents": EVERYWHERE,
+    "alert_events": EVERYWHERE,
+    "alert_outbox": EVERYWHERE,
+    "alert_silences": EVERYWHERE,
+    "signal_watermarks": EVERYWHERE,
+    "job_runs": EVERYWHERE,
 }
 
 MERGE_TREES = frozenset(

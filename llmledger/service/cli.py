@@ -98,9 +98,14 @@ def _with_store(api: str | None, local, remote):  # noqa: ANN001, ANN202
             with open_warehouse(settings) as wh:
                 return local(KeyStore(wh))
         except StoreLocked:
-            api = f"http://{settings.service.host}:{settings.service.port}"
+            api = _service_url(settings)
             notices.print(f"[dim]store is held by the service; using {api}[/dim]")
     return remote(api)
+
+
+def _service_url(settings: Any) -> str:
+    """Where this machine's service listens (for CLI commands while it holds the store)."""
+    return f"http://{settings.service.host}:{settings.service.port}"
 
 
 def _key_dict(key: Any) -> dict[str, Any]:

@@ -29,6 +29,13 @@ class Component(Protocol):
 
 ComponentFactory = Callable[["ServiceState"], Component]
 
-# Extra background components, in start order. The scheduler issue adds its factory here, e.g.
-# `REGISTRY.append(lambda state: Scheduler(state.wh, state.settings))`.
-REGISTRY: list[ComponentFactory] = []
+def scheduler(state: ServiceState) -> Component:
+    """The job scheduler (rollups, signals, alert delivery, collectors); it opens its own handle on
+    the warehouse so jobs never queue behind requests, and runs jobs only while it holds the lease."""
+    from llmledger.scheduler import build_scheduler
+
+    return build_scheduler(state.settings)
+
+
+# Extra background components, in start order.
+REGISTRY: list[ComponentFactory] = [scheduler]

@@ -1,0 +1,98 @@
+"""What people read: the Slack text and Block Kit blocks of a notification, and its sparkline.
+
+A thread's first message carries everything (severity, scope, value vs threshold, trend, chart
+link, probable cause, next step); replies in the thread say what changed. Blocks are built with
+slack_sdk's models, which enforce Slack's size limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+BARS = "▁▂▃▄▅▆▇█"
+ICON = {"critical": "🔴", "warning": "🟠", "ok": "✅"}
+VERB = {"opened": "Opened", "escalated": "⬆️ Escalated to", "downgraded": "⬇️ Down to", "resolved": "✅ Resolved",
+        "renotified": "⏰ Still", "acknowledged": "👀 Acknowledged"}
+
+
+def sparkline(values: list[float]) -> str:
+    """Unicode bars for a short series, scaled to its own min..max (flat series: middle bars).
+    Eight lines of our own rather than a dependency for them."""
+    points = [v for v in values if v is not None and v == v]
+    if not points:
+        return ""
+    low, high = min(points), max(points)
+    if high == low:
+        return BARS[3] * len(points)
+    return "".join(BARS[min(len(BARS) - 1, int((v - low) / (high - low) * (len(BARS) - 1) + 0.5))] for v in points)
+
+
+def chart_url(dashboard_url: str | None, payload: dict[str, Any]) -> str | None:
+    """The dashboard link of an alert: the signal, its scope and a window around it."""
+    if not dashboard_url:
+        return None
+    query = {"signal": payload["signal"], **{f"scope.{k}": v for k, v in payload["scope"].items()},
+             "at": payload["at"], "incident": payload["incident_id"]}
+    return f"{dashboard_url.rstrip('/')}/alerts?{urlencode(query)}"
+
+
+def _scope_text(scope: dict[str, str]) -> str:
+    return "\n".join(f"{k}: `{v}`" for k, v in scope.items())
+
+
+def fallback_text(payload: dict[str, Any]) -> str:
+    """The notification text (what mobile notifications and the log show)."""
+    state = payload["state"].upper() if payload["kind"] != "resolved" else "RESOLVED"
+    scope = ",".join(f"{k}={v}" for k, v in payload["scope"].items() if k != "project")
+    return f"[{state}] {payload['title']} — {scope}: {payload['summary']}"
+
+
+def render(payload: dict[str, Any], *, reply: bool) -> tuple[str, list[dict[str, Any]]]:
+    """(text, blocks) of a notification: the full first message, or a reply in its thread."""
+    text = fallback_text(payload)
+    severity = payload["severity"]
+    icon = ICON.get(severity, "")
+    value = f"{payload['value_text']} (threshold {payload['threshold_text']})"
+    trend = sparkline(payload.get("series") or [])
+    link = payload.get("chart_url")
+    if reply:
+        kind = payload["kind"]
+        head = {
+            "escalated": f"{VERB[kind]} *{payload['state'].upper()}* {icon}",
+            "downgraded": f"{VERB[kind]} *{payload['state'].upper()}* {icon}",
+            "resolved": f"{VERB[kind]} at {payload['at'][11:16]} UTC",
+            "renotified": f"{VERB[kind]} *{payload['state'].upper()}* since {payload['opened_at'][11:16]} UTC "
+                          "(not acknowledged)",
+            "acknowledged": f"{VERB[kind]} by {payload.get('actor') or 'someone'}",
+            "opened": f"{icon} *{payload['state'].upper()}*",
+        }[kind]
+        lines = [head, f"{payload['summary']}", f"Value: {value}" + (f"  `{trend}`" if trend else "")]
+        if kind == "escalated" and payload.get("cause"):
+            lines.append(f"*Probable cause:* {payload['cause']}")
+        blocks = [SectionBlock(text=MarkdownTextObject(text="\n".join(lines)[:3000]))]
+        return text, [b.to_dict() for b in blocks]
+    state = "RESOLVED" if payload["kind"] == "resolved" else payload["state"].upper()
+    blocks: list[Any] = [
+        HeaderBlock(text=f"{icon} {state} · {payload['title']}"[:150]),
+        SectionBlock(
+            text=MarkdownTextObject(text=payload["summary"][:3000]),
+            fields=[
+                MarkdownTextObject(text=f"*Scope*\n{_scope_text(payload['scope'])}"[:2000]),
+                MarkdownTextObject(text=f"*Value*\n{value}"),
+                MarkdownTextObject(text=f"*Since*\n{payload['opened_at'][:16].replace('T', ' ')} UTC"),
+                MarkdownTextObject(text=f"*Trend*\n`{trend}`" if trend else "*Trend*\n—"),
+            ],
+        ),
+    ]
+    if payload.get("cause"):
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Probable cause*\n{payload['cause']}"[:3000])))
+    if payload.get("next_step"):
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Next step*\n{payload['next_step']}"[:3000])))
+    context = [MarkdownTextObject(text=f"incident `{payload['incident_id']}` · signal `{payload['signal']}`")]
+    if link:
+        context.append(MarkdownTextObject(text=f"<{link}|Open the chart>"))
+    blocks += [ContextBlock(elements=context), DividerBlock()]
+    return text, [b.to_dict() for b in blocks]

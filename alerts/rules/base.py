@@ -1,0 +1,242 @@
+"""What every signal rule shares: the context it runs in, the shape of what it returns, and the
+Polars helpers that turn bucket totals into sliding windows, levels and sustain.
+
+A family (one module per signal family) runs one query for its window and returns, per rule, a
+frame with one row per (scope, evaluation instant): `at`, the scope columns, `team`, `level`
+(the highest level held at every point of the sustain period), `peak` (the highest level at any
+point of it; -1 when no point could be judged), `value`, `threshold`, `volume` and free detail
+columns. Judging is vectorised; Python only loops over the few scopes that fire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import polars as pl
+
+from alerts.model import WARNING_CRITICAL, Level
+from llmledger.settings import SignalRule, SignalsSettings
+from warehouse.client import Warehouse
+from warehouse.queries.scope import Scope
+
+TIME = pl.Datetime("ms", "UTC")
+UNKNOWN = -1  # a point whose window had too little volume (or no baseline) to judge
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Where and with which thresholds rules run."""
+
+    wh: Warehouse
+    signals: SignalsSettings
+    scope: Scope = field(default_factory=Scope.all)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A probable cause and the next step, computed from the data where possible."""
+
+    cause: str
+    next_step: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Rule:
+    """One signal of design.md §5. Subclasses set the class attributes and `explain`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    scope_keys: ClassVar[tuple[str, ...]]
+    unit: ClassVar[str]
+    next_step: ClassVar[str]
+    levels: ClassVar[tuple[Level, ...]] = WARNING_CRITICAL
+    absent_means_ok: ClassVar[bool] = False  # event-like measures: no row means nothing happened
+    notify_resolved: ClassVar[bool] = True
+    renotify: ClassVar[bool] = True  # re-notify a standing CRITICAL after the cool-down
+
+    def settings(self, ctx: RuleContext) -> SignalRule:
+        """The rule's default parameters."""
+        return getattr(ctx.signals, self.name)
+
+    def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
+        """The scope an observation row names."""
+        return {key: str(row[key]) for key in self.scope_keys}
+
+    def describe(self, row: dict[str, Any]) -> str:
+        """One line: the value against the threshold."""
+        return f"{self.title}: {format_value(row['value'], self.unit)} (threshold {format_value(row['threshold'], self.unit)})"
+
+    def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
+        """The probable cause of a firing scope; the default names none."""
+        return Explanation("", self.next_step)
+
+
+class Family:
+    """Rules computed from one query; `observe` returns a frame per rule name."""
+
+    name: ClassVar[str]
+    rules: ClassVar[tuple[Rule, ...]]
+
+    def step(self, signals: SignalsSettings) -> timedelta:
+        """Evaluation cadence: the finest step among the family's rules."""
+        return timedelta(minutes=min(getattr(signals, r.name).step_min for r in self.rules))
+
+    def enabled(self, signals: SignalsSettings) -> bool:
+        """True when any of the family's rules is enabled."""
+        return any(getattr(signals, r.name).enabled for r in self.rules)
+
+    def active_rules(self, signals: SignalsSettings) -> tuple[Rule, ...]:
+        """The rules as configured (a family whose levels come from settings rebuilds them)."""
+        return self.rules
+
+    def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
+        """Per rule name, one row per (scope, instant) — see the module docstring."""
+        raise NotImplementedError
+
+
+def empty_observations(keys: list[str]) -> pl.DataFrame:
+    """An observation frame with no rows (the standard columns only)."""
+    return pl.DataFrame(schema={**{k: pl.String for k in keys}, "at": TIME, "team": pl.String, "level": pl.Int8,
+                                "peak": pl.Int8, "value": pl.Float64, "threshold": pl.Float64, "volume": pl.Float64})
+
+
+# ---- time -----------------------------------------------------------------------------------------
+
+
+def floor_time(at: datetime, step: timedelta) -> datetime:
+    """`at` rounded down to a multiple of `step` since the epoch (UTC)."""
+    seconds = int(step.total_seconds())
+    epoch = int(at.astimezone(UTC).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+def grid(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """Instants start, start+step, …, end (inclusive); empty when start > end."""
+    out: list[datetime] = []
+    at = start
+    while at <= end:
+        out.append(at)
+        at += step
+    return out
+
+
+def points(instants: Sequence[datetime], step: timedelta, sustain: timedelta) -> list[datetime]:
+    """The instants plus the lookback a sustain period needs before the first one."""
+    return grid(min(instants) - sustain, max(instants), step)
+
+
+def time_series(values: Sequence[datetime], name: str = "at") -> pl.Series:
+    """Datetimes as a UTC millisecond series."""
+    return pl.Series(name, list(values), dtype=TIME)
+
+
+# ---- windows and levels ------------------------------------------------------------------------
+
+
+def window_sums(
+    buckets: pl.DataFrame,
+    keys: list[str],
+    columns: list[str],
+    *,
+    bucket: timedelta,
+    window: timedelta,
+    at: Sequence[datetime],
+) -> pl.DataFrame:
+    """For each scope (`keys`) and instant in `at`: the sums of `columns` over buckets starting in
+    [instant - window, instant). Missing buckets count as zero."""
+    schema = {**{k: pl.String for k in keys}, "at": TIME, **{c: pl.Float64 for c in columns}}
+    if buckets.is_empty():
+        return pl.DataFrame(schema=schema)
+    first = min(at) - window
+    starts = pl.datetime_range(first, max(at) - bucket, interval=bucket, eager=True, time_unit="ms",
+                               time_zone="UTC").alias("bucket")
+    totals = buckets.group_by([*keys, "bucket"]).agg(pl.col(c).cast(pl.Float64).sum() for c in columns)
+    scopes = totals.select(keys).unique()
+    full = (
+        scopes.join(starts.to_frame(), how="cross")
+        .join(totals, on=[*keys, "bucket"], how="left")
+        .with_columns(pl.col(c).fill_null(0.0) for c in columns)
+        .sort([*keys, "bucket"])
+    )
+    width = max(1, int(window / bucket))
+    # rounded: a float rolling sum leaves residues (1e-19) where the window is really empty
+    rolled = full.with_columns(
+        *(pl.col(c).rolling_sum(width, min_samples=1).over(keys).round(12) for c in columns),
+        (pl.col("bucket") + bucket).alias("at"),
+    )
+    return rolled.filter(pl.col("at").is_in(time_series(at).implode())).drop("bucket")
+
+
+def first_value(buckets: pl.DataFrame, keys: list[str], column: str) -> pl.DataFrame:
+    """Per scope, one non-empty value of `column` (e.g. the team behind a route)."""
+    if buckets.is_empty() or column not in buckets.columns:
+        return pl.DataFrame(schema={**{k: pl.String for k in keys}, column: pl.String})
+    return buckets.filter(pl.col(column) != "").group_by(keys).agg(pl.col(column).first())
+
+
+def sustain(
+    judged: pl.DataFrame,
+    keys: list[str],
+    *,
+    instants: Sequence[datetime],
+    step: timedelta,
+    sustain_for: timedelta,
+    absent_means_ok: bool = False,
+) -> pl.DataFrame:
+    """From per-point levels (`point_level`, UNKNOWN where a point could not be judged) to `level`
+    (held at every point of the sustain period ending at each instant) and `peak` (the highest
+    level at any of those points). Rows are returned for the requested instants only."""
+    if judged.is_empty():
+        return judged.with_columns(pl.lit(0, pl.Int8).alias("level"), pl.lit(0, pl.Int8).alias("peak"))
+    span = points(instants, step, sustain_for)
+    scopes = judged.select(keys).unique()
+    full = (
+        scopes.join(time_series(span).to_frame(), how="cross")
+        .join(judged, on=[*keys, "at"], how="left")
+        .with_columns(pl.col("point_level").fill_null(0 if absent_means_ok else UNKNOWN))
+        .sort([*keys, "at"])
+    )
+    width = int(sustain_for / step) + 1
+    out = full.with_columns(
+        pl.col("point_level").rolling_min(width, min_samples=1).over(keys).clip(lower_bound=0)
+        .cast(pl.Int8).alias("level"),
+        pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),
+    )
+    return out.filter(pl.col("at").is_in(time_series(instants).implode()))
+
+
+def scope_thresholds(
+    ctx: RuleContext, rule: Rule, frame: pl.DataFrame, keys: list[str], fields: list[str]
+) -> pl.DataFrame:
+    """`frame` with one column per field of the rule's settings, per-scope overrides applied."""
+    base = rule.settings(ctx)
+    if not any(o.signal == rule.name for o in ctx.signals.overrides) or frame.is_empty():
+        return frame.with_columns(pl.lit(getattr(base, f)).alias(f) for f in fields)
+    scopes = frame.select(keys).unique()
+    rows = []
+    for scope in scopes.iter_rows(named=True):
+        settings = ctx.signals.rule(rule.name, {k: str(v) for k, v in scope.items()})
+        rows.append({**scope, **{f: getattr(settings, f) for f in fields}})
+    return frame.join(pl.DataFrame(rows), on=keys, how="left")
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A measure for people: ratios as 0.42, shares as 42%, multiples as 3.1x, ms as 31.2 s, $ as $1.23."""
+    if value is None or value != value:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.2f}"
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit == "x":
+        return "∞x" if value == float("inf") else f"{value:.1f}x"
+    if unit == "ms":
+        return f"{value / 1000:.1f} s"
+    if unit == "usd":
+        return f"${value:,.2f}"
+    if unit == "tokens":
+        return f"{value:,.0f} tokens"
+    return f"{value:g}"

@@ -1,0 +1,154 @@
+"""Team and project budgets: month-to-date spend against each configured monthly budget, with a
+month-end forecast; each level (50 / 80 / 100% by default) notified once per month. Closed hours
+come from the rollup, the current hour from raw calls.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from alerts.model import Level, Severity
+from alerts.rules.base import TIME, Explanation, Family, Rule, RuleContext, empty_observations, time_series
+from llmledger.settings import Budget
+from warehouse.queries import signals as q
+
+KEYS = ["budget", "period"]
+
+
+def month_start(at: datetime) -> datetime:
+    """Midnight UTC on the first of `at`'s month."""
+    return datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+def next_month(at: datetime) -> datetime:
+    """Midnight UTC on the first of the month after `at`'s."""
+    return month_start(month_start(at) + timedelta(days=32))
+
+
+def budget_name(budget: Budget) -> str:
+    """`team=data`, `project=acme-app` or both, comma-joined."""
+    return ",".join(f"{k}={v}" for k, v in (("project", budget.project), ("team", budget.team)) if v)
+
+
+class BudgetThreshold(Rule):
+    """+ budget: month-to-date spend of a team / project (both when both are given) against its
+    monthly budget; levels at 50% and 80% (WARNING) and 100% (CRITICAL), each notified once per
+    month. The alert carries a month-end forecast: month-to-date plus the daily rate of the last
+    `forecast_days` days times the days left."""
+
+    name = "budget"
+    title = "Budget"
+    scope_keys = ("budget", "period")
+    unit = "usd"
+    notify_resolved = False
+    renotify = False  # each level is notified once per month
+    next_step = ("Review the top spenders of the scope (routes, users, models) and the savings opportunities; "
+                 "raise the budget or cap the spend.")
+
+    def __init__(self, levels: list[float] | None = None) -> None:
+        marks = levels or [0.5, 0.8, 1.0]
+        self.levels = tuple(Level(f"{m:.0%}", Severity.CRITICAL if m >= 1.0 else Severity.WARNING) for m in marks)
+
+    def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
+        scope = dict(part.split("=", 1) for part in str(row["budget"]).split(","))
+        return {**scope, "period": str(row["period"])}
+
+    def describe(self, row: dict[str, Any]) -> str:
+        return (f"{self.title}: ${row['value']:,.2f} spent this month, {row.get('used', 0):.0%} of "
+                f"${row.get('budget_usd', 0):,.2f}; forecast ${row.get('forecast_usd', 0):,.2f} by month end")
+
+    def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
+        forecast, budget = row.get("forecast_usd") or 0, row.get("budget_usd") or 0
+        over = f"forecast ${forecast:,.2f} by month end ({forecast / budget:.0%} of the budget)" if budget else ""
+        level = int(row.get("level") or 0)
+        stage = self.levels[level - 1].name if level else "a level"
+        return Explanation(f"month-to-date spend crossed {stage} of the budget; {over}", self.next_step)
+
+
+class BudgetFamily(Family):
+    """Budgets from the hourly rollup plus the current hour's raw calls."""
+
+    name = "budget"
+    rules = (BudgetThreshold(),)
+
+    def active_rules(self, signals: Any) -> tuple[Rule, ...]:
+        return (BudgetThreshold(signals.budget.levels),)
+
+    def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
+        settings = ctx.signals.budget
+        rule = BudgetThreshold(settings.levels)
+        if not settings.enabled or not ctx.signals.budgets:
+            return {rule.name: empty_observations(KEYS)}
+        first, last = min(instants), max(instants)
+        hour_lo = min(month_start(first), first - timedelta(days=settings.forecast_days)).replace(
+            minute=0, second=0, microsecond=0)
+        hour_hi = last.replace(minute=0, second=0, microsecond=0)
+        hourly = q.budget_hourly(ctx.wh, ctx.scope, hour_lo, hour_hi).with_columns(
+            pl.col("hour").cast(TIME), pl.col("cost_usd").cast(pl.Float64))
+        recent = q.budget_recent(ctx.wh, ctx.scope, first.replace(minute=0, second=0, microsecond=0), last).with_columns(
+            pl.col("bucket").cast(TIME), pl.col("cost_usd").cast(pl.Float64))
+        at = time_series(instants).to_frame().with_columns(
+            pl.col("at").dt.truncate("1h").alias("hour_of"), pl.col("at").dt.truncate("1mo").alias("month"))
+        frames = []
+        for budget in ctx.signals.budgets:
+            match = pl.lit(True)
+            for column, value in (("team", budget.team), ("project", budget.project)):
+                if value:
+                    match = match & (pl.col(column) == value)
+            h = hourly.filter(match).group_by("hour").agg(pl.col("cost_usd").sum()).sort("hour")
+            r = recent.filter(match).group_by("bucket").agg(pl.col("cost_usd").sum()).sort("bucket")
+            frames.append(self._judge(at, h, r, budget, settings.forecast_days, rule))
+        out = pl.concat(frames) if frames else empty_observations(KEYS)
+        return {rule.name: out}
+
+    @staticmethod
+    def _judge(at: pl.DataFrame, hourly: pl.DataFrame, recent: pl.DataFrame, budget: Budget, forecast_days: int,
+               rule: BudgetThreshold) -> pl.DataFrame:
+        amount = float(budget.monthly_usd)
+        # G(t): spend of whole hours before t (all fetched history); R(t): raw spend of buckets before t
+        cum_h = hourly.with_columns(pl.col("cost_usd").cum_sum().alias("g"), (pl.col("hour") + timedelta(hours=1))
+                                    .alias("t")).select("t", "g")
+        cum_r = recent.with_columns(pl.col("cost_usd").cum_sum().alias("r"), (pl.col("bucket") + timedelta(minutes=5))
+                                    .alias("t")).select("t", "r")
+
+        def g_at(frame: pl.DataFrame, column: str, alias: str) -> pl.DataFrame:
+            probe = frame.select(pl.col(column).alias("t")).unique().sort("t")
+            return probe.join_asof(cum_h, on="t", strategy="backward").with_columns(
+                pl.col("g").fill_null(0.0)).rename({"t": column, "g": alias})
+
+        def r_at(frame: pl.DataFrame, column: str, alias: str) -> pl.DataFrame:
+            probe = frame.select(pl.col(column).alias("t")).unique().sort("t")
+            return probe.join_asof(cum_r, on="t", strategy="backward").with_columns(
+                pl.col("r").fill_null(0.0)).rename({"t": column, "r": alias})
+
+        frame = at.with_columns((pl.col("hour_of") - timedelta(days=forecast_days)).alias("rate_from"))
+        frame = (frame.join(g_at(frame, "hour_of", "g_hour"), on="hour_of").join(g_at(frame, "month", "g_month"), on="month")
+                 .join(g_at(frame, "rate_from", "g_from"), on="rate_from")
+                 .join(r_at(frame, "at", "r_at"), on="at").join(r_at(frame, "hour_of", "r_hour"), on="hour_of"))
+        month_end = pl.col("month").dt.offset_by("1mo")
+        days_left = (month_end - pl.col("at")).dt.total_seconds() / 86_400
+        out = frame.with_columns(
+            (pl.col("g_hour") - pl.col("g_month") + pl.col("r_at") - pl.col("r_hour")).alias("value"),
+            ((pl.col("g_hour") - pl.col("g_from")) / forecast_days).alias("daily_rate_usd"),
+        ).with_columns(
+            (pl.col("value") + pl.col("daily_rate_usd") * days_left).alias("forecast_usd"),
+            (pl.col("value") / amount).alias("used"),
+            pl.lit(amount).alias("budget_usd"),
+        )
+        marks = [float(level.name.rstrip("%")) / 100 for level in rule.levels]
+        level = pl.lit(0)
+        for i, mark in enumerate(marks, start=1):
+            level = pl.when(pl.col("used") >= mark).then(i).otherwise(level)
+        thresholds = pl.lit(marks[0] * amount)
+        for mark in marks[1:]:
+            thresholds = pl.when(pl.col("used") >= mark).then(mark * amount).otherwise(thresholds)
+        return out.with_columns(
+            level.cast(pl.Int8).alias("level"), level.cast(pl.Int8).alias("peak"), thresholds.alias("threshold"),
+            pl.lit(budget_name(budget)).alias("budget"), pl.col("month").dt.strftime("%Y-%m").alias("period"),
+            pl.lit(budget.team or "").alias("team"), pl.lit(budget.project or "").alias("project"),
+            pl.lit(0.0).alias("volume"),
+        ).select("budget", "period", "project", "team", "at", "level", "peak", "value", "threshold", "volume",
+                 "used", "budget_usd", "forecast_usd", "daily_rate_usd")

@@ -1,0 +1,87 @@
+"""Signal 5: stale routing — a cascade's escalation rate (step-1 / step-0 calls) per routing
+policy over a sliding hour. The probable cause is the cheap (step-0) model or its price changing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from alerts.rules.base import (
+    UNKNOWN,
+    Explanation,
+    Family,
+    Rule,
+    RuleContext,
+    first_value,
+    points,
+    scope_thresholds,
+    sustain,
+    window_sums,
+)
+from alerts.rules.cache import describe_shift
+from warehouse.queries import signals as q
+from warehouse.queries.signals import causes
+
+KEYS = ["project", "routing_policy"]
+BUCKET = timedelta(minutes=5)
+
+
+class StaleRouting(Rule):
+    """5 stale routing: escalations (step-1 calls) / first-step calls of a routing policy over a
+    sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged with ≥ `min_volume` step-0 calls."""
+
+    name = "stale_routing"
+    title = "Stale routing"
+    scope_keys = ("project", "routing_policy")
+    unit = "share"
+    next_step = ("Retrain or recalibrate the router for the current cheap model (and its price); ship router "
+                 "updates together with cheap-model upgrades.")
+
+    def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
+        settings = self.settings(ctx)
+        changed_by = at - timedelta(minutes=settings.window_min + settings.sustain_min)
+        phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()}, ["model"], at=at,
+                                         changed_by=changed_by, first_step_only=True)
+        models = [d["after"] for d in detail.values()] + [d["before"] for d in detail.values() if d["before"]]
+        prices = causes.price_changes(ctx.wh, models, since=at - timedelta(days=7), until=at) if models else pl.DataFrame()
+        parts = [p.replace("model changed", "cheap (step-0) model changed") for p in phrases]
+        parts += [f"price of {r['provider']}/{r['model']} changed at {r['first_valid_from']:%Y-%m-%d %H:%M} UTC"
+                  for r in prices.iter_rows(named=True)]
+        cause = ("; ".join(parts) + ": the router still scores with the old model's capability / price") if parts else (
+            "no change of the cheap model or its price in the hour before: traffic got harder, or the router drifted")
+        return Explanation(cause, self.next_step, detail)
+
+
+class RoutingFamily(Family):
+    """Signal 5 from 5-minute buckets of cascade calls."""
+
+    name = "routing"
+    rules = (StaleRouting(),)
+
+    def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
+        (rule,) = self.rules
+        settings = rule.settings(ctx)
+        if not settings.enabled:
+            return {}
+        step = self.step(ctx.signals)
+        window = timedelta(minutes=settings.window_min)
+        span = points(instants, step, timedelta(minutes=settings.sustain_min))
+        buckets = q.routing_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1])
+        sums = window_sums(buckets, KEYS, ["step0_calls", "step1_calls"], bucket=BUCKET, window=window, at=span)
+        judged = scope_thresholds(ctx, rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
+        judged = judged.with_columns(
+            (pl.col("step1_calls") / pl.col("step0_calls")).alias("value"), pl.col("step0_calls").alias("volume"),
+        ).with_columns(
+            pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
+            .then(UNKNOWN).when(pl.col("value") >= pl.col("critical")).then(2)
+            .when(pl.col("value") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
+            pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
+            .alias("threshold"),
+        )
+        out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
+        info = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "route"), on=KEYS, how="full",
+                                                       coalesce=True)
+        return {rule.name: out.join(info, on=KEYS, how="left")}

@@ -1,0 +1,145 @@
+"""Spend spikes per user, route and feature: cost over a sliding hour against the same clock
+hours on the previous days (rollups), above a floor in $. One query with GROUPING SETS gives all
+three dimensions; baselines are fetched only for the scopes over their floor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from alerts.rules.base import (
+    TIME,
+    Explanation,
+    Family,
+    Rule,
+    RuleContext,
+    empty_observations,
+    first_value,
+    points,
+    scope_thresholds,
+    sustain,
+    window_sums,
+)
+from alerts.rules.prompt import same_hour_baseline
+from warehouse.queries import signals as q
+from warehouse.queries.signals import causes
+
+KEYS = ["project", "dimension", "key"]
+BUCKET = timedelta(minutes=5)
+BEHIND = {"user_id": ["route", "model"], "route": ["model", "user_id"], "feature": ["route", "model"]}
+
+
+class SpendSpike(Rule):
+    """+ spend spike, per user / route / feature over a sliding hour: WARNING when cost reaches
+    `warning` (3×) and CRITICAL `critical` (10×) times the baseline — the larger, over the clock
+    hours the window touches, of the median cost at that hour on the previous `baseline_days` days —
+    and only above the dimension's floor in $ (`floor_usd`), so small absolute moves never page."""
+
+    name = "spend_spike"
+    title = "Spend spike"
+    scope_keys = ("project", "dimension", "key")
+    unit = "x"
+    absent_means_ok = True
+    next_step = ("Confirm whether the spend is expected; if not, rate-limit or cap the user / route (a "
+                 "per-user budget) or move the work to a cheaper model.")
+
+    def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
+        return {"project": str(row["project"]), str(row["dimension"]): str(row["key"])}
+
+    def describe(self, row: dict[str, Any]) -> str:
+        return (f"{self.title}: ${row.get('cost_usd', 0):,.2f} in the last hour, {row['value']:.1f}x the usual "
+                f"${row.get('base_cost_usd') or 0:,.2f}")
+
+    def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
+        settings = self.settings(ctx)
+        dimension = next(k for k in scope if k != "project")
+        top = causes.top_contributors(ctx.wh, ctx.scope, {k: [v] for k, v in scope.items()}, BEHIND[dimension],
+                                      lo=at - timedelta(minutes=settings.window_min), hi=at)
+        if top.is_empty():
+            return Explanation("", self.next_step)
+        parts = [" / ".join(str(r[d]) for d in BEHIND[dimension]) + f" ${float(r['cost_usd']):,.2f} ({r['share']:.0%})"
+                 for r in top.iter_rows(named=True)]
+        return Explanation(f"driven by {', '.join(parts)}", self.next_step,
+                           {"top": [{k: str(v) for k, v in r.items()} for r in top.iter_rows(named=True)]})
+
+
+def _covered_features(judged: pl.DataFrame, buckets: pl.DataFrame) -> pl.DataFrame:
+    """Quiet a feature's spike when one route of that feature breaches with ≥ 95% of its spend:
+    the same money, told once (by the route)."""
+    routes = (buckets.filter((pl.col("dimension") == "route") & (pl.col("route_feature") != ""))
+              .select("project", pl.col("key").alias("route"), pl.col("route_feature").alias("key")).unique())
+    breaching = judged.filter((pl.col("dimension") == "route") & (pl.col("point_level") > 0)).select(
+        "project", pl.col("key").alias("route"), "at", pl.col("cost_usd").alias("route_cost"),
+        pl.col("point_level").alias("route_level"))
+    if routes.is_empty() or breaching.is_empty():
+        return judged
+    covering = breaching.join(routes, on=["project", "route"]).with_columns(pl.lit("feature").alias("dimension"))
+    marked = judged.join(covering, on=["project", "dimension", "key", "at"], how="left")
+    covered = (pl.col("route_cost") >= 0.95 * pl.col("cost_usd")) & (pl.col("route_level") >= pl.col("point_level"))
+    return marked.with_columns(
+        pl.when(covered.fill_null(False)).then(0).otherwise(pl.col("point_level")).alias("point_level"),
+        pl.when(covered.fill_null(False)).then(pl.col("route")).otherwise(None).alias("covered_by_route"),
+    ).drop("route_cost", "route_level", "route").unique(subset=KEYS + ["at"], keep="first")
+
+
+class SpendFamily(Family):
+    """Spend spikes from one GROUPING SETS query and rollup baselines for the candidates."""
+
+    name = "spend"
+    rules = (SpendSpike(),)
+
+    def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
+        (rule,) = self.rules
+        settings = rule.settings(ctx)
+        if not settings.enabled:
+            return {}
+        step = self.step(ctx.signals)
+        window = timedelta(minutes=settings.window_min)
+        span = points(instants, step, timedelta(minutes=settings.sustain_min))
+        buckets = q.spend_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1]).with_columns(
+            pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
+        floors = pl.DataFrame({"dimension": list(settings.floor_usd), "floor": list(settings.floor_usd.values())})
+        # A window's sum peaks just after a bucket enters it, so the sums at bucket ends bound every
+        # instant: only scopes whose sparse rolling sum reaches the floor can fire (a few of thousands).
+        peaks = (buckets.sort("bucket").rolling(index_column="bucket", period=window - BUCKET, closed="both",
+                                                group_by=KEYS)
+                 .agg(pl.col("cost_usd").sum().alias("peak_usd")).group_by(KEYS).agg(pl.col("peak_usd").max()))
+        over = peaks.join(floors, on="dimension", how="inner").filter(pl.col("peak_usd") >= pl.col("floor") - 1e-9)
+        buckets = buckets.join(over.select(KEYS), on=KEYS, how="semi")
+        sums = window_sums(buckets, KEYS, ["cost_usd", "calls"], bucket=BUCKET, window=window, at=span)
+        sums = sums.join(floors, on="dimension", how="inner").filter(pl.col("cost_usd") >= pl.col("floor"))
+        if sums.is_empty():
+            return {rule.name: empty_observations(KEYS)}
+        candidates = sums.select("dimension", "key").unique()
+        keys_of = {d: candidates.filter(pl.col("dimension") == d)["key"].to_list() for d in settings.floor_usd}
+        h0 = sums.select((pl.col("at") - window).dt.truncate("1h")).to_series()
+        hours = sorted({h + timedelta(hours=extra) - timedelta(days=k) for h in h0.unique().to_list()
+                        for extra in (0, 1) for k in range(1, settings.baseline_days + 1)})
+        hourly = q.spend_baseline(ctx.wh, ctx.scope, hours, users=keys_of.get("user_id", []),
+                                  routes=keys_of.get("route", []), features=keys_of.get("feature", []))
+        hourly = hourly.with_columns(pl.col("hour").cast(TIME), pl.col("cost_usd").cast(pl.Float64))
+        history = q.history_start(ctx.wh, ctx.scope)
+        start = min(history.values()) if history else span[-1]
+        base = same_hour_baseline(hourly, sums, KEYS, "cost_usd", window=window, days=settings.baseline_days,
+                                  history_start=start)
+        judged = scope_thresholds(ctx, rule, sums, ["project", "dimension", "key"],
+                                  ["warning", "critical", "enabled"])
+        judged = judged.join(base, on=[*KEYS, "at"], how="left").with_columns(
+            pl.col("calls").alias("volume"),
+        ).with_columns(
+            pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
+            .otherwise(float("inf")).alias("value"),
+        ).with_columns(
+            pl.when(~pl.col("enabled") | pl.col("base_cost_usd").is_null()).then(0)
+            .when(pl.col("value") >= pl.col("critical")).then(2)
+            .when(pl.col("value") >= pl.col("warning")).then(1).otherwise(0).alias("point_level"),
+            pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
+            .alias("threshold"),
+        )
+        judged = _covered_features(judged, buckets)
+        out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
+                      absent_means_ok=True)
+        return {rule.name: out.join(first_value(buckets, KEYS, "team"), on=KEYS, how="left")}

@@ -1,0 +1,118 @@
+"""Incremental rollups equal raw totals to the last Decimal digit: after many small batches with
+duplicates, after a reprice (REPLACE PARTITION, which views never see) and after drift repair."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from ingest.catalog import Catalog
+from ingest.pipeline import Pipeline
+from ingest.pricing import load_prices, override_names
+from ingest.reprice import reprice
+from ingest.tool_runs import ToolRunWriter
+from llmledger.settings import PricingSettings, Settings
+from llmledger.simulator import SimulationConfig, iter_days
+from warehouse.client import Warehouse
+from warehouse.queries import attribution, rollups
+from warehouse.queries.scope import Scope
+from warehouse.rollups import rebuild_rollups, refresh_rollups, stale_partitions
+
+START = datetime(2025, 10, 31, tzinfo=UTC)  # two month partitions
+END = START + timedelta(days=2)
+ALL = Scope.all()
+SUMMED = ["calls", "cost_usd", "input_cost_usd", "cache_read_cost_usd", "cache_write_cost_usd", "output_cost_usd",
+          "tool_cost_usd", "batch_discount_usd", "input_tokens", "cache_read_tokens", "cache_write_tokens",
+          "output_tokens", "reasoning_tokens", "errors", "unpriced_calls"]
+
+
+@pytest.fixture
+def loaded(wh: Warehouse, settings: Settings) -> Warehouse:
+    """Two simulated days ingested in many small batches, every batch sent twice (duplicates)."""
+    config = SimulationConfig(start=START, days=2, calls_per_day=3_000, seed=3)
+    runs = ToolRunWriter(wh)
+    with Pipeline(wh, settings) as pipeline:
+        for day in iter_days(config):
+            for chunk in day.calls.iter_slices(700):
+                pipeline.ingest_frame(chunk, source="simulator")
+                pipeline.ingest_frame(chunk.sample(fraction=0.5, seed=1), source="simulator")
+            for chunk in day.tool_runs.iter_slices(300):
+                runs.write(chunk)
+                runs.write(chunk)
+    return wh
+
+
+def _raw_by(wh: Warehouse, dimension: str) -> pl.DataFrame:
+    return attribution.usage_by(wh, ALL, dimension, START, END).sort("key")
+
+
+def _assert_rollups_equal_raw(wh: Warehouse) -> None:
+    raw_totals = attribution.totals(wh, ALL, START, END)
+    rolled = rollups.rollup_totals(wh, ALL, START, END)
+    assert rolled.select(SUMMED).rows() == raw_totals.select(SUMMED).rows()
+    assert isinstance(rolled["cost_usd"][0], Decimal)
+    for dimension in sorted(rollups.HOURLY_DIMENSIONS):
+        got = rollups.rollup_usage_by(wh, ALL, dimension, START, END).sort("key")
+        assert got.select(["key", *SUMMED]).rows() == _raw_by(wh, dimension).select(["key", *SUMMED]).rows(), dimension
+    user_columns = ["key", "calls", "cost_usd", "input_tokens", "output_tokens", "errors"]
+    got = rollups.rollup_usage_by(wh, ALL, "user_id", START, END).sort("key")
+    assert got.select(user_columns).rows() == _raw_by(wh, "user_id").select(user_columns).rows()
+    filtered = rollups.rollup_usage_by(wh, ALL, "route", START, END, {"team": ["data"]}).sort("key")
+    raw_filtered = attribution.usage_by(wh, ALL, "route", START, END, {"team": ["data"]}).sort("key")
+    assert filtered.select(["key", *SUMMED]).rows() == raw_filtered.select(["key", *SUMMED]).rows()
+    runs = wh.query_rows("SELECT tool_name, count(), countIf(status = 'timeout') FROM tool_runs GROUP BY 1 ORDER BY 1")
+    rolled_runs = wh.query_rows(
+        "SELECT tool_name, sum(runs), sum(timeouts) FROM tool_runs_hourly GROUP BY 1 ORDER BY 1")
+    assert rolled_runs == runs
+
+
+def test_rollups_equal_raw_after_small_batches_with_duplicates(loaded: Warehouse) -> None:
+    assert loaded.scalar("SELECT count() FROM calls") == loaded.scalar("SELECT uniqExact(event_id) FROM calls")
+    _assert_rollups_equal_raw(loaded)
+    assert stale_partitions(loaded)[1] == []
+
+
+def test_rollup_series_and_latency_match_raw(loaded: Warehouse) -> None:
+    series = rollups.rollup_series(loaded, ALL, START, END, dimension="team")
+    raw = loaded.query_rows(
+        "SELECT toStartOfHour(ts) AS h, team, sum(cost_usd) FROM calls GROUP BY h, team ORDER BY h, team")
+    assert [(h.replace(tzinfo=None), k, c) for h, k, c in series.select("hour", "key", "cost_usd").rows()] == [
+        (h.replace(tzinfo=None), k, c) for h, k, c in raw]
+    latency = rollups.rollup_latency(loaded, ALL, START, END, dimension="route").sort("key")
+    exact = attribution.latency_percentiles(loaded, ALL, START, END, dimension="route").sort("key")
+    both = latency.join(exact, on="key")
+    assert both.height > 5
+    with_latency = dict(loaded.query_rows(
+        "SELECT route, count() FROM calls WHERE status = 'ok' AND latency_ms IS NOT NULL GROUP BY route"))
+    assert both.select("key", "latency_calls").rows() == [(k, with_latency.get(k, 0)) for k in both["key"]]
+    both = both.filter(pl.col("latency_calls") > 0)
+    assert ((both["latency_mean_ms"] - both["latency_mean_ms_right"]).abs() < 1e-6).all()
+    assert ((both["latency_p99_ms"] / both["latency_p99_ms_right"] - 1).abs() < 0.1).all()
+    with pytest.raises(ValueError, match="whole UTC hour"):
+        rollups.rollup_totals(loaded, ALL, START + timedelta(minutes=5), END)
+
+
+def test_rollups_follow_a_reprice(loaded: Warehouse, settings: Settings) -> None:
+    cost_before = rollups.rollup_totals(loaded, ALL, START, END)["cost_usd"][0]
+    pricing = PricingSettings(provider_discounts={"anthropic": Decimal("0.13"), "openai": Decimal("0.07")})
+    load_prices(loaded, pricing)
+    catalog = Catalog(override_names(pricing))
+    report = reprice(loaded, catalog, since=START, until=END, on_partition=rebuild_rollups)
+    assert report.partitions == ["202510", "202511"] and report.cost_after_usd < report.cost_before_usd
+    assert rollups.rollup_totals(loaded, ALL, START, END)["cost_usd"][0] == report.cost_after_usd != cost_before
+    _assert_rollups_equal_raw(loaded)
+
+
+def test_refresh_repairs_a_reprice_run_without_the_hook(loaded: Warehouse) -> None:
+    pricing = PricingSettings(provider_discounts={"google": Decimal("0.5")})
+    load_prices(loaded, pricing)
+    reprice(loaded, Catalog(override_names(pricing)), since=START, until=END)
+    compared, stale = stale_partitions(loaded)
+    assert compared == 6 and {t for t, _ in stale} == {"calls_hourly", "calls_user_hourly"}
+    report = refresh_rollups(loaded)
+    assert report.rebuilt == stale
+    _assert_rollups_equal_raw(loaded)
+    assert refresh_rollups(loaded).rebuilt == []

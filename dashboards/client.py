@@ -230,8 +230,14 @@ class Api:
         return self.get(f"/v1/nodes/{what}", start=view.start, end=view.end, step_s=step_s, **extra)
 
     def alerts(self, *, state: str = "open", limit: int = 200) -> tuple[bool, str, pl.DataFrame]:
-        """(engine installed?, detail, incidents)."""
+        """(signals evaluated here?, detail, incidents); the incident's scope as `k=v, k=v` text."""
         body = self.body("/v1/alerts", state=state, limit=limit)
+        for row in body.get("rows") or []:  # a few hundred incidents at most
+            scope = row.get("scope")
+            if isinstance(scope, list):
+                row["scope"] = ", ".join(f"{p.get('key')}={p.get('value')}" for p in scope if isinstance(p, dict))
+            elif isinstance(scope, dict):
+                row["scope"] = ", ".join(f"{k}={v}" for k, v in scope.items())
         return bool(body.get("engine")), str(body.get("detail") or ""), frame(body)
 
     def dead_letter_counts(self, view: View) -> pl.DataFrame:

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import streamlit as st
 
-from dashboards.client import Api, View
+from dashboards.client import Api, ApiError, View
 
 RANGES: dict[str, str] = {
     "24h": "Last 24 hours",
@@ -176,15 +176,19 @@ def _filter_controls(api: Api | None, base: View, current: list[str]) -> None:
         if sidebar.button(f"✕ {label(dimension)} = {value}", key=f"rm_{item}", help="Remove this filter"):
             set_filters([f for f in current if f != item])
             st.rerun()
-    if api is None:
+    # the values are fetched only once the visitor asks to add a filter (a query saved on every page)
+    if api is None or not sidebar.toggle("Add a filter", key="add_open"):
         return
-    with sidebar.expander("Add a filter", expanded=False):
-        dimension = st.selectbox("Dimension", DIMENSIONS, format_func=label, key="add_dim")
-        try:
-            values = api.top(base, dimension, measure="calls", n=200)["key"].to_list() if dimension else []
-        except Exception:  # noqa: BLE001 - the page itself reports API errors; here just no choices
-            values = []
-        value = st.selectbox("Value", values, key="add_value", placeholder="no values in this range")
-        if st.button("Add filter", key="add_filter", disabled=not value):
-            add_filter(dimension, str(value))
-            st.rerun()
+    dimension = sidebar.selectbox("Dimension", DIMENSIONS, format_func=label, key="add_dim")
+    try:
+        values = api.top(base, dimension, measure="calls", n=200)["key"].to_list() if dimension else []
+    except ApiError:  # the page itself reports API errors; here there are just no choices
+        values = []
+    value = sidebar.selectbox("Value", values, key="add_value", placeholder="no values in this range")
+    sidebar.button("Add filter", key="add_filter", disabled=not value, on_click=_add, args=(dimension, str(value)))
+
+
+def _add(dimension: str, value: str) -> None:
+    """The "Add filter" button: filter, and fold the form away (a callback: it runs before the rerun)."""
+    add_filter(dimension, value)
+    st.session_state["add_open"] = False

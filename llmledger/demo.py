@@ -1,6 +1,8 @@
 """The newcomer's first run: a simulated month of multi-provider traffic, with every incident the
-signals detect, ingested through the real pipeline into the configured warehouse, and the metrics
-of the self-hosted vLLM nodes that served its self-hosted calls (vLLM and DCGM samples)."""
+signals detect, ingested through the real pipeline into the configured warehouse; the metrics of
+the self-hosted vLLM nodes that served its self-hosted calls (vLLM and DCGM samples); and the
+signals evaluated over the month, so its incidents are alerts with causes from the first screen.
+Without budgets of your own, the demo's team budget (from the ground truth) is used."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ingest.pipeline import Pipeline
 from ingest.tool_runs import ToolRunWriter
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
+from warehouse.queries.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class DemoResult:
     tool_runs: int
     ground_truth_path: Path
     node_samples: int = 0
+    incidents: int = 0
 
 
 def demo_window(days: int, today: date | None = None) -> tuple[datetime, datetime]:
@@ -48,8 +52,10 @@ def seed_demo(
     calls_per_day: int = 30_000,
     seed: int = 7,
     progress: Progress | None = None,
+    signals: bool = True,
 ) -> DemoResult:
-    """Simulate and ingest `days` of traffic ending today; idempotent for the same seed and dates."""
+    """Simulate and ingest `days` of traffic ending today, seed the nodes' samples and (`signals`)
+    evaluate the signals over it; idempotent for the same seed and dates."""
     from llmledger.simulator import SimulationConfig, ground_truth, iter_days
 
     start, end = demo_window(days)
@@ -58,9 +64,10 @@ def seed_demo(
     config = SimulationConfig(
         start=start, days=days, calls_per_day=calls_per_day, seed=seed, incidents=True, end_at=end
     )
-    truth_path = settings.home / "demo" / "ground_truth.json"
+    truth = ground_truth(config)
+    truth_path = truth_file(settings)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
-    truth_path.write_text(ground_truth(config).to_json(), encoding="utf-8")
+    truth_path.write_text(truth.to_json(), encoding="utf-8")
     task = progress.add_task("simulate and ingest", total=days) if progress else None
     written = duplicates = runs = 0
     tool_writer = ToolRunWriter(wh)
@@ -75,7 +82,49 @@ def seed_demo(
             if progress is not None and task is not None:
                 progress.advance(task)
     samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed)
-    return DemoResult(start, end, written, duplicates, runs, truth_path, samples)
+    incidents = 0
+    if signals:
+        incidents = backfill_signals(wh, with_demo_budget(settings), config.range_start + SIGNAL_WARM_UP, end)
+    return DemoResult(start, end, written, duplicates, runs, truth_path, samples, incidents)
+
+
+SIGNAL_WARM_UP = timedelta(days=2)  # baselines need some history before the first evaluated instant
+
+
+def truth_file(settings: Settings) -> Path:
+    """Where the demo keeps its ground truth."""
+    return settings.home / "demo" / "ground_truth.json"
+
+
+def with_demo_budget(settings: Settings) -> Settings:
+    """`settings` plus the demo's monthly budget (the ground truth's budget_overrun team), when no
+    budget is configured and a demo has been seeded; unchanged otherwise."""
+    path = truth_file(settings)
+    if settings.signals.budgets or not path.is_file():
+        return settings
+    from llmledger.settings import Budget
+    from llmledger.simulator import GroundTruth
+
+    try:
+        overrun = GroundTruth.from_json(path.read_text(encoding="utf-8")).incident("budget_overrun")
+    except (KeyError, ValueError):
+        return settings
+    budget = Budget(team=overrun.scope.get("team"), monthly_usd=Decimal(str(overrun.details["budget_usd"])))
+    signals = settings.signals.model_copy(update={"budgets": [budget]})
+    return settings.model_copy(update={"signals": signals})
+
+
+def backfill_signals(wh: Warehouse, settings: Settings, since: datetime, until: datetime) -> int:
+    """Evaluate every signal at each instant of [since, until) — what the scheduler would have done
+    had it run all month; returns the incidents open or resolved afterwards. Their notifications wait
+    in the outbox like any others."""
+    from alerts.evaluate import evaluate_signals
+    from warehouse.queries.alerts import incidents
+
+    if since >= until:
+        return 0
+    evaluate_signals(wh, settings, since=since, at=until)
+    return incidents(wh, Scope.all(), limit=100_000).height
 
 
 def self_hosted_calls(calls: pl.DataFrame) -> pl.DataFrame:

@@ -132,3 +132,13 @@ def test_nodes_break_even_follows_the_gpu_price(demo_service: Running) -> None:
     assert float(dear.strip("$").replace(",", "")) == pytest.approx(
         float(cheap.strip("$").replace(",", "")) * 4, rel=0.05)  # both rounded to the cent for display
     assert not at.exception
+
+
+def test_a_filter_is_added_from_the_sidebar(demo_service: Running) -> None:
+    at = page("latency", demo_service.url)
+    at.toggle(key="add_open").set_value(True).run()
+    at.selectbox(key="add_dim").set_value("team").run()
+    assert "data" in at.selectbox(key="add_value").options
+    at.selectbox(key="add_value").set_value("data").run()
+    at.button(key="add_filter").click().run()
+    assert not at.exception and at.query_params["f"] == "team:data"

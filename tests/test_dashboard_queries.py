@@ -97,6 +97,11 @@ def test_cache_eligibility_windows_and_savings_are_exact(wh: Warehouse, pipeline
     assert saved["missed_usd"] == Decimal(2_000) * Decimal("2.7e-6") + Decimal(2_100) * Decimal("0.9e-6")
     stricter = caching.cache_savings(wh, ALL, start, end, min_tokens={"anthropic/": 4096}).row(0, named=True)
     assert stricter["eligible_calls"] == 1 and stricter["uncached_eligible_calls"] == 0
+    # a minimum the cache rollup does not count, and 5-minute buckets, are answered from raw calls alike
+    odd = caching.cache_savings(wh, ALL, start, end, min_tokens={"anthropic/": 2050}).row(0, named=True)
+    assert odd["eligible_calls"] == 2 and odd["uncached_eligible_calls"] == 1 and odd["saved_usd"] == saved["saved_usd"]
+    fine = caching.cache_windows(wh, ALL, start, end, grain="5min", by=["route"])
+    assert fine.group_by("route").agg(pl.col("eligible_calls").sum()).sort("route").rows() == [("/chat", 2), ("/triage", 1)]
 
 
 def test_prompt_versions_token_distributions_and_reasoning_outliers(wh: Warehouse, pipeline: Pipeline) -> None:
@@ -211,3 +216,45 @@ def test_simulated_node_samples_agree_with_the_calls_they_served() -> None:
     hist = pl.concat([d.histograms for d in days])
     finals = hist.filter(pl.col("le") == float("inf")).sort("ts").group_by("node", "metric").last()
     assert (finals.join(by_node, on="node").select(pl.col("count") == pl.col("n"))).to_series().all()
+
+
+def test_whole_hours_from_the_rollups_and_partial_hours_from_raw_calls_equal_raw(wh: Warehouse,
+                                                                                 pipeline: Pipeline) -> None:
+    from warehouse.queries import attribution, hybrid
+
+    teams, models = ("a", "b", "c"), ("gpt-4o", "gpt-4o-mini")
+    calls = [make_call(ts=f"2025-11-03T{10 + i // 12:02d}:{(i * 7) % 60:02d}:{i % 60:02d}Z", team=teams[i % 3],
+                       model=models[i % 2], input_tokens=100 + 13 * i, output_tokens=7 * i + 1,
+                       routing_policy="p", cascade_step=i % 3 and 1) for i in range(72)]
+    _ingest(pipeline, calls)
+    start, end = datetime(2025, 11, 3, 10, 17, 30, tzinfo=UTC), datetime(2025, 11, 3, 15, 42, 10, tzinfo=UTC)
+    assert hybrid.rows(ALL, start, end, None, keys={"key": "team"}, measures=["cost_usd"], params={}) is not None
+    raw = "ts >= '2025-11-03 10:17:30' AND ts < '2025-11-03 15:42:10'"
+
+    got = attribution.totals(wh, ALL, start, end).row(0, named=True)
+    want = wh.query_df(f"SELECT count() AS calls, sum(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens "
+                       f"FROM calls WHERE {raw}").row(0, named=True)
+    assert {k: got[k] for k in want} == want
+    by_team = attribution.usage_by(wh, ALL, "team", start, end).select("key", "calls", "cost_usd").sort("key").rows()
+    assert by_team == wh.query_rows(f"SELECT team, count(), sum(cost_usd) FROM calls WHERE {raw} GROUP BY team ORDER BY team")
+    hourly = series.time_series(wh, ALL, start, end, grain="hour", dimension="team", top=2).sort("bucket", "key")
+    raw_hourly = wh.query_df(
+        f"SELECT toDateTime64(toStartOfHour(ts), 3, 'UTC') AS bucket, if(team IN ('a', 'b'), team, 'other') AS key, "
+        f"sum(cost_usd) AS value FROM calls WHERE {raw} GROUP BY bucket, key ORDER BY bucket, key")
+    top_two = attribution.usage_by(wh, ALL, "team", start, end)["key"].head(2).sort().to_list()
+    assert top_two == ["a", "b"] and hourly.rows() == raw_hourly.rows()
+
+    previous = start - (end - start)
+    moved = spend.movers(wh, ALL, "model", start, end).sort("key")
+    want_moved = wh.query_rows(
+        f"SELECT model, sumIf(cost_usd, ts >= '2025-11-03 10:17:30'), sumIf(cost_usd, ts < '2025-11-03 10:17:30') "
+        f"FROM calls WHERE ts >= '{previous:%Y-%m-%d %H:%M:%S}' AND {raw.split(' AND ')[1]} GROUP BY model ORDER BY model")
+    assert moved.select("key", "cost_usd", "previous_cost_usd").rows() == want_moved
+    periods = spend.spend_periods(wh, ALL, end).row(0, named=True)
+    assert periods["today_calls"] == wh.query_rows(
+        "SELECT count() FROM calls WHERE ts >= '2025-11-03' AND ts < '2025-11-03 15:42:10'")[0][0]
+    cascade = routing.cascade_series(wh, ALL, start, end, grain="hour")
+    assert cascade["step0_calls"].sum() == wh.query_rows(f"SELECT countIf(cascade_step = 0) FROM calls WHERE {raw}")[0][0]
+    assert cascade["escalated_calls"].sum() == wh.query_rows(f"SELECT countIf(cascade_step = 1) FROM calls WHERE {raw}")[0][0]
+    latency = series.latency_series(wh, ALL, start, end, grain="hour")
+    assert latency["calls"].sum() == want["calls"]

@@ -34,8 +34,8 @@ def prepare_store(settings: Settings, *, demo: bool) -> bool:
             log.info("empty store: seeding %d days of simulated traffic", settings.service.demo_days)
             result = seed_demo(wh, settings, days=settings.service.demo_days,
                                calls_per_day=settings.service.demo_calls_per_day)
-            log.info("demo: %d calls, %d tool runs, %d node samples", result.written, result.tool_runs,
-                     result.node_samples)
+            log.info("demo: %d calls, %d tool runs, %d node samples, %d alert incidents", result.written,
+                     result.tool_runs, result.node_samples, result.incidents)
         return KeyStore(wh).any_active()
 
 
@@ -78,6 +78,10 @@ class _Server(uvicorn.Server):
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None, demo: bool = False) -> None:
     """Run the service in this process until interrupted."""
     keys_exist = prepare_store(settings, demo=demo)
+    if demo:
+        from llmledger.demo import with_demo_budget
+
+        settings = with_demo_budget(settings)  # the demo's team budget unless you configured your own
     bind, exposed = bind_address(host or settings.service.host, keys_exist=keys_exist)
     port = port or settings.service.port
     config = uvicorn.Config(create_app(settings, exposed=exposed), host=bind, port=port, log_level="info",

@@ -14,6 +14,10 @@ CONTEXT = ("multiIf(is_batch, 'processing=batch', service_tier IN ('default', 'f
            "concat('service_tier=', service_tier), '')")
 
 
+# the same for groups carrying is_batch as text ('true' / 'false'), as `hybrid.rows` gives keys
+TEXT_CONTEXT = CONTEXT.replace("multiIf(is_batch,", "multiIf(is_batch = 'true',")
+
+
 def base_cell(prices: str, group: str, *, provider: str, model: str) -> str:
     """ON conditions joining `prices` (alias) to the cell in force for alias `group`, which has
     `context` and `hour` (DateTime64(3, 'UTC')) columns; `provider` / `model` are SQL expressions."""

@@ -1,8 +1,9 @@
 """Cascade routing: escalation rate per routing policy over time (healthy 30–50%), the cost of each
 cascade step, and what the same requests would have cost sent straight to the frontier model.
 
-Escalation rate = calls at step ≥ 1 / calls at step 0 of a policy. The frontier model of a policy is
-the model most used at its highest step in the range; "all on the frontier" reprices the tokens of
+Escalation rate = calls at step 1 / calls at step 0 of a policy (the stale-routing signal's
+definition; a third step is a second escalation, not counted again). The frontier model of a policy is
+the model most used at its escalation step (step 1) in the range; "all on the frontier" reprices the tokens of
 the step-0 calls (one per request) at that model's base rates (`rates`).
 Money is Decimal(38, 18) USD; ranges are [start, end).
 """
@@ -15,29 +16,38 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse
-from warehouse.queries import rates
+from warehouse.queries import hybrid, rates
 from warehouse.queries.scope import Filters, Scope, where
-from warehouse.queries.series import GRAINS
+from warehouse.queries.series import COARSE_GRAINS, GRAINS
 
 
 def cascade_series(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, grain: str = "hour",
     filters: Filters | None = None, tag: str = "routing:series",
 ) -> pl.DataFrame:
-    """Per bucket and routing policy: step-0 calls, escalated calls (step ≥ 1), the escalation rate
-    (NULL without step-0 calls) and the models answering step 0 (a changed cheap model shows here)."""
+    """Per bucket and routing policy: step-0 calls, escalated calls (step 1), the escalation rate
+    (NULL without step-0 calls) and the models answering step 0 (a changed cheap model shows here).
+    At hour grain and coarser, whole hours come from the hourly rollup."""
     if grain not in GRAINS:
         raise ValueError(f"{grain!r} is not one of {sorted(GRAINS)}")
     params: dict[str, Any] = {}
+    rows = None
+    if grain in COARSE_GRAINS:
+        rows = hybrid.rows(scope, start, end, filters, keys={"policy": "routing_policy", "step_model": "model"},
+                           measures=("step0_calls", "step1_calls"), params=params)
+    if rows is None:
+        rows = (f"SELECT ts AS t, toString(routing_policy) AS policy, toString(model) AS step_model, "
+                f"toUInt64(cascade_step = 0) AS step0_calls, toUInt64(cascade_step = 1) AS step1_calls FROM calls "
+                f"WHERE {where(scope, start, end, filters, params=params)} AND routing_policy != ''")
     sql = f"""
-        SELECT {GRAINS[grain]} AS bucket, toString(routing_policy) AS routing_policy,
-            countIf(cascade_step = 0) AS step0_calls, countIf(cascade_step > 0) AS escalated_calls,
-            if(step0_calls = 0, NULL, escalated_calls / step0_calls) AS escalation_rate,
-            arraySort(groupUniqArrayIf(4)(toString(model), cascade_step = 0)) AS step0_models
-        FROM calls WHERE {where(scope, start, end, filters, params=params)} AND routing_policy != ''
+        SELECT {hybrid.bucket(GRAINS[grain])} AS bucket, policy AS routing_policy,
+            sum(step0_calls) AS step0, sum(step1_calls) AS step1,
+            if(step0 = 0, NULL, step1 / step0) AS escalation_rate,
+            arraySort(groupUniqArrayIf(4)(step_model, step0_calls > 0)) AS step0_models
+        FROM ({rows}) WHERE policy != ''
         GROUP BY bucket, routing_policy ORDER BY bucket, routing_policy
     """
-    return wh.query_df(sql, params, tag=tag)
+    return wh.query_df(sql, params, tag=tag).rename({"step0": "step0_calls", "step1": "escalated_calls"})
 
 
 def cascade_steps(
@@ -73,53 +83,58 @@ def frontier_cost(
     that model has no price) and the saving the cascade made (`saved_usd`)."""
     params: dict[str, Any] = {}
     cond = where(scope, start, end, filters, params=params) + " AND routing_policy != ''"
-    sql = f"""
-        WITH
-        actual AS (
-            SELECT toString(routing_policy) AS policy, countIf(cascade_step = 0) AS requests, count() AS all_calls,
-                sum(cost_usd) AS actual_cost
-            FROM calls WHERE {cond} GROUP BY policy
-        ),
-        frontier AS (
-            SELECT policy, argMax((provider, model), (cascade_step, n)) AS pm
-            FROM (
-                SELECT toString(routing_policy) AS policy, cascade_step, toString(provider) AS provider,
-                    toString(model) AS model, count() AS n
-                FROM calls WHERE {cond} GROUP BY policy, cascade_step, provider, model
-            )
-            GROUP BY policy
-        ),
-        step0 AS (
-            SELECT *, {rates.CONTEXT} AS context, toDateTime64(hour_start, 3, 'UTC') AS hour FROM (
-            SELECT toString(routing_policy) AS policy, is_batch, service_tier, toStartOfHour(ts) AS hour_start,
-                sum(input_tokens - cache_read_tokens - cache_write_5m_tokens - cache_write_1h_tokens) AS uncached,
-                sum(cache_read_tokens) AS cache_read, sum(cache_write_5m_tokens) AS write_5m,
-                sum(cache_write_1h_tokens) AS write_1h, sum(output_tokens - reasoning_tokens) AS visible,
-                sum(reasoning_tokens) AS reasoning
-            FROM calls WHERE {cond} AND cascade_step = 0 GROUP BY policy, is_batch, service_tier, hour_start
-            )
-        ),
-        repriced AS (
-            SELECT s.policy AS policy,
-                sum(toDecimal128(s.uncached, 0) * p.rate_input
-                    + toDecimal128(s.cache_read, 0) * ifNull(p.rate_cache_read, p.rate_input)
-                    + toDecimal128(s.write_5m, 0) * coalesce(p.rate_cache_write_5m, p.rate_cache_write, p.rate_input)
-                    + toDecimal128(s.write_1h, 0) * coalesce(p.rate_cache_write_1h, p.rate_cache_write, p.rate_input)
-                    + toDecimal128(s.visible, 0) * p.rate_output
-                    + toDecimal128(s.reasoning, 0) * ifNull(p.rate_output_reasoning, p.rate_output)) AS cost,
-                countIf(p.rate_input IS NULL OR p.rate_output IS NULL) AS unpriced_hours
-            FROM step0 AS s
-            INNER JOIN frontier AS f ON f.policy = s.policy
-            LEFT JOIN prices AS p ON {rates.base_cell("p", "s", provider="f.pm.1", model="f.pm.2")}
-            GROUP BY s.policy
+    # two statements, not one: ClickHouse would evaluate a shared CTE once per reference. The
+    # policies' calls, cost and escalations come from the hourly rollup for whole hours.
+    rows = hybrid.rows(scope, start, end, filters, keys={"policy": "routing_policy", "p": "provider", "m": "model"},
+                       measures=("calls", "cost_usd", "step0_calls", "step1_calls"), params=params)
+    if rows is None:
+        rows = (f"SELECT toString(routing_policy) AS policy, toString(provider) AS p, toString(model) AS m, "
+                f"toUInt64(1) AS calls, cost_usd, toUInt64(cascade_step = 0) AS step0_calls, "
+                f"toUInt64(cascade_step = 1) AS step1_calls FROM calls WHERE {cond}")
+    actual = wh.query_df(f"""
+        SELECT policy AS routing_policy, sum(step0) AS requests, sum(n) AS calls, sum(cost) AS actual_cost_usd,
+            argMax((p, m), (step1 > 0, step1, step0)) AS pm, pm.2 AS frontier_model, pm.1 AS frontier_provider
+        FROM (
+            SELECT policy, p, m, sum(calls) AS n, sum(cost_usd) AS cost, sum(step0_calls) AS step0,
+                sum(step1_calls) AS step1
+            FROM ({rows}) WHERE policy != '' GROUP BY policy, p, m
         )
-        SELECT a.policy AS routing_policy, a.requests AS requests, a.all_calls AS calls,
-            a.actual_cost AS actual_cost_usd, f.pm.2 AS frontier_model, f.pm.1 AS frontier_provider,
-            if(r.unpriced_hours > 0, NULL, r.cost) AS all_frontier_cost_usd,
-            all_frontier_cost_usd - actual_cost_usd AS saved_usd
-        FROM actual AS a
-        LEFT JOIN frontier AS f ON f.policy = a.policy
-        LEFT JOIN repriced AS r ON r.policy = a.policy
-        ORDER BY routing_policy
-    """
-    return wh.query_df(sql, params, tag=tag)
+        GROUP BY policy ORDER BY policy
+    """, params, tag=tag).drop("pm")
+    money = pl.Decimal(38, 18)
+    if actual.is_empty():
+        return actual.with_columns(pl.lit(None, dtype=money).alias("all_frontier_cost_usd"),
+                                   pl.lit(None, dtype=money).alias("saved_usd"))
+    params.update(f_policies=actual["routing_policy"].to_list(), f_providers=actual["frontier_provider"].to_list(),
+                  f_models=actual["frontier_model"].to_list())
+    repriced = wh.query_df(f"""
+        SELECT s.policy AS routing_policy,
+            sum(toDecimal128(s.uncached, 0) * p.rate_input
+                + toDecimal128(s.cache_read, 0) * ifNull(p.rate_cache_read, p.rate_input)
+                + toDecimal128(s.write_5m, 0) * coalesce(p.rate_cache_write_5m, p.rate_cache_write, p.rate_input)
+                + toDecimal128(s.write_1h, 0) * coalesce(p.rate_cache_write_1h, p.rate_cache_write, p.rate_input)
+                + toDecimal128(s.visible, 0) * p.rate_output
+                + toDecimal128(s.reasoning, 0) * ifNull(p.rate_output_reasoning, p.rate_output)) AS cost,
+            countIf(p.rate_input IS NULL OR p.rate_output IS NULL) AS unpriced_hours
+        FROM (
+            SELECT *, {rates.CONTEXT} AS context, toDateTime64(hour_start, 3, 'UTC') AS hour,
+                {{f_providers:Array(String)}}[indexOf({{f_policies:Array(String)}}, policy)] AS f_provider,
+                {{f_models:Array(String)}}[indexOf({{f_policies:Array(String)}}, policy)] AS f_model
+            FROM (
+                SELECT toString(routing_policy) AS policy, is_batch, service_tier, toStartOfHour(ts) AS hour_start,
+                    sum(input_tokens - cache_read_tokens - cache_write_5m_tokens - cache_write_1h_tokens) AS uncached,
+                    sum(cache_read_tokens) AS cache_read, sum(cache_write_5m_tokens) AS write_5m,
+                    sum(cache_write_1h_tokens) AS write_1h, sum(output_tokens - reasoning_tokens) AS visible,
+                    sum(reasoning_tokens) AS reasoning
+                FROM calls WHERE {cond} AND cascade_step = 0 GROUP BY policy, is_batch, service_tier, hour_start
+            )
+        ) AS s
+        LEFT JOIN prices AS p ON {rates.base_cell("p", "s", provider="s.f_provider", model="s.f_model")}
+        GROUP BY s.policy
+    """, params, tag=tag)
+    out = actual.join(repriced, on="routing_policy", how="left").with_columns(
+        pl.when(pl.col("unpriced_hours") == 0).then(pl.col("cost")).otherwise(None).cast(money)
+        .alias("all_frontier_cost_usd"))
+    return out.with_columns((pl.col("all_frontier_cost_usd") - pl.col("actual_cost_usd")).alias("saved_usd")).select(
+        "routing_policy", "requests", "calls", "actual_cost_usd", "frontier_model", "frontier_provider",
+        "all_frontier_cost_usd", "saved_usd")

@@ -3,6 +3,7 @@ month-end forecast, budgets against it, spend by weekday and hour, and the top m
 previous period.
 
 Periods are UTC (weeks start on Monday); money is Decimal(38, 18) USD; ranges are [start, end).
+Whole hours come from the hourly rollups where they keep what is asked (`hybrid`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
+from warehouse.queries import hybrid
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 
@@ -46,19 +48,23 @@ def spend_periods(
         "left_ms": int((next_month(now) - now).total_seconds() * 1000),
         "trailing_ms": int(forecast_days * 86_400_000),
     }
-    cond = where(scope, min(week, month, trailing), now, filters, params=params)
+    since = min(week, month, trailing)
+    rows = hybrid.rows(scope, since, now, filters, keys={}, measures=("cost_usd", "calls"), params=params,
+                       boundaries=(day, week, month, trailing))
+    if rows is None:
+        rows = f"SELECT ts AS t, cost_usd, 1 AS calls FROM calls WHERE {where(scope, since, now, filters, params=params)}"
     sql = f"""
         SELECT
-            sumIf(cost_usd, ts >= {{day:DateTime64(3, 'UTC')}}) AS today_usd,
-            countIf(ts >= {{day:DateTime64(3, 'UTC')}}) AS today_calls,
-            sumIf(cost_usd, ts >= {{week:DateTime64(3, 'UTC')}}) AS week_usd,
-            countIf(ts >= {{week:DateTime64(3, 'UTC')}}) AS week_calls,
-            sumIf(cost_usd, ts >= {{month:DateTime64(3, 'UTC')}}) AS month_usd,
-            countIf(ts >= {{month:DateTime64(3, 'UTC')}}) AS month_calls,
-            sumIf(cost_usd, ts >= {{trailing:DateTime64(3, 'UTC')}}) AS trailing_usd,
+            sumIf(cost_usd, t >= {{day:DateTime64(3, 'UTC')}}) AS today_usd,
+            sumIf(calls, t >= {{day:DateTime64(3, 'UTC')}}) AS today_calls,
+            sumIf(cost_usd, t >= {{week:DateTime64(3, 'UTC')}}) AS week_usd,
+            sumIf(calls, t >= {{week:DateTime64(3, 'UTC')}}) AS week_calls,
+            sumIf(cost_usd, t >= {{month:DateTime64(3, 'UTC')}}) AS month_usd,
+            sumIf(calls, t >= {{month:DateTime64(3, 'UTC')}}) AS month_calls,
+            sumIf(cost_usd, t >= {{trailing:DateTime64(3, 'UTC')}}) AS trailing_usd,
             month_usd + trailing_usd * toDecimal128({{left_ms:UInt64}}, 0) / toDecimal128({{trailing_ms:UInt64}}, 0)
                 AS forecast_usd
-        FROM calls WHERE {cond}
+        FROM ({rows})
     """
     return wh.query_df(sql, params, tag=tag).with_columns(
         pl.lit(month).alias("month_start"), pl.lit(next_month(now)).alias("month_end"),
@@ -72,11 +78,14 @@ def spend_heatmap(
     """Spend and calls by UTC weekday (1 = Monday … 7 = Sunday) and hour of day (0–23), every cell
     present (zero where nothing ran)."""
     params: dict[str, Any] = {}
+    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=("cost_usd", "calls"), params=params)
+    if rows is None:
+        rows = f"SELECT ts AS t, cost_usd, 1 AS calls FROM calls WHERE {where(scope, start, end, filters, params=params)}"
     sql = f"""
-        SELECT weekday, hour, sum(c) AS cost_usd, sum(n) AS calls FROM (
-            SELECT toUInt8(toDayOfWeek(ts)) AS weekday, toUInt8(toHour(ts)) AS hour,
-                sum(cost_usd) AS c, count() AS n
-            FROM calls WHERE {where(scope, start, end, filters, params=params)} GROUP BY weekday, hour
+        SELECT weekday, hour, sum(c) AS cost_usd, toUInt64(sum(n)) AS calls FROM (
+            SELECT toUInt8(toDayOfWeek(t)) AS weekday, toUInt8(toHour(t)) AS hour,
+                sum(cost_usd) AS c, sum(calls) AS n
+            FROM ({rows}) GROUP BY weekday, hour
             UNION ALL
             SELECT toUInt8(intDiv(number, 24) + 1) AS weekday, toUInt8(number % 24) AS hour,
                 toDecimal128(0, 18) AS c, toUInt64(0) AS n
@@ -97,19 +106,24 @@ def movers(
     column = identifier(dimension, DIMENSIONS)
     previous = start - (end - start)
     params: dict[str, Any] = {"n": int(n), "mid": start}
-    cond = where(scope, previous, end, filters, params=params)
+    rows = hybrid.rows(scope, previous, end, filters, keys={"key": dimension}, measures=("cost_usd", "calls"),
+                       params=params, boundaries=(start,))
+    if rows is None:
+        cond = where(scope, previous, end, filters, params=params)
+        rows = f"SELECT ts AS t, toString({column}) AS key, cost_usd, 1 AS calls FROM calls WHERE {cond}"
     sql = f"""
-        SELECT toString({column}) AS key,
-            sumIf(cost_usd, ts >= {{mid:DateTime64(3, 'UTC')}}) AS current_usd,
-            sumIf(cost_usd, ts < {{mid:DateTime64(3, 'UTC')}}) AS previous_cost_usd,
+        SELECT key,
+            sumIf(cost_usd, t >= {{mid:DateTime64(3, 'UTC')}}) AS current_usd,
+            sumIf(cost_usd, t < {{mid:DateTime64(3, 'UTC')}}) AS previous_cost_usd,
             current_usd - previous_cost_usd AS delta_usd,
             if(previous_cost_usd = 0, NULL, toFloat64(delta_usd) / toFloat64(previous_cost_usd)) AS change,
-            countIf(ts >= {{mid:DateTime64(3, 'UTC')}}) AS calls,
-            countIf(ts < {{mid:DateTime64(3, 'UTC')}}) AS previous_calls
-        FROM calls WHERE {cond}
+            toUInt64(sumIf(calls, t >= {{mid:DateTime64(3, 'UTC')}})) AS current_calls,
+            toUInt64(sumIf(calls, t < {{mid:DateTime64(3, 'UTC')}})) AS previous_calls
+        FROM ({rows})
         GROUP BY key ORDER BY abs(delta_usd) DESC, key LIMIT {{n:UInt32}}
     """
-    return wh.query_df(sql, params, tag=tag).rename({"current_usd": "cost_usd"})
+    return wh.query_df(sql, params, tag=tag).rename({"current_usd": "cost_usd", "current_calls": "calls"}).select(
+        "key", "cost_usd", "previous_cost_usd", "delta_usd", "change", "calls", "previous_calls")
 
 
 @dataclass(frozen=True)
@@ -130,9 +144,8 @@ class BudgetSpec:
 
 
 def configured_budgets(settings: Any) -> list[BudgetSpec]:
-    """The budgets of the settings' `signals.budgets` (none when no signal engine is configured)."""
-    signals = getattr(settings, "signals", None)
-    return [BudgetSpec(Decimal(b.monthly_usd), b.team, b.project) for b in getattr(signals, "budgets", None) or []]
+    """The budgets configured for the budget signal (`settings.signals.budgets`)."""
+    return [BudgetSpec(Decimal(b.monthly_usd), b.team, b.project) for b in settings.signals.budgets]
 
 
 def budget_status(

@@ -32,9 +32,8 @@ class VersionsQuery(RangeQuery):
 
 def min_cacheable(settings: Settings) -> dict[str, int]:
     """`provider/model-prefix` → shortest cacheable input: the cache-not-applied signal's setting
-    when a signal engine is configured, else the providers' documented minimums."""
-    rule = getattr(getattr(settings, "signals", None), "cache_not_applied", None)
-    return dict(getattr(rule, "min_tokens", None) or caching.DEFAULT_MIN_CACHEABLE)
+    (the providers' documented minimums unless configured), so page and alert agree."""
+    return dict(settings.signals.cache_not_applied.min_tokens or caching.DEFAULT_MIN_CACHEABLE)
 
 
 @router.get("/cache/windows", response_model=Table, summary="Cache hit ratio and cache-not-applied share over time")

@@ -1,12 +1,11 @@
-"""Operations endpoints: alerts (when a signal engine is installed), dead letters per reason,
-unpriced models, collector freshness and a price list for comparisons."""
+"""Operations endpoints: alert incidents (and whether signals are evaluated at all), dead letters
+per reason, unpriced models, collector freshness and a price list for comparisons."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
@@ -14,6 +13,7 @@ from pydantic import BaseModel, Field
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Instant, RangeQuery, Table
 from llmledger.service.reading import Tag, table
+from warehouse.queries import alerts as alert_queries
 from warehouse.queries import collectors, ops
 
 router = APIRouter(prefix="/v1", tags=["operations"])
@@ -34,8 +34,8 @@ class AlertsQuery(BaseModel):
 
 
 class Alerts(Table):
-    """Alert incidents, newest change first; `engine` is false when no signal engine is installed
-    (then there are no rows, and `detail` says what to configure)."""
+    """Alert incidents, newest change first; `engine` is false when signals are not evaluated here
+    (the scheduler is off and no signal was ever evaluated): then `detail` says what to do."""
 
     engine: bool
     detail: str = ""
@@ -55,24 +55,17 @@ class PriceListQuery(BaseModel):
     limit: int = Field(default=200, ge=1, le=2000)
 
 
-def _alert_queries() -> Any | None:
-    """The signal engine's alert reads, or None where it is not installed."""
-    try:
-        return importlib.import_module("warehouse.queries.alerts")
-    except ModuleNotFoundError:
-        return None
-
-
 @router.get("/alerts", response_model=Alerts, summary="Alert incidents (open, or all)")
 def alerts(q: Annotated[AlertsQuery, Query()], state: State, who: Reader, tag: Tag) -> Alerts:
     """Open incidents (WARNING / CRITICAL) or all, with scope, value, threshold, cause and next step."""
-    queries = _alert_queries()
-    if queries is None:
+    engine = state.settings.scheduler.enabled or bool(alert_queries.watermarks(state.read_wh))
+    if not engine:
         return Alerts(columns=[], rows=[], engine=False,
-                      detail="no alert engine configured: this llmledger has no signal evaluation installed")
+                      detail="no alert engine configured: the scheduler is off ([scheduler] enabled = false) and no "
+                             "signal was ever evaluated; run `llmledger signals evaluate` or enable the scheduler")
     states = list(OPEN_STATES) if q.state is AlertState.OPEN else None
-    frame = queries.incidents(state.read_wh, who.read_scope, states=states, since=q.since, limit=q.limit, tag=tag)
-    out = table(frame)
+    out = table(alert_queries.incidents(state.read_wh, who.read_scope, states=states, since=q.since, limit=q.limit,
+                                        tag=tag))
     return Alerts(columns=out.columns, rows=out.rows, engine=True)
 
 

@@ -2,9 +2,9 @@
 cascade step, and what the same requests would have cost sent straight to the frontier model.
 
 Escalation rate = calls at step 1 / calls at step 0 of a policy (the stale-routing signal's
-definition; a third step is a second escalation, not counted again). The frontier model of a policy is
-the model most used at its escalation step (step 1) in the range; "all on the frontier" reprices the tokens of
-the step-0 calls (one per request) at that model's base rates (`rates`).
+definition; a third step is a second escalation, not counted again). The frontier model of a
+policy is the model most used at its escalation step (step 1) in the range; "all on the frontier"
+reprices the tokens of the step-0 calls (one per request) at that model's base rates (`rates`).
 Money is Decimal(38, 18) USD; ranges are [start, end).
 """
 

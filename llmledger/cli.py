@@ -217,7 +217,8 @@ def demo(
             result = seed_demo(wh, settings, days=days, calls_per_day=calls_per_day, seed=seed, progress=progress)
         console.print(
             f"ingested {result.written:,} simulated calls ({result.duplicates:,} already present) and "
-            f"{result.tool_runs:,} tool runs; ground truth in {result.ground_truth_path}"
+            f"{result.tool_runs:,} tool runs, {result.node_samples:,} self-hosted node samples, "
+            f"{result.incidents:,} alert incidents; ground truth in {result.ground_truth_path}"
         )
         render_summary(build_summary(wh, result.start, result.end), console)
 

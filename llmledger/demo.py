@@ -1,18 +1,27 @@
 """The newcomer's first run: a simulated month of multi-provider traffic, with every incident the
-signals detect, ingested through the real pipeline into the configured warehouse."""
+signals detect, ingested through the real pipeline into the configured warehouse; the metrics of
+the self-hosted vLLM nodes that served its self-hosted calls (vLLM and DCGM samples); and the
+signals evaluated over the month, so its incidents are alerts with causes from the first screen.
+Without budgets of your own, the demo's team budget (from the ground truth) is used."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 from rich.progress import Progress
 
+from collectors.base import Output
+from collectors.config import GpuPrice
+from ingest.node_metrics import SampleWriter, load_gpu_prices
 from ingest.pipeline import Pipeline
 from ingest.tool_runs import ToolRunWriter
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
+from warehouse.queries.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,8 @@ class DemoResult:
     duplicates: int
     tool_runs: int
     ground_truth_path: Path
+    node_samples: int = 0
+    incidents: int = 0
 
 
 def demo_window(days: int, today: date | None = None) -> tuple[datetime, datetime]:
@@ -41,8 +52,10 @@ def seed_demo(
     calls_per_day: int = 30_000,
     seed: int = 7,
     progress: Progress | None = None,
+    signals: bool = True,
 ) -> DemoResult:
-    """Simulate and ingest `days` of traffic ending today; idempotent for the same seed and dates."""
+    """Simulate and ingest `days` of traffic ending today, seed the nodes' samples and (`signals`)
+    evaluate the signals over it; idempotent for the same seed and dates."""
     from llmledger.simulator import SimulationConfig, ground_truth, iter_days
 
     start, end = demo_window(days)
@@ -51,18 +64,91 @@ def seed_demo(
     config = SimulationConfig(
         start=start, days=days, calls_per_day=calls_per_day, seed=seed, incidents=True, end_at=end
     )
-    truth_path = settings.home / "demo" / "ground_truth.json"
+    truth = ground_truth(config)
+    truth_path = truth_file(settings)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
-    truth_path.write_text(ground_truth(config).to_json(), encoding="utf-8")
+    truth_path.write_text(truth.to_json(), encoding="utf-8")
     task = progress.add_task("simulate and ingest", total=days) if progress else None
     written = duplicates = runs = 0
     tool_writer = ToolRunWriter(wh)
+    self_hosted: list[pl.DataFrame] = []
     with Pipeline(wh, settings) as pipeline:
         for day in iter_days(config):
             result = pipeline.ingest_frame(day.calls, source="simulator")
             written += result.written
             duplicates += result.duplicates
             runs += tool_writer.write(day.tool_runs)
+            self_hosted.append(self_hosted_calls(day.calls))
             if progress is not None and task is not None:
                 progress.advance(task)
-    return DemoResult(start, end, written, duplicates, runs, truth_path)
+    samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed)
+    incidents = 0
+    if signals:
+        incidents = backfill_signals(wh, with_demo_budget(settings), config.range_start + SIGNAL_WARM_UP, end)
+    return DemoResult(start, end, written, duplicates, runs, truth_path, samples, incidents)
+
+
+SIGNAL_WARM_UP = timedelta(days=2)  # baselines need some history before the first evaluated instant
+
+
+def truth_file(settings: Settings) -> Path:
+    """Where the demo keeps its ground truth."""
+    return settings.home / "demo" / "ground_truth.json"
+
+
+def with_demo_budget(settings: Settings) -> Settings:
+    """`settings` plus the demo's monthly budget (the ground truth's budget_overrun team), when no
+    budget is configured and a demo has been seeded; unchanged otherwise."""
+    path = truth_file(settings)
+    if settings.signals.budgets or not path.is_file():
+        return settings
+    from llmledger.settings import Budget
+    from llmledger.simulator import GroundTruth
+
+    try:
+        overrun = GroundTruth.from_json(path.read_text(encoding="utf-8")).incident("budget_overrun")
+    except (KeyError, ValueError):
+        return settings
+    budget = Budget(team=overrun.scope.get("team"), monthly_usd=Decimal(str(overrun.details["budget_usd"])))
+    signals = settings.signals.model_copy(update={"budgets": [budget]})
+    return settings.model_copy(update={"signals": signals})
+
+
+def backfill_signals(wh: Warehouse, settings: Settings, since: datetime, until: datetime) -> int:
+    """Evaluate every signal at each instant of [since, until) — what the scheduler would have done
+    had it run all month; returns the incidents open or resolved afterwards. Their notifications wait
+    in the outbox like any others."""
+    from alerts.evaluate import evaluate_signals
+    from warehouse.queries.alerts import incidents
+
+    if since >= until:
+        return 0
+    evaluate_signals(wh, settings, since=since, at=until)
+    return incidents(wh, Scope.all(), limit=100_000).height
+
+
+def self_hosted_calls(calls: pl.DataFrame) -> pl.DataFrame:
+    """The self-hosted calls of a simulated day, in the columns the node simulator reads."""
+    from llmledger.simulator.nodes import CALL_COLUMNS
+
+    return calls.filter(pl.col("deployment") == "self_hosted").select(CALL_COLUMNS)
+
+
+DEMO_GPU_PRICE = GpuPrice(gpu_model="H100", usd_per_gpu_hour=Decimal("2.50"))  # the brief's neo-cloud H100
+
+
+def seed_nodes(
+    wh: Warehouse, settings: Settings, calls: pl.DataFrame, start: datetime, end: datetime, *, seed: int = 7
+) -> int:
+    """Write the vLLM and DCGM samples of the nodes that served `calls` over [start, end) (idempotent),
+    and GPU prices: the configured `collectors.gpu_prices`, else an H100 at $2.50/h. Returns rows written."""
+    from llmledger.simulator.nodes import node_samples
+
+    writer = SampleWriter(wh)
+    written = 0
+    for day in node_samples(calls, start, end, seed=seed):
+        written += writer.write(Output.GPU_SAMPLES, day.gpu)
+        written += writer.write(Output.INFERENCE_SAMPLES, day.inference)
+        written += writer.write(Output.INFERENCE_HISTOGRAMS, day.histograms)
+    load_gpu_prices(wh, settings.collectors.gpu_prices or [DEMO_GPU_PRICE])
+    return written

@@ -94,6 +94,18 @@ class ServiceSettings(BaseModel):
     demo_calls_per_day: int = Field(default=30_000, ge=1)
 
 
+class DashboardSettings(BaseModel):
+    """The Streamlit dashboard that `llmledger up` starts beside the service, as a client of its API."""
+
+    enabled: bool = Field(default=True, description="Start the dashboard with `llmledger up`.")
+    port: int = Field(default=8501, ge=1, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="A read key the dashboard uses while it is served on localhost only (environment: "
+        "LLMLEDGER_DASHBOARD__API_KEY). Served beyond localhost, every visitor signs in with their own key.",
+    )
+
+
 class ModelPriceOverride(BaseModel):
     """A custom or negotiated price for one model, in USD per million tokens (per thousand for tool uses)."""
 
@@ -501,6 +513,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @property
     def warehouse_path(self) -> Path:

@@ -85,3 +85,7 @@ def pipeline(wh: Warehouse, settings: Settings) -> Iterator[Pipeline]:
     """The ingest pipeline on the test database."""
     with Pipeline(wh, settings) as p:
         yield p
+
+
+# session-scoped services of the dashboard tests (seeded once, shared by their modules)
+from tests.dashboard_support import demo_service, empty_service  # noqa: E402, F401

@@ -124,7 +124,8 @@ def start_subprocess(home: Path, *, env: dict[str, str] | None = None, timeout: 
     log = home.parent / f"service-{port}.log"
     home.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "LLMLEDGER_HOME": str(home), "PYTHONPATH": str(REPO),
-                   "LLMLEDGER_SERVICE__FLUSH_INTERVAL_S": "0.2", **(env or {})}
+                   "LLMLEDGER_SERVICE__FLUSH_INTERVAL_S": "0.2", "LLMLEDGER_DASHBOARD__ENABLED": "false",
+                   **(env or {})}
     environment.pop("LLMLEDGER_CONFIG", None)
     process = subprocess.Popen([sys.executable, "-m", "llmledger", "up", "--port", str(port)], cwd=home.parent,
                                env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -1,4 +1,5 @@
-"""Maintenance of the incremental rollups (`calls_hourly`, `calls_user_hourly`, `tool_runs_hourly`).
+"""Maintenance of the incremental rollups (`calls_hourly`, `calls_user_hourly`, `calls_cache_hourly`,
+`tool_runs_hourly`).
 
 Materialized views keep them current on every insert, but they never see `REPLACE PARTITION`
 (reprice), data that predates the view (a fresh migration over old data) or rows a background
@@ -38,6 +39,7 @@ class Rollup:
 ROLLUPS: tuple[Rollup, ...] = (
     Rollup("calls_hourly", "calls_hourly_mv", "calls", "calls", "cost_usd"),
     Rollup("calls_user_hourly", "calls_user_hourly_mv", "calls", "calls", "cost_usd"),
+    Rollup("calls_cache_hourly", "calls_cache_hourly_mv", "calls", "calls", "cache_read_cost_usd"),
     Rollup("tool_runs_hourly", "tool_runs_hourly_mv", "tool_runs", "runs", None),
 )
 _SCRATCH = "_rebuild_{table}"

@@ -99,6 +99,7 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     # places rows a rebuild inserts through the Distributed table.
     "calls_hourly": Sharded("cityHash64(project, route)"),
     "calls_user_hourly": Sharded("cityHash64(project, user_id)"),
+    "calls_cache_hourly": Sharded("cityHash64(project, route)"),
     "tool_runs_hourly": Sharded("cityHash64(project, tool_name)"),
     # alert state and job bookkeeping: small, and every replica's scheduler must see the same rows
     "alert_incidents": EVERYWHERE,

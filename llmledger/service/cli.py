@@ -30,14 +30,47 @@ def up(
     demo: Annotated[bool, typer.Option(help="Seed simulated traffic when the store is empty.")] = False,
     host: Annotated[str | None, typer.Option(help="Interface (default from settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings: 8787).")] = None,
+    dashboard: Annotated[bool | None, typer.Option(help="Start the Streamlit dashboard beside the service "
+                                                   "(default from settings: yes).")] = None,
+    dashboard_port: Annotated[int | None, typer.Option(help="Dashboard port (default from settings: 8501).")] = None,
+    calls_per_day: Annotated[int | None, typer.Option(help="With --demo: simulated calls a day "
+                                                      "(default from settings: 30000).")] = None,
 ) -> None:
-    """Migrate and run the service: push ingest, read API and background jobs, until Ctrl-C."""
+    """Migrate and run the service (push ingest, read API, background jobs) and the dashboard, until Ctrl-C."""
     import logging
 
     from llmledger.service.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(get_settings(), host=host, port=port, demo=demo)
+    settings = get_settings()
+    dash = {"enabled": dashboard, "port": dashboard_port}
+    service = {"demo_calls_per_day": calls_per_day}
+    if any(v is not None for v in (*dash.values(), *service.values())):
+        settings = settings.model_copy(update={
+            "dashboard": settings.dashboard.model_copy(update={k: v for k, v in dash.items() if v is not None}),
+            "service": settings.service.model_copy(update={k: v for k, v in service.items() if v is not None}),
+        })
+    serve(settings, host=host, port=port, demo=demo)
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="Interface; beyond localhost every visitor signs in with a read key.")]
+    = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default from settings: 8501).")] = None,
+    api: Annotated[str | None, typer.Option("--api", help="The service's URL (default: the configured "
+                                            "host and port).")] = None,
+) -> None:
+    """Run only the dashboard, as a client of a service that runs elsewhere (`llmledger up` starts both)."""
+    from llmledger.service import dashboard as board
+    from llmledger.service.server import local_url
+    from llmledger.service.state import is_loopback
+
+    settings = get_settings()
+    url = api or local_url(settings.service.host, settings.service.port)
+    env = board.environment(settings, api_url=url, exposed=not is_loopback(host))
+    command = board.command(host=host, port=port or settings.dashboard.port)
+    os.execvpe(command[0], command, env)
 
 
 def _api_call(api: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -88,14 +88,11 @@ def _utc(value: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_utc)]
 
 
-class RangeQuery(BaseModel):
-    """A half-open UTC time range [start, end) and filters (`dimension:value`, or `tag.key:value`;
-    repeat `filter` for more values or dimensions)."""
+class FilterQuery(BaseModel):
+    """Filters (`dimension:value`, or `tag.key:value`; repeat `filter` for more values or dimensions)."""
 
     model_config = {"extra": "forbid"}
 
-    start: Instant = Field(description="Range start (ISO 8601; naive = UTC).")
-    end: Instant = Field(description="Range end, exclusive.")
     filter: list[str] = Field(default_factory=list, max_length=50,
                               description="dimension:value or tag.key:value, e.g. team:search")
 
@@ -111,14 +108,6 @@ class RangeQuery(BaseModel):
                 raise ValueError("filter values are at most 512 characters")
         return values
 
-    @model_validator(mode="after")
-    def _ordered(self) -> RangeQuery:
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        if self.end - self.start > timedelta(days=3660):
-            raise ValueError("a range is at most ten years")
-        return self
-
     def filters(self) -> dict[str, list[str]]:
         """Filters as the query library takes them."""
         out: dict[str, list[str]] = {}
@@ -126,6 +115,22 @@ class RangeQuery(BaseModel):
             name, _, rest = value.partition(":")
             out.setdefault(name, []).append(rest)
         return out
+
+
+class RangeQuery(FilterQuery):
+    """A half-open UTC time range [start, end) and filters (`dimension:value`, or `tag.key:value`;
+    repeat `filter` for more values or dimensions)."""
+
+    start: Instant = Field(description="Range start (ISO 8601; naive = UTC).")
+    end: Instant = Field(description="Range end, exclusive.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeQuery:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.end - self.start > timedelta(days=3660):
+            raise ValueError("a range is at most ten years")
+        return self
 
 
 class Table(BaseModel):

@@ -1,6 +1,7 @@
 """Running the service under uvicorn: migrate, optionally seed the demo, decide where to listen,
-serve until SIGINT/SIGTERM (uvicorn's handlers trigger the app's lifespan shutdown, which flushes
-the spool), and — in a later issue — start the dashboard process beside it.
+start the dashboard process beside it (`llmledger.service.dashboard`), serve until SIGINT/SIGTERM
+(uvicorn's handlers trigger the app's lifespan shutdown, which flushes the spool), then stop the
+dashboard.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Iterator
 import uvicorn
 
 from llmledger.runtime import open_warehouse
+from llmledger.service import dashboard
 from llmledger.service.app import create_app
+from llmledger.service.dashboard import Dashboard
 from llmledger.service.keys import KeyStore
 from llmledger.service.state import is_loopback
 from llmledger.settings import Settings
@@ -31,7 +34,8 @@ def prepare_store(settings: Settings, *, demo: bool) -> bool:
             log.info("empty store: seeding %d days of simulated traffic", settings.service.demo_days)
             result = seed_demo(wh, settings, days=settings.service.demo_days,
                                calls_per_day=settings.service.demo_calls_per_day)
-            log.info("demo: %d calls, %d tool runs", result.written, result.tool_runs)
+            log.info("demo: %d calls, %d tool runs, %d node samples, %d alert incidents", result.written,
+                     result.tool_runs, result.node_samples, result.incidents)
         return KeyStore(wh).any_active()
 
 
@@ -46,11 +50,16 @@ def bind_address(host: str, *, keys_exist: bool) -> tuple[str, bool]:
     return host, True
 
 
-def start_dashboard(settings: Settings, *, api_url: str) -> None:
-    """Where the Streamlit dashboard process will be started, as a client of `api_url` (a later
-    issue: spawn `streamlit run dashboards/app.py` with the API URL and a read key, and stop it
-    when the service stops). Nothing to start yet."""
-    del settings, api_url
+def start_dashboard(settings: Settings, *, api_url: str, host: str, exposed: bool) -> Dashboard | None:
+    """Start the Streamlit dashboard as a client of `api_url`, listening on `host`; served beyond
+    localhost (`exposed`), its visitors must sign in with a read key."""
+    return dashboard.start(settings, api_url=api_url, host=host, exposed=exposed)
+
+
+def local_url(bind: str, port: int) -> str:
+    """How a process on this machine reaches a server bound to `bind`."""
+    host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class _Server(uvicorn.Server):
@@ -69,9 +78,17 @@ class _Server(uvicorn.Server):
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None, demo: bool = False) -> None:
     """Run the service in this process until interrupted."""
     keys_exist = prepare_store(settings, demo=demo)
+    if demo:
+        from llmledger.demo import with_demo_budget
+
+        settings = with_demo_budget(settings)  # the demo's team budget unless you configured your own
     bind, exposed = bind_address(host or settings.service.host, keys_exist=keys_exist)
     port = port or settings.service.port
-    start_dashboard(settings, api_url=f"http://{bind}:{port}")
     config = uvicorn.Config(create_app(settings, exposed=exposed), host=bind, port=port, log_level="info",
                             timeout_graceful_shutdown=30, access_log=False)
-    _Server(config).run()
+    board = start_dashboard(settings, api_url=local_url(bind, port), host=bind, exposed=exposed)
+    try:
+        _Server(config).run()
+    finally:
+        if board is not None:
+            board.stop()

@@ -76,7 +76,7 @@ def expand_turns(sessions: Table, turns: np.ndarray, route: RouteSpec, rng: np.r
     """One row per turn, with token sizes and the history each turn re-sends."""
     n = int(turns.sum())
     owner = np.repeat(np.arange(len(sessions)), turns)
-    first = np.concatenate([[0], np.cumsum(turns)[:-1]]).astype(np.int64)
+    first = (np.cumsum(turns) - turns).astype(np.int64)  # also right for a day with no sessions
     turn = np.arange(n, dtype=np.int64) - np.repeat(first, turns)
     table = sessions.take(owner)
     table["turn"] = turn

@@ -1,5 +1,7 @@
-"""Cost and usage attribution over raw calls: totals, breakdowns by a dimension, cache hit
-ratios and latency percentiles. Money comes back as Decimal(38, 18) columns (`*_usd`).
+"""Cost and usage attribution: totals, breakdowns by a dimension, cache hit ratios and latency
+percentiles. Whole hours are read from the hourly rollups where they keep what is asked
+(`hybrid`), the rest from raw calls; sums are exact either way. Money comes back as
+Decimal(38, 18) columns (`*_usd`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
+from warehouse.queries import hybrid
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 _MEASURES = """
@@ -31,11 +34,19 @@ _MEASURES = """
 """
 
 
+MEASURE_NAMES = ("calls", "cost_usd", "input_cost_usd", "cache_read_cost_usd", "cache_write_cost_usd",
+                 "output_cost_usd", "tool_cost_usd", "batch_discount_usd", "input_tokens", "cache_read_tokens",
+                 "cache_write_tokens", "output_tokens", "reasoning_tokens", "errors", "unpriced_calls")
+
+
 def totals(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *, tag: str = "totals"
 ) -> pl.DataFrame:
     """One row of totals for the range."""
     params: dict[str, Any] = {}
+    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=MEASURE_NAMES, params=params)
+    if rows is not None:
+        return wh.query_df(f"SELECT {hybrid.summed(MEASURE_NAMES)} FROM ({rows})", params, tag=tag)
     sql = f"SELECT {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)}"
     return wh.query_df(sql, params, tag=tag)
 
@@ -54,10 +65,14 @@ def usage_by(
     """Measures per value of `dimension` (column `key`), most expensive first."""
     column = identifier(dimension, DIMENSIONS)
     params: dict[str, Any] = {}
-    sql = (
-        f"SELECT {column} AS key, {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)} "
-        "GROUP BY key ORDER BY cost_usd DESC, key"
-    )
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
+    if rows is not None:
+        sql = f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key ORDER BY cost_usd DESC, key"
+    else:
+        sql = (
+            f"SELECT {column} AS key, {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)} "
+            "GROUP BY key ORDER BY cost_usd DESC, key"
+        )
     if limit is not None:
         params["limit"] = int(limit)
         sql += " LIMIT {limit:UInt32}"
@@ -88,27 +103,74 @@ def latency_percentiles(
     dimension: str | None = None,
     tag: str = "latency",
 ) -> pl.DataFrame:
-    """p50/p95/p99 and mean of end-to-end latency, TTFT and TPOT (ms), overall or per dimension."""
+    """p50/p95/p99 and mean of end-to-end latency, TTFT and TPOT (ms), and of queue time where the
+    source reports it (`queue_calls` of them), overall or per dimension. End-to-end and TTFT of
+    whole hours come from the hourly rollup's digests; TPOT and queue time from raw calls."""
     params: dict[str, Any] = {}
     key = f"{identifier(dimension, DIMENSIONS)} AS key, " if dimension else ""
     group = " GROUP BY key ORDER BY key" if dimension else ""
-    sql = f"""
-        SELECT {key}
-            count() AS calls,
-            avg(latency_ms) AS latency_mean_ms,
-            quantilesTDigest(0.5, 0.95, 0.99)(latency_ms) AS latency_q,
-            avg(ttft_ms) AS ttft_mean_ms,
-            quantilesTDigest(0.5, 0.95, 0.99)(ttft_ms) AS ttft_q,
-            quantilesTDigestIf(0.5, 0.95, 0.99)(
-                (latency_ms - ttft_ms) / (output_tokens - 1),
-                isNotNull(ttft_ms) AND output_tokens > 1) AS tpot_q
-        FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'{group}
-    """
-    frame = wh.query_df(sql, params, tag=tag)
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
+                       measures=LATENCY_MEASURES, params=params)
+    if rows is not None:
+        levels = hybrid.DIGEST_LEVELS
+        key_out = "l.key AS key, " if dimension else ""
+        joined = "LEFT JOIN" if dimension else "CROSS JOIN"
+        on = " ON r.key = l.key" if dimension else ""
+        # TPOT and queue time are not in the rollup: two raw scans, each reading only the calls it needs
+        cond = where(scope, start, end, filters, params=params) + " AND status = 'ok'"
+        raw_key = f"toString({identifier(dimension, DIMENSIONS)}) AS key, " if dimension else ""
+        raw_group = " GROUP BY key" if dimension else ""
+        sql = f"""
+            SELECT {key_out}l.calls AS calls, l.latency_mean_ms AS latency_mean_ms, l.ttft_mean_ms AS ttft_mean_ms,
+                ifNull(q.queue_calls, 0) AS queue_calls, q.queue_mean_ms AS queue_mean_ms,
+                arrayMap(i -> l.latency_q4[i], [1, 3, 4]) AS latency_q, arrayMap(i -> l.ttft_q4[i], [1, 3, 4]) AS ttft_q,
+                r.tpot_q AS tpot_q, q.queue_q AS queue_q
+            FROM (
+                SELECT {"toString(key) AS key, " if dimension else ""}sum(ok_calls) AS calls,
+                    if(sum(latency_calls) = 0, NULL, sum(latency_ms_sum) / sum(latency_calls)) AS latency_mean_ms,
+                    quantilesTDigestMerge({levels})(latency_digest) AS latency_q4,
+                    if(sum(ttft_calls) = 0, NULL, sum(ttft_ms_sum) / sum(ttft_calls)) AS ttft_mean_ms,
+                    quantilesTDigestMerge({levels})(ttft_digest) AS ttft_q4
+                FROM ({rows}){" GROUP BY key" if dimension else ""}
+            ) AS l
+            {joined} (
+                SELECT {raw_key}quantilesTDigest(0.5, 0.95, 0.99)((latency_ms - ttft_ms) / (output_tokens - 1)) AS tpot_q
+                FROM calls WHERE {cond} AND isNotNull(ttft_ms) AND output_tokens > 1{raw_group}
+            ) AS r{on}
+            {joined} (
+                SELECT {raw_key}count() AS queue_calls, avg(queue_ms) AS queue_mean_ms,
+                    quantilesTDigest(0.5, 0.95, 0.99)(queue_ms) AS queue_q
+                FROM calls WHERE {cond} AND isNotNull(queue_ms){raw_group}
+            ) AS q{on.replace("r.key", "q.key")}
+            {"WHERE calls > 0 ORDER BY key" if dimension else ""}
+            SETTINGS join_use_nulls = 1
+        """
+        frame = wh.query_df(sql, params, tag=tag).with_columns(pl.col("latency_mean_ms", "ttft_mean_ms").cast(pl.Float64))
+    else:
+        sql = f"""
+            SELECT {key}
+                count() AS calls,
+                avg(latency_ms) AS latency_mean_ms,
+                quantilesTDigest(0.5, 0.95, 0.99)(latency_ms) AS latency_q,
+                avg(ttft_ms) AS ttft_mean_ms,
+                quantilesTDigest(0.5, 0.95, 0.99)(ttft_ms) AS ttft_q,
+                quantilesTDigestIf(0.5, 0.95, 0.99)(
+                    (latency_ms - ttft_ms) / (output_tokens - 1),
+                    isNotNull(ttft_ms) AND output_tokens > 1) AS tpot_q,
+                countIf(isNotNull(queue_ms)) AS queue_calls,
+                avgIf(queue_ms, isNotNull(queue_ms)) AS queue_mean_ms,
+                quantilesTDigestIf(0.5, 0.95, 0.99)(queue_ms, isNotNull(queue_ms)) AS queue_q
+            FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'{group}
+        """
+        frame = wh.query_df(sql, params, tag=tag)
     return frame.with_columns(
         *(
-            pl.col(f"{m}_q").list.get(i).alias(f"{m}_p{p}_ms")
-            for m in ("latency", "ttft", "tpot")
+            pl.col(f"{m}_q").list.get(i, null_on_oob=True).cast(pl.Float32).alias(f"{m}_p{p}_ms")
+            for m in ("latency", "ttft", "tpot", "queue")
             for i, p in enumerate((50, 95, 99))
         )
-    ).drop("latency_q", "ttft_q", "tpot_q")
+    ).drop("latency_q", "ttft_q", "tpot_q", "queue_q")
+
+
+LATENCY_MEASURES = ("ok_calls", "latency_calls", "latency_ms_sum", "latency_digest", "ttft_calls", "ttft_ms_sum",
+                    "ttft_digest")

@@ -41,7 +41,8 @@ def _bucket(step_s: int | None, params: dict[str, Any]) -> str:
     if step_s is None:
         return "toDateTime64({start:DateTime64(3, 'UTC')}, 3, 'UTC')"
     params["step"] = int(step_s)
-    return "toStartOfInterval(ts, INTERVAL {step:UInt32} SECOND)"
+    # as DateTime64: a bare toStartOfInterval of a bound interval reaches Arrow as epoch seconds
+    return "toDateTime64(toStartOfInterval(ts, INTERVAL {step:UInt32} SECOND), 3, 'UTC')"
 
 
 _INFERENCE_DELTAS = """
@@ -325,24 +326,54 @@ def self_host_cost(
 
 def breakeven_inputs(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, step_s: int = 300, max_gap_s: int = 120,
-    lookback_s: int = 300, tag: str = "nodes:breakeven",
+    lookback_s: int = 300, max_batch: int = 256, kv_headroom: float = 0.9, tag: str = "nodes:breakeven",
 ) -> pl.DataFrame:
     """What the API-vs-self-host comparison needs, measured, per node and model: GPUs, $/GPU-hour,
     generation tokens/s per GPU (mean over the range, and the best `step_s` bucket), output tokens
     per request, and the resulting self-host $ per 1M output tokens at the measured and the peak
     throughput ($/h ÷ (tokens/s × 3600) × 1M). Compare with the API's price per 1M output tokens;
-    GPU-hours for a workload = calls × output tokens / (tokens/s × 3600)."""
+    GPU-hours for a workload = calls × output tokens / (tokens/s × 3600).
+
+    Throughput at low load is not capacity, so an estimate comes with it: the measured decode rate
+    of one running request × the requests the KV cache admits (`kv_headroom` ÷ the measured KV
+    share per running request, at most `max_batch`) → `capacity_tokens_per_s_per_gpu` and its
+    $ per 1M output tokens. Batched decoding is slower per request, so read it as an upper bound."""
     cost = self_host_cost(wh, scope, start, end, max_gap_s=max_gap_s, lookback_s=lookback_s, tag=tag)
     peaks = token_throughput(wh, scope, start, end, step_s=step_s, lookback_s=lookback_s, tag=tag)
     peak = peaks.group_by("node", "model").agg(pl.col("generation_tokens_per_s").max().alias("peak_tokens_per_s"))
-    frame = cost.join(peak, on=["node", "model"], how="left")
+    frame = cost.join(peak, on=["node", "model"], how="left").join(
+        _mean_load(wh, scope, start, end, tag=tag), on=["node", "model"], how="left")
     per_gpu_peak = pl.col("peak_tokens_per_s") / pl.col("gpus")
     price = pl.col("usd_per_gpu_hour").cast(pl.Float64)
+    # capacity estimate: the measured decode rate of one request times the requests the KV cache
+    # admits (measured KV share per running request), capped at the scheduler's batch limit
+    decode = pl.col("generation_tokens_per_s_per_gpu") * pl.col("gpus") / pl.col("mean_running")
+    concurrent = pl.min_horizontal(pl.lit(float(max_batch)), pl.lit(kv_headroom) * pl.col("mean_running")
+                                   / pl.col("mean_kv_usage"))
+    capacity = decode * concurrent / pl.col("gpus")
     return frame.select(
         "node", "model", "gpus", "gpu_model", "usd_per_gpu_hour", "util_pct", "requests", "output_tokens_per_request",
         pl.col("generation_tokens_per_s_per_gpu").alias("tokens_per_s_per_gpu"),
         per_gpu_peak.alias("peak_tokens_per_s_per_gpu"),
+        "mean_running", decode.alias("decode_tokens_per_s_per_request"), concurrent.alias("max_concurrent_requests"),
+        capacity.alias("capacity_tokens_per_s_per_gpu"),
         (price / (pl.col("generation_tokens_per_s_per_gpu") * 3600) * 1e6).alias("usd_per_1m_output_at_measured"),
         (price / (per_gpu_peak * 3600) * 1e6).alias("usd_per_1m_output_at_peak"),
+        (price / (capacity * 3600) * 1e6).alias("usd_per_1m_output_at_capacity"),
         "cost_per_1m_output_tokens_usd",
-    )
+    ).with_columns(pl.selectors.float().fill_nan(None))
+
+
+def _mean_load(wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, tag: str) -> pl.DataFrame:
+    """Per node and model: mean running requests and mean KV-cache usage (0–1) over the range's scrapes."""
+    params: dict[str, Any] = {}
+    sql = f"""
+        SELECT node, model, avg(running) AS mean_running, avg(kv) AS mean_kv_usage
+        FROM (
+            SELECT node, model, ts, sum(requests_running) AS running, avg(kv_cache_usage) AS kv
+            FROM inference_samples WHERE {_range(scope, start, end, 0, params)}
+            GROUP BY node, model, ts
+        )
+        GROUP BY node, model
+    """
+    return wh.query_df(sql, params, tag=tag)

@@ -1,4 +1,4 @@
-"""Operational look-ups: dead letters and the effective price table.
+"""Operational look-ups: dead letters, unpriced models and the effective price table.
 
 Dead letters carry no project (a record that failed may not name one validly), so callers must
 only show them to principals that see every project.
@@ -6,12 +6,14 @@ only show them to principals that see every project.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from warehouse.client import Warehouse
+from warehouse.queries.scope import Scope
 
 
 def dead_letters(
@@ -71,4 +73,51 @@ def prices(
         "rate_output_reasoning, rate_web_search, rate_request, price_source "
         f"FROM prices WHERE {cond} ORDER BY provider, context, tod_from_ms, input_above"
     )
+    return wh.query_df(sql, params, tag=tag)
+
+
+def unpriced_models(
+    wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, tag: str = "unpriced_models"
+) -> pl.DataFrame:
+    """Models whose calls found no price (kept, priced 0, flagged): provider, model, model_raw, calls,
+    tokens, first and last call — what a price override (`[[pricing.models]]`) should cover."""
+    params: dict[str, Any] = {"start": start, "end": end}
+    sql = f"""
+        SELECT toString(provider) AS provider, toString(model) AS model, toString(model_raw) AS model_raw,
+            count() AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+            min(ts) AS first_seen, max(ts) AS last_seen
+        FROM calls
+        WHERE {scope.clause(params)} AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+            AND unpriced
+        GROUP BY provider, model, model_raw ORDER BY calls DESC, provider, model
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+def price_list(
+    wh: Warehouse,
+    *,
+    at: datetime,
+    models: Sequence[str] = (),
+    like: str | None = None,
+    limit: int = 200,
+    tag: str = "price_list",
+) -> pl.DataFrame:
+    """Standard-context, base-tier prices in force at `at`, in USD per million tokens, of the listed
+    catalogue models and of every model whose id contains `like` (case-insensitive): provider, model,
+    input_mtok, cache_read_mtok, output_mtok."""
+    params: dict[str, Any] = {"at": at, "models": list(models), "like": like or "", "limit": int(limit)}
+    match = "model IN {models:Array(String)}"
+    if like:
+        match = f"({match} OR positionCaseInsensitive(model, {{like:String}}) > 0)"
+    sql = f"""
+        SELECT toString(provider) AS provider, model,
+            rate_input * 1000000 AS input_mtok, rate_cache_read * 1000000 AS cache_read_mtok,
+            rate_output * 1000000 AS output_mtok
+        FROM prices
+        WHERE {match} AND context = '' AND valid_from <= {{at:DateTime64(3, 'UTC')}}
+            AND valid_to > {{at:DateTime64(3, 'UTC')}} AND input_above < 1 AND input_upto >= 1
+            AND tod_from_ms = 0 AND rate_input IS NOT NULL AND rate_output IS NOT NULL
+        ORDER BY output_mtok, provider, model LIMIT {{limit:UInt32}}
+    """
     return wh.query_df(sql, params, tag=tag)

@@ -80,11 +80,14 @@ def where(
     *,
     params: dict[str, Any],
     ts: str = "ts",
+    bounds: tuple[str, str] = ("start", "end"),
 ) -> str:
-    """The WHERE body for a time range [start, end), a scope and dimension filters."""
-    params["start"] = start
-    params["end"] = end
-    parts = [scope.clause(params), f"{ts} >= {{start:DateTime64(3, 'UTC')}}", f"{ts} < {{end:DateTime64(3, 'UTC')}}"]
+    """The WHERE body for a time range [start, end), a scope and dimension filters (`bounds`: the
+    parameter names of start and end, for a second range in the same statement)."""
+    lo, hi = bounds
+    params[lo] = start
+    params[hi] = end
+    parts = [scope.clause(params), f"{ts} >= {{{lo}:DateTime64(3, 'UTC')}}", f"{ts} < {{{hi}:DateTime64(3, 'UTC')}}"]
     for i, (dimension, values) in enumerate(sorted((filters or {}).items())):
         if not values:
             continue

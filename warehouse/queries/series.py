@@ -1,8 +1,9 @@
 """Time series, top-N and cache hit ratios over raw calls, for dashboards and the read API.
 
-Buckets come from an allow-listed grain (minute, hour, day, week starting Monday, all UTC);
+Buckets come from an allow-listed grain (minute, 5min, hour, day, week starting Monday, all UTC);
 measures from an allow-listed set; a stacking dimension keeps its `top` values by the measure
-and folds the rest into `other`. Money columns are Decimal(38, 18).
+and folds the rest into `other`. At hour grain and coarser, whole hours come from the hourly
+rollups where they keep what is asked (`hybrid`). Money columns are Decimal(38, 18).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
+from warehouse.queries import hybrid
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 GRAINS: dict[str, str] = {
     "minute": "toDateTime64(toStartOfMinute(ts), 3, 'UTC')",
+    "5min": "toDateTime64(toStartOfFiveMinutes(ts), 3, 'UTC')",
     "hour": "toDateTime64(toStartOfHour(ts), 3, 'UTC')",
     "day": "toDateTime64(toStartOfDay(ts), 3, 'UTC')",
     "week": "toDateTime64(toMonday(ts), 3, 'UTC')",
@@ -35,6 +38,7 @@ MEASURES: dict[str, str] = {
 }
 
 OTHER = "other"
+COARSE_GRAINS = frozenset({"hour", "day", "week"})  # what whole hours of the rollups can be bucketed into
 
 
 def _grain(grain: str) -> str:
@@ -64,8 +68,27 @@ def time_series(
 ) -> pl.DataFrame:
     """Columns `bucket`, (`key`), `value`: the measure per bucket, stacked by `dimension`'s top values."""
     params: dict[str, Any] = {}
-    cond = where(scope, start, end, filters, params=params)
     bucket, value = _grain(grain), _measure(measure)
+    rows = None
+    if grain in COARSE_GRAINS and measure in hybrid.MEASURES:
+        rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
+                           measures=[measure], params=params)
+    if rows is not None:
+        at = hybrid.bucket(bucket)
+        if dimension is None:
+            sql = f"SELECT {at} AS bucket, sum({measure}) AS value FROM ({rows}) GROUP BY bucket ORDER BY bucket"
+            return wh.query_df(sql, params, tag=tag)
+        params["top"] = int(top)
+        sql = f"""
+            WITH parts AS ({rows})
+            SELECT {at} AS bucket,
+                   if(key IN (SELECT key FROM parts GROUP BY key ORDER BY sum({measure}) DESC, key LIMIT {{top:UInt32}}),
+                      key, '{OTHER}') AS series_key,
+                   sum({measure}) AS value
+            FROM parts GROUP BY bucket, series_key ORDER BY bucket, value DESC, series_key
+        """
+        return wh.query_df(sql, params, tag=tag).rename({"series_key": "key"})
+    cond = where(scope, start, end, filters, params=params)
     if dimension is None:
         sql = f"SELECT {bucket} AS bucket, {value} AS value FROM calls WHERE {cond} GROUP BY bucket ORDER BY bucket"
         return wh.query_df(sql, params, tag=tag)
@@ -97,6 +120,13 @@ def top_n(
     """The `n` values of `dimension` with the largest measure: columns `key`, `value`, `calls`, `cost_usd`."""
     params: dict[str, Any] = {"n": int(n)}
     column = identifier(dimension, DIMENSIONS)
+    wanted = list(dict.fromkeys([measure, "calls", "cost_usd"]))
+    rows = (hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=wanted, params=params)
+            if measure in hybrid.MEASURES else None)
+    if rows is not None:
+        sql = (f"SELECT key, sum({measure}) AS value, sum(calls) AS n_calls, sum(cost_usd) AS total_cost "
+               f"FROM ({rows}) GROUP BY key ORDER BY value DESC, key LIMIT {{n:UInt32}}")
+        return wh.query_df(f"SELECT key, value, n_calls AS calls, total_cost AS cost_usd FROM ({sql})", params, tag=tag)
     # inner aliases must not shadow the columns a measure sums (cost_usd, …)
     sql = (
         "SELECT key, value, n_calls AS calls, total_cost AS cost_usd FROM ("
@@ -134,3 +164,71 @@ def cache_hit_series(
         GROUP BY bucket{group} ORDER BY bucket{group}
     """
     return wh.query_df(sql, params, tag=tag)
+
+
+def latency_series(
+    wh: Warehouse,
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    *,
+    grain: str = "hour",
+    dimension: str | None = None,
+    filters: Filters | None = None,
+    tag: str = "latency_series",
+) -> pl.DataFrame:
+    """Per bucket (and key) of successful calls: calls, mean / p50 / p95 / p99 of end-to-end latency
+    and TTFT, and p99 of queue time where it is known (ms). At hour grain and coarser the latency
+    and TTFT digests of whole hours come from the hourly rollup; queue times from raw calls."""
+    params: dict[str, Any] = {}
+    key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
+    group = ", key" if dimension else ""
+    rows = None
+    if grain in COARSE_GRAINS:
+        rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
+                           measures=LATENCY_MEASURES, params=params)
+    if rows is not None:
+        levels = hybrid.DIGEST_LEVELS
+        sql = f"""
+            SELECT l.bucket AS bucket{", l.key AS key" if dimension else ""}, calls, latency_mean_ms,
+                latency_q[1] AS latency_p50_ms, latency_q[3] AS latency_p95_ms, latency_q[4] AS latency_p99_ms,
+                ttft_mean_ms, ttft_q[1] AS ttft_p50_ms, ttft_q[3] AS ttft_p95_ms, ttft_q[4] AS ttft_p99_ms,
+                q.queue_p99_ms AS queue_p99_ms
+            FROM (
+                SELECT {hybrid.bucket(_grain(grain))} AS bucket{group}, sum(ok_calls) AS calls,
+                    if(sum(latency_calls) = 0, NULL, sum(latency_ms_sum) / sum(latency_calls)) AS latency_mean_ms,
+                    quantilesTDigestMerge({levels})(latency_digest) AS latency_q,
+                    if(sum(ttft_calls) = 0, NULL, sum(ttft_ms_sum) / sum(ttft_calls)) AS ttft_mean_ms,
+                    quantilesTDigestMerge({levels})(ttft_digest) AS ttft_q
+                FROM ({rows}) GROUP BY bucket{group}
+            ) AS l
+            LEFT JOIN (
+                SELECT {_grain(grain)} AS bucket{key}, quantileTDigest(0.99)(queue_ms) AS queue_p99_ms
+                FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'
+                    AND queue_ms IS NOT NULL
+                GROUP BY bucket{group}
+            ) AS q ON q.bucket = l.bucket{" AND q.key = l.key" if dimension else ""}
+            WHERE calls > 0
+            ORDER BY bucket{group}
+        """
+        return wh.query_df(sql, params, tag=tag).with_columns(
+            pl.col("latency_mean_ms", "ttft_mean_ms").cast(pl.Float64))
+    sql = f"""
+        SELECT bucket{group}, calls, latency_mean_ms, latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p95_ms,
+            latency_q[3] AS latency_p99_ms, ttft_mean_ms, ttft_q[1] AS ttft_p50_ms, ttft_q[2] AS ttft_p95_ms,
+            ttft_q[3] AS ttft_p99_ms, queue_p99_ms
+        FROM (
+            SELECT {_grain(grain)} AS bucket{key}, count() AS calls,
+                avg(latency_ms) AS latency_mean_ms, quantilesTDigest(0.5, 0.95, 0.99)(latency_ms) AS latency_q,
+                avg(ttft_ms) AS ttft_mean_ms, quantilesTDigest(0.5, 0.95, 0.99)(ttft_ms) AS ttft_q,
+                quantileTDigestIf(0.99)(queue_ms, isNotNull(queue_ms)) AS queue_p99_ms
+            FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'
+            GROUP BY bucket{group}
+        )
+        ORDER BY bucket{group}
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+LATENCY_MEASURES = ("ok_calls", "latency_calls", "latency_ms_sum", "latency_digest", "ttft_calls", "ttft_ms_sum",
+                    "ttft_digest")

@@ -1,5 +1,5 @@
 """The read API over the query library: cost and usage by dimension, time series, latency
-percentiles, cache hit ratios, top-N, dead letters and prices. Handlers are thin and sync (run in
+percentiles (overall and over time), cache hit ratios, top-N, dead letters and prices. Handlers are thin and sync (run in
 the thread pool, so reads proceed while ingest runs); every query is scoped to the caller's
 project(s). Money is returned as decimal strings."""
 
@@ -8,35 +8,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-import polars as pl
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Dimension, Grain, Instant, Measure, RangeQuery, Table
+from llmledger.service.reading import Tag, table, value
 from warehouse.queries import attribution, ops, series
 
 router = APIRouter(prefix="/v1", tags=["read"])
-
-
-def table(frame: pl.DataFrame) -> Table:
-    """A frame as JSON-safe rows: decimals as exact strings, datetimes as ISO 8601 UTC, NaN as null."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        col = pl.col(name)
-        if isinstance(dtype, pl.Decimal):
-            text = col.cast(pl.String)
-            exprs.append(pl.when(text.str.contains(r"\.")).then(text.str.strip_chars_end("0").str.strip_chars_end("."))
-                         .otherwise(text).alias(name))
-        elif isinstance(dtype, pl.Datetime):
-            exprs.append(col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").alias(name)
-                         if dtype.time_zone else col.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").alias(name))
-        elif dtype.is_float():
-            exprs.append(col.fill_nan(None).alias(name))
-        else:
-            exprs.append(col)
-    out = frame.select(exprs) if exprs else frame
-    return Table(columns=out.columns, rows=out.to_dicts())
 
 
 class UsageQuery(RangeQuery):
@@ -52,6 +32,11 @@ class SeriesQuery(RangeQuery):
 
 
 class LatencyQuery(RangeQuery):
+    dimension: Dimension | None = None
+
+
+class LatencySeriesQuery(RangeQuery):
+    grain: Grain = Grain("hour")  # type: ignore[call-arg]
     dimension: Dimension | None = None
 
 
@@ -82,63 +67,67 @@ class PriceQuery(BaseModel):
     at: Instant | None = Field(default=None, description="When (default now).")
 
 
-def _value(enum: object | None) -> str | None:
-    return None if enum is None else str(getattr(enum, "value", enum))
-
-
 @router.get("/totals", response_model=Table, summary="Totals over a range")
-def totals(q: Annotated[RangeQuery, Query()], state: State, who: Reader) -> Table:
+def totals(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Calls, cost components, tokens, errors and unpriced calls over [start, end)."""
-    return table(attribution.totals(state.read_wh, who.read_scope, q.start, q.end, q.filters(), tag="api:totals"))
+    return table(attribution.totals(state.read_wh, who.read_scope, q.start, q.end, q.filters(), tag=tag))
 
 
 @router.get("/usage", response_model=Table, summary="Cost and usage by a dimension")
-def usage(q: Annotated[UsageQuery, Query()], state: State, who: Reader) -> Table:
+def usage(q: Annotated[UsageQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Per value of `dimension` (column `key`): calls, cost components, tokens; most expensive first."""
-    return table(attribution.usage_by(state.read_wh, who.read_scope, _value(q.dimension), q.start, q.end, q.filters(),
-                                      limit=q.limit, tag="api:usage"))
+    return table(attribution.usage_by(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
+                                      limit=q.limit, tag=tag))
 
 
 @router.get("/timeseries", response_model=Table, summary="A measure over time, optionally stacked")
-def timeseries(q: Annotated[SeriesQuery, Query()], state: State, who: Reader) -> Table:
+def timeseries(q: Annotated[SeriesQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Columns bucket, (key), value at the chosen grain (UTC)."""
-    return table(series.time_series(state.read_wh, who.read_scope, q.start, q.end, grain=_value(q.grain),
-                                    measure=_value(q.measure), dimension=_value(q.dimension), top=q.top,
-                                    filters=q.filters(), tag="api:timeseries"))
+    return table(series.time_series(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
+                                    measure=value(q.measure), dimension=value(q.dimension), top=q.top,
+                                    filters=q.filters(), tag=tag))
 
 
 @router.get("/latency", response_model=Table, summary="Latency percentiles (end to end, TTFT, TPOT)")
-def latency(q: Annotated[LatencyQuery, Query()], state: State, who: Reader) -> Table:
+def latency(q: Annotated[LatencyQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """p50/p95/p99 and mean in ms of successful calls, overall or per `dimension`."""
     return table(attribution.latency_percentiles(state.read_wh, who.read_scope, q.start, q.end, q.filters(),
-                                                 dimension=_value(q.dimension), tag="api:latency"))
+                                                 dimension=value(q.dimension), tag=tag))
+
+
+@router.get("/latency/series", response_model=Table, summary="Latency percentiles over time")
+def latency_series(q: Annotated[LatencySeriesQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+    """Per bucket (and key) of successful calls: calls, mean / p50 / p95 / p99 of latency and TTFT,
+    p99 of queue time where known (ms)."""
+    return table(series.latency_series(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
+                                       dimension=value(q.dimension), filters=q.filters(), tag=tag))
 
 
 @router.get("/cache", response_model=Table, summary="Prompt-cache hit ratio over time")
-def cache(q: Annotated[CacheQuery, Query()], state: State, who: Reader) -> Table:
+def cache(q: Annotated[CacheQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Per bucket (and key): cache read / write tokens and hit ratio read / (read + write)."""
-    return table(series.cache_hit_series(state.read_wh, who.read_scope, q.start, q.end, grain=_value(q.grain),
-                                         dimension=_value(q.dimension), filters=q.filters(), tag="api:cache"))
+    return table(series.cache_hit_series(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
+                                         dimension=value(q.dimension), filters=q.filters(), tag=tag))
 
 
 @router.get("/top", response_model=Table, summary="Top-N values of a dimension by a measure")
-def top(q: Annotated[TopQuery, Query()], state: State, who: Reader) -> Table:
+def top(q: Annotated[TopQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """The `n` largest; columns key, value, calls, cost_usd."""
-    return table(series.top_n(state.read_wh, who.read_scope, q.start, q.end, dimension=_value(q.dimension),
-                              measure=_value(q.measure), n=q.n, filters=q.filters(), tag="api:top"))
+    return table(series.top_n(state.read_wh, who.read_scope, q.start, q.end, dimension=value(q.dimension),
+                              measure=value(q.measure), n=q.n, filters=q.filters(), tag=tag))
 
 
 @router.get("/dead-letters", response_model=Table, summary="Records that could not be ingested")
-def dead_letters(q: Annotated[DeadLetterQuery, Query()], state: State, who: Reader) -> Table:
+def dead_letters(q: Annotated[DeadLetterQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Newest first. Dead letters carry no trusted project, so keys bound to a project get 403."""
     if who.project is not None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "dead letters are visible only to keys not bound to a project")
     return table(ops.dead_letters(state.read_wh, q.start, q.end, source=q.source, reason=q.reason, limit=q.limit,
-                                  tag="api:dead_letters"))
+                                  tag=tag))
 
 
 @router.get("/prices", response_model=Table, summary="Price cells in force for a model")
-def prices(q: Annotated[PriceQuery, Query()], state: State, who: Reader) -> Table:
+def prices(q: Annotated[PriceQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """USD per token (per use for web searches) by context, time-of-day window and input tier."""
     return table(ops.prices(state.read_wh, model=q.model, provider=q.provider, at=q.at or datetime.now(UTC),
-                            tag="api:prices"))
+                            tag=tag))

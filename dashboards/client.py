@@ -1,0 +1,256 @@
+"""The dashboards' only way to data: the service's HTTP read API, over httpx.
+
+`Api(url, key, page)` calls an endpoint and returns a Polars frame: money columns (`*_usd`,
+`*_mtok`, `monthly_usd`) as Decimal(38, 18), timestamps as UTC datetimes. Every failure becomes an
+`ApiError` whose message is safe and useful to show (cannot reach, key refused, bad parameter,
+warehouse error) — pages show it, never a traceback. Responses are cached for a minute per
+(URL, key, endpoint, parameters).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import polars as pl
+
+DEFAULT_URL = "http://127.0.0.1:8787"
+URL_ENV, KEY_ENV, EXPOSED_ENV = "LLMLEDGER_API_URL", "LLMLEDGER_API_KEY", "LLMLEDGER_DASHBOARD_EXPOSED"
+MONEY = pl.Decimal(38, 18)
+_TIME_COLUMNS = {"bucket", "ts", "first_seen", "last_seen", "month_start", "month_end"}
+
+
+class ApiError(Exception):
+    """A read that failed; `str(err)` is meant for the user. `status` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def auth(self) -> bool:
+        """The API wants a (different) key."""
+        return self.status in (401, 403)
+
+
+Params = Mapping[str, Any]
+
+
+def _query(params: Params) -> list[tuple[str, str]]:
+    """Parameters as query pairs: lists repeat, None is left out, datetimes are ISO 8601 UTC."""
+    pairs: list[tuple[str, str]] = []
+    for name, raw in params.items():
+        for item in raw if isinstance(raw, list | tuple) else [raw]:
+            if item is None:
+                continue
+            if isinstance(item, datetime):
+                item = item.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            elif isinstance(item, bool):
+                item = "true" if item else "false"
+            pairs.append((name, str(item)))
+    return pairs
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return response.text[:300]
+    if isinstance(detail, list):  # FastAPI validation errors
+        return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)
+    return str(detail)
+
+
+def fetch(url: str, key: str | None, page: str, path: str, pairs: Sequence[tuple[str, str]],
+          timeout: float = 60.0) -> dict[str, Any]:
+    """GET `path` and return its JSON body; raises `ApiError`."""
+    headers = {"X-LLMLedger-Page": page}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    try:
+        response = httpx.get(url.rstrip("/") + path, params=list(pairs), headers=headers, timeout=timeout)
+    except httpx.TimeoutException as err:
+        raise ApiError(f"the llmledger API at {url} did not answer {path} within {timeout:.0f} s") from err
+    except httpx.HTTPError as err:
+        raise ApiError(f"cannot reach the llmledger API at {url} ({type(err).__name__}): is `llmledger up` "
+                       f"running? The dashboard reads {URL_ENV}.") from err
+    if response.status_code == 401:
+        raise ApiError("the llmledger API needs an API key with the read scope "
+                       "(create one with `llmledger keys create --scope read`)", status=401)
+    if response.status_code == 403:
+        raise ApiError(f"the API key was refused for {path}: {_detail(response)}", status=403)
+    if response.status_code >= 400:
+        raise ApiError(f"the llmledger API answered {response.status_code} to {path}: {_detail(response)}",
+                       status=response.status_code)
+    try:
+        return response.json()  # type: ignore[no-any-return]
+    except ValueError as err:
+        raise ApiError(f"the llmledger API sent something that is not JSON for {path}") from err
+
+
+def _cached_fetch() -> Any:
+    """`fetch`, memoised for 60 s by Streamlit when running inside it."""
+    try:
+        import streamlit as st
+        from streamlit.runtime import exists
+    except ImportError:  # pragma: no cover - streamlit is a dependency
+        return fetch
+    if not exists():
+        return fetch
+    return st.cache_data(ttl=60, show_spinner=False, max_entries=512)(fetch)
+
+
+_FETCH: Any = None
+
+
+def frame(body: Mapping[str, Any]) -> pl.DataFrame:
+    """A `{columns, rows}` table as a frame with money as Decimal and timestamps as UTC datetimes."""
+    columns: list[str] = list(body.get("columns") or [])
+    rows: list[dict[str, Any]] = list(body.get("rows") or [])
+    if not columns:
+        return pl.DataFrame()
+    out = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None) if rows else \
+        pl.DataFrame(schema={c: pl.String for c in columns})
+    exprs = []
+    for name in columns:
+        if name.endswith(("_usd", "_mtok")):
+            exprs.append(pl.col(name).cast(pl.String).cast(MONEY))
+        elif name in _TIME_COLUMNS or name.endswith("_at"):
+            exprs.append(pl.col(name).cast(pl.String).str.to_datetime(time_zone="UTC", strict=False))
+    return out.with_columns(exprs) if exprs else out
+
+
+@dataclass(frozen=True)
+class View:
+    """What a page looks at: a half-open UTC range and `dimension:value` filters."""
+
+    start: datetime
+    end: datetime
+    filters: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "filter": list(self.filters)}
+
+
+@dataclass(frozen=True)
+class Api:
+    """A client of one service, drawing one page (the page name tags the warehouse queries)."""
+
+    url: str = DEFAULT_URL
+    key: str | None = None
+    page: str = "dashboard"
+    timeout: float = 60.0
+
+    @classmethod
+    def from_env(cls, page: str, *, key: str | None = None) -> Api:
+        """URL from `LLMLEDGER_API_URL`, key from `key` (a visitor's) or `LLMLEDGER_API_KEY`."""
+        return cls(url=os.environ.get(URL_ENV, DEFAULT_URL), key=key or os.environ.get(KEY_ENV) or None, page=page)
+
+    def body(self, path: str, **params: Any) -> dict[str, Any]:
+        """The raw JSON of an endpoint (cached for a minute inside Streamlit)."""
+        global _FETCH
+        if _FETCH is None:
+            _FETCH = _cached_fetch()
+        return _FETCH(self.url, self.key, self.page, path, tuple(_query(params)), self.timeout)  # type: ignore[no-any-return]
+
+    def get(self, path: str, **params: Any) -> pl.DataFrame:
+        """An endpoint's table as a frame."""
+        return frame(self.body(path, **params))
+
+    def health(self) -> dict[str, Any]:
+        """`/health` (uncached)."""
+        return fetch(self.url, self.key, self.page, "/health", (), self.timeout)
+
+    # ---- the endpoints the pages use --------------------------------------------------------
+
+    def totals(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/totals", **view.params())
+
+    def usage(self, view: View, dimension: str, *, limit: int = 100) -> pl.DataFrame:
+        return self.get("/v1/usage", **view.params(), dimension=dimension, limit=limit)
+
+    def timeseries(self, view: View, *, grain: str, measure: str = "cost_usd", dimension: str | None = None,
+                   top: int = 8) -> pl.DataFrame:
+        return self.get("/v1/timeseries", **view.params(), grain=grain, measure=measure, dimension=dimension, top=top)
+
+    def top(self, view: View, dimension: str, *, measure: str = "cost_usd", n: int = 50) -> pl.DataFrame:
+        return self.get("/v1/top", **view.params(), dimension=dimension, measure=measure, n=n)
+
+    def spend(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/spend", filter=list(view.filters), at=view.end)
+
+    def heatmap(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/spend/heatmap", **view.params())
+
+    def movers(self, view: View, dimension: str, *, n: int = 8) -> pl.DataFrame:
+        return self.get("/v1/movers", **view.params(), dimension=dimension, n=n)
+
+    def budgets(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/budgets", at=view.end)
+
+    def latency(self, view: View, dimension: str | None = None) -> pl.DataFrame:
+        return self.get("/v1/latency", **view.params(), dimension=dimension)
+
+    def latency_series(self, view: View, *, grain: str, dimension: str | None = None) -> pl.DataFrame:
+        return self.get("/v1/latency/series", **view.params(), grain=grain, dimension=dimension)
+
+    def cache_windows(self, view: View, *, grain: str, by: Sequence[str] = ()) -> pl.DataFrame:
+        return self.get("/v1/cache/windows", **view.params(), grain=grain, by=list(by))
+
+    def cache_savings(self, view: View, *, by: Sequence[str] = ()) -> pl.DataFrame:
+        return self.get("/v1/cache/savings", **view.params(), by=list(by))
+
+    def prompt_versions(self, view: View, *, by: str = "route") -> pl.DataFrame:
+        return self.get("/v1/prompt-versions", **view.params(), by=by)
+
+    def distribution(self, view: View, *, measure: str, dimension: str, nonzero: bool = False) -> pl.DataFrame:
+        return self.get("/v1/distribution", **view.params(), measure=measure, dimension=dimension, nonzero=nonzero)
+
+    def histogram(self, view: View, *, measure: str, dimension: str, nonzero: bool = False) -> pl.DataFrame:
+        return self.get("/v1/histogram", **view.params(), measure=measure, dimension=dimension, nonzero=nonzero)
+
+    def reasoning_outliers(self, view: View, *, n: int = 20) -> pl.DataFrame:
+        return self.get("/v1/reasoning/outliers", **view.params(), n=n)
+
+    def cascade_series(self, view: View, *, grain: str) -> pl.DataFrame:
+        return self.get("/v1/cascade/series", **view.params(), grain=grain)
+
+    def cascade_steps(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/cascade/steps", **view.params())
+
+    def cascade_frontier(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/cascade/frontier", **view.params())
+
+    def nodes(self, what: str, view: View, *, step_s: int = 3600, **extra: Any) -> pl.DataFrame:
+        """`what`: gpu, load, throughput, latency, cost or breakeven (node metrics take no filters)."""
+        return self.get(f"/v1/nodes/{what}", start=view.start, end=view.end, step_s=step_s, **extra)
+
+    def alerts(self, *, state: str = "open", limit: int = 200) -> tuple[bool, str, pl.DataFrame]:
+        """(signals evaluated here?, detail, incidents); the incident's scope as `k=v, k=v` text."""
+        body = self.body("/v1/alerts", state=state, limit=limit)
+        for row in body.get("rows") or []:  # a few hundred incidents at most
+            scope = row.get("scope")
+            if isinstance(scope, list):
+                row["scope"] = ", ".join(f"{p.get('key')}={p.get('value')}" for p in scope if isinstance(p, dict))
+            elif isinstance(scope, dict):
+                row["scope"] = ", ".join(f"{k}={v}" for k, v in scope.items())
+        return bool(body.get("engine")), str(body.get("detail") or ""), frame(body)
+
+    def dead_letter_counts(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/dead-letters/counts", start=view.start, end=view.end)
+
+    def dead_letters(self, view: View, *, limit: int = 50) -> pl.DataFrame:
+        return self.get("/v1/dead-letters", start=view.start, end=view.end, limit=limit)
+
+    def unpriced(self, view: View) -> pl.DataFrame:
+        return self.get("/v1/unpriced", **view.params())
+
+    def collectors(self) -> pl.DataFrame:
+        return self.get("/v1/collectors")
+
+    def price_list(self, *, models: Sequence[str] = (), like: str | None = None) -> pl.DataFrame:
+        return self.get("/v1/price-list", model=list(models), like=like)

@@ -1,0 +1,76 @@
+"""Reasoning and routing: reasoning tokens per call by route and model with the single-call outliers
+(runaway reasoning), and cascade routing — escalation rate per policy against the healthy 30–50%
+band, the cost of each step, and the same requests all on the frontier model."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboards import controls, figures, layout, palette
+from dashboards import formatting as fmt
+
+MIN_REQUESTS = 20
+
+api = layout.api_for("routing")
+view = controls.view(api)
+st.title("Reasoning & routing")
+
+with layout.guard(api):
+    st.header("Reasoning tokens")
+    per = controls.choice("per", ["route", "model"], "route", title="Per", horizontal=True)
+    with st.spinner("Loading reasoning tokens…"):
+        quantiles = api.distribution(view, measure="reasoning_tokens", dimension=per, nonzero=True)
+        worst = api.reasoning_outliers(view, n=25)
+    if quantiles.is_empty():
+        layout.empty("No call reported reasoning tokens in this range.",
+                     "Reasoning models report them as `reasoning_tokens` (part of `output_tokens`).")
+    else:
+        left, right = st.columns(2)
+        with left:
+            st.plotly_chart(figures.token_boxes(quantiles, title=f"Reasoning tokens per call by {per} "
+                                                "(calls that reasoned; p5–p99, max ×)"), key="reasoning_box")
+        with right:
+            st.plotly_chart(figures.outliers(worst), key="outliers")
+        runaway = worst.filter(pl.col("reasoning_tokens") >= 100_000)
+        if not runaway.is_empty():
+            st.warning(f"{runaway.height} call(s) used ≥ 100,000 reasoning tokens — set a reasoning budget "
+                     f"(max reasoning / thinking tokens) on {', '.join(sorted(set(runaway['route'].to_list())))}.",
+                     icon=":material/psychology:")
+        layout.show_table(worst.select("ts", "route", "model", "user_id", "reasoning_tokens", "output_tokens",
+                                       pl.col("route_p99").round(0), pl.col("times_p99").round(1), "cost_usd",
+                                       "event_id"), key="outlier_table",
+                          height=260)
+
+    st.header("Cascade routing")
+    grain = {"5min": "hour"}.get(controls.grain_for(view), controls.grain_for(view))  # enough requests per bucket
+    with st.spinner("Loading escalation rates…"):
+        series = api.cascade_series(view, grain=grain)
+        steps = api.cascade_steps(view)
+        frontier = api.cascade_frontier(view)
+    if series.is_empty():
+        layout.empty("No cascade routing in this range.", "Calls of a cascade carry `routing_policy` and "
+                     "`cascade_step` (0 = first model tried); escalations are steps ≥ 1.")
+        st.stop()
+    # a bucket with too few requests to judge is a gap in the line, not a point
+    judged = series.rename({"routing_policy": "key"}).with_columns(
+        pl.when(pl.col("step0_calls") >= MIN_REQUESTS).then("escalation_rate").alias("escalation_rate"))
+    st.plotly_chart(figures.lines(judged, y="escalation_rate", percent=True,
+                                  title=f"Escalation rate per {grain} and routing policy (buckets of ≥ {MIN_REQUESTS} requests)",
+                                  y_title="escalated ÷ first-step calls", band=(0.3, 0.5),
+                                  thresholds=((0.5, "warning 50%", palette.WARNING),
+                                              (0.7, "critical 70%", palette.CRITICAL))), key="escalation")
+    stale = judged.filter(pl.col("escalation_rate") >= 0.7)
+    if not stale.is_empty():
+        first = stale.sort("bucket").row(0, named=True)
+        st.warning(f"{first['key']} escalated {fmt.percent(first['escalation_rate'])} of requests at "
+                   f"{first['bucket']:%Y-%m-%d %H:%M} UTC (first-step model: {', '.join(first['step0_models'])}): "
+                   "a changed cheap model or stale router — retrain the router or roll the model back.", icon=":material/alt_route:")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(figures.stacked_steps(steps), key="steps")
+    with right:
+        st.plotly_chart(figures.frontier(frontier), key="frontier")
+    layout.show_table(frontier.select("routing_policy", "requests", "calls", "actual_cost_usd", "frontier_model",
+                                      "all_frontier_cost_usd", "saved_usd"), key="frontier_table")
+    layout.show_table(steps, percent=("cost_share",), key="steps_table")

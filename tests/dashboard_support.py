@@ -1,0 +1,55 @@
+"""Services for the dashboard tests: a real service (uvicorn in a thread, its own database on the
+session store) holding three simulated weeks with every incident and the self-hosted nodes' samples,
+and one holding nothing. Session-scoped (registered in conftest): seeding takes seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from llmledger.demo import seed_demo
+from llmledger.runtime import open_warehouse
+from tests.service_support import Running, service_settings, start_in_thread
+
+VIEWS = Path(__file__).resolve().parents[1] / "dashboards" / "views"
+PAGES = ("overview", "attribution", "caching", "latency", "routing", "nodes", "health")
+DEMO_DAYS, DEMO_CALLS_PER_DAY = 21, 1500  # every incident fits; cascades reach 20 requests an hour
+
+
+@pytest.fixture(scope="session")
+def demo_service(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """A service over three simulated weeks ending now (every incident, node samples, GPU prices)."""
+    settings = service_settings(store, tmp_path_factory.mktemp("dashboards") / "home")
+    with open_warehouse(settings) as wh:
+        seed_demo(wh, settings, days=DEMO_DAYS, calls_per_day=DEMO_CALLS_PER_DAY)
+    yield from start_in_thread(settings)
+
+
+@pytest.fixture(scope="session")
+def empty_service(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """A service with an empty, migrated database."""
+    yield from start_in_thread(service_settings(store, tmp_path_factory.mktemp("dashboards-empty") / "home"))
+
+
+def page(name: str, url: str, *, query: dict[str, str | list[str]] | None = None, key: str | None = None,
+         timeout: float = 60) -> AppTest:
+    """Run one dashboard page against the API at `url` (and return the finished AppTest)."""
+    os.environ["LLMLEDGER_API_URL"] = url
+    os.environ.pop("LLMLEDGER_API_KEY", None)
+    os.environ.pop("LLMLEDGER_DASHBOARD_EXPOSED", None)
+    at = AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    if key:
+        at.session_state["llmledger_api_key"] = key
+    return at.run()
+
+
+def charts(at: AppTest) -> list:
+    """The Plotly charts a page drew."""
+    return list(at.get("plotly_chart"))

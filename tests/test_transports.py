@@ -30,21 +30,27 @@ from warehouse.migrate import migrate
 from warehouse.queries import (
     alerts,
     attribution,
+    caching,
     collectors,
+    distributions,
     jobs,
     nodes,
     ops,
     reconciliation,
     report_sends,
     rollups,
+    routing,
     savings,
     series,
     signals,
+    spend,
     weekly,
 )
 from warehouse.queries.scope import Scope
 
 START, END = datetime(2025, 11, 5, tzinfo=UTC), datetime(2025, 11, 6, tzinfo=UTC)
+# not on the hour: whole hours come from the rollups, the edges from raw calls
+MID_START, MID_END = datetime(2025, 11, 5, 3, 17, 29, tzinfo=UTC), datetime(2025, 11, 5, 20, 41, 3, tzinfo=UTC)
 
 # Every query-library function, called as a dashboard or job would (a new one must be added here).
 QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
@@ -65,6 +71,28 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "series.time_series": lambda wh: series.time_series(wh, Scope.all(), START, END, dimension="model"),
     "series.cache_hit_series": lambda wh: series.cache_hit_series(wh, Scope.all(), START, END, dimension="route"),
     "series.top_n": lambda wh: series.top_n(wh, Scope.all(), START, END, dimension="team"),
+    "series.latency_series": lambda wh: (
+        series.latency_series(wh, Scope.all(), MID_START, MID_END, dimension="provider"),
+        series.latency_series(wh, Scope.all(), START, END, grain="day", filters={"status": ["ok"]}),
+    ),
+    # the dashboards' reads
+    "spend.spend_periods": lambda wh: spend.spend_periods(wh, Scope.all(), MID_END),
+    "spend.movers": lambda wh: spend.movers(wh, Scope.all(), "route", MID_START, MID_END),
+    "spend.spend_heatmap": lambda wh: spend.spend_heatmap(wh, Scope.all(), START, END),
+    "spend.budget_status": lambda wh: spend.budget_status(
+        wh, Scope.all(), [spend.BudgetSpec(Decimal(5), team="platform"), spend.BudgetSpec(Decimal(50))], MID_END),
+    "caching.cache_windows": lambda wh: caching.cache_windows(wh, Scope.all(), MID_START, MID_END, by=["route"]),
+    "caching.cache_savings": lambda wh: caching.cache_savings(wh, Scope.all(), MID_START, MID_END, by=["model"]),
+    "caching.prompt_versions": lambda wh: caching.prompt_versions(wh, Scope.all(), START, END),
+    "distributions.token_quantiles": lambda wh: distributions.token_quantiles(wh, Scope.all(), START, END),
+    "distributions.token_histogram": lambda wh: distributions.token_histogram(
+        wh, Scope.all(), START, END, measure="reasoning_tokens", nonzero=True),
+    "distributions.reasoning_outliers": lambda wh: distributions.reasoning_outliers(wh, Scope.all(), START, END),
+    "routing.cascade_series": lambda wh: routing.cascade_series(wh, Scope.all(), MID_START, MID_END),
+    "routing.cascade_steps": lambda wh: routing.cascade_steps(wh, Scope.all(), START, END),
+    "routing.frontier_cost": lambda wh: routing.frontier_cost(wh, Scope.all(), START, END),
+    "ops.unpriced_models": lambda wh: ops.unpriced_models(wh, Scope.all(), START, END),
+    "ops.price_list": lambda wh: ops.price_list(wh, at=START, like="gpt-4o"),
     "ops.dead_letters": lambda wh: ops.dead_letters(wh, START, END),
     "ops.dead_letter_counts": lambda wh: ops.dead_letter_counts(wh, START, END),
     "ops.prices": lambda wh: ops.prices(wh, model="gpt-4o", provider="openai", at=START),

@@ -211,8 +211,8 @@ def latency_series(
             WHERE calls > 0
             ORDER BY bucket{group}
         """
-        return wh.query_df(sql, params, tag=tag).with_columns(
-            pl.col("latency_mean_ms", "ttft_mean_ms").cast(pl.Float64))
+        return _nan_as_null(wh.query_df(sql, params, tag=tag).with_columns(
+            pl.col("latency_mean_ms", "ttft_mean_ms").cast(pl.Float64)))
     sql = f"""
         SELECT bucket{group}, calls, latency_mean_ms, latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p95_ms,
             latency_q[3] AS latency_p99_ms, ttft_mean_ms, ttft_q[1] AS ttft_p50_ms, ttft_q[2] AS ttft_p95_ms,
@@ -227,7 +227,12 @@ def latency_series(
         )
         ORDER BY bucket{group}
     """
-    return wh.query_df(sql, params, tag=tag)
+    return _nan_as_null(wh.query_df(sql, params, tag=tag))
+
+
+def _nan_as_null(frame: pl.DataFrame) -> pl.DataFrame:
+    """A bucket without TTFTs has no percentile: null (as JSON shows it), not the digest's NaN."""
+    return frame.with_columns(pl.col(pl.Float32, pl.Float64).fill_nan(None))
 
 
 LATENCY_MEASURES = ("ok_calls", "latency_calls", "latency_ms_sum", "latency_digest", "ttft_calls", "ttft_ms_sum",

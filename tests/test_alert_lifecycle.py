@@ -140,3 +140,17 @@ def test_per_scope_overrides_and_channel_routing() -> None:
     assert channel_for(slack, team="data", severity="critical", signal="x") == "#data-oncall"
     assert channel_for(slack, team="data", severity="warning", signal="budget") == "#finops"
     assert channel_for(slack, team="data", severity="warning", signal="x") == "#llm-alerts"
+
+
+def test_spend_spike_summaries_read_as_sentences_for_new_and_held_spend() -> None:
+    from decimal import Decimal
+
+    from alerts.rules.spend import SpendSpike
+
+    rule = SpendSpike()
+    usual = rule.describe({"cost_usd": Decimal("13.40"), "base_cost_usd": Decimal("2.34"), "value": 5.73})
+    assert usual == "Spend spike: $13.40 in the last hour, 5.7x the usual $2.34"
+    new = rule.describe({"cost_usd": Decimal("8.53"), "base_cost_usd": Decimal(0), "value": float("inf")})
+    assert new == "Spend spike: $8.53 in the last hour, new spend (this hour usually costs nothing)"
+    held = rule.describe({"cost_usd": None, "base_cost_usd": None, "value": None})
+    assert "inf" not in held and "n/a" not in held and held.startswith("Spend spike: held")

@@ -50,8 +50,12 @@ class SpendSpike(Rule):
         return {"project": str(row["project"]), str(row["dimension"]): str(row["key"])}
 
     def describe(self, row: dict[str, Any]) -> str:
-        return (f"{self.title}: ${row.get('cost_usd', 0):,.2f} in the last hour, {row['value']:.1f}x the usual "
-                f"${row.get('base_cost_usd') or 0:,.2f}")
+        cost, base, value = row.get("cost_usd"), row.get("base_cost_usd") or 0, row.get("value")
+        if cost is None or value is None or value != value:
+            return f"{self.title}: held by the sustain window (no spend measured at this instant)"
+        if not base or value == float("inf"):
+            return f"{self.title}: ${cost:,.2f} in the last hour, new spend (this hour usually costs nothing)"
+        return f"{self.title}: ${cost:,.2f} in the last hour, {value:.1f}x the usual ${base:,.2f}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)

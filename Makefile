@@ -1,10 +1,11 @@
-# Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
+# Two entry points for a fresh machine: `make demo` (the main job: service + dashboards on a
+# simulated month) and `make test`.
 # Both create the virtual environment from pyproject.toml on first use.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo up test bench clean
+.PHONY: install demo summary test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
+	$(VENV)/bin/llmledger up --demo
+
+summary: install
 	$(VENV)/bin/llmledger demo
 
 test: install

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import polars as pl
 
@@ -95,6 +95,28 @@ class Family:
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
         """Per rule name, one row per (scope, instant) — see the module docstring."""
         raise NotImplementedError
+
+    def sliding(self, ctx: RuleContext, instants: list[datetime]) -> Sliding | None:
+        """For a one-rule family judged over a sliding window: its rule and settings, the step, the
+        window and the instants to compute (the asked ones plus the sustain lookback); None when the
+        rule is switched off."""
+        (rule,) = self.rules
+        settings = rule.settings(ctx)
+        if not settings.enabled:
+            return None
+        step = self.step(ctx.signals)
+        span = points(instants, step, timedelta(minutes=settings.sustain_min))
+        return Sliding(rule, settings, step, timedelta(minutes=settings.window_min), span)
+
+
+class Sliding(NamedTuple):
+    """What `Family.sliding` works out for a one-rule family."""
+
+    rule: Rule
+    settings: Any
+    step: timedelta
+    window: timedelta
+    span: list[datetime]
 
 
 def empty_observations(keys: list[str]) -> pl.DataFrame:

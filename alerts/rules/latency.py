@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from alerts.rules.base import UNKNOWN, Explanation, Family, Rule, RuleContext, format_value, points, \
+from alerts.rules.base import UNKNOWN, Explanation, Family, Rule, RuleContext, format_value, \
     scope_thresholds, sustain, time_series
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
@@ -62,13 +62,10 @@ class LatencyFamily(Family):
     rules = (LatencyTail(),)
 
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
-        (rule,) = self.rules
-        settings = rule.settings(ctx)
-        if not settings.enabled:
+        sliding = self.sliding(ctx, instants)
+        if sliding is None:
             return {}
-        step = self.step(ctx.signals)
-        window = timedelta(minutes=settings.window_min)
-        span = points(instants, step, timedelta(minutes=settings.sustain_min))
+        rule, settings, step, window, span = sliding
         rows = q.latency_windows(ctx.wh, ctx.scope, span[0] - window, span[-1],
                                  step_s=int(step.total_seconds()), window_s=int(window.total_seconds()))
         if rows.is_empty():

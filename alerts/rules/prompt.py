@@ -20,7 +20,6 @@ from alerts.rules.base import (
     Rule,
     RuleContext,
     first_value,
-    points,
     scope_thresholds,
     sustain,
     window_sums,
@@ -101,13 +100,10 @@ class PromptFamily(Family):
     rules = (PromptAccumulation(),)
 
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
-        (rule,) = self.rules
-        settings = rule.settings(ctx)
-        if not settings.enabled:
+        sliding = self.sliding(ctx, instants)
+        if sliding is None:
             return {}
-        step = self.step(ctx.signals)
-        window = timedelta(minutes=settings.window_min)
-        span = points(instants, step, timedelta(minutes=settings.sustain_min))
+        rule, settings, step, window, span = sliding
         buckets = q.prompt_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1])
         sums = window_sums(buckets, KEYS, ["ok_calls", "input_tokens"], bucket=BUCKET, window=window, at=span)
         if sums.is_empty():

@@ -16,7 +16,6 @@ from alerts.rules.base import (
     Rule,
     RuleContext,
     first_value,
-    points,
     scope_thresholds,
     sustain,
     window_sums,
@@ -62,13 +61,10 @@ class RoutingFamily(Family):
     rules = (StaleRouting(),)
 
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
-        (rule,) = self.rules
-        settings = rule.settings(ctx)
-        if not settings.enabled:
+        sliding = self.sliding(ctx, instants)
+        if sliding is None:
             return {}
-        step = self.step(ctx.signals)
-        window = timedelta(minutes=settings.window_min)
-        span = points(instants, step, timedelta(minutes=settings.sustain_min))
+        rule, settings, step, window, span = sliding
         buckets = q.routing_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1])
         sums = window_sums(buckets, KEYS, ["step0_calls", "step1_calls"], bucket=BUCKET, window=window, at=span)
         judged = scope_thresholds(ctx, rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])

@@ -18,7 +18,6 @@ from alerts.rules.base import (
     RuleContext,
     empty_observations,
     first_value,
-    points,
     scope_thresholds,
     sustain,
     window_sums,
@@ -96,13 +95,10 @@ class SpendFamily(Family):
     rules = (SpendSpike(),)
 
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
-        (rule,) = self.rules
-        settings = rule.settings(ctx)
-        if not settings.enabled:
+        sliding = self.sliding(ctx, instants)
+        if sliding is None:
             return {}
-        step = self.step(ctx.signals)
-        window = timedelta(minutes=settings.window_min)
-        span = points(instants, step, timedelta(minutes=settings.sustain_min))
+        rule, settings, step, window, span = sliding
         buckets = q.spend_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1]).with_columns(
             pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
         floors = pl.DataFrame({"dimension": list(settings.floor_usd), "floor": list(settings.floor_usd.values())})

@@ -104,8 +104,8 @@ def latency_percentiles(
     tag: str = "latency",
 ) -> pl.DataFrame:
     """p50/p95/p99 and mean of end-to-end latency, TTFT and TPOT (ms), and of queue time where the
-    source reports it (`queue_calls` of them), overall or per dimension. End-to-end and TTFT of
-    whole hours come from the hourly rollup's digests; TPOT and queue time from raw calls."""
+    source reports it (`queue_calls` of them), overall or per dimension. Whole hours come from the
+    hourly rollup's digests, the partial hours at the edges from raw calls."""
     params: dict[str, Any] = {}
     key = f"{identifier(dimension, DIMENSIONS)} AS key, " if dimension else ""
     group = " GROUP BY key ORDER BY key" if dimension else ""
@@ -113,39 +113,27 @@ def latency_percentiles(
                        measures=LATENCY_MEASURES, params=params)
     if rows is not None:
         levels = hybrid.DIGEST_LEVELS
-        key_out = "l.key AS key, " if dimension else ""
-        joined = "LEFT JOIN" if dimension else "CROSS JOIN"
-        on = " ON r.key = l.key" if dimension else ""
-        # TPOT and queue time are not in the rollup: two raw scans, each reading only the calls it needs
-        cond = where(scope, start, end, filters, params=params) + " AND status = 'ok'"
-        raw_key = f"toString({identifier(dimension, DIMENSIONS)}) AS key, " if dimension else ""
-        raw_group = " GROUP BY key" if dimension else ""
         sql = f"""
-            SELECT {key_out}l.calls AS calls, l.latency_mean_ms AS latency_mean_ms, l.ttft_mean_ms AS ttft_mean_ms,
-                ifNull(q.queue_calls, 0) AS queue_calls, q.queue_mean_ms AS queue_mean_ms,
-                arrayMap(i -> l.latency_q4[i], [1, 3, 4]) AS latency_q, arrayMap(i -> l.ttft_q4[i], [1, 3, 4]) AS ttft_q,
-                r.tpot_q AS tpot_q, q.queue_q AS queue_q
+            SELECT {"key, " if dimension else ""}calls, latency_mean_ms, ttft_mean_ms,
+                n_queue AS queue_calls, queue_mean_ms,
+                arrayMap(i -> latency_q4[i], [1, 3, 4]) AS latency_q, arrayMap(i -> ttft_q4[i], [1, 3, 4]) AS ttft_q,
+                arrayMap(i -> tpot_q4[i], [1, 3, 4]) AS tpot_q, arrayMap(i -> queue_q4[i], [1, 3, 4]) AS queue_q
             FROM (
                 SELECT {"toString(key) AS key, " if dimension else ""}sum(ok_calls) AS calls,
                     if(sum(latency_calls) = 0, NULL, sum(latency_ms_sum) / sum(latency_calls)) AS latency_mean_ms,
                     quantilesTDigestMerge({levels})(latency_digest) AS latency_q4,
                     if(sum(ttft_calls) = 0, NULL, sum(ttft_ms_sum) / sum(ttft_calls)) AS ttft_mean_ms,
-                    quantilesTDigestMerge({levels})(ttft_digest) AS ttft_q4
+                    quantilesTDigestMerge({levels})(ttft_digest) AS ttft_q4,
+                    quantilesTDigestMerge({levels})(tpot_digest) AS tpot_q4,
+                    sum(queue_calls) AS n_queue,
+                    if(sum(queue_calls) = 0, NULL, sum(queue_ms_sum) / sum(queue_calls)) AS queue_mean_ms,
+                    quantilesTDigestMerge({levels})(queue_digest) AS queue_q4
                 FROM ({rows}){" GROUP BY key" if dimension else ""}
-            ) AS l
-            {joined} (
-                SELECT {raw_key}quantilesTDigest(0.5, 0.95, 0.99)((latency_ms - ttft_ms) / (output_tokens - 1)) AS tpot_q
-                FROM calls WHERE {cond} AND isNotNull(ttft_ms) AND output_tokens > 1{raw_group}
-            ) AS r{on}
-            {joined} (
-                SELECT {raw_key}count() AS queue_calls, avg(queue_ms) AS queue_mean_ms,
-                    quantilesTDigest(0.5, 0.95, 0.99)(queue_ms) AS queue_q
-                FROM calls WHERE {cond} AND isNotNull(queue_ms){raw_group}
-            ) AS q{on.replace("r.key", "q.key")}
+            )
             {"WHERE calls > 0 ORDER BY key" if dimension else ""}
-            SETTINGS join_use_nulls = 1
         """
-        frame = wh.query_df(sql, params, tag=tag).with_columns(pl.col("latency_mean_ms", "ttft_mean_ms").cast(pl.Float64))
+        frame = wh.query_df(sql, params, tag=tag).with_columns(
+            pl.col("latency_mean_ms", "ttft_mean_ms", "queue_mean_ms").cast(pl.Float64))
     else:
         sql = f"""
             SELECT {key}
@@ -163,14 +151,14 @@ def latency_percentiles(
             FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'{group}
         """
         frame = wh.query_df(sql, params, tag=tag)
-    return frame.with_columns(
+    return hybrid.nan_as_null(frame.with_columns(
         *(
             pl.col(f"{m}_q").list.get(i, null_on_oob=True).cast(pl.Float32).alias(f"{m}_p{p}_ms")
             for m in ("latency", "ttft", "tpot", "queue")
             for i, p in enumerate((50, 95, 99))
         )
-    ).drop("latency_q", "ttft_q", "tpot_q", "queue_q")
+    ).drop("latency_q", "ttft_q", "tpot_q", "queue_q"))
 
 
 LATENCY_MEASURES = ("ok_calls", "latency_calls", "latency_ms_sum", "latency_digest", "ttft_calls", "ttft_ms_sum",
-                    "ttft_digest")
+                    "ttft_digest", "tpot_digest", "queue_calls", "queue_ms_sum", "queue_digest")

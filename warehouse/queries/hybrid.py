@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import polars as pl
+
 from warehouse.client import identifier
 from warehouse.queries.rollups import HOURLY_DIMENSIONS, USER_DIMENSIONS
 from warehouse.queries.scope import TAG_PREFIX, Filters, Scope, where
@@ -52,29 +54,37 @@ ROLLUPS = (
     Rollup("calls_cache_hourly", CACHE_DIMENSIONS, "cache"),
 )
 _UNCACHED = "cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens = 0"
+_TPOT_KNOWN = "status = 'ok' AND latency_ms IS NOT NULL AND ttft_ms IS NOT NULL AND output_tokens > 1"
 
 
 MEASURES: dict[str, Measure] = {
     "calls": Measure("toUInt64(count())", "toUInt64(calls)", "toUInt64(calls)", "toUInt64(calls)"),
     "ok_calls": Measure("toUInt64(countIf(status = 'ok'))", "toUInt64(ok_calls)"),
     "cost_usd": Measure("sum(cost_usd)", "toDecimal128(cost_usd, 18)", "toDecimal128(cost_usd, 18)"),
-    "input_cost_usd": Measure("sum(input_cost_usd)", "toDecimal128(input_cost_usd, 18)"),
-    "cache_read_cost_usd": Measure("sum(cache_read_cost_usd)", "toDecimal128(cache_read_cost_usd, 18)", None,
+    "input_cost_usd": Measure("sum(input_cost_usd)", "toDecimal128(input_cost_usd, 18)", "toDecimal128(input_cost_usd, 18)"),
+    "cache_read_cost_usd": Measure("sum(cache_read_cost_usd)", "toDecimal128(cache_read_cost_usd, 18)",
+                                   "toDecimal128(cache_read_cost_usd, 18)",
                                    "toDecimal128(cache_read_cost_usd, 18)"),
-    "cache_write_cost_usd": Measure("sum(cache_write_cost_usd)", "toDecimal128(cache_write_cost_usd, 18)", None,
+    "cache_write_cost_usd": Measure("sum(cache_write_cost_usd)", "toDecimal128(cache_write_cost_usd, 18)",
+                                    "toDecimal128(cache_write_cost_usd, 18)",
                                     "toDecimal128(cache_write_cost_usd, 18)"),
-    "output_cost_usd": Measure("sum(output_cost_usd)", "toDecimal128(output_cost_usd, 18)"),
-    "tool_cost_usd": Measure("sum(tool_cost_usd)", "toDecimal128(tool_cost_usd, 18)"),
-    "batch_discount_usd": Measure("sum(batch_discount_usd)", "toDecimal128(batch_discount_usd, 18)"),
+    "output_cost_usd": Measure("sum(output_cost_usd)", "toDecimal128(output_cost_usd, 18)",
+                               "toDecimal128(output_cost_usd, 18)"),
+    "tool_cost_usd": Measure("sum(tool_cost_usd)", "toDecimal128(tool_cost_usd, 18)", "toDecimal128(tool_cost_usd, 18)"),
+    "batch_discount_usd": Measure("sum(batch_discount_usd)", "toDecimal128(batch_discount_usd, 18)",
+                                  "toDecimal128(batch_discount_usd, 18)"),
     "input_tokens": Measure("toUInt64(sum(input_tokens))", "toUInt64(input_tokens)", "toUInt64(input_tokens)"),
-    "cache_read_tokens": Measure("toUInt64(sum(cache_read_tokens))", "toUInt64(cache_read_tokens)", None,
+    "cache_read_tokens": Measure("toUInt64(sum(cache_read_tokens))", "toUInt64(cache_read_tokens)",
+                                 "toUInt64(cache_read_tokens)",
                                  "toUInt64(cache_read_tokens)"),
     "cache_write_tokens": Measure("toUInt64(sum(cache_write_5m_tokens + cache_write_1h_tokens))",
-                                  "toUInt64(cache_write_tokens)", None, "toUInt64(cache_write_tokens)"),
+                                  "toUInt64(cache_write_tokens)", "toUInt64(cache_write_tokens)",
+                                  "toUInt64(cache_write_tokens)"),
     "output_tokens": Measure("toUInt64(sum(output_tokens))", "toUInt64(output_tokens)", "toUInt64(output_tokens)"),
-    "reasoning_tokens": Measure("toUInt64(sum(reasoning_tokens))", "toUInt64(reasoning_tokens)"),
+    "reasoning_tokens": Measure("toUInt64(sum(reasoning_tokens))", "toUInt64(reasoning_tokens)",
+                                "toUInt64(reasoning_tokens)"),
     "errors": Measure("toUInt64(countIf(status != 'ok'))", "toUInt64(errors)", "toUInt64(errors)"),
-    "unpriced_calls": Measure("toUInt64(countIf(unpriced))", "toUInt64(unpriced_calls)"),
+    "unpriced_calls": Measure("toUInt64(countIf(unpriced))", "toUInt64(unpriced_calls)", "toUInt64(unpriced_calls)"),
     # cascades: calls at the first step and escalations (step ≥ 1) of a routing policy
     "step0_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 0))", "toUInt64(cascade_step0_calls)"),
     "step1_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 1))", "toUInt64(cascade_step1_calls)"),
@@ -89,6 +99,15 @@ MEASURES: dict[str, Measure] = {
     "ttft_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(ttft_ms), "
                            "status = 'ok' AND ttft_ms IS NOT NULL)",
                            "ttft_ms_digest"),
+    # time per output token: (latency - TTFT) / (output tokens - 1) of ok calls with both times
+    "tpot_calls": Measure(f"toUInt64(countIf({_TPOT_KNOWN}))", "toUInt64(tpot_calls)"),
+    "tpot_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(toFloat32((assumeNotNull(latency_ms) - "
+                           f"assumeNotNull(ttft_ms)) / (output_tokens - 1)), {_TPOT_KNOWN})", "tpot_ms_digest"),
+    # queue time, where the source reports it (self-hosted servers)
+    "queue_calls": Measure("toUInt64(countIf(status = 'ok' AND queue_ms IS NOT NULL))", "toUInt64(queue_calls)"),
+    "queue_ms_sum": Measure("toUInt64(sumIf(ifNull(queue_ms, 0), status = 'ok'))", "toUInt64(queue_ms_sum)"),
+    "queue_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(queue_ms), "
+                            "status = 'ok' AND queue_ms IS NOT NULL)", "queue_ms_digest"),
 }
 
 
@@ -178,3 +197,8 @@ def summed(measures: Sequence[str]) -> str:
 def bucket(grain_sql: str) -> str:
     """A grain's bucket expression (written over `ts`) over the `t` column of `rows`."""
     return grain_sql.replace("(ts)", "(t)")
+
+
+def nan_as_null(frame: pl.DataFrame) -> pl.DataFrame:
+    """Percentiles of an empty digest are NaN; a bucket without such calls has none: null, as JSON shows it."""
+    return frame.with_columns(pl.col(pl.Float32, pl.Float64).fill_nan(None))

@@ -178,8 +178,8 @@ def latency_series(
     tag: str = "latency_series",
 ) -> pl.DataFrame:
     """Per bucket (and key) of successful calls: calls, mean / p50 / p95 / p99 of end-to-end latency
-    and TTFT, and p99 of queue time where it is known (ms). At hour grain and coarser the latency
-    and TTFT digests of whole hours come from the hourly rollup; queue times from raw calls."""
+    and TTFT, and p99 of queue time where it is known (ms). At hour grain and coarser the digests
+    of whole hours come from the hourly rollup, the partial hours from raw calls."""
     params: dict[str, Any] = {}
     key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
     group = ", key" if dimension else ""
@@ -190,28 +190,24 @@ def latency_series(
     if rows is not None:
         levels = hybrid.DIGEST_LEVELS
         sql = f"""
-            SELECT l.bucket AS bucket{", l.key AS key" if dimension else ""}, calls, latency_mean_ms,
+            SELECT bucket{group}, calls, latency_mean_ms,
                 latency_q[1] AS latency_p50_ms, latency_q[3] AS latency_p95_ms, latency_q[4] AS latency_p99_ms,
                 ttft_mean_ms, ttft_q[1] AS ttft_p50_ms, ttft_q[3] AS ttft_p95_ms, ttft_q[4] AS ttft_p99_ms,
-                q.queue_p99_ms AS queue_p99_ms
+                if(n_queue = 0, NULL, queue_q[4]) AS queue_p99_ms
             FROM (
                 SELECT {hybrid.bucket(_grain(grain))} AS bucket{group}, sum(ok_calls) AS calls,
                     if(sum(latency_calls) = 0, NULL, sum(latency_ms_sum) / sum(latency_calls)) AS latency_mean_ms,
                     quantilesTDigestMerge({levels})(latency_digest) AS latency_q,
                     if(sum(ttft_calls) = 0, NULL, sum(ttft_ms_sum) / sum(ttft_calls)) AS ttft_mean_ms,
-                    quantilesTDigestMerge({levels})(ttft_digest) AS ttft_q
+                    quantilesTDigestMerge({levels})(ttft_digest) AS ttft_q,
+                    sum(queue_calls) AS n_queue,
+                    quantilesTDigestMerge({levels})(queue_digest) AS queue_q
                 FROM ({rows}) GROUP BY bucket{group}
-            ) AS l
-            LEFT JOIN (
-                SELECT {_grain(grain)} AS bucket{key}, quantileTDigest(0.99)(queue_ms) AS queue_p99_ms
-                FROM calls WHERE {where(scope, start, end, filters, params=params)} AND status = 'ok'
-                    AND queue_ms IS NOT NULL
-                GROUP BY bucket{group}
-            ) AS q ON q.bucket = l.bucket{" AND q.key = l.key" if dimension else ""}
+            )
             WHERE calls > 0
             ORDER BY bucket{group}
         """
-        return _nan_as_null(wh.query_df(sql, params, tag=tag).with_columns(
+        return hybrid.nan_as_null(wh.query_df(sql, params, tag=tag).with_columns(
             pl.col("latency_mean_ms", "ttft_mean_ms").cast(pl.Float64)))
     sql = f"""
         SELECT bucket{group}, calls, latency_mean_ms, latency_q[1] AS latency_p50_ms, latency_q[2] AS latency_p95_ms,
@@ -227,13 +223,8 @@ def latency_series(
         )
         ORDER BY bucket{group}
     """
-    return _nan_as_null(wh.query_df(sql, params, tag=tag))
-
-
-def _nan_as_null(frame: pl.DataFrame) -> pl.DataFrame:
-    """A bucket without TTFTs has no percentile: null (as JSON shows it), not the digest's NaN."""
-    return frame.with_columns(pl.col(pl.Float32, pl.Float64).fill_nan(None))
+    return hybrid.nan_as_null(wh.query_df(sql, params, tag=tag))
 
 
 LATENCY_MEASURES = ("ok_calls", "latency_calls", "latency_ms_sum", "latency_digest", "ttft_calls", "ttft_ms_sum",
-                    "ttft_digest")
+                    "ttft_digest", "queue_calls", "queue_digest")

@@ -80,7 +80,7 @@ def run(calls: int, repeat: int) -> dict[str, object]:
             results[f"cache_hit_ratio/{label}"] = _time(
                 lambda s=start: attribution.cache_hit_ratio(wh, scope, s, end), repeat
             )
-            results[f"latency_percentiles by model (rollup digests + raw TPOT)/{label}"] = _time(
+            results[f"latency_percentiles by model (rollup digests + raw edges)/{label}"] = _time(
                 lambda s=start: attribution.latency_percentiles(wh, scope, s, end, dimension="model"), repeat
             )
             hour = timedelta(hours=1)

@@ -36,6 +36,9 @@ def prepare_store(settings: Settings, *, demo: bool) -> bool:
                                calls_per_day=settings.service.demo_calls_per_day)
             log.info("demo: %d calls, %d tool runs, %d node samples, %d alert incidents", result.written,
                      result.tool_runs, result.node_samples, result.incidents)
+            from llmledger.summary import build_summary, render_summary
+
+            render_summary(build_summary(wh, result.start, result.end))  # what the dashboards will show
         return KeyStore(wh).any_active()
 
 

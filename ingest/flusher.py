@@ -7,7 +7,8 @@ segment every `flush_interval_s` (or sooner, at `flush_rows` pending rows), writ
 sealed through the one `Pipeline` (priced, deduplicated on `event_id`) and deletes the
 segments. A failed warehouse write is retried with back-off and never drops a segment. On start,
 segments a previous process left are replayed first; since writes are idempotent, a batch that
-was written but whose segment survived a crash changes nothing (dead letters are at-least-once).
+was written but whose segment survived a crash changes nothing (dead letters too: they are
+stored once per content id).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ range — no per-row Python and no FINAL on reads. One writer per process serial
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -175,14 +176,37 @@ class DeadLetter:
     event_id: str = ""
 
 
+def dead_letter_id(letter: DeadLetter) -> str:
+    """The letter's content id: the same bad record read again (a re-ingested file, a replayed
+    spool segment) gets the same id."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (letter.source, letter.reason, str(letter.line_no), letter.event_id or ""):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(letter.raw)
+    return digest.hexdigest()
+
+
 def write_dead_letters(wh: Warehouse, letters: list[DeadLetter], *, batch_id: str, max_raw_bytes: int) -> int:
-    """Store dead letters; each raw payload is capped at `max_raw_bytes`, its full size and a
-    truncation flag kept. Only the (rare) bad records come through here, so this is plain Python."""
+    """Store dead letters not stored before (by content id); each raw payload is capped at
+    `max_raw_bytes`, its full size and a truncation flag kept. Returns how many were stored. Only
+    the (rare) bad records come through here, so this is plain Python."""
+    ids = [dead_letter_id(d) for d in letters]
+    if letters:
+        stored = {row[0] for row in wh.query_rows(
+            "SELECT DISTINCT letter_id FROM dead_letters WHERE letter_id IN {ids:Array(String)}",
+            {"ids": sorted(set(ids))}, tag="ingest:dead_letters:seen")}
+        fresh = {}
+        for letter_id, letter in zip(ids, letters, strict=True):
+            if letter_id not in stored:
+                fresh.setdefault(letter_id, letter)
+        ids, letters = list(fresh), list(fresh.values())
     if not letters:
         return 0
     frame = pl.DataFrame(
         {
             "batch_id": [batch_id] * len(letters),
+            "letter_id": ids,
             "source": [d.source for d in letters],
             "reason": [d.reason for d in letters],
             "detail": [d.detail for d in letters],

@@ -148,13 +148,17 @@ def test_reingesting_a_file_changes_no_totals(pipeline: Pipeline, wh: Warehouse,
     records = [make_call(model=m, input_tokens=i * 100 + 1) for i, m in enumerate(["gpt-4o", "claude-haiku-4-5"] * 50)]
     records += [{k: v for k, v in make_call(user_id=f"anon-{i}").items() if k != "event_id"} for i in range(20)]
     records.append(dict(records[0]))  # a duplicate inside the file
-    path = write_jsonl(tmp_path / "twice.jsonl", records)
+    path = write_jsonl(tmp_path / "twice.jsonl", records, extra_lines=[b"{not json", orjson.dumps(make_call(input_tokens=-1))])
     first = pipeline.ingest_file(path)
     totals = wh.query_rows("SELECT count(), sum(cost_usd), sum(input_tokens) FROM calls")
     second = pipeline.ingest_file(path)
     assert (first.written, first.duplicates) == (120, 1)
     assert (second.written, second.duplicates) == (0, 121)
     assert wh.query_rows("SELECT count(), sum(cost_usd), sum(input_tokens) FROM calls") == totals
+    # each run reports the file's bad records; the ledger of dead letters keeps them once
+    assert first.dead_by_reason == second.dead_by_reason == {"malformed_json": 1, "negative_tokens": 1}
+    assert wh.query_rows("SELECT reason, count() FROM dead_letters GROUP BY reason ORDER BY reason") == [
+        ("malformed_json", 1), ("negative_tokens", 1)]
     derived = wh.scalar("SELECT count() FROM calls WHERE startsWith(event_id, 'h:')")
     assert derived == 20
 

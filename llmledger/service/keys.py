@@ -76,7 +76,14 @@ class KeyStore:
         self._keys: dict[str, tuple[ApiKey, str]] = {}
 
     def _refresh(self, force: bool = False) -> dict[str, tuple[ApiKey, str]]:
-        with self._lock:
+        # A due refresh is done by one request; the others answer from the copy they have rather
+        # than queue behind it (the query may wait for a large flush into the warehouse).
+        loaded = self._loaded_at > -1e18
+        if not force and loaded and time.monotonic() - self._loaded_at <= self.cache_s:
+            return self._keys
+        if not self._lock.acquire(blocking=force or not loaded):
+            return self._keys
+        try:
             if force or time.monotonic() - self._loaded_at > self.cache_s:
                 rows = self.wh.query_rows(
                     "SELECT key_id, name, scopes, project, created_at, revoked_at, secret_sha256 "
@@ -88,6 +95,8 @@ class KeyStore:
                 }
                 self._loaded_at = time.monotonic()
             return self._keys
+        finally:
+            self._lock.release()
 
     def list(self) -> list[ApiKey]:
         """Every key, oldest first (revoked ones included)."""

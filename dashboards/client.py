@@ -173,6 +173,9 @@ class Api:
     def usage(self, view: View, dimension: str, *, limit: int = 100) -> pl.DataFrame:
         return self.get("/v1/usage", **view.params(), dimension=dimension, limit=limit)
 
+    def infra(self, view: View, dimension: str) -> pl.DataFrame:
+        return self.get("/v1/usage/infra", **view.params(), dimension=dimension)
+
     def timeseries(self, view: View, *, grain: str, measure: str = "cost_usd", dimension: str | None = None,
                    top: int = 8) -> pl.DataFrame:
         return self.get("/v1/timeseries", **view.params(), grain=grain, measure=measure, dimension=dimension, top=top)

@@ -74,6 +74,9 @@ def test_each_endpoint_answers_what_its_query_computes(demo_service: Running) ->
         ("/v1/nodes/gpu", {"step_s": 86_400}, nodes.gpu_utilisation(wh, ALL, start, end, step_s=86_400)),
         ("/v1/nodes/cost", {}, nodes.self_host_cost(wh, ALL, start, end)),
         ("/v1/nodes/breakeven", {}, nodes.breakeven_inputs(wh, ALL, start, end)),
+        ("/v1/usage/infra", {"dimension": "user_id"}, nodes.infra_by(wh, ALL, "user_id", start, end)),
+        ("/v1/usage/infra", {"dimension": "route", "filter": "team:platform"},
+         nodes.infra_by(wh, ALL, "route", start, end, {"team": ["platform"]})),
     ]
     for path, params, expected in cases:
         assert not expected.is_empty(), path  # the simulated weeks have something for every endpoint

@@ -81,6 +81,21 @@ def test_attribution_filters_live_in_the_url_and_equal_the_api(demo_service: Run
     assert at.query_params["f"] == "team:data" and at.query_params["dim"] == "route"
 
 
+def test_attribution_adds_self_hosted_infra_as_the_api_attributes_it(demo_service: Running) -> None:
+    at = page("attribution", demo_service.url, query={"dim": "route"})
+    assert not at.exception
+    table = at.dataframe[0].value
+    infra = Api(demo_service.url).infra(View(*range_of("30d", end=now_minute())), "route")
+    served = infra.filter(infra["key"] != "(idle capacity)")
+    assert not served.is_empty()  # the demo's self-hosted routes ran on GPUs with a price
+    mine = dict(zip(table["route"], table["infra_cost_usd"], strict=True))
+    for row in served.iter_rows(named=True):
+        assert mine[row["key"]] == pytest.approx(float(row["infra_cost_usd"]), abs=1e-9)
+    total = table["cost_usd"] + table["infra_cost_usd"].fillna(0)
+    assert (abs(table["total_usd"] - total) < 1e-9).all()
+    assert any("Self-hosted GPUs add" in c.value for c in at.caption)
+
+
 def test_clicking_a_bar_drills_down(demo_service: Running) -> None:
     at = page("attribution", demo_service.url, query={"dim": "team"})
     bars = next(c for c in charts(at) if "bars_team" in c.proto.id)

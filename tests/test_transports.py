@@ -107,6 +107,7 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "nodes.gpu_cost": lambda wh: nodes.gpu_cost(wh, Scope.all(), START, END),
     "nodes.self_host_cost": lambda wh: nodes.self_host_cost(wh, Scope.all(), START, END),
     "nodes.breakeven_inputs": lambda wh: nodes.breakeven_inputs(wh, Scope.all(), START, END),
+    "nodes.infra_by": lambda wh: nodes.infra_by(wh, Scope.all(), "user_id", START, END),
     "rollups.rollup_totals": lambda wh: rollups.rollup_totals(wh, Scope.all(), START, END),
     "rollups.rollup_usage_by": lambda wh: rollups.rollup_usage_by(wh, Scope.all(), "user_id", START, END, limit=10),
     "rollups.rollup_series": lambda wh: rollups.rollup_series(wh, Scope.all(), START, END, dimension="route"),

@@ -4,11 +4,13 @@ per-call input / output token distributions per route or model. Everything is in
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from dashboards import controls, figures, layout
 from dashboards import formatting as fmt
 
+IDLE = "(idle capacity)"  # the infra row of GPU time that served no call (warehouse.queries.nodes.IDLE)
 MEASURES = {"cost_usd": "cost", "input_tokens": "input tokens", "output_tokens": "output tokens", "calls": "calls"}
 
 api = layout.api_for("attribution")
@@ -32,10 +34,18 @@ with layout.guard(api):
                      "Widen the time range or remove a filter in the sidebar.")
         st.stop()
 
+    with st.spinner("Loading self-hosted infra cost…"):
+        infra = api.infra(view, dimension)
     total = usage["cost_usd"].sum()
     st.caption(f"{fmt.count(usage['calls'].sum())} calls · {fmt.money(total)} · "
                f"{fmt.count(usage['input_tokens'].sum())} input / {fmt.count(usage['output_tokens'].sum())} output "
                f"tokens across {usage.height} {name} values. Click a bar to drill down.")
+    if not infra.is_empty():
+        idle = infra.filter(pl.col("key") == IDLE)["infra_cost_usd"].sum()
+        served = infra.filter(pl.col("key") != IDLE)["infra_cost_usd"].sum()
+        st.caption(f"Self-hosted GPUs add {fmt.money(served)} attributed by the tokens each {name} made them serve"
+                   + (f", plus {fmt.money(idle)} of idle capacity" if idle else "")
+                   + " (GPU-hours × $/GPU-hour, per node-hour; the table's last columns).")
     left, right = st.columns([2, 3])
     with left:
         chart_key = f"bars_{dimension}_{measure}_{'|'.join(view.filters)}"
@@ -59,6 +69,9 @@ with layout.guard(api):
         dimension, "calls", "cost_usd", "input_cost_usd", "cache_read_cost_usd", "cache_write_cost_usd",
         "output_cost_usd", "tool_cost_usd", "input_tokens", "cache_read_tokens", "cache_write_tokens",
         "output_tokens", "reasoning_tokens", "errors", "unpriced_calls")
+    if not infra.is_empty():
+        table = table.join(infra.select(pl.col("key").alias(dimension), "infra_cost_usd"), on=dimension, how="left")
+        table = table.with_columns((pl.col("cost_usd") + pl.col("infra_cost_usd").fill_null(0)).alias("total_usd"))
     layout.show_table(table, key="usage_table", height=320)
     st.download_button("Download CSV", layout.csv_bytes(table), file_name=f"llmledger-{dimension}.csv",
                        mime="text/csv", key="csv")

@@ -19,8 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.client import Warehouse
-from warehouse.queries.scope import Scope
+from warehouse.client import Warehouse, identifier
+from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 HISTOGRAM_METRICS = ("ttft_s", "itl_s", "e2e_s", "queue_s", "prefill_s", "decode_s")
 
@@ -216,10 +216,10 @@ def latency_quantiles(
 
 
 _GPU_TIME = """
-    SELECT project, node, gpu, any(gpu_model) AS gpu_model, max(series_ms) AS gpu_ms, avg(series_util) AS util_pct
+    SELECT project, node, gpu{hour}, any(gpu_model) AS gpu_model, max(series_ms) AS gpu_ms, avg(series_util) AS util_pct
     FROM (
         -- one series per GPU (or MIG instance); instances of one GPU share its time, hence max above
-        SELECT project, node, gpu, gpu_instance, any(gpu_model) AS gpu_model,
+        SELECT project, node, gpu, gpu_instance{hour_of_ts}, any(gpu_model) AS gpu_model,
             sum(if(dt_ms <= {{max_gap_ms:UInt64}}, dt_ms, 0)) AS series_ms, avg(util_pct) AS series_util
         FROM (
             SELECT project, node, gpu, gpu_instance, gpu_model, ts, util_pct,
@@ -231,13 +231,13 @@ _GPU_TIME = """
                          ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
         )
         WHERE ts >= {{start:DateTime64(3, 'UTC')}} AND dt_ms IS NOT NULL
-        GROUP BY project, node, gpu, gpu_instance
+        GROUP BY project, node, gpu, gpu_instance{hour}
     )
-    GROUP BY project, node, gpu
+    GROUP BY project, node, gpu{hour}
 """
 
 _PRICED_GPU_TIME = """
-    SELECT t.node AS node, t.gpu AS gpu, t.gpu_model AS gpu_model, t.gpu_ms AS gpu_ms, t.util_pct AS util_pct,
+    SELECT t.node AS node, t.gpu AS gpu{t_hour}, t.gpu_model AS gpu_model, t.gpu_ms AS gpu_ms, t.util_pct AS util_pct,
         p.usd_per_gpu_hour AS usd_per_gpu_hour
     FROM ({gpu_time}) AS t
     LEFT JOIN (
@@ -252,6 +252,14 @@ _PRICED_GPU_TIME = """
 """
 
 
+def _priced_gpu_time(where: str, *, hourly: bool = False) -> str:
+    """GPU time and its $/GPU-hour per node and GPU over the range (and per clock hour: an
+    interval counts in the hour its closing sample falls in)."""
+    gpu_time = _GPU_TIME.format(where=where, hour=", hour" if hourly else "",
+                                hour_of_ts=", toStartOfHour(ts) AS hour" if hourly else "")
+    return _PRICED_GPU_TIME.format(gpu_time=gpu_time, where=where, t_hour=", t.hour AS hour" if hourly else "")
+
+
 def gpu_cost(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, max_gap_s: int = 120, tag: str = "nodes:gpu_cost",
 ) -> pl.DataFrame:
@@ -262,7 +270,7 @@ def gpu_cost(
     sql = f"""
         SELECT node, gpu, gpu_model, gpu_ms / 3600000 AS gpu_hours, util_pct, usd_per_gpu_hour,
             toDecimal128(gpu_ms, 0) * usd_per_gpu_hour / 3600000 AS infra_cost_usd
-        FROM ({_PRICED_GPU_TIME.format(gpu_time=_GPU_TIME.format(where=where), where=where)})
+        FROM ({_priced_gpu_time(where)})
         ORDER BY node, gpu
     """
     return wh.query_df(sql, params, tag=tag)
@@ -277,7 +285,7 @@ def self_host_cost(
     generation throughput per GPU — the inputs of the API-vs-self-host comparison."""
     params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000}
     where = _range(scope, start, end, max(lookback_s, max_gap_s), params)
-    gpu_time = _PRICED_GPU_TIME.format(gpu_time=_GPU_TIME.format(where=where), where=where)
+    gpu_time = _priced_gpu_time(where)
     sql = f"""
         WITH nodes AS (
             SELECT node, count() AS gpus, any(gpu_model) AS node_gpu_model, sum(gpu_ms) AS node_gpu_ms,
@@ -320,6 +328,66 @@ def self_host_cost(
         FROM served AS s
         LEFT JOIN nodes AS n ON n.node = s.node
         ORDER BY node, model
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+IDLE = "(idle capacity)"  # the `key` of GPU time in node-hours that served no call
+
+
+def infra_by(
+    wh: Warehouse, scope: Scope, dimension: str, start: datetime, end: datetime, filters: Filters | None = None,
+    *, max_gap_s: int = 120, tag: str = "nodes:infra_by",
+) -> pl.DataFrame:
+    """Self-hosted infra cost attributed to each value of `dimension` (column `key`), most expensive
+    first: every node-hour's GPU cost (GPU-hours × $/GPU-hour) is split over the self-hosted calls the
+    node served in that hour by their tokens (input + output), so a user's share of a node is what
+    it made the node do. Columns: calls, tokens, infra_cost_usd, and `uncosted_calls` (calls in
+    node-hours with no GPU samples or no GPU price, which carry no infra cost). Without filters a
+    last row `IDLE` holds the GPU cost of node-hours that served no call."""
+    column = identifier(dimension, DIMENSIONS)
+    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000}
+    samples = _range(scope, start, end, max_gap_s, params)
+    self_hosted = " AND deployment = 'self_hosted' AND node != ''"
+    every_call = where(scope, start, end, None, params=params) + self_hosted
+    chosen = where(scope, start, end, filters, params=params) + self_hosted
+    idle = "" if filters else f"""
+        UNION ALL
+        SELECT {{idle:String}} AS key, toUInt64(0) AS calls, toUInt64(0) AS tokens, sum(c.cost_usd) AS infra_cost_usd,
+            toUInt64(0) AS uncosted_calls
+        FROM cost AS c LEFT ANTI JOIN node_tokens AS n ON n.node = c.node AND n.hour = c.hour
+        HAVING count() > 0"""
+    params["idle"] = IDLE
+    sql = f"""
+        WITH cost AS (
+            SELECT node, hour, if(countIf(usd_per_gpu_hour IS NULL) > 0, NULL,
+                                  sum(toDecimal128(gpu_ms, 0) * ifNull(usd_per_gpu_hour, 0)) / 3600000) AS cost_usd
+            FROM ({_priced_gpu_time(samples, hourly=True)})
+            GROUP BY node, hour
+        ),
+        node_tokens AS (
+            SELECT toString(node) AS node, toStartOfHour(ts) AS hour, count() AS calls,
+                sum(input_tokens + output_tokens) AS tokens
+            FROM calls WHERE {every_call} GROUP BY node, hour
+        )
+        SELECT key, calls, tokens, infra_cost_usd, uncosted_calls FROM (
+            SELECT m.key AS key, sum(m.calls) AS calls, sum(m.tokens) AS tokens,
+                -- by tokens (by calls in a node-hour that served no token); in integers: Decimal × Decimal
+                -- adds scales (18 + 18) and would overflow
+                sum(c.cost_usd * toDecimal128(if(n.tokens = 0, m.calls, m.tokens), 0)
+                    / toDecimal128(if(n.tokens = 0, n.calls, n.tokens), 0)) AS infra_cost_usd,
+                sumIf(m.calls, c.cost_usd IS NULL) AS uncosted_calls
+            FROM (
+                SELECT toString({column}) AS key, toString(node) AS node, toStartOfHour(ts) AS hour, count() AS calls,
+                    sum(input_tokens + output_tokens) AS tokens
+                FROM calls WHERE {chosen} GROUP BY key, node, hour
+            ) AS m
+            JOIN node_tokens AS n ON n.node = m.node AND n.hour = m.hour
+            LEFT JOIN cost AS c ON c.node = m.node AND c.hour = m.hour
+            GROUP BY key{idle}
+        )
+        ORDER BY key = {{idle:String}}, infra_cost_usd DESC, key
+        SETTINGS join_use_nulls = 1
     """
     return wh.query_df(sql, params, tag=tag)
 

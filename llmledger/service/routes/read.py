@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Dimension, Grain, Instant, Measure, RangeQuery, Table
 from llmledger.service.reading import Tag, table, value
-from warehouse.queries import attribution, ops, series
+from warehouse.queries import attribution, nodes, ops, series
 
 router = APIRouter(prefix="/v1", tags=["read"])
 
@@ -22,6 +22,10 @@ router = APIRouter(prefix="/v1", tags=["read"])
 class UsageQuery(RangeQuery):
     dimension: Dimension = Field(description="Group by this column.")
     limit: int = Field(default=100, ge=1, le=100_000)
+
+
+class InfraQuery(RangeQuery):
+    dimension: Dimension = Field(description="Attribute self-hosted infra cost to this column.")
 
 
 class SeriesQuery(RangeQuery):
@@ -78,6 +82,15 @@ def usage(q: Annotated[UsageQuery, Query()], state: State, who: Reader, tag: Tag
     """Per value of `dimension` (column `key`): calls, cost components, tokens; most expensive first."""
     return table(attribution.usage_by(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
                                       limit=q.limit, tag=tag))
+
+
+@router.get("/usage/infra", response_model=Table, summary="Self-hosted infra cost by a dimension")
+def usage_infra(q: Annotated[InfraQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+    """Per value of `dimension` (column `key`): self-hosted calls, tokens and the GPU cost of the
+    node-hours they used, split by tokens (`infra_cost_usd`); unfiltered, a last row
+    `(idle capacity)` holds the GPU cost of node-hours that served no call."""
+    return table(nodes.infra_by(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
+                                tag=tag))
 
 
 @router.get("/timeseries", response_model=Table, summary="A measure over time, optionally stacked")

@@ -45,7 +45,7 @@ with layout.guard(api):
         served = infra.filter(pl.col("key") != IDLE)["infra_cost_usd"].sum()
         st.caption(f"Self-hosted GPUs add {fmt.money(served)} attributed by the tokens each {name} made them serve"
                    + (f", plus {fmt.money(idle)} of idle capacity" if idle else "")
-                   + " (GPU-hours × $/GPU-hour, per node-hour; the table's last columns).")
+                   + " (GPU-hours × $/GPU-hour, per node-hour; the table's infra and total columns).")
     left, right = st.columns([2, 3])
     with left:
         chart_key = f"bars_{dimension}_{measure}_{'|'.join(view.filters)}"
@@ -72,6 +72,8 @@ with layout.guard(api):
     if not infra.is_empty():
         table = table.join(infra.select(pl.col("key").alias(dimension), "infra_cost_usd"), on=dimension, how="left")
         table = table.with_columns((pl.col("cost_usd") + pl.col("infra_cost_usd").fill_null(0)).alias("total_usd"))
+        first = [dimension, "calls", "cost_usd", "infra_cost_usd", "total_usd"]
+        table = table.select(*first, *(c for c in table.columns if c not in first))
     layout.show_table(table, key="usage_table", height=320)
     st.download_button("Download CSV", layout.csv_bytes(table), file_name=f"llmledger-{dimension}.csv",
                        mime="text/csv", key="csv")

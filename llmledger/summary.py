@@ -14,6 +14,7 @@ from rich.table import Table
 
 from warehouse.client import Warehouse
 from warehouse.queries.attribution import cache_hit_ratio, latency_percentiles, totals, usage_by
+from warehouse.queries.ops import unpriced_models
 from warehouse.queries.scope import Scope
 
 
@@ -28,6 +29,7 @@ class Summary:
     cache_hit_ratio: float | None
     latency: dict[str, object]
     unpriced_models: list[tuple[str, int]]
+    gpu_costed_models: list[tuple[str, int]]  # self-hosted: no token price, costed by GPU time
 
 
 def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope | None = None, top_n: int = 5) -> Summary:
@@ -38,7 +40,10 @@ def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope
         for dim in ("route", "user_id", "model", "team")
     }
     latency = latency_percentiles(wh, scope, start, end, tag="summary:latency")
-    models = usage_by(wh, scope, "model", start, end, tag="summary:unpriced")
+    unpriced = unpriced_models(wh, scope, start, end, tag="summary:unpriced")
+    by_model = unpriced.group_by("deployment", "model", maintain_order=True).agg(pl.col("calls").sum())
+    api, self_hosted = (by_model.filter(pl.col("deployment") != "self_hosted"),
+                        by_model.filter(pl.col("deployment") == "self_hosted"))
     return Summary(
         start=start,
         end=end,
@@ -46,8 +51,8 @@ def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope
         top=tops,
         cache_hit_ratio=cache_hit_ratio(wh, scope, start, end, tag="summary:cache"),
         latency=latency.row(0, named=True) if latency.height else {},
-        unpriced_models=[(row["key"], row["unpriced_calls"]) for row in models.iter_rows(named=True)
-                         if row["unpriced_calls"]],
+        unpriced_models=list(api.select("model", "calls").iter_rows()),
+        gpu_costed_models=list(self_hosted.select("model", "calls").iter_rows()),
     )
 
 
@@ -103,5 +108,9 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
         names = ", ".join(f"{model} ({calls:,} calls)" for model, calls in summary.unpriced_models[:5])
         tables.append(f"[yellow]unpriced models[/yellow] {names}: kept and priced $0 — add a price override "
                       "(\\[pricing.models] in llmledger.toml) and run `llmledger reprice`")
+    if summary.gpu_costed_models:
+        names = ", ".join(f"{model} ({calls:,} calls)" for model, calls in summary.gpu_costed_models[:5])
+        tables.append(f"[cyan]self-hosted[/cyan] {names}: no per-token price; costed by GPU time "
+                      "(collectors.gpu_prices) on the dashboards' Attribution and Self-hosted nodes pages")
     span = f"{summary.start:%Y-%m-%d %H:%M} → {summary.end:%Y-%m-%d %H:%M} UTC"
     console.print(Panel(Group(head, latency, *tables), title=f"llmledger · cost attribution · {span}"))

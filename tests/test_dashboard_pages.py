@@ -157,3 +157,11 @@ def test_a_filter_is_added_from_the_sidebar(demo_service: Running) -> None:
     at.selectbox(key="add_value").set_value("data").run()
     at.button(key="add_filter").click().run()
     assert not at.exception and at.query_params["f"] == "team:data"
+
+
+def test_self_hosted_models_are_costed_by_gpu_time_not_listed_as_unpriced(demo_service: Running) -> None:
+    at = page("health", demo_service.url)
+    assert not at.exception
+    assert any("Self-hosted models have no per-token price" in i.value and "llama-3.1-70b-instruct" in i.value
+               for i in at.info)
+    assert any("Every API call in this range found a price" in s.value for s in at.success)

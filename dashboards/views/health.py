@@ -45,12 +45,19 @@ with layout.guard(api):
         st.subheader("Unpriced models")
         with st.spinner("Loading unpriced models…"):
             unpriced = api.unpriced(view)
+        gpu_priced = unpriced.filter(pl.col("deployment") == "self_hosted") if not unpriced.is_empty() else unpriced
+        unpriced = unpriced.filter(pl.col("deployment") != "self_hosted") if not unpriced.is_empty() else unpriced
         if unpriced.is_empty():
-            st.success("Every call in this range found a price.", icon=":material/check_circle:")
+            st.success("Every API call in this range found a price.", icon=":material/check_circle:")
         else:
             st.warning("Calls of these models are kept at $0 and flagged: add a price override "
                        "(`[[pricing.models]]` in llmledger.toml), then `llmledger reprice --since …`.", icon=":material/sell:")
-            layout.show_table(unpriced, key="unpriced")
+            layout.show_table(unpriced.drop("deployment"), key="unpriced")
+        if not gpu_priced.is_empty():
+            st.info("Self-hosted models have no per-token price: their cost is the GPU time of their nodes "
+                    "(`collectors.gpu_prices`), attributed by tokens on the Attribution and Self-hosted nodes "
+                    f"pages. {', '.join(gpu_priced['model'].unique().sort().to_list())}: "
+                    f"{gpu_priced['calls'].sum():,} calls.", icon=":material/dns:")
     with right:
         st.subheader("Dead letters")
         with st.spinner("Loading dead letters…"):

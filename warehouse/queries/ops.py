@@ -79,17 +79,18 @@ def prices(
 def unpriced_models(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, tag: str = "unpriced_models"
 ) -> pl.DataFrame:
-    """Models whose calls found no price (kept, priced 0, flagged): provider, model, model_raw, calls,
-    tokens, first and last call — what a price override (`[[pricing.models]]`) should cover."""
+    """Models whose calls found no price (kept, priced 0, flagged): deployment, provider, model,
+    model_raw, calls, tokens, first and last call — what a price override (`[[pricing.models]]`)
+    should cover. Self-hosted ones are costed by GPU time instead (`nodes.infra_by`)."""
     params: dict[str, Any] = {"start": start, "end": end}
     sql = f"""
-        SELECT toString(provider) AS provider, toString(model) AS model, toString(model_raw) AS model_raw,
-            count() AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-            min(ts) AS first_seen, max(ts) AS last_seen
+        SELECT toString(deployment) AS deployment, toString(provider) AS provider, toString(model) AS model,
+            toString(model_raw) AS model_raw, count() AS calls, sum(input_tokens) AS input_tokens,
+            sum(output_tokens) AS output_tokens, min(ts) AS first_seen, max(ts) AS last_seen
         FROM calls
         WHERE {scope.clause(params)} AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
             AND unpriced
-        GROUP BY provider, model, model_raw ORDER BY calls DESC, provider, model
+        GROUP BY deployment, provider, model, model_raw ORDER BY calls DESC, provider, model
     """
     return wh.query_df(sql, params, tag=tag)
 

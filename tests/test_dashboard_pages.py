@@ -66,6 +66,9 @@ def test_overview_numbers_equal_the_read_api(demo_service: Running) -> None:
     assert shown["Calls in range"] == fmt.count(totals["calls"])
     assert shown["Cost per call"] == fmt.money(totals["cost_usd"] / totals["calls"])
     assert shown["Cache savings in range"] == fmt.money(savings["net_saved_usd"])
+    gpus = api.infra(view, "project")["infra_cost_usd"].sum()
+    calls_note = next(m.proto.delta for m in at.metric if m.label == "Calls in range")
+    assert gpus > 0 and f"+ {fmt.money(gpus)} self-hosted GPUs" in calls_note
 
 
 def test_attribution_filters_live_in_the_url_and_equal_the_api(demo_service: Running) -> None:

@@ -22,6 +22,7 @@ with layout.guard(api):
         periods = api.spend(view).row(0, named=True)
         totals = api.totals(view).row(0, named=True)
         savings = api.cache_savings(view).row(0, named=True)
+        infra = api.infra(view, "project")
     if not totals["calls"] and not periods["month_calls"]:
         layout.empty("No calls in this range.", "Push calls to `/v1/events`, import a gateway export "
                      "(`llmledger import …`), or start with `llmledger up --demo`.")
@@ -35,7 +36,12 @@ with layout.guard(api):
                   help=f"Month to date plus the last {periods['forecast_days']} days' daily rate × the days left.")
     calls = int(totals["calls"] or 0)
     row = st.columns(4)
-    layout.metric(row[0], "Calls in range", fmt.count(calls), f"{fmt.money(totals['cost_usd'])} spent")
+    gpus = infra["infra_cost_usd"].sum() if not infra.is_empty() else 0
+    layout.metric(row[0], "Calls in range", fmt.count(calls),
+                  f"{fmt.money(totals['cost_usd'])} API" + (f" + {fmt.money(gpus)} self-hosted GPUs" if gpus else "")
+                  + " spent",
+                  help="API spend is priced per token; self-hosted GPU time (GPU-hours × $/GPU-hour) is attributed "
+                       "to users, routes, … by tokens on the Attribution page.")
     layout.metric(row[1], "Cost per call", fmt.money(totals["cost_usd"] / calls) if calls else "—")
     layout.metric(row[2], "Cache savings in range", fmt.money(savings["net_saved_usd"]),
                   f"{fmt.money(savings['saved_usd'])} saved by reads − {fmt.money(savings['write_premium_usd'])} "

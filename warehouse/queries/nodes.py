@@ -346,46 +346,44 @@ def infra_by(
     node-hours with no GPU samples or no GPU price, which carry no infra cost). Without filters a
     last row `IDLE` holds the GPU cost of node-hours that served no call."""
     column = identifier(dimension, DIMENSIONS)
-    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000}
+    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000, "idle": IDLE}
     samples = _range(scope, start, end, max_gap_s, params)
     self_hosted = " AND deployment = 'self_hosted' AND node != ''"
     every_call = where(scope, start, end, None, params=params) + self_hosted
-    chosen = where(scope, start, end, filters, params=params) + self_hosted
-    idle = "" if filters else f"""
-        UNION ALL
-        SELECT {{idle:String}} AS key, toUInt64(0) AS calls, toUInt64(0) AS tokens, sum(c.cost_usd) AS infra_cost_usd,
-            toUInt64(0) AS uncosted_calls
-        FROM cost AS c LEFT ANTI JOIN node_tokens AS n ON n.node = c.node AND n.hour = c.hour
-        HAVING count() > 0"""
-    params["idle"] = IDLE
+    chosen = where(scope, start, end, filters, params=params) if filters else "1"
+    # one scan of calls and one of GPU samples (a CTE would be evaluated once per reference): the
+    # node-hour totals are window sums over every call, the chosen calls a flag on the same groups
     sql = f"""
-        WITH cost AS (
-            SELECT node, hour, if(countIf(usd_per_gpu_hour IS NULL) > 0, NULL,
-                                  sum(toDecimal128(gpu_ms, 0) * ifNull(usd_per_gpu_hour, 0)) / 3600000) AS cost_usd
-            FROM ({_priced_gpu_time(samples, hourly=True)})
-            GROUP BY node, hour
-        ),
-        node_tokens AS (
-            SELECT toString(node) AS node, toStartOfHour(ts) AS hour, count() AS calls,
-                sum(input_tokens + output_tokens) AS tokens
-            FROM calls WHERE {every_call} GROUP BY node, hour
-        )
-        SELECT key, calls, tokens, infra_cost_usd, uncosted_calls FROM (
-            SELECT m.key AS key, sum(m.calls) AS calls, sum(m.tokens) AS tokens,
+        SELECT key, sum(n_calls) AS calls, sum(n_tokens) AS tokens, sum(share_usd) AS infra_cost_usd,
+            sumIf(n_calls, uncosted) AS uncosted_calls
+        FROM (
+            SELECT if(m.node IS NULL, {{idle:String}}, m.key) AS key, ifNull(m.calls, 0) AS n_calls,
+                ifNull(m.tokens, 0) AS n_tokens, m.node IS NOT NULL AND c.cost_usd IS NULL AS uncosted,
                 -- by tokens (by calls in a node-hour that served no token); in integers: Decimal × Decimal
                 -- adds scales (18 + 18) and would overflow
-                sum(c.cost_usd * toDecimal128(if(n.tokens = 0, m.calls, m.tokens), 0)
-                    / toDecimal128(if(n.tokens = 0, n.calls, n.tokens), 0)) AS infra_cost_usd,
-                sumIf(m.calls, c.cost_usd IS NULL) AS uncosted_calls
+                if(m.node IS NULL, c.cost_usd,
+                   c.cost_usd * toDecimal128(if(m.node_tokens = 0, m.calls, m.tokens), 0)
+                       / toDecimal128(if(m.node_tokens = 0, m.node_calls, m.node_tokens), 0)) AS share_usd
             FROM (
-                SELECT toString({column}) AS key, toString(node) AS node, toStartOfHour(ts) AS hour, count() AS calls,
-                    sum(input_tokens + output_tokens) AS tokens
-                FROM calls WHERE {chosen} GROUP BY key, node, hour
+                SELECT key, node, hour, calls, tokens, chosen,
+                    sum(tokens) OVER (PARTITION BY node, hour) AS node_tokens,
+                    sum(calls) OVER (PARTITION BY node, hour) AS node_calls
+                FROM (
+                    SELECT toString({column}) AS key, toString(node) AS node, toStartOfHour(ts) AS hour,
+                        toBool({chosen}) AS chosen, count() AS calls, sum(input_tokens + output_tokens) AS tokens
+                    FROM calls WHERE {every_call} GROUP BY key, node, hour, chosen
+                )
             ) AS m
-            JOIN node_tokens AS n ON n.node = m.node AND n.hour = m.hour
-            LEFT JOIN cost AS c ON c.node = m.node AND c.hour = m.hour
-            GROUP BY key{idle}
+            FULL OUTER JOIN (
+                SELECT toString(node) AS node, hour,
+                    if(countIf(usd_per_gpu_hour IS NULL) > 0, NULL,
+                       sum(toDecimal128(gpu_ms, 0) * ifNull(usd_per_gpu_hour, 0)) / 3600000) AS cost_usd
+                FROM ({_priced_gpu_time(samples, hourly=True)})
+                GROUP BY node, hour
+            ) AS c ON c.node = m.node AND c.hour = m.hour
+            WHERE {"m.chosen" if filters else "m.node IS NULL OR m.chosen"}
         )
+        GROUP BY key
         ORDER BY key = {{idle:String}}, infra_cost_usd DESC, key
         SETTINGS join_use_nulls = 1
     """

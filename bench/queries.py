@@ -61,7 +61,7 @@ def _time(fn: Callable[[], object], repeat: int) -> list[float]:
 def run(calls: int, repeat: int) -> dict[str, object]:
     from llmledger.runtime import open_warehouse
     from llmledger.settings import Settings
-    from warehouse.queries import attribution, rollups
+    from warehouse.queries import attribution
     from warehouse.queries.scope import Scope
 
     build_seconds, rows = build(calls)
@@ -82,12 +82,6 @@ def run(calls: int, repeat: int) -> dict[str, object]:
             )
             results[f"latency_percentiles by model (rollup digests + raw edges)/{label}"] = _time(
                 lambda s=start: attribution.latency_percentiles(wh, scope, s, end, dimension="model"), repeat
-            )
-            hour = timedelta(hours=1)
-            results[f"rollup_latency by model (hourly digests, whole hours)/{label}"] = _time(
-                lambda s=start: rollups.rollup_latency(
-                    wh, scope, START + (s - START) // hour * hour, START + (end - START) // hour * hour,
-                    dimension="model"), repeat
             )
             results[f"usage_by route, filtered to one team/{label}"] = _time(
                 lambda s=start: attribution.usage_by(wh, scope, "route", s, end, {"team": ["platform"]}), repeat

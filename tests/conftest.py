@@ -10,8 +10,9 @@ over the same engine). Tests run over both with `@both_transports`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,20 @@ def pipeline(wh: Warehouse, settings: Settings) -> Iterator[Pipeline]:
     """The ingest pipeline on the test database."""
     with Pipeline(wh, settings) as p:
         yield p
+
+
+@pytest.fixture
+def raw_only(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Run a query with the rollups switched off: its plan over raw calls, the reference that
+    rollup-served reads must equal."""
+    from warehouse.queries import hybrid
+
+    def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with monkeypatch.context() as patch:
+            patch.setattr(hybrid, "rows", lambda *a, **k: None)
+            return fn(*args, **kwargs)
+
+    return run
 
 
 # session-scoped services of the dashboard tests (seeded once, shared by their modules)

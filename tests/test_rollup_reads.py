@@ -34,18 +34,6 @@ def loaded(pipeline: Pipeline, wh: Warehouse) -> Warehouse:
     return wh
 
 
-@pytest.fixture
-def raw_only(monkeypatch: pytest.MonkeyPatch):
-    """Run a query with the rollups switched off (its raw-calls plan)."""
-
-    def run(fn, *args, **kwargs):
-        with monkeypatch.context() as patch:
-            patch.setattr(hybrid, "rows", lambda *a, **k: None)
-            return fn(*args, **kwargs)
-
-    return run
-
-
 @pytest.mark.parametrize("start,end", RANGES)
 @pytest.mark.parametrize("dimension,filters", [("route", None), ("model", {"team": ["devtools", "data"]}),
                                                ("user_id", None), ("user_id", {"route": ["code-agent"]})])

@@ -17,7 +17,7 @@ from ingest.tool_runs import ToolRunWriter
 from llmledger.settings import PricingSettings, Settings
 from llmledger.simulator import SimulationConfig, iter_days
 from warehouse.client import Warehouse
-from warehouse.queries import attribution, rollups
+from warehouse.queries import attribution, hybrid, series
 from warehouse.queries.scope import Scope
 from warehouse.rollups import rebuild_rollups, refresh_rollups, stale_partitions
 
@@ -45,23 +45,20 @@ def loaded(wh: Warehouse, settings: Settings) -> Warehouse:
     return wh
 
 
-def _raw_by(wh: Warehouse, dimension: str) -> pl.DataFrame:
-    return attribution.usage_by(wh, ALL, dimension, START, END).sort("key")
-
-
-def _assert_rollups_equal_raw(wh: Warehouse) -> None:
-    raw_totals = attribution.totals(wh, ALL, START, END)
-    rolled = rollups.rollup_totals(wh, ALL, START, END)
-    assert rolled.select(SUMMED).rows() == raw_totals.select(SUMMED).rows()
+def _assert_rollups_equal_raw(wh: Warehouse, raw_only) -> None:
+    """Every whole-hour read the rollups serve equals the same read over raw calls."""
+    for dimension in sorted(hybrid.HOURLY_DIMENSIONS | hybrid.USER_DIMENSIONS):
+        # START and END are on the hour: the planned read takes every row from a rollup
+        assert hybrid.rows(ALL, START, END, None, keys={"key": dimension}, measures=attribution.MEASURE_NAMES,
+                           params={}) is not None, dimension
+        got = attribution.usage_by(wh, ALL, dimension, START, END).sort("key")
+        want = raw_only(attribution.usage_by, wh, ALL, dimension, START, END).sort("key")
+        assert got.select(["key", *SUMMED]).rows() == want.select(["key", *SUMMED]).rows(), dimension
+    rolled = attribution.totals(wh, ALL, START, END)
+    assert rolled.select(SUMMED).rows() == raw_only(attribution.totals, wh, ALL, START, END).select(SUMMED).rows()
     assert isinstance(rolled["cost_usd"][0], Decimal)
-    for dimension in sorted(rollups.HOURLY_DIMENSIONS):
-        got = rollups.rollup_usage_by(wh, ALL, dimension, START, END).sort("key")
-        assert got.select(["key", *SUMMED]).rows() == _raw_by(wh, dimension).select(["key", *SUMMED]).rows(), dimension
-    user_columns = ["key", "calls", "cost_usd", "input_tokens", "output_tokens", "errors"]
-    got = rollups.rollup_usage_by(wh, ALL, "user_id", START, END).sort("key")
-    assert got.select(user_columns).rows() == _raw_by(wh, "user_id").select(user_columns).rows()
-    filtered = rollups.rollup_usage_by(wh, ALL, "route", START, END, {"team": ["data"]}).sort("key")
-    raw_filtered = attribution.usage_by(wh, ALL, "route", START, END, {"team": ["data"]}).sort("key")
+    filtered = attribution.usage_by(wh, ALL, "route", START, END, {"team": ["data"]}).sort("key")
+    raw_filtered = raw_only(attribution.usage_by, wh, ALL, "route", START, END, {"team": ["data"]}).sort("key")
     assert filtered.select(["key", *SUMMED]).rows() == raw_filtered.select(["key", *SUMMED]).rows()
     runs = wh.query_rows("SELECT tool_name, count(), countIf(status = 'timeout') FROM tool_runs GROUP BY 1 ORDER BY 1")
     rolled_runs = wh.query_rows(
@@ -69,44 +66,39 @@ def _assert_rollups_equal_raw(wh: Warehouse) -> None:
     assert rolled_runs == runs
 
 
-def test_rollups_equal_raw_after_small_batches_with_duplicates(loaded: Warehouse) -> None:
+def test_rollups_equal_raw_after_small_batches_with_duplicates(loaded: Warehouse, raw_only) -> None:
     assert loaded.scalar("SELECT count() FROM calls") == loaded.scalar("SELECT uniqExact(event_id) FROM calls")
-    _assert_rollups_equal_raw(loaded)
+    _assert_rollups_equal_raw(loaded, raw_only)
     assert stale_partitions(loaded)[1] == []
 
 
-def test_rollup_series_and_latency_match_raw(loaded: Warehouse) -> None:
-    series = rollups.rollup_series(loaded, ALL, START, END, dimension="team")
+def test_hourly_series_and_latency_digests_match_raw(loaded: Warehouse, raw_only) -> None:
+    hourly = series.time_series(loaded, ALL, START, END, grain="hour", dimension="team", top=100)
     raw = loaded.query_rows(
         "SELECT toStartOfHour(ts) AS h, team, sum(cost_usd) FROM calls GROUP BY h, team ORDER BY h, team")
-    assert [(h.replace(tzinfo=None), k, c) for h, k, c in series.select("hour", "key", "cost_usd").rows()] == [
+    assert [(h.replace(tzinfo=None), k, c) for h, k, c in hourly.sort("bucket", "key").rows()] == [
         (h.replace(tzinfo=None), k, c) for h, k, c in raw]
-    latency = rollups.rollup_latency(loaded, ALL, START, END, dimension="route").sort("key")
-    exact = attribution.latency_percentiles(loaded, ALL, START, END, dimension="route").sort("key")
+    latency = attribution.latency_percentiles(loaded, ALL, START, END, dimension="route").sort("key")
+    exact = raw_only(attribution.latency_percentiles, loaded, ALL, START, END, dimension="route").sort("key")
     both = latency.join(exact, on="key")
-    assert both.height > 5
-    with_latency = dict(loaded.query_rows(
-        "SELECT route, count() FROM calls WHERE status = 'ok' AND latency_ms IS NOT NULL GROUP BY route"))
-    assert both.select("key", "latency_calls").rows() == [(k, with_latency.get(k, 0)) for k in both["key"]]
-    both = both.filter(pl.col("latency_calls") > 0)
+    assert both.height > 5 and both.select("calls").rows() == both.select("calls_right").rows()
+    both = both.filter(pl.col("latency_mean_ms").is_not_null())
     assert ((both["latency_mean_ms"] - both["latency_mean_ms_right"]).abs() < 1e-6).all()
     assert ((both["latency_p99_ms"] / both["latency_p99_ms_right"] - 1).abs() < 0.1).all()
-    with pytest.raises(ValueError, match="whole UTC hour"):
-        rollups.rollup_totals(loaded, ALL, START + timedelta(minutes=5), END)
 
 
-def test_rollups_follow_a_reprice(loaded: Warehouse, settings: Settings) -> None:
-    cost_before = rollups.rollup_totals(loaded, ALL, START, END)["cost_usd"][0]
+def test_rollups_follow_a_reprice(loaded: Warehouse, settings: Settings, raw_only) -> None:
+    cost_before = attribution.totals(loaded, ALL, START, END)["cost_usd"][0]
     pricing = PricingSettings(provider_discounts={"anthropic": Decimal("0.13"), "openai": Decimal("0.07")})
     load_prices(loaded, pricing)
     catalog = Catalog(override_names(pricing))
     report = reprice(loaded, catalog, since=START, until=END, on_partition=rebuild_rollups)
     assert report.partitions == ["202510", "202511"] and report.cost_after_usd < report.cost_before_usd
-    assert rollups.rollup_totals(loaded, ALL, START, END)["cost_usd"][0] == report.cost_after_usd != cost_before
-    _assert_rollups_equal_raw(loaded)
+    assert attribution.totals(loaded, ALL, START, END)["cost_usd"][0] == report.cost_after_usd != cost_before
+    _assert_rollups_equal_raw(loaded, raw_only)
 
 
-def test_refresh_repairs_a_reprice_run_without_the_hook(loaded: Warehouse) -> None:
+def test_refresh_repairs_a_reprice_run_without_the_hook(loaded: Warehouse, raw_only) -> None:
     pricing = PricingSettings(provider_discounts={"google": Decimal("0.5")})
     load_prices(loaded, pricing)
     reprice(loaded, Catalog(override_names(pricing)), since=START, until=END)
@@ -116,5 +108,5 @@ def test_refresh_repairs_a_reprice_run_without_the_hook(loaded: Warehouse) -> No
     assert {t for t, _ in stale} == {"calls_hourly", "calls_user_hourly", "calls_cache_hourly"}
     report = refresh_rollups(loaded)
     assert report.rebuilt == stale
-    _assert_rollups_equal_raw(loaded)
+    _assert_rollups_equal_raw(loaded, raw_only)
     assert refresh_rollups(loaded).rebuilt == []

@@ -38,7 +38,6 @@ from warehouse.queries import (
     ops,
     reconciliation,
     report_sends,
-    rollups,
     routing,
     savings,
     series,
@@ -108,10 +107,6 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "nodes.self_host_cost": lambda wh: nodes.self_host_cost(wh, Scope.all(), START, END),
     "nodes.breakeven_inputs": lambda wh: nodes.breakeven_inputs(wh, Scope.all(), START, END),
     "nodes.infra_by": lambda wh: nodes.infra_by(wh, Scope.all(), "user_id", START, END),
-    "rollups.rollup_totals": lambda wh: rollups.rollup_totals(wh, Scope.all(), START, END),
-    "rollups.rollup_usage_by": lambda wh: rollups.rollup_usage_by(wh, Scope.all(), "user_id", START, END, limit=10),
-    "rollups.rollup_series": lambda wh: rollups.rollup_series(wh, Scope.all(), START, END, dimension="route"),
-    "rollups.rollup_latency": lambda wh: rollups.rollup_latency(wh, Scope.all(), START, END, dimension="model"),
     # signal windows over the simulated day (the evaluation itself is compared in test_signals_transports)
     "signals.cache_buckets": lambda wh: signals.cache_buckets(
         wh, Scope.all(), START, END, min_tokens={"anthropic": 1024, "openai": 1024}),

@@ -19,7 +19,6 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import identifier
-from warehouse.queries.rollups import HOURLY_DIMENSIONS, USER_DIMENSIONS
 from warehouse.queries.scope import TAG_PREFIX, Filters, Scope, where
 
 HOUR = timedelta(hours=1)
@@ -46,6 +45,11 @@ class Rollup:
     column: str
 
 
+# Dimensions each rollup keeps (group-by and filter allow-lists).
+HOURLY_DIMENSIONS: frozenset[str] = frozenset(
+    {"project", "route", "model", "provider", "team", "feature", "api_key_id", "tool_name", "routing_policy"}
+)
+USER_DIMENSIONS: frozenset[str] = frozenset({"project", "user_id", "team", "feature", "route", "model", "provider"})
 CACHE_EDGES = (1024, 2048, 4096)  # the input-length minimums `calls_cache_hourly` counts calls at
 CACHE_DIMENSIONS = frozenset({"project", "route", "model", "provider", "is_batch", "service_tier"})
 ROLLUPS = (

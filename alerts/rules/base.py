@@ -104,9 +104,15 @@ class Family:
         settings = rule.settings(ctx)
         if not settings.enabled:
             return None
+        return Sliding(rule, settings, *self.reach(ctx, instants, [settings]))
+
+    def reach(self, ctx: RuleContext, instants: list[datetime],
+              settings: Sequence[Any]) -> tuple[timedelta, timedelta, list[datetime]]:
+        """(step, longest window, instants to compute) for rules judged together over sliding
+        windows: the asked instants plus the longest sustain lookback."""
         step = self.step(ctx.signals)
-        span = points(instants, step, timedelta(minutes=settings.sustain_min))
-        return Sliding(rule, settings, step, timedelta(minutes=settings.window_min), span)
+        span = points(instants, step, timedelta(minutes=max(s.sustain_min for s in settings)))
+        return step, timedelta(minutes=max(s.window_min for s in settings)), span
 
 
 class Sliding(NamedTuple):

@@ -18,7 +18,6 @@ from alerts.rules.base import (
     Rule,
     RuleContext,
     first_value,
-    points,
     scope_thresholds,
     sustain,
     window_sums,
@@ -110,9 +109,7 @@ class CacheFamily(Family):
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
         hit_rule, na_rule = self.rules
         hit, na = hit_rule.settings(ctx), na_rule.settings(ctx)
-        step = self.step(ctx.signals)
-        longest = timedelta(minutes=max(hit.window_min, na.window_min))
-        span = points(instants, step, timedelta(minutes=max(hit.sustain_min, na.sustain_min)))
+        step, longest, span = self.reach(ctx, instants, [hit, na])
         buckets = q.cache_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1], min_tokens=na.min_tokens)
         teams = first_value(buckets, KEYS, "team")
         out: dict[str, pl.DataFrame] = {}

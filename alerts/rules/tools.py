@@ -18,7 +18,6 @@ from alerts.rules.base import (
     Rule,
     RuleContext,
     first_value,
-    points,
     scope_thresholds,
     sustain,
     window_sums,
@@ -85,9 +84,7 @@ class ToolFamily(Family):
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
         llm_rule, box_rule = self.rules
         llm, box = llm_rule.settings(ctx), box_rule.settings(ctx)
-        step = self.step(ctx.signals)
-        longest = timedelta(minutes=max(llm.window_min, box.window_min))
-        span = points(instants, step, timedelta(minutes=max(llm.sustain_min, box.sustain_min)))
+        step, longest, span = self.reach(ctx, instants, [llm, box])
         buckets = q.tool_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1])
         routes = first_value(buckets, KEYS, "route")  # tool runs carry the route that ran them, not a team
         out: dict[str, pl.DataFrame] = {}

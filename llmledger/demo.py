@@ -53,14 +53,17 @@ def seed_demo(
     seed: int = 7,
     progress: Progress | None = None,
     signals: bool = True,
+    now: datetime | None = None,
 ) -> DemoResult:
     """Simulate and ingest `days` of traffic ending today, seed the nodes' samples and (`signals`)
-    evaluate the signals over it; idempotent for the same seed and dates."""
+    evaluate the signals over it; idempotent for the same seed and dates. `now` pins the instant the
+    demo treats as the present (default: the wall clock), so tests can place it on any calendar day."""
     from llmledger.simulator import SimulationConfig, ground_truth, iter_days
 
-    start, end = demo_window(days)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    start, end = demo_window(days, now.date())
     # the last day is simulated only up to now: the future is not ours to record
-    end = min(end, datetime.now(UTC))
+    end = min(end, now)
     config = SimulationConfig(
         start=start, days=days, calls_per_day=calls_per_day, seed=seed, incidents=True, end_at=end
     )

@@ -18,7 +18,7 @@ from tests.service_support import Running, service_settings, start_in_thread
 
 VIEWS = Path(__file__).resolve().parents[1] / "dashboards" / "views"
 PAGES = ("overview", "attribution", "caching", "latency", "routing", "nodes", "health")
-DEMO_DAYS, DEMO_CALLS_PER_DAY = 21, 1500  # every incident fits; cascades reach 20 requests an hour
+DEMO_DAYS, DEMO_CALLS_PER_DAY = 21, 5000  # every incident fits; the cascade serves 40-60 requests in its incident hours
 
 
 @pytest.fixture(scope="session")

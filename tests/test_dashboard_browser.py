@@ -1,6 +1,6 @@
 """What a person sees: `llmledger up --demo` (a small simulated month) with its dashboard, every page
 opened in headless Chromium (Playwright driving Debian's /usr/bin/chromium), waited on until its
-charts are drawn, checked for errors and saved as a screenshot under test-artifacts/."""
+charts and tables are drawn (or it shows an error), checked for errors and saved as a screenshot under test-artifacts/."""
 
 from __future__ import annotations
 
@@ -23,16 +23,40 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-quic", "--no-first-run"]
-PAGES = {"": ("Overview", 4), "attribution": ("Attribution", 5), "caching": ("Prompt caching", 2),
-         "latency": ("Latency", 4), "routing": ("Reasoning & routing", 5), "nodes": ("Self-hosted nodes", 7),
-         "health": ("Alerts & data health", 0)}
-# settled: no spinner, skeleton or running indicator, and every Plotly chart has drawn its SVG
-SETTLED = """() => {
-  const busy = document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-testid="stSkeleton"]');
-  const plots = document.querySelectorAll('.js-plotly-plot').length;
-  const drawn = document.querySelectorAll('.js-plotly-plot .main-svg').length;
-  return !busy && !!document.querySelector('h1') && drawn >= plots;
+# per page: its title, the Plotly charts and the tables it draws on the demo month
+PAGES = {"": ("Overview", 4, 0), "attribution": ("Attribution", 5, 1), "caching": ("Prompt caching", 2, 2),
+         "latency": ("Latency", 4, 1), "routing": ("Reasoning & routing", 5, 3), "nodes": ("Self-hosted nodes", 7, 1),
+         "health": ("Alerts & data health", 0, 1)}
+# What the page has drawn, judged on the things the test asserts rather than on a quiet DOM: the
+# script run finished (no running indicator or spinner), each Plotly chart has drawn its SVG (a drawn
+# chart holds several .main-svg layers, so charts are counted, not layers), the tables are in the page
+# (their grids draw lazily, and an empty one draws no canvas), or the page shows an exception.
+DRAWN = """() => {
+  const all = (s) => Array.from(document.querySelectorAll(s));
+  const tables = all('[data-testid="stDataFrame"]');
+  return {
+    title: (document.querySelector('h1') || {}).innerText || null,
+    running: all('[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-testid="stSkeleton"]').length,
+    charts: all('.js-plotly-plot').length,
+    drawn: all('.js-plotly-plot').filter((p) => p.querySelector('.main-svg')).length,
+    tables: tables.length,
+    errors: all('[data-testid="stException"]').length,
+  };
 }"""
+WAIT_S = 120  # per page, on a loaded 2-core machine
+
+
+def _settled(state: dict, title: str, charts: int, tables: int) -> bool:
+    if state["errors"]:
+        return True  # judged below: the page shows a traceback
+    return (state["title"] == title and not state["running"] and state["charts"] >= charts
+            and state["drawn"] >= state["charts"] and state["tables"] >= tables)
+
+
+def _missing(state: dict, title: str, charts: int, tables: int) -> str:
+    return (f"{title} did not finish drawing in {WAIT_S} s: title {state['title']!r}, {state['drawn']} of "
+            f"{max(charts, state['charts'])} charts drawn, {state['tables']} of {tables} tables, "
+            f"{'still running' if state['running'] else 'not running'}")
 
 
 @pytest.fixture(scope="module")
@@ -81,18 +105,20 @@ def test_every_page_draws_its_charts_in_a_browser(running: str) -> None:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             tab = browser.new_page(viewport={"width": 1500, "height": 2600})
-            for path, (title, charts) in PAGES.items():
+            for path, (title, charts, tables) in PAGES.items():
                 tab.goto(f"{running}/{path}")
-                started, settled = time.monotonic(), 0
-                while settled < 3:  # three quiet checks in a row
-                    settled = settled + 1 if tab.evaluate(SETTLED) else 0
-                    assert time.monotonic() - started < 90, f"{title} did not settle"
-                    time.sleep(0.3)
+                started, settled, state = time.monotonic(), 0, {}
+                while settled < 2:  # the same finished state twice, 0.5 s apart
+                    state = tab.evaluate(DRAWN)
+                    settled = settled + 1 if _settled(state, title, charts, tables) else 0
+                    assert time.monotonic() - started < WAIT_S, _missing(state, title, charts, tables)
+                    time.sleep(0.5)
                 shot = ARTIFACTS / f"dashboard-{path or 'overview'}.png"
                 tab.screenshot(path=str(shot))
+                assert state["errors"] == 0, f"{title} shows a traceback (screenshot {shot})"
                 assert tab.locator("h1").first.inner_text() == title
-                assert tab.locator('[data-testid="stException"]').count() == 0, f"{title} shows a traceback"
                 assert tab.locator(".js-plotly-plot").count() >= charts, title
+                assert tab.locator('[data-testid="stDataFrame"]').count() >= tables, title
                 assert shot.stat().st_size > 20_000
         finally:
             browser.close()

@@ -2,8 +2,10 @@
 
 Nothing is injected: the team's ordinary traffic (its incidents included) is generated for the
 month up to the range end, priced at list prices (`prices.py`), and accumulated call by call. The
-budget defaults to the month-to-date spend at a planned instant (~70% into the range, rounded up
-to $10), so the crossing lands there; 50% and 80% crossings are reported too.
+budget defaults to the month-to-date spend at a planned instant (~70% into the range), rounded up
+to two significant digits — or more, when the coarser amount would only be reached after the month
+or the range ended — so the crossing lands there whatever day of the month the range ends on; 50%
+and 80% crossings are reported too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from llmledger.simulator.truth import IncidentTruth, iso
 
 PLANNED_SHARE_OF_RANGE = 0.7
 LEVELS = (0.5, 0.8, 1.0)
+ROUNDING_DIGITS = (2, 3, 4, 6)  # significant digits of the default budget, coarsest first
+
+
+def round_up(amount: float, digits: int) -> float:
+    """`amount` rounded up to `digits` significant digits (never below a cent): 23.41 -> 24 at 2."""
+    if amount <= 0:
+        return 0.01
+    step = max(10 ** (math.floor(math.log10(amount)) - digits + 1), 0.01)
+    return round(math.ceil(amount / step - 1e-9) * step, 2)
 
 
 def planned_crossing(config: SimulationConfig) -> datetime:
@@ -90,9 +101,19 @@ def budget_truth(config: SimulationConfig) -> IncidentTruth | None:
     budget = config.budget_usd
     if budget is None:
         planned_ms = int(planned.timestamp() * 1000)
-        budget = math.ceil(float(spend.filter(pl.col("ts") < planned_ms)["cost_usd"].sum()) / 10) * 10
-        budget = max(budget, 10)
-    crossings = {level: _crossing(spend, budget * level) for level in LEVELS}
+        before = float(spend.filter(pl.col("ts") < planned_ms)["cost_usd"].sum())
+        # the coarsest round amount whose crossing still lands in the month and the range
+        budget, crossings = None, {}
+        for digits in ROUNDING_DIGITS:
+            candidate = round_up(before, digits)
+            crossings = {level: _crossing(spend, candidate * level) for level in LEVELS}
+            if crossings[1.0] is not None:
+                budget = candidate
+                break
+        if budget is None:
+            return None
+    else:
+        crossings = {level: _crossing(spend, budget * level) for level in LEVELS}
     crossed = crossings[1.0]
     if crossed is None:
         return None

@@ -113,8 +113,9 @@ def test_channel_routing_by_team_and_severity(wh: Warehouse, settings: Settings,
     assert channels == [("#product-llm", False), ("#oncall", False), ("#product-llm", True)]
 
 
-def test_rate_limited_then_delivered(wh: Warehouse, settings: Settings, slack: SlackStandIn) -> None:
-    settings = _settings(settings, slack)
+def test_rate_limited_then_delivered_when_retries_inside_the_send_are_enabled(
+        wh: Warehouse, settings: Settings, slack: SlackStandIn) -> None:
+    settings = _settings(settings, slack, rate_limit_retries=1)
     _step(wh, settings, None, T0, 1, 1, 0.42)
     slack.script.append((429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
     report = deliver_pending(wh, settings, now=T0 + timedelta(minutes=1))

@@ -60,7 +60,9 @@ class SlackStandIn:
         return f"http://127.0.0.1:{self.port}/hooks/T000/B000/xyz"
 
     def next_ts(self) -> str:
-        return f"1700000000.{next(self._ts):06d}"
+        """A message ts: the wall clock (as Slack's), strictly increasing."""
+        self._last = max(time.time(), getattr(self, "_last", 0.0) + 1e-6)
+        return f"{self._last:.6f}"
 
     def outbox_ids(self) -> list[str]:
         """The outbox id in each accepted message's metadata, in the order accepted."""

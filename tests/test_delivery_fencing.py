@@ -170,3 +170,10 @@ def test_a_restart_on_the_same_home_takes_its_dead_predecessors_lease_at_once(wh
     assert taken is not None and taken.term == held.term + 1 and time.monotonic() - started < 5
     again.release()
     other.release()
+
+
+def test_every_notification_text_names_its_project_team_and_signal() -> None:
+    from alerts.message import fallback_text
+
+    text = fallback_text(note("acme-app", "opened", T0).payload)
+    assert text.startswith("[WARNING] Budget (budget) — project=acme-app, team=search, period=2026-12:")

@@ -196,6 +196,7 @@ def test_without_slack_alerts_land_in_the_warehouse_and_the_log(wh: Warehouse, s
     with caplog.at_level(logging.WARNING, logger="alerts.outbox"):
         report = deliver_pending(wh, settings, now=T0 + timedelta(hours=4))
     assert report.logged == 3
-    assert "[WARNING] Cache hit collapse — route=assistant-chat" in caplog.text
+    assert ("[WARNING] Cache hit collapse (cache_hit_collapse) — project=acme-app, team=product, "
+            "route=assistant-chat") in caplog.text
     assert set(queries.outbox(wh)["state"]) == {"logged"}
     assert queries.incident_events(wh, Scope.all()).height == 3

@@ -94,7 +94,8 @@ def test_one_thread_per_incident_with_transitions_only(wh: Warehouse, settings: 
                      "*Next step*\nSeparate the fixed prefix", "<https://ledger.example/dash/alerts?signal=cache_hit_collapse",
                      "▁", "█"):
         assert expected in shown, expected
-    assert root["text"].startswith("[WARNING] Cache hit collapse — route=assistant-chat,model=claude-sonnet-4-5")
+    assert root["text"].startswith("[WARNING] Cache hit collapse (cache_hit_collapse) — project=acme-app, team=product, "
+                                   "route=assistant-chat, model=claude-sonnet-4-5")
     assert escalated["thread_ts"] == resolved["thread_ts"] == root["ts"]
     assert escalated["reply_broadcast"] is True and "Escalated to *CRITICAL*" in _texts(escalated["blocks"])
     assert "Resolved at 13:07 UTC" in _texts(resolved["blocks"])

@@ -58,14 +58,17 @@ def first_job_after(wh: Warehouse, instant: datetime) -> datetime | None:
 class CaseResult:
     case: str
     ok: bool
-    takeover_s: float
+    takeover_s: float  # kill -9 → first delivery job on a live replica
+    restart_s: float  # the killed replica's restart answering /health → first job (when it took the lease back)
+    by: str  # who ran that first job: "restarted" (same home, lease taken back) or "other"
     detail: str
 
 
 def run_case(case: str, n: int, wh: Warehouse, slack: SlackStandIn, replicas: list[Subprocess],
-             restart, ttl_s: float = TTL_S) -> CaseResult:
+             restart, ttl_s: float = TTL_S, restart_at_once: bool = True) -> CaseResult:
     """Queue 3 pages (opened, escalated, resolved) of a fresh incident, kill -9 the holder in `case`,
-    restart it as the new standby (`restart(old) -> Subprocess`), and check Slack."""
+    restart it on its home (`restart(old) -> Subprocess`) at once (it takes its lease back) or only
+    after the other replica took over, and check Slack."""
     from tests.test_delivery_fencing import note
 
     assert wait(lambda: any(holds(r) for r in replicas), 4 * ttl_s + 10), "nobody holds the lease"
@@ -94,17 +97,25 @@ def run_case(case: str, n: int, wh: Warehouse, slack: SlackStandIn, replicas: li
         slack.down = False
     else:
         slack.rate_limited = False
-    replicas[replicas.index(holder)] = restart(holder)
+    index = replicas.index(holder)
+    ready = None
+    if restart_at_once:
+        replicas[index] = restart(holder)
+        ready = datetime.now(UTC)
     ids = [n.notification_id for n in notes]
     delivered = wait(lambda: queries.outbox(wh, states=["sent"], incident_ids=[incident]).height == 3,
                      4 * ttl_s + 20, 0.2)
     first = first_job_after(wh, killed)
     takeover = (first - killed).total_seconds() if first else float("nan")
+    by = "restarted" if restart_at_once and holds(replicas[index]) else "other"
+    restart_s = (first - ready).total_seconds() if ready and first and by == "restarted" else float("nan")
+    if not restart_at_once:
+        replicas[index] = restart(holder)
     seen = [i for i in slack.outbox_ids() if i in ids]
     mine = [m for m in slack.messages if ((m.get("metadata") or {}).get("event_payload") or {}).get("outbox_id") in ids]
     threaded = all(m.get("thread_ts") == mine[0]["ts"] for m in mine[1:]) and "thread_ts" not in mine[0]
     ok = delivered and seen == ids and threaded
-    return CaseResult(case, ok, takeover, f"delivered={delivered} seen={seen} threaded={threaded}")
+    return CaseResult(case, ok, takeover, restart_s, by, f"delivered={delivered} seen={seen} threaded={threaded}")
 
 
 def start_replica(home: Path, env: dict[str, str]) -> Subprocess:

@@ -46,8 +46,12 @@ def _scope_text(scope: dict[str, str]) -> str:
 def fallback_text(payload: dict[str, Any]) -> str:
     """The notification text (what mobile notifications and the log show)."""
     state = payload["state"].upper() if payload["kind"] != "resolved" else "RESOLVED"
-    scope = ",".join(f"{k}={v}" for k, v in payload["scope"].items() if k != "project")
-    return f"[{state}] {payload['title']} — {scope}: {payload['summary']}"
+    # who it is about comes first (project, team), then the rest of the scope (route, model, period…)
+    names = {"project": payload.get("project") or payload["scope"].get("project"),
+             "team": payload.get("team") or payload["scope"].get("team")}
+    parts = [f"{k}={v}" for k, v in names.items() if v]
+    parts += [f"{k}={v}" for k, v in payload["scope"].items() if k not in names]
+    return f"[{state}] {payload['title']} ({payload['signal']}) — {', '.join(parts)}: {payload['summary']}"
 
 
 def render(payload: dict[str, Any], *, reply: bool) -> tuple[str, list[dict[str, Any]]]:

@@ -3,16 +3,31 @@ before anything is sent, and delivered by `deliver_pending` in passes that never
 
 Per (incident, channel) the first delivered message opens a Slack thread and later ones reply in
 it, in order (a notification waits while an earlier one of its thread is undelivered). A failed
-send is retried in a later pass with exponential back-off (a 429's Retry-After wins); permanent
-errors park the notification as `failed` (`llmledger alerts retry` re-queues). Without Slack,
-notifications go to the log. A send interrupted by a crash (state `sending`) is retried: the one
-case where Slack may see a message twice, because chat.postMessage has no idempotency key.
+send is retried in a later pass with exponential back-off; permanent errors park the notification
+as `failed` (`llmledger alerts retry` re-queues). A 429 ends the pass: no request goes to the
+workspace until its Retry-After has passed (read back from the outbox, so every replica honours
+it). Without Slack, notifications go to the log.
+
+Exactly once, as people see it. Before a post the row is set `sending` with the scheduler lease
+owner and term (the fencing token), and the lease is checked before each post, leaving the post's
+whole time budget (`LeaseFence`): a holder that lost the lease stops before the next post, and a
+post ends before anyone else can take over. Each post carries its outbox id in the message
+metadata. A row found `sending` (a crash mid-send, a timeout, a 5xx) is first looked up in Slack
+(`SlackClient.find_posted`) and only posted when Slack does not have it — at once when the lease
+holder's fence shows its claimant is gone, else (a one-off run without a lease) after STUCK_SENDING.
+
+What stays at-least-once: (1) webhook mode, which cannot look messages up; (2) a post whose
+request Slack processes after our own timeout gave up and after the recovering lookup ran (Slack
+accepting a request more than `slack.timeout_s` late); (3) a one-off `llmledger alerts deliver`
+racing a running service; (4) history searches are bounded (10 pages of 200 messages since the
+claim), so a lost post in a busier channel is posted again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -25,11 +40,12 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from alerts.errors import DeliveryFailed
 from alerts.message import chart_url, fallback_text, render
 from alerts.rules.base import Rule, format_value
-from alerts.slack import SlackClient
+from alerts.slack import RATE_LIMITED, SlackClient
 from alerts.state import Event
 from alerts.store import STATE_LOCK, Notification, notification_for, notification_from_row, write_notifications
 from llmledger.settings import Settings, SlackSettings
 from warehouse.client import Warehouse
+from warehouse.lease import LeaseFence, LeaseLost
 from warehouse.queries import alerts as queries
 
 log = logging.getLogger(__name__)
@@ -97,10 +113,12 @@ class DeliveryReport:
     """What one delivery pass did."""
 
     sent: int = 0
+    recovered: int = 0  # found already in Slack after a crash mid-send: marked sent, not posted again
     logged: int = 0
     retried: int = 0
     failed: int = 0
     waiting: int = 0
+    stopped: str = ""  # why the pass ended early (rate limited, Slack down, lease lost, deadline)
     errors: list[str] = field(default_factory=list)
 
 
@@ -114,6 +132,33 @@ def _roots(wh: Warehouse, incident_ids: list[str]) -> dict[tuple[str, str], str]
     return roots
 
 
+def rate_limited_until(notes: Iterable[Notification]) -> datetime | None:
+    """The latest Retry-After end a 429 set on an undelivered notification (the workspace's pause)."""
+    ends = [n.next_attempt_at for n in notes
+            if n.destination == "slack" and n.last_error.startswith(RATE_LIMITED) and n.next_attempt_at]
+    return max(ends) if ends else None
+
+
+# Notifications being posted by this process right now (a one-off run beside the scheduler).
+_IN_FLIGHT: set[str] = set()
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _due(note: Notification, now: datetime, fence: LeaseFence | None) -> bool:
+    at = note.next_attempt_at or now
+    if note.state != "sending":
+        return at <= now
+    with _IN_FLIGHT_LOCK:
+        if note.notification_id in _IN_FLIGHT:
+            return False
+    if note.last_error or fence is not None:
+        # a failed attempt backing off (its sender is done), or we hold the lease: whoever claimed
+        # the row cannot be posting any more (its lease ended before ours began, or it was our own
+        # earlier pass) — recover at once, looking it up first
+        return at <= now
+    return now - at >= STUCK_SENDING  # a one-off run: the service may still be posting it
+
+
 def deliver_pending(
     wh: Warehouse,
     settings: Settings,
@@ -122,9 +167,12 @@ def deliver_pending(
     now: datetime | None = None,
     limit: int = 200,
     deadline_s: float = 20.0,
+    fence: LeaseFence | None = None,
 ) -> DeliveryReport:
-    """Deliver due notifications, oldest first; returns counts. Stops early at `deadline_s` or when
-    Slack is unreachable, leaving the rest pending (so a Slack outage never blocks the scheduler)."""
+    """Deliver due notifications, oldest first; returns counts. Stops early at `deadline_s`, when
+    Slack is unreachable or rate-limits us, or when `fence` says the lease is lost, leaving the rest
+    pending (so a Slack outage never blocks the scheduler). `fence`: the scheduler's lease check
+    (None for a one-off run)."""
     now = now or datetime.now(UTC)
     started = time.monotonic()
     client = client if client is not None else SlackClient.from_settings(settings.slack)
@@ -134,13 +182,13 @@ def deliver_pending(
     undelivered = [notification_from_row(r) for r in rows.iter_rows(named=True)]
     if not undelivered:
         return report
+    paused = rate_limited_until(undelivered)
+    paused = paused if paused is not None and paused > now else None
     roots = _roots(wh, sorted({n.incident_id for n in undelivered}))
     blocked: set[tuple[str, str]] = set()
     for note in undelivered:
         key = (note.incident_id, note.channel)
-        due = (note.next_attempt_at or now) <= now and (
-            note.state == "pending" or now - (note.next_attempt_at or now) >= STUCK_SENDING)
-        if key in blocked or not due:
+        if key in blocked or not _due(note, now, fence):
             blocked.add(key)  # a thread's messages go out in order: later ones wait for this one
             report.waiting += 1
             continue
@@ -150,43 +198,113 @@ def deliver_pending(
                 write_notifications(wh, [replace(note, state="logged", sent_at=now, attempts=note.attempts + 1)])
             report.logged += 1
             continue
-        if note.state == "sending":
-            log.warning("notification %s was being sent when the process stopped; sending again",
-                        note.notification_id)
-        thread = roots.get(key) if client.threads else None
-        text, blocks = render(note.payload, reply=thread is not None)
-        with STATE_LOCK:
-            write_notifications(wh, [replace(note, state="sending", next_attempt_at=now)])
+        if paused is not None:  # the workspace asked us to wait: no request at all until then
+            blocked.add(key)
+            report.waiting += 1
+            report.stopped = report.stopped or f"rate limited until {paused.isoformat()}"
+            continue
+        if time.monotonic() - started > deadline_s:
+            report.stopped = "deadline"
+            break
         try:
-            ts = client.post(note.channel, text, blocks, thread_ts=thread,
-                             broadcast=note.kind in ("escalated", "renotified"))
+            outcome = _deliver_one(wh, client, note, roots.get(key) if client.threads else None, now, fence)
+        except LeaseLost as err:
+            log.warning("delivery pass stopped before the next post: %s", err)
+            report.stopped = f"lease lost: {err}"
+            break
         except DeliveryFailed as err:
-            attempts = note.attempts + 1
-            if err.permanent:
-                state, wait = "failed", 0.0
-                report.failed += 1
-            else:
-                state = "pending"
-                wait = err.retry_after_s if err.retry_after_s is not None else min(
-                    _BACKOFF.calculate_sleep_duration(attempts - 1), settings.slack.max_backoff_s)
-                report.retried += 1
-            with STATE_LOCK:
-                write_notifications(wh, [replace(note, state=state, attempts=attempts, last_error=err.detail,
-                                                 next_attempt_at=now + timedelta(seconds=wait))])
             report.errors.append(err.detail)
             blocked.add(key)
-            if not err.permanent and err.retry_after_s is None:
-                break  # Slack is down or unreachable: leave the rest for a later pass
-            continue
-        with STATE_LOCK:
-            write_notifications(wh, [replace(note, state="sent", attempts=note.attempts + 1, sent_at=now,
-                                             message_ts=ts, thread_ts=thread or "", last_error="")])
-        if thread is None and ts:
-            roots[key] = ts
-        report.sent += 1
-        if time.monotonic() - started > deadline_s:
-            break
+            if err.permanent:
+                report.failed += 1
+                continue
+            report.retried += 1
+            if err.retry_after_s is not None:
+                paused = now + timedelta(seconds=err.retry_after_s)
+                report.stopped = f"rate limited until {paused.isoformat()}"
+                continue  # log-destined rows may still go; no further request to Slack
+            report.stopped = "Slack unavailable"
+            break  # Slack is down or unreachable: leave the rest for a later pass
+        if outcome.found:
+            report.recovered += 1
+        else:
+            report.sent += 1
+        if not outcome.thread and outcome.ts:
+            roots[key] = outcome.ts
     return report
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    ts: str
+    thread: str | None
+    found: bool
+
+
+def _deliver_one(wh: Warehouse, client: SlackClient, note: Notification, thread: str | None, now: datetime,
+                 fence: LeaseFence | None) -> _Outcome:
+    """Look a `sending` row up in Slack, else claim and post it; writes the row's new state.
+    Raises `LeaseLost` (nothing written) or `DeliveryFailed` (written: back-off or parked)."""
+    budget = client.request_budget_s
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.add(note.notification_id)
+    try:
+        term = fence.check(budget) if fence is not None else 0
+        if note.state == "sending" and client.can_look_up:
+            log.warning("notification %s was being sent when its sender stopped (claimed by %s, term %d): "
+                        "looking it up in Slack", note.notification_id, note.claim_owner or "?", note.claim_term)
+            since = (note.next_attempt_at or note.created_at) - timedelta(minutes=1)
+            try:
+                ts = client.find_posted(note.channel, note.notification_id, thread_ts=thread, since=since)
+            except DeliveryFailed as err:
+                _failed(wh, note, err, keep_sending=True, now=now, max_backoff_s=client.settings.max_backoff_s)
+                raise
+            if ts:
+                with STATE_LOCK:
+                    write_notifications(wh, [replace(note, state="sent", attempts=note.attempts + 1, sent_at=now,
+                                                     message_ts=ts, thread_ts=thread or "", last_error="")])
+                return _Outcome(ts, thread, True)
+            term = fence.check(budget) if fence is not None else 0
+        elif note.state == "sending":
+            log.warning("notification %s was being sent when its sender stopped; sending again (a webhook "
+                        "cannot be asked whether it arrived)", note.notification_id)
+        text, blocks = render(note.payload, reply=thread is not None)
+        claimed = replace(note, state="sending", next_attempt_at=now, last_error="",
+                          claim_owner=fence.owner if fence is not None else "", claim_term=term)
+        with STATE_LOCK:
+            write_notifications(wh, [claimed])
+        if fence is not None:
+            fence.check(budget)  # the claim write took time: the post itself must still fit the lease
+        try:
+            ts = client.post(note.channel, text, blocks, thread_ts=thread,
+                             broadcast=note.kind in ("escalated", "renotified"), outbox_id=note.notification_id)
+        except DeliveryFailed as err:
+            # a refusal (429, a permanent error) was certainly not posted; anything else (5xx, timeout,
+            # reset) may have been: the row stays `sending`, so the retry looks it up first
+            _failed(wh, claimed, err, keep_sending=err.retry_after_s is None and not err.permanent, now=now,
+                    max_backoff_s=client.settings.max_backoff_s)
+            raise
+        with STATE_LOCK:
+            write_notifications(wh, [replace(claimed, state="sent", attempts=note.attempts + 1, sent_at=now,
+                                             message_ts=ts, thread_ts=thread or "", last_error="")])
+        return _Outcome(ts, thread, False)
+    finally:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.discard(note.notification_id)
+
+
+def _failed(wh: Warehouse, note: Notification, err: DeliveryFailed, *, keep_sending: bool, now: datetime,
+            max_backoff_s: float) -> None:
+    attempts = note.attempts + 1
+    if err.permanent:
+        state, wait = "failed", 0.0
+    else:
+        state = "sending" if keep_sending and note.state == "sending" else "pending"
+        wait = err.retry_after_s if err.retry_after_s is not None else min(
+            _BACKOFF.calculate_sleep_duration(attempts - 1), max_backoff_s)
+    with STATE_LOCK:
+        write_notifications(wh, [replace(note, state=state, attempts=attempts, last_error=err.detail,
+                                         next_attempt_at=now + timedelta(seconds=wait))])
 
 
 def requeue_failed(wh: Warehouse, *, now: datetime | None = None) -> int:

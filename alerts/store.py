@@ -130,6 +130,8 @@ class Notification:
     sent_at: datetime | None = None
     message_ts: str = ""
     thread_ts: str = ""
+    claim_owner: str = ""  # the lease owner that set it `sending` …
+    claim_term: int = 0  # … under this lease term (the fencing token)
 
 
 def notification_for(event: Event, *, destination: str, channel: str, payload: dict[str, Any],
@@ -152,14 +154,16 @@ def write_notifications(wh: Warehouse, notifications: Iterable[Notification]) ->
             "payload": json.dumps(n.payload, default=str),  # scope order kept: people read it
             "created_at": n.created_at, "state": n.state, "attempts": n.attempts,
             "next_attempt_at": n.next_attempt_at or n.created_at, "last_error": n.last_error[:2000],
-            "sent_at": n.sent_at, "message_ts": n.message_ts, "thread_ts": n.thread_ts, "version": next_version(),
+            "sent_at": n.sent_at, "message_ts": n.message_ts, "thread_ts": n.thread_ts,
+            "claim_owner": n.claim_owner, "claim_term": n.claim_term, "version": next_version(),
         }
         for n in notifications
     ]
     if not rows:
         return 0
     frame = pl.DataFrame(rows, schema_overrides={"created_at": TIME, "next_attempt_at": TIME, "sent_at": TIME,
-                                                 "attempts": pl.UInt16, "version": pl.UInt64})
+                                                 "attempts": pl.UInt16, "claim_term": pl.UInt64,
+                                                 "version": pl.UInt64})
     return wh.insert_arrow("alert_outbox", frame, tag="alerts:write-outbox")
 
 
@@ -173,7 +177,8 @@ def notification_from_row(row: dict[str, Any]) -> Notification:
         kind=row["kind"], destination=row["destination"], channel=row["channel"], payload=json.loads(row["payload"]),
         created_at=utc(row["created_at"]), state=row["state"], attempts=int(row["attempts"]),  # type: ignore[arg-type]
         next_attempt_at=utc(row["next_attempt_at"]), last_error=row["last_error"], sent_at=utc(row["sent_at"]),
-        message_ts=row["message_ts"], thread_ts=row["thread_ts"],
+        message_ts=row["message_ts"], thread_ts=row["thread_ts"], claim_owner=row.get("claim_owner") or "",
+        claim_term=int(row.get("claim_term") or 0),
     )
 
 

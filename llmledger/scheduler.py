@@ -10,8 +10,11 @@ runs, never overlap themselves, and a failure is recorded and logged, never rais
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
+import socket
 import threading
 import time
 import traceback
@@ -19,7 +22,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import polars as pl
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -32,6 +36,7 @@ from llmledger.settings import SchedulerSettings, Settings
 from warehouse.client import Warehouse
 from warehouse.lease import (
     Lease,
+    LeaseFence,
     acquire_scheduler_lease,
     default_owner,
     release_scheduler_lease,
@@ -50,6 +55,7 @@ class JobContext:
     settings: Settings
     now: datetime
     trigger: str  # scheduled | manual
+    fence: LeaseFence | None = None  # checked before each post or mail; None: a one-off run (CLI, cron)
 
 
 JobFunc = Callable[[JobContext], Mapping[str, Any] | None]
@@ -100,9 +106,9 @@ def _evaluate_signals(ctx: JobContext) -> dict[str, Any]:
 def _deliver_alerts(ctx: JobContext) -> dict[str, Any]:
     from alerts.outbox import deliver_pending
 
-    report = deliver_pending(ctx.wh, ctx.settings, now=ctx.now)
-    return {"sent": report.sent, "logged": report.logged, "retried": report.retried, "failed": report.failed,
-            "waiting": report.waiting, "errors": report.errors[:5]}
+    report = deliver_pending(ctx.wh, ctx.settings, now=ctx.now, fence=ctx.fence)
+    return {"sent": report.sent, "recovered": report.recovered, "logged": report.logged, "retried": report.retried,
+            "failed": report.failed, "waiting": report.waiting, "stopped": report.stopped, "errors": report.errors[:5]}
 
 
 def _run_collectors(ctx: JobContext) -> dict[str, Any]:
@@ -115,7 +121,7 @@ def _run_collectors(ctx: JobContext) -> dict[str, Any]:
 def _send_weekly_reports(ctx: JobContext) -> dict[str, Any]:
     from alerts.report.job import send_weekly_reports
 
-    return dict(send_weekly_reports(ctx.settings, ctx.wh, now=ctx.now).as_dict())
+    return dict(send_weekly_reports(ctx.settings, ctx.wh, now=ctx.now, fence=ctx.fence).as_dict())
 
 
 def builtin_jobs() -> dict[str, JobSpec]:
@@ -171,7 +177,7 @@ def _record(wh: Warehouse, run: JobRun, *, state: str, trigger: str, scheduled_f
 
 
 def execute(spec: JobSpec, wh: Warehouse, settings: Settings, *, trigger: str = "manual",
-            scheduled_for: datetime | None = None) -> JobRun:
+            scheduled_for: datetime | None = None, fence: LeaseFence | None = None) -> JobRun:
     """Run one job now, recording its start and its outcome in `job_runs`. Never raises for a
     failing job (the failure is in the returned `JobRun` and the table); raises KeyError for a slot
     that nothing filled."""
@@ -185,7 +191,7 @@ def execute(spec: JobSpec, wh: Warehouse, settings: Settings, *, trigger: str = 
         log.exception("could not record the start of job %s", spec.name)
     began = time.perf_counter()
     try:
-        detail = dict(spec.func(JobContext(wh, settings, started, trigger)) or {})
+        detail = dict(spec.func(JobContext(wh, settings, started, trigger, fence)) or {})
         outcome = JobRun(run.run_id, spec.name, "ok", started, int((time.perf_counter() - began) * 1000), detail)
     except Exception as err:  # noqa: BLE001 - a job failure is recorded, not raised into the scheduler
         log.exception("job %s failed", spec.name)
@@ -213,12 +219,58 @@ def run_job_once(name: str, *, settings: Settings, wh: Warehouse | None = None,
         return execute(jobs[name], own, settings)
 
 
+class HomeIdentity:
+    """This process's claim on its home as a scheduler: an exclusive `flock` on
+    `<home>/scheduler.lock` and a stable id stored in it. The kernel drops the lock when the process
+    dies (`kill -9` included), so whoever holds it knows every earlier process on this home is gone,
+    and may take back their unexpired lease term at once instead of waiting out its TTL."""
+
+    def __init__(self, handle: IO[str], prefix: str) -> None:
+        self.handle = handle
+        self.prefix = prefix  # owners from this home start with it
+
+    @classmethod
+    def take(cls, home: Path) -> HomeIdentity | None:
+        """The home's identity, or None while another live process on this home holds it."""
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            handle = open(home / "scheduler.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for life
+        except OSError:
+            log.warning("no scheduler lock in %s: a restart waits for its old lease to expire", home)
+            return None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+        handle.seek(0)
+        home_id = handle.read().strip()
+        if not home_id:
+            home_id = uuid.uuid4().hex[:12]
+            handle.write(home_id + "\n")
+            handle.flush()
+        return cls(handle, f"{socket.gethostname()}:{home_id}:")
+
+    def owner(self) -> str:
+        """A new owner id for this process start, recognisably from this home."""
+        return f"{self.prefix}{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def predecessor(self, holder: str) -> bool:
+        """True for an owner id of an earlier (so, dead) process on this home."""
+        return holder.startswith(self.prefix)
+
+    def release(self) -> None:
+        self.handle.close()  # closing drops the flock
+
+
 class Scheduler:
     """The process's job scheduler (an APScheduler `BackgroundScheduler` and its jobs).
 
-    Jobs run only while this process holds the scheduler lease (`warehouse.lease`), kept by a
-    lease job every few seconds: with several service replicas on one warehouse exactly one runs
-    the jobs, so no alert or report is sent twice; a single process simply always holds it.
+    Jobs run only while this process holds the scheduler lease (`warehouse.lease`), kept by a thread
+    of its own (so no job, however long, can starve the renewal): with several service replicas on
+    one warehouse exactly one runs the jobs, so no alert or report is sent twice; a single process
+    simply always holds it. Jobs get a `LeaseFence` to check before each post or mail. A process
+    restarting on the same home takes its dead predecessor's lease back at once (`HomeIdentity`).
     """
 
     name = "scheduler"
@@ -231,7 +283,10 @@ class Scheduler:
         self._own_wh: Warehouse | None = None
         self._lock = threading.Lock()
         self.owner = default_owner()
+        self.home: HomeIdentity | None = None
         self.lease: Lease | None = None
+        self._stop_keeping = threading.Event()
+        self._keeper: threading.Thread | None = None
         config = settings.scheduler
         self.apscheduler = BackgroundScheduler(
             timezone=UTC,
@@ -254,6 +309,11 @@ class Scheduler:
                 self._own_wh = Warehouse.from_settings(self.settings)
             return self._own_wh
 
+    @property
+    def fence(self) -> LeaseFence:
+        """The fencing check jobs make before each post (reads the lease the keeper thread keeps)."""
+        return LeaseFence(self.wh, lambda: self.lease, owner=self.owner)
+
     def _run(self, name: str) -> None:
         # No scheduler calls from inside a job (e.g. get_job): they take the scheduler's locks, which
         # `shutdown(wait=True)` holds while it waits for this very job — a deadlock.
@@ -261,7 +321,7 @@ class Scheduler:
         if lease is None or not lease.held():
             log.debug("job %s skipped: another replica holds the scheduler lease", name)
             return
-        execute(self.jobs[name], self.wh, self.settings, trigger="scheduled")
+        execute(self.jobs[name], self.wh, self.settings, trigger="scheduled", fence=self.fence)
 
     def keep_lease(self) -> bool:
         """Acquire the scheduler lease, or renew it in its second half; True while held."""
@@ -270,20 +330,37 @@ class Scheduler:
             if self.lease is not None and self.lease.held():
                 if self.lease.remaining_s() < ttl / 2:
                     self.lease = renew_scheduler_lease(self.wh, self.lease)
+                    if self.lease is None:
+                        log.warning("scheduler lease lost to another replica: jobs stop")
             else:
-                self.lease = acquire_scheduler_lease(self.wh, self.owner, ttl_s=ttl)
+                home = self.home
+                self.lease = acquire_scheduler_lease(self.wh, self.owner, ttl_s=ttl,
+                                                     reclaim=home.predecessor if home else None)
+                if self.lease is not None:
+                    log.info("scheduler lease taken: term %d", self.lease.term)
         except Exception:  # noqa: BLE001 - a warehouse hiccup costs a lease term, never the loop
             log.exception("could not keep the scheduler lease")
         return self.lease is not None and self.lease.held()
+
+    def _keep_loop(self) -> None:
+        ttl = self.settings.scheduler.lease_ttl_s
+        while not self._stop_keeping.is_set():
+            held = self.keep_lease()
+            # the holder renews in its second half; a standby looks often, to take over soon after expiry
+            self._stop_keeping.wait(ttl / 6 if held else max(0.2, min(ttl / 10, 2.0)))
 
     def start(self) -> None:
         """Start running the jobs in background threads (no-op when disabled in settings)."""
         if not self.settings.scheduler.enabled or self.apscheduler.running:
             return
+        if self.home is None:
+            self.home = HomeIdentity.take(Path(self.settings.home))
+            if self.home is not None:
+                self.owner = self.home.owner()
         self.keep_lease()
-        self.apscheduler.add_job(self.keep_lease, trigger=IntervalTrigger(
-            seconds=max(1.0, self.settings.scheduler.lease_ttl_s / 6), timezone=UTC), id="lease.keep",
-            name="keep the scheduler lease", replace_existing=True)
+        self._stop_keeping.clear()
+        self._keeper = threading.Thread(target=self._keep_loop, name="scheduler-lease", daemon=True)
+        self._keeper.start()
         self.apscheduler.start()
         log.info("scheduler started: %s", ", ".join(j.id for j in self.apscheduler.get_jobs()))
 
@@ -291,12 +368,19 @@ class Scheduler:
         """Stop scheduling; with `wait`, let running jobs finish. Closes the scheduler's own connection."""
         if self.apscheduler.running:
             self.apscheduler.shutdown(wait=wait)
+        self._stop_keeping.set()
+        if self._keeper is not None:
+            self._keeper.join(30)
+            self._keeper = None
         if self.lease is not None and self.lease.held():
             try:
                 release_scheduler_lease(self.wh, self.lease)
             except Exception:  # noqa: BLE001 - the lease expires by itself
                 log.exception("could not release the scheduler lease")
             self.lease = None
+        if self.home is not None:
+            self.home.release()
+            self.home = None
         with self._lock:
             if self._own_wh is not None:
                 self._own_wh.close()

@@ -386,7 +386,8 @@ class SlackSettings(BaseModel):
     webhook_env: str = "SLACK_WEBHOOK_URL"
     base_url: str = Field("https://slack.com/api/", description="Web API base (a proxy or a test server).")
     timeout_s: float = Field(10.0, gt=0)
-    rate_limit_retries: int = Field(2, ge=0, description="429s retried inside one send (Retry-After honoured).")
+    rate_limit_retries: int = Field(0, ge=0, description="429s retried inside one send (Retry-After honoured); "
+                                    "0: a 429 ends the delivery pass until Retry-After has passed.")
     max_backoff_s: int = Field(3_600, ge=1, description="Longest wait between delivery attempts of a notification.")
     dashboard_url: str | None = Field(None, description="Dashboard base URL for the chart link in each alert.")
 

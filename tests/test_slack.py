@@ -94,7 +94,8 @@ def test_one_thread_per_incident_with_transitions_only(wh: Warehouse, settings: 
                      "*Next step*\nSeparate the fixed prefix", "<https://ledger.example/dash/alerts?signal=cache_hit_collapse",
                      "▁", "█"):
         assert expected in shown, expected
-    assert root["text"].startswith("[WARNING] Cache hit collapse — route=assistant-chat,model=claude-sonnet-4-5")
+    assert root["text"].startswith("[WARNING] Cache hit collapse (cache_hit_collapse) — project=acme-app, team=product, "
+                                   "route=assistant-chat, model=claude-sonnet-4-5")
     assert escalated["thread_ts"] == resolved["thread_ts"] == root["ts"]
     assert escalated["reply_broadcast"] is True and "Escalated to *CRITICAL*" in _texts(escalated["blocks"])
     assert "Resolved at 13:07 UTC" in _texts(resolved["blocks"])
@@ -113,8 +114,9 @@ def test_channel_routing_by_team_and_severity(wh: Warehouse, settings: Settings,
     assert channels == [("#product-llm", False), ("#oncall", False), ("#product-llm", True)]
 
 
-def test_rate_limited_then_delivered(wh: Warehouse, settings: Settings, slack: SlackStandIn) -> None:
-    settings = _settings(settings, slack)
+def test_rate_limited_then_delivered_when_retries_inside_the_send_are_enabled(
+        wh: Warehouse, settings: Settings, slack: SlackStandIn) -> None:
+    settings = _settings(settings, slack, rate_limit_retries=1)
     _step(wh, settings, None, T0, 1, 1, 0.42)
     slack.script.append((429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
     report = deliver_pending(wh, settings, now=T0 + timedelta(minutes=1))
@@ -195,6 +197,7 @@ def test_without_slack_alerts_land_in_the_warehouse_and_the_log(wh: Warehouse, s
     with caplog.at_level(logging.WARNING, logger="alerts.outbox"):
         report = deliver_pending(wh, settings, now=T0 + timedelta(hours=4))
     assert report.logged == 3
-    assert "[WARNING] Cache hit collapse — route=assistant-chat" in caplog.text
+    assert ("[WARNING] Cache hit collapse (cache_hit_collapse) — project=acme-app, team=product, "
+            "route=assistant-chat") in caplog.text
     assert set(queries.outbox(wh)["state"]) == {"logged"}
     assert queries.incident_events(wh, Scope.all()).height == 3

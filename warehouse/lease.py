@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,15 +55,49 @@ class Lease:
         return self.valid_until - time.monotonic()
 
 
+class LeaseLost(Exception):
+    """This process no longer holds the lease (or not for long enough): stop before acting."""
+
+
+class LeaseFence:
+    """The fencing check a holder makes before each externally visible act (a Slack post, a mail).
+
+    `check(need_s)` passes only while the lease the scheduler keeps (read through `current`, so a
+    renewal on another thread is seen) is held locally for at least `need_s` more seconds — the act's
+    own time budget, so it finishes before anyone else can take over — and the warehouse's newest
+    term still names this owner. It returns the term, which the caller stores with its claim (the
+    fencing token). Raises `LeaseLost` otherwise.
+    """
+
+    def __init__(self, wh: Warehouse, current: Callable[[], Lease | None], *, owner: str) -> None:
+        self.wh = wh
+        self.current = current
+        self.owner = owner
+
+    def check(self, need_s: float = 0.0) -> int:
+        lease = self.current()
+        if lease is None or lease.owner != self.owner:
+            raise LeaseLost("the scheduler lease is not held")
+        if lease.remaining_s() < need_s:
+            raise LeaseLost(f"the scheduler lease has {lease.remaining_s():.1f} s left, {need_s:.1f} s needed")
+        newest = _current(self.wh, lease.name)
+        if newest is None or newest[1] != self.owner or newest[0] < lease.term:
+            raise LeaseLost(f"term {lease.term} was superseded (newest: {newest})")
+        return lease.term
+
+
 def default_owner() -> str:
     """An owner id unique to this process: host, pid and a random suffix (a restart is a new owner)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def acquire_scheduler_lease(
-    wh: Warehouse, owner: str, *, name: str = SCHEDULER, ttl_s: float = 30.0, margin_s: float | None = None
+    wh: Warehouse, owner: str, *, name: str = SCHEDULER, ttl_s: float = 30.0, margin_s: float | None = None,
+    reclaim: Callable[[str], bool] | None = None,
 ) -> Lease | None:
     """Take the lease if it is free (or already ours); None while another owner holds it.
+    `reclaim(holder)` True says an unexpired term belongs to a dead predecessor of this process (the
+    same home, whose lock this process now holds): it is taken over at once instead of after its TTL.
 
     Protocol. The lease is a sequence of terms; the row with the highest term is the current one.
     To claim term T+1 a replica inserts its row with `insert_deduplication_token = '<name>/<T+1>'`
@@ -90,7 +125,7 @@ def acquire_scheduler_lease(
     current = _current(wh, name)
     if current is not None:
         term, holder, live = current
-        if live and holder != owner:
+        if live and holder != owner and not (holder and reclaim is not None and reclaim(holder)):
             return None
         next_term = term + 1
     else:

@@ -98,6 +98,7 @@ def send_weekly_reports(
     dry_run_dir: Path | None = None,
     team: str | None = None,
     now: datetime | None = None,
+    fence: Any = None,
 ) -> RunSummary:
     """Send (or, with `dry_run_dir`, write) the weekly reports of `week` (default: the last
     complete ISO week). Never raises for one audience's failure: each is recorded (status
@@ -120,13 +121,14 @@ def send_weekly_reports(
             continue
         attempt = 1 + (int(state["attempts"]) if state else 0)
         summary.outcomes.append(_one(settings, wh, week, audience, now=now, renderer=renderer, sender=sender,
-                                     dry_run_dir=dry_run_dir, attempt=attempt))
+                                     dry_run_dir=dry_run_dir, attempt=attempt, fence=fence))
     log.info("weekly report %s: %s", week.label, {k: v for k, v in summary.as_dict().items() if k != "outcomes"})
     return summary
 
 
 def _one(settings: Settings, wh: Warehouse, week: Week, audience: Audience, *, now: datetime,
-         renderer: ChartRenderer, sender: SmtpSender, dry_run_dir: Path | None, attempt: int) -> Outcome:
+         renderer: ChartRenderer, sender: SmtpSender, dry_run_dir: Path | None, attempt: int,
+         fence: Any = None) -> Outcome:
     msg_id = message_id(REPORT, week.label, audience.key, settings.smtp.sender)
     try:
         report = build_report(wh, settings, week, audience, now=now)
@@ -142,6 +144,14 @@ def _one(settings: Settings, wh: Warehouse, week: Week, audience: Audience, *, n
         return Outcome(audience.key, audience.recipients, "written", msg_id, path=folder)
     if not audience.recipients:  # `--team` naming a team nobody subscribed: nothing to record
         return _failed(wh, week, audience, msg_id, attempt, "config", "no recipients configured", record=False)
+    if fence is not None:
+        fence.check(settings.smtp.timeout_s * sender.attempts)  # LeaseLost ends the run before this mail
+    # the Message-ID is recorded before DATA: after a crash the retry carries the same one, so mail
+    # clients that collapse duplicates by Message-ID show it once (delivery itself is at-least-once:
+    # SMTP cannot be asked whether a message it accepted before the crash went out)
+    report_sends.record_send(wh, report=REPORT, period=week.label, audience=audience.key,
+                             recipients=audience.recipients, status="sending", attempt=attempt, message_id=msg_id,
+                             attempted_at=datetime.now(UTC), error_kind="", error="")
     try:
         refused = sender.send(msg)
     except SendFailed as err:

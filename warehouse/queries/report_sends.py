@@ -51,7 +51,7 @@ def send_states(wh: Warehouse, scope: Scope, *, report: str, period: str) -> pl.
         SELECT audience, last_status AS status, attempts, sent_at, last_message_id AS message_id,
             last_recipients AS recipients, last_error_kind AS error_kind, last_error AS error
         FROM (
-            SELECT audience, argMax(status, attempted_at) AS last_status, count() AS attempts,
+            SELECT audience, argMax(status, attempted_at) AS last_status, countIf(status != 'sending') AS attempts,
                 maxIfOrNull(attempted_at, status = 'sent') AS sent_at,
                 argMax(message_id, attempted_at) AS last_message_id,
                 argMax(recipients, attempted_at) AS last_recipients,

@@ -94,7 +94,7 @@ def test_metrics_match_the_read_api(capped: Running) -> None:
 
     # service health: ingest counts by endpoint and reason, spool, lease
     events = {(lb["endpoint"], lb["outcome"], lb["reason"]): v for lb, v in samples["llmledger_ingest_events_total"]}
-    assert events[("api", "accepted", "")] == 5 and events[("api", "rejected", "missing_timestamp")] == 1
+    assert events[("events", "accepted", "")] == 5 and events[("events", "rejected", "missing_timestamp")] == 1
     assert samples["llmledger_spool_max_bytes"][0][1] == svc.settings.service.spool_max_bytes
     assert any(lb["tag"] == "metrics:traffic" for lb, _ in samples["llmledger_warehouse_query_duration_seconds_count"])
     assert "llmledger_scheduler_lease_holder" in samples and "llmledger_flush_lag_seconds" in samples

@@ -18,6 +18,13 @@ from warehouse.client import Warehouse
 
 # Warehouse query tags are route names and job names (bounded); anything else folds into one.
 _TAG = re.compile(r"^[a-z][a-z0-9_:.-]{0,80}$")
+# push sources that name their endpoint; /v1/events takes any `?source=`, so it counts as one endpoint
+_ENDPOINTS = {"litellm": "litellm", "otlp": "otlp"}
+
+
+def endpoint_of(source: str) -> str:
+    """The bounded endpoint label of a push source."""
+    return _ENDPOINTS.get(source, "events")
 QUERY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -40,6 +47,7 @@ class ServiceMeters:
 
     def pushed(self, endpoint: str, accepted: int, reasons: list[str]) -> None:
         """A push request's outcome: `accepted` records durable, one reason per rejected record."""
+        endpoint = endpoint_of(endpoint)
         if accepted:
             self.events.labels(endpoint, "accepted", "").inc(accepted)
         counts: dict[str, int] = {}
@@ -50,6 +58,7 @@ class ServiceMeters:
 
     def refused(self, endpoint: str, reason: str) -> None:
         """A whole request refused before any record was accepted (malformed body, full spool)."""
+        endpoint = endpoint_of(endpoint)
         self.events.labels(endpoint, "rejected", reason).inc()
 
     # ---- warehouse -----------------------------------------------------------------------

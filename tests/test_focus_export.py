@@ -12,6 +12,7 @@ import polars as pl
 
 from llmledger.exports import focus
 from tests.factories import frame, make_call
+from tests.test_infra_allocation import served  # noqa: F401 - fixture
 from warehouse.queries import attribution
 from warehouse.queries.scope import Scope
 
@@ -67,3 +68,19 @@ def test_list_cost_is_the_catalogue_price_under_an_override(wh, settings, pipeli
     # list: gpt-4o's catalogue ($2.50/M input, $1.25/M cached, $10/M output)
     assert row["ListCost"] == Decimal("3600") * Decimal("2.5e-6") + Decimal("400") * Decimal("1.25e-6") \
         + Decimal("400") * Decimal("10e-6")
+
+
+def test_self_hosted_gpu_time_is_its_own_rows(served, settings) -> None:
+    from tests.test_infra_allocation import HOURLY, T0
+    from warehouse.queries import nodes
+
+    since, until = T0, T0 + (T0 - T0.replace(hour=7))  # 10:00 → 13:00
+    rows = focus.focus_frame(served, settings, Scope.all(), since, until)
+    assert focus.check(rows) == []
+    gpu = rows.filter(pl.col("ServiceCategory") == "Compute").sort("ChargePeriodStart")
+    assert gpu["ConsumedUnit"].to_list() == ["GPU-Hours"] * 3 and set(gpu["ResourceId"]) == {"node-a"}
+    assert [round(v, 12) for v in gpu["BilledCost"]] == [round(HOURLY[h], 12) for h in (10, 11, 12)]
+    calls = attribution.totals(served, Scope.all(), since, until).row(0, named=True)["cost_usd"]
+    infra = nodes.gpu_cost(served, Scope.all(), since, until)["infra_cost_usd"].sum()
+    llm = rows.filter(pl.col("ServiceCategory") == "AI and Machine Learning")["BilledCost"].sum()
+    assert llm == calls and round(rows["BilledCost"].sum(), 2) == round(Decimal(calls) + Decimal(infra), 2)

@@ -12,6 +12,7 @@ import polars as pl
 
 from llmledger.exports import focus
 from tests.factories import frame, make_call
+from tests.service_support import service  # noqa: F401 - fixture
 from tests.test_infra_allocation import served  # noqa: F401 - fixture
 from warehouse.queries import attribution
 from warehouse.queries.scope import Scope
@@ -84,3 +85,41 @@ def test_self_hosted_gpu_time_is_its_own_rows(served, settings) -> None:
     infra = nodes.gpu_cost(served, Scope.all(), since, until)["infra_cost_usd"].sum()
     llm = rows.filter(pl.col("ServiceCategory") == "AI and Machine Learning")["BilledCost"].sum()
     assert llm == calls and round(rows["BilledCost"].sum(), 2) == round(Decimal(calls) + Decimal(infra), 2)
+
+
+def test_export_endpoint_matches_v1_totals_to_the_cent(service) -> None:
+    with service.client() as http:
+        assert http.post("/v1/events", json=_calls()).status_code == 200
+        service.wait_flushed()
+        params = {"start": "2025-11-03T00:00:00Z", "end": "2025-11-04T00:00:00Z"}
+        totals = http.get("/v1/totals", params=params).json()["rows"][0]
+        csv = http.get("/v1/export/focus", params=params)
+        parquet = http.get("/v1/export/focus", params={**params, "format": "parquet"})
+        search = http.get("/v1/export/focus", params={**params, "filter": "team:search", "format": "parquet"})
+    assert csv.status_code == parquet.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    for body in (pl.read_csv(io.BytesIO(csv.content), infer_schema=False), pl.read_parquet(io.BytesIO(parquet.content))):
+        billed = sum(Decimal(str(v)) for v in body["BilledCost"].to_list())
+        assert round(billed, 2) == round(Decimal(totals["cost_usd"]), 2) and billed == Decimal(totals["cost_usd"])
+    only = pl.read_parquet(io.BytesIO(search.content))
+    assert focus.check(only) == [] and set(only["Tags"].str.json_path_match("$.team")) == {"search"}
+
+
+def test_cli_writes_a_focus_file(settings, wh, pipeline, store, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from llmledger.cli import app
+
+    assert pipeline.ingest_frame(frame(_calls()), source="t").written == 4
+    monkeypatch.setenv("LLMLEDGER_HOME", str(settings.home))
+    monkeypatch.setenv("LLMLEDGER_WAREHOUSE__PATH", str(store))
+    monkeypatch.setenv("LLMLEDGER_WAREHOUSE__DATABASE", wh.database)
+    from llmledger.settings import get_settings
+
+    get_settings.cache_clear()
+    out = tmp_path / "focus.parquet"
+    result = CliRunner().invoke(app, ["export", "focus", "--since", "2025-11-03", "--until", "2025-11-04",
+                                      "--format", "parquet", "--out", str(out)])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    rows = pl.read_parquet(out)
+    assert focus.check(rows) == [] and rows.height == 3

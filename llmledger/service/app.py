@@ -22,6 +22,7 @@ from llmledger.service.components import REGISTRY, Component, ComponentFactory
 from llmledger.service.keys import KeyStore
 from llmledger.service.push import Coalescer
 from llmledger.service.routes import admin, behaviour, caching, health, keys, nodes, ops, push, read, spend
+from llmledger.service.routes import exports as export_routes
 from llmledger.service.routes import metrics as metrics_routes
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
@@ -98,6 +99,7 @@ def create_app(
                    nodes.router, ops.router, keys.router, admin.router):
         app.include_router(router)
     app.include_router(metrics_routes.router)
+    app.include_router(export_routes.router)
 
     @app.exception_handler(WarehouseError)
     async def _warehouse_error(request: Request, err: WarehouseError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""`llmledger export focus` (FOCUS 1.2 cost rows) — opens the warehouse itself, like the other
+"""`llmledger export focus` (FOCUS 1.2 cost rows) and `llmledger export calls` (Parquet) — opens the warehouse itself, like the other
 batch commands (in embedded mode, while the service runs, use `GET /v1/export/focus`)."""
 
 from __future__ import annotations
@@ -45,3 +45,32 @@ def export_focus(
         raise typer.Exit(f"export breaks FOCUS 1.2: {problems}")  # a defect of ours; never written
     focus.write(rows, target, fmt)
     typer.echo(f"{rows.height} FOCUS rows, BilledCost {rows['BilledCost'].sum() if rows.height else 0} USD -> {target}")
+
+
+@export_app.command("calls")
+def export_calls(
+    since: Annotated[str, typer.Option(help="Range start, ISO 8601 (naive = UTC).")],
+    until: Annotated[str, typer.Option(help="Range end, exclusive.")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write.")],
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="dimension:value or tag.key:value, "
+                                                       "as the read API's `filter` (repeat for more).")] = None,
+    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Calls per read (bounds memory).")] = 200_000,
+) -> None:
+    """Every stored column of the calls in [since, until), streamed to Parquet in bounded chunks."""
+    from llmledger.exports.calls import export_calls as run
+    from llmledger.runtime import open_warehouse
+    from llmledger.service.models import FilterQuery
+    from llmledger.settings import get_settings
+    from warehouse.queries.scope import Scope
+
+    start, end = _instant(since), _instant(until)
+    if end <= start:
+        raise typer.BadParameter("must be after --since", param_hint="--until")
+    try:
+        filters = FilterQuery(filter=filter_ or []).filters()
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--filter") from None
+    with open_warehouse(get_settings()) as wh:
+        rows = run(wh, Scope.of(project) if project else Scope.all(), start, end, out, filters, chunk_rows=chunk_rows)
+    typer.echo(f"{rows} calls -> {out}")

@@ -130,3 +130,7 @@ def test_metrics_need_a_read_key_and_respect_the_project(capped: Running) -> Non
         scoped = _samples(http.get("/metrics").text)
     assert scoped.get("llmledger_gen_ai_calls_total", []) == []
     assert "llmledger_spool_bytes" not in scoped and "llmledger_ingest_events_total" not in scoped
+    capped.state.settings.metrics.public = True  # the dedicated setting: a trusted scraper, no key
+    with capped.client() as http:
+        public = _samples(http.get("/metrics").text)
+    assert sum(v for _, v in public["llmledger_gen_ai_calls_total"]) == 5 and "llmledger_spool_bytes" in public

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from alerts.cli import alerts_app, signals_app
 from alerts.report.cli import report_app
 from collectors.cli import collect, collectors_app, import_app
+from llmledger.exports.cli import export_app
 from llmledger.jobs_cli import jobs_app, rollups_app
 from llmledger.settings import get_settings
 
@@ -32,6 +33,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(rollups_app, name="rollups")
 app.add_typer(report_app, name="report")
+app.add_typer(export_app, name="export")
 console = Console()
 
 

@@ -106,6 +106,39 @@ class DashboardSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """`GET /metrics` (Prometheus text format): who may scrape it and how many series it may emit."""
+
+    public: bool = Field(default=False, description="Serve /metrics without an API key (for a scraper on a "
+                         "trusted network); otherwise a key with the read scope is required, like the read API.")
+    labels: list[str] = Field(default_factory=lambda: ["provider", "model", "route", "team", "project", "deployment"],
+                              description="Labels of the LLM-traffic metrics (columns of `calls`).")
+    max_series: int = Field(default=500, ge=1, le=100_000, description="Cardinality cap: label sets kept per "
+                            "traffic metric (the busiest by calls); the rest are summed into one '(other)' set.")
+    latency_buckets_s: list[float] = Field(
+        default_factory=lambda: [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0],
+        description="Upper bounds (seconds) of the latency and TTFT histogram buckets (+Inf is added).")
+    cache_s: float = Field(default=10.0, ge=0, description="Traffic figures are re-read from the warehouse at "
+                           "most this often (a scrape in between gets the last ones).")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, values: list[str]) -> list[str]:
+        allowed = {"provider", "model", "model_raw", "route", "team", "feature", "project", "deployment",
+                   "environment", "service_tier", "routing_policy", "source", "node", "tool_name"}
+        bad = sorted(set(values) - allowed)
+        if bad:
+            raise ValueError(f"metrics labels {bad} are not allowed; choose among {sorted(allowed)}")
+        return list(dict.fromkeys(values))
+
+    @field_validator("latency_buckets_s")
+    @classmethod
+    def _buckets(cls, values: list[float]) -> list[float]:
+        if not values or any(v <= 0 for v in values) or sorted(set(values)) != values:
+            raise ValueError("latency_buckets_s must be positive, strictly increasing seconds")
+        return values
+
+
 class ModelPriceOverride(BaseModel):
     """A custom or negotiated price for one model, in USD per million tokens (per thousand for tool uses)."""
 
@@ -515,6 +548,7 @@ class Settings(BaseSettings):
     report: ReportSettings = Field(default_factory=ReportSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @property
     def warehouse_path(self) -> Path:

@@ -18,6 +18,7 @@ import io
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -112,6 +113,8 @@ class Warehouse:
         if arrow_encoding:
             self._query_settings.setdefault("enable_http_compression", 1)
         self._closed = False
+        # called with (tag, seconds) after every SELECT; the service's /metrics sets it
+        self.on_query: Callable[[str | None, float], None] | None = None
 
     # ---- construction -------------------------------------------------
 
@@ -214,6 +217,16 @@ class Warehouse:
         except DriverError as err:
             raise _translate(sql, err) from err
 
+    def _timed(self, tag: str | None, run: Callable[[], T]) -> T:
+        """`run()`, its wall time reported to `on_query` (when set), also when it raises."""
+        if self.on_query is None:
+            return run()
+        began = time.perf_counter()
+        try:
+            return run()
+        finally:
+            self.on_query(tag, time.perf_counter() - began)
+
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None) -> pl.DataFrame:
         """Run a SELECT and return its result as a Polars frame (via Arrow)."""
         table = self.query_arrow(sql, params, tag=tag)
@@ -222,24 +235,24 @@ class Warehouse:
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None) -> pa.Table:
         """Run a SELECT and return its result as an Arrow table."""
         settings = {**self._query_settings, **_tag(tag)}
-        return self._run(
+        return self._timed(tag, lambda: self._run(
             sql,
             lambda: self._client.query_arrow(
                 sql, parameters=dict(params or {}), settings=settings, transport_settings=self._arrow_headers
             ),
             idempotent=True,
-        )
+        ))
 
     def query_rows(
         self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None
     ) -> list[tuple[Any, ...]]:
         """Run a SELECT and return Python rows (for small results)."""
         settings = {k: v for k, v in {**self._query_settings, **_tag(tag)}.items() if k != "enable_http_compression"}
-        return self._run(
+        return self._timed(tag, lambda: self._run(
             sql,
             lambda: list(self._client.query(sql, parameters=dict(params or {}), settings=settings).result_rows),
             idempotent=True,
-        )
+        ))
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None) -> Any:
         """Run a SELECT returning one value."""

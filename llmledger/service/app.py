@@ -22,6 +22,8 @@ from llmledger.service.components import REGISTRY, Component, ComponentFactory
 from llmledger.service.keys import KeyStore
 from llmledger.service.push import Coalescer
 from llmledger.service.routes import admin, behaviour, caching, health, keys, nodes, ops, push, read, spend
+from llmledger.service.routes import exports as export_routes
+from llmledger.service.routes import metrics as metrics_routes
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
@@ -43,6 +45,7 @@ def open_state(settings: Settings, *, exposed: bool = False) -> ServiceState:
         state = ServiceState(settings=settings, wh=wh, read_wh=read_wh, pipeline=pipeline, push=spool,
                              keys=KeyStore(wh, cache_s=svc.key_cache_s), exposed=exposed)
         state.coalescer = Coalescer(state)
+        state.meters.observe(wh, read_wh)
         return state
     except BaseException:
         if read_wh is not None:
@@ -95,6 +98,8 @@ def create_app(
     for router in (health.router, push.router, read.router, spend.router, caching.router, behaviour.router,
                    nodes.router, ops.router, keys.router, admin.router):
         app.include_router(router)
+    app.include_router(metrics_routes.router)
+    app.include_router(export_routes.router)
 
     @app.exception_handler(WarehouseError)
     async def _warehouse_error(request: Request, err: WarehouseError) -> JSONResponse:

@@ -176,8 +176,15 @@ class Coalescer:
 
 async def push(state: ServiceState, parse: Parse, *, source: str, principal: Principal) -> PushOutcome:
     """Parse (may raise the format's Malformed* error) in a worker thread, then accept durably."""
-    raw, tool_runs = await run_in_threadpool(parse)
     try:
-        return await state.coalescer.push(raw, tool_runs, source=source, project=principal.project)
+        raw, tool_runs = await run_in_threadpool(parse)
+    except Exception:
+        state.meters.refused(source, "malformed")
+        raise
+    try:
+        outcome = await state.coalescer.push(raw, tool_runs, source=source, project=principal.project)
     except SpoolFull as err:
+        state.meters.refused(source, "spool_full")
         raise spool_full(err, state.settings.service.retry_after_s) from None
+    state.meters.pushed(source, outcome.accepted, [r.reason for r in outcome.rejections])
+    return outcome

@@ -13,6 +13,7 @@ from ingest.formats.otlp import SpanLinks
 from ingest.pipeline import Pipeline
 from llmledger.service.components import Component
 from llmledger.service.keys import KeyStore
+from llmledger.service.meters import ServiceMeters
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
 
@@ -43,6 +44,7 @@ class ServiceState:
     exposed: bool = False  # bound beyond localhost: a key is always required
     components: list[Component] = field(default_factory=list)
     coalescer: Any = None  # llmledger.service.push.Coalescer, set by the app (it needs this state)
+    meters: ServiceMeters = field(default_factory=ServiceMeters)  # in-process counts for /metrics
 
     def auth_mode(self) -> dict[str, Any]:
         """How requests are authenticated right now (for /health and the log)."""

@@ -74,3 +74,59 @@ def test_openinference_openai_instrumentation(service: Running) -> None:  # noqa
     expected = calc_price(usage, "gpt-5.6", provider_id="openai",
                           genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
     assert Decimal(cost) == expected
+
+
+MESSAGE_USAGE = {"input_tokens": 6000, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 1500,
+                 "output_tokens": 400}
+
+
+class _Messages(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = orjson.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+                             "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+                             "stop_sequence": None, "usage": MESSAGE_USAGE})
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_openllmetry_anthropic_instrumentation(service: Running) -> None:  # noqa: F811
+    anthropic = pytest.importorskip("anthropic")
+    instrumentation = pytest.importorskip("opentelemetry.instrumentation.anthropic")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Messages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    provider = TracerProvider(resource=Resource.create({
+        "service.name": "support-bot", "llmledger.route": "/support", "llmledger.user_id": "u-9"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{service.url}/v1/traces")))
+    instrumentor = instrumentation.AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = anthropic.Anthropic(base_url=f"http://127.0.0.1:{server.server_port}", api_key="sk-ant-test")
+        client.messages.create(model="claude-haiku-4-5", max_tokens=500, messages=[{"role": "user", "content": "x"}])
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+        server.shutdown()
+    service.wait_flushed()
+    assert service.rows("SELECT count() FROM dead_letters") == [(0,)]
+    rows = service.rows("SELECT provider, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, "
+                        "route, user_id, toString(cost_usd), ts FROM calls")
+    assert len(rows) == 1, rows
+    *tokens, cost, ts = rows[0]
+    # OpenLLMetry sends input = uncached + cache reads + writes (inclusive): 9500, not 6000
+    assert tokens == ["anthropic", 9500, 2000, 1500, 400, "/support", "u-9"]
+    usage = Usage(input_tokens=9500, cache_read_tokens=2000, cache_write_tokens=1500, output_tokens=400)
+    expected = calc_price(usage, "claude-haiku-4-5", provider_id="anthropic",
+                          genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
+    assert Decimal(cost) == expected

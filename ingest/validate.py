@@ -35,6 +35,7 @@ class Reason(StrEnum):
     INVALID_LATENCY = "invalid_latency"
     INVALID_COST = "invalid_cost"
     PROJECT_NOT_ALLOWED = "project_not_allowed"
+    INVALID_SPAN = "invalid_span"  # an OTLP span with non-hex ids or non-numeric times
 
 
 @dataclass(frozen=True)

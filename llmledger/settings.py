@@ -75,6 +75,15 @@ class IngestSettings(BaseModel):
     max_tokens_per_call: int = Field(default=50_000_000, ge=1, description="Token counts above this are impossible.")
 
 
+class OtlpSettings(BaseModel):
+    """How OTLP spans are read (`/v1/traces`)."""
+
+    input_conventions: dict[str, Literal["inclusive", "uncached"]] = Field(
+        default_factory=dict, description="Instrumentation scope name -> whether its Anthropic "
+        "`gen_ai.usage.input_tokens` includes cache reads and writes (`inclusive`, the spec) or not "
+        "(`uncached`, Anthropic's own count). Overrides the built-in table of known instrumentations.")
+
+
 class ServiceSettings(BaseModel):
     """The HTTP service (`llmledger up`): where it listens, what it accepts, how it spools."""
 
@@ -542,6 +551,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     signals: SignalsSettings = Field(default_factory=SignalsSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)

@@ -187,8 +187,8 @@ def test_otlp_json_genai_spans_tools_and_older_names(service: Running) -> None:
         "llm.request.type": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
         "gen_ai.usage.prompt_tokens": 1000, "gen_ai.usage.completion_tokens": 20,
         "gen_ai.usage.cache_read_input_tokens": 512}, code=2)
-    exclusive = _span("00000000000000e1", "", "chat", {   # Anthropic-native count excluding cache
-        "gen_ai.operation.name": "chat", "gen_ai.system": "anthropic", "gen_ai.request.model": "claude-haiku-4-5",
+    exclusive = _span("00000000000000e1", "", "chat", {   # Anthropic-native count excluding cache, declared
+        "llmledger.input_tokens": "uncached", "gen_ai.operation.name": "chat", "gen_ai.system": "anthropic", "gen_ai.request.model": "claude-haiku-4-5",
         "gen_ai.usage.input_tokens": 50, "gen_ai.usage.cache_read_input_tokens": 3000, "gen_ai.usage.output_tokens": 5,
         "gen_ai.usage.reasoning_tokens": 2, "gen_ai.server.time_to_first_token": 0.2})
     no_model = _span("00000000000000f1", "", "chat", {"gen_ai.operation.name": "chat", "gen_ai.system": "openai"})

@@ -8,9 +8,13 @@ first: `gen_ai.provider.name` then `gen_ai.system`; `gen_ai.usage.input_tokens` 
 names and OpenLLMetry's `gen_ai.usage.cache_read_input_tokens` / `…cache_creation_input_tokens`;
 reasoning under v1.41 `gen_ai.usage.reasoning.output_tokens` and OpenLIT's
 `gen_ai.usage.reasoning_tokens`; TTFT from `gen_ai.response.time_to_first_chunk` or OpenLIT's
-`gen_ai.server.time_to_first_token` (seconds). Input tokens should include cache (spec); where
-an instrumentation reports fewer input tokens than cache reads + writes (Anthropic's native,
-exclusive count), the cache is added. An LLM span below a tool span (same request, or a tool
+`gen_ai.server.time_to_first_token` (seconds). Cache writes under `gen_ai.usage.cache_write.input_tokens`
+(semantic-conventions-genai), its older name `…cache_creation.input_tokens` and the legacy
+`…cache_creation_input_tokens`; OpenInference's `llm.token_count.*` (prompt, completion,
+prompt_details.cache_read / cache_write, completion_details.reasoning). Input tokens include cache
+(spec) unless the producer is known or declared to send Anthropic's uncached-only count
+(`otlp_conventions`). A span with non-hex ids or non-numeric times is rejected alone
+(`Span.problem`), the rest of its request kept. An LLM span below a tool span (same request, or a tool
 span seen recently — `SpanLinks`) gets the tool's name, and the tool span as `parent_span_id`.
 `llmledger.*` attributes (span or resource) set attribution fields directly.
 """
@@ -27,6 +31,8 @@ from typing import Any
 import orjson
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from ingest.formats.otlp_conventions import input_convention
 
 SOURCE = "otlp"
 LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings", "completion", "embedding"})
@@ -54,6 +60,9 @@ class Span:
     attrs: dict[str, Any]
     resource: dict[str, Any]
     index: int = 0  # position in the request
+    scope: str = ""  # instrumentation scope name (identifies the producer)
+    scope_version: str = ""
+    problem: str | None = None  # why this span cannot be read (it is rejected alone)
 
 
 # ---- decoding ------------------------------------------------------------------------------
@@ -82,6 +91,7 @@ def spans_from_protobuf(body: bytes) -> list[Span]:
         resource = {kv.key: _pb_value(kv.value) for kv in resource_spans.resource.attributes}
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
+                problem = _pb_problem(span)
                 spans.append(Span(
                     trace_id=span.trace_id.hex(),
                     span_id=span.span_id.hex(),
@@ -94,8 +104,21 @@ def spans_from_protobuf(body: bytes) -> list[Span]:
                     attrs={kv.key: _pb_value(kv.value) for kv in span.attributes},
                     resource=resource,
                     index=len(spans),
+                    scope=scope_spans.scope.name,
+                    scope_version=scope_spans.scope.version,
+                    problem=problem,
                 ))
     return spans
+
+
+def _pb_problem(span: Any) -> str | None:
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        return f"trace id is {len(span.trace_id)} bytes (or all zero), not 16"
+    if len(span.span_id) != 8 or not any(span.span_id):
+        return f"span id is {len(span.span_id)} bytes (or all zero), not 8"
+    if span.parent_span_id and len(span.parent_span_id) != 8:
+        return f"parent span id is {len(span.parent_span_id)} bytes, not 8"
+    return None
 
 
 def _json_value(value: Any) -> Any:
@@ -119,33 +142,61 @@ def _attrs(items: Any) -> dict[str, Any]:
     return {kv["key"]: _json_value(kv.get("value")) for kv in items or () if isinstance(kv, Mapping) and "key" in kv}
 
 
-def _hex(value: Any) -> str:
-    return str(value or "").lower()
+_HEX = frozenset("0123456789abcdef")
+
+
+def _hex_id(value: Any, size: int, what: str, *, optional: bool = False) -> str:
+    text = str(value or "").lower()
+    if optional and not text:
+        return ""
+    if len(text) != size or not set(text) <= _HEX or set(text) == {"0"}:
+        raise _BadSpan(f"{what} {str(value)[:64]!r} is not {size} hex digits (nonzero)")
+    return text
+
+
+def _nanos(value: Any, what: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise _BadSpan(f"{what} {str(value)[:64]!r} is not a whole number of nanoseconds")
+    return int(value)
+
+
+class _BadSpan(ValueError):
+    """One span's ids or times cannot be read: that span is rejected, the request kept."""
+
+
+def _json_span(span: Mapping[str, Any], resource: dict[str, Any], scope: Mapping[str, Any], index: int) -> Span:
+    status = span.get("status") or {}
+    common = {"name": str(span.get("name") or ""), "status_message": str(status.get("message") or ""),
+              "resource": resource, "index": index, "scope": str(scope.get("name") or ""),
+              "scope_version": str(scope.get("version") or "")}
+    try:
+        return Span(trace_id=_hex_id(span.get("traceId"), 32, "traceId"),
+                    span_id=_hex_id(span.get("spanId"), 16, "spanId"),
+                    parent_span_id=_hex_id(span.get("parentSpanId"), 16, "parentSpanId", optional=True),
+                    start_ns=_nanos(span.get("startTimeUnixNano"), "startTimeUnixNano"),
+                    end_ns=_nanos(span.get("endTimeUnixNano"), "endTimeUnixNano"),
+                    status_code=int(status.get("code") or 0), attrs=_attrs(span.get("attributes")), **common)
+    except (_BadSpan, TypeError, ValueError, AttributeError, KeyError) as err:
+        return Span(trace_id=str(span.get("traceId") or "")[:64], span_id=str(span.get("spanId") or "")[:64],
+                    parent_span_id="", start_ns=0, end_ns=0, status_code=0, attrs={}, problem=str(err), **common)
 
 
 def spans_from_json(body: bytes) -> list[Span]:
-    """Spans of an OTLP/JSON `ExportTraceServiceRequest` (ids as hex strings, per the spec)."""
+    """Spans of an OTLP/JSON `ExportTraceServiceRequest` (ids as hex strings, per the spec); a span
+    whose ids or times cannot be read comes back with `problem` set."""
     try:
         request = orjson.loads(body)
         spans: list[Span] = []
         for resource_spans in request.get("resourceSpans") or ():
             resource = _attrs((resource_spans.get("resource") or {}).get("attributes"))
             for scope_spans in resource_spans.get("scopeSpans") or ():
+                scope = scope_spans.get("scope") or {}
                 for span in scope_spans.get("spans") or ():
-                    status = span.get("status") or {}
-                    spans.append(Span(
-                        trace_id=_hex(span.get("traceId")),
-                        span_id=_hex(span.get("spanId")),
-                        parent_span_id=_hex(span.get("parentSpanId")),
-                        name=str(span.get("name") or ""),
-                        start_ns=int(span.get("startTimeUnixNano") or 0),
-                        end_ns=int(span.get("endTimeUnixNano") or 0),
-                        status_code=int(status.get("code") or 0),
-                        status_message=str(status.get("message") or ""),
-                        attrs=_attrs(span.get("attributes")),
-                        resource=resource,
-                        index=len(spans),
-                    ))
+                    if not isinstance(span, Mapping):
+                        raise TypeError(f"a span is a {type(span).__name__}, not an object")
+                    spans.append(_json_span(span, resource, scope, len(spans)))
     except orjson.JSONDecodeError as err:
         raise MalformedTraces(f"body is not valid JSON: {err}") from None
     except (AttributeError, TypeError, ValueError, KeyError) as err:
@@ -222,6 +273,8 @@ def _count(attrs: Mapping[str, Any], *names: str) -> int | None:
 
 def _is_llm(span: Span) -> bool:
     a = span.attrs
+    if a.get("openinference.span.kind") is not None:
+        return str(a["openinference.span.kind"]).upper() in ("LLM", "EMBEDDING")
     operation = a.get("gen_ai.operation.name") or a.get("llm.request.type")
     if operation is not None:
         return str(operation) in LLM_OPERATIONS
@@ -242,14 +295,29 @@ def _tags(span: Span) -> dict[str, str]:
     return tags
 
 
-def call_record(span: Span, tool: tuple[str, str] | None) -> dict[str, Any]:
-    """A canonical record (dict, `ts` in epoch ms) for an inference span."""
+INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens", "llm.token_count.prompt")
+OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
+          "llm.token_count.completion")
+CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+              "llm.token_count.prompt_details.cache_read")
+CACHE_WRITE = ("gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
+               "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.cache_write_input_tokens",
+               "llm.token_count.prompt_details.cache_write")
+REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens",
+             "llm.token_count.completion_details.reasoning")
+
+
+def call_record(span: Span, tool: tuple[str, str] | None, conventions: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A canonical record (dict, `ts` in epoch ms) for an inference span; `conventions` is the
+    `[otlp] input_conventions` setting (scope name -> inclusive / uncached)."""
     a, r = span.attrs, span.resource
-    input_tokens = _count(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
-    cache_read = _count(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens") or 0
-    cache_write = _count(a, "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens") or 0
-    if input_tokens is not None and input_tokens < cache_read + cache_write:
-        input_tokens += cache_read + cache_write  # exclusive count (Anthropic-native): make it inclusive
+    provider = _first(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    input_tokens = _count(a, *INPUT)
+    cache_read = _count(a, *CACHE_READ) or 0
+    cache_write = _count(a, *CACHE_WRITE) or 0
+    convention, declared = input_convention(span.scope, a, r, conventions or {})
+    if input_tokens is not None and convention == "uncached" and (declared or str(provider).startswith("anthropic")):
+        input_tokens += cache_read + cache_write  # Anthropic's uncached-only count: make it inclusive
     ttft_s = _first(a, "gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
     error = span.status_code == 2 or a.get("error.type") is not None
     error_type = _first(a, "error.type") or (span.status_message if error else None)
@@ -259,15 +327,13 @@ def call_record(span: Span, tool: tuple[str, str] | None) -> dict[str, Any]:
         "event_id": f"otel:{span.trace_id}:{span.span_id}",
         "ts": span.start_ns // 1_000_000,
         "source": SOURCE,
-        "provider": _first(a, "gen_ai.provider.name", "gen_ai.system"),
-        "model": _first(a, "gen_ai.response.model", "gen_ai.request.model"),
+        "provider": provider,
+        "model": _first(a, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name"),
         "input_tokens": input_tokens,
         "cache_read_tokens": cache_read,
         "cache_write_5m_tokens": cache_write,
-        "output_tokens": _count(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                                "llm.usage.completion_tokens"),
-        "reasoning_tokens": _count(a, "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-                                   "llm.usage.reasoning_tokens"),
+        "output_tokens": _count(a, *OUTPUT),
+        "reasoning_tokens": _count(a, *REASONING),
         "latency_ms": max(span.end_ns - span.start_ns, 0) // 1_000_000 if span.end_ns else None,
         "ttft_ms": round(float(ttft_s) * 1000) if isinstance(ttft_s, (int, float)) else None,
         "status": ("timeout" if "timeout" in str(error_type).lower() else "error") if error else "ok",
@@ -325,11 +391,14 @@ class MappedSpans:
     call_spans: list[Span]  # parallel to calls: the span each came from
     tool_runs: list[dict[str, Any]]
     ignored: int  # spans that are neither inference nor tool spans
+    rejected: list[Span] = field(default_factory=list)  # spans that cannot be read (`problem` says why)
 
 
-def map_spans(spans: Iterable[Span], links: SpanLinks) -> MappedSpans:
-    """Calls and tool runs of one request's spans; remembers this request's spans in `links`."""
+def map_spans(spans: Iterable[Span], links: SpanLinks, conventions: Mapping[str, str] | None = None) -> MappedSpans:
+    """Calls and tool runs of one request's readable spans; remembers them in `links`."""
     spans = list(spans)
+    rejected = [s for s in spans if s.problem is not None]
+    spans = [s for s in spans if s.problem is None]
     local: dict[str, tuple[str, str | None]] = {}
     tools: dict[str, str] = {}
     for span in spans:
@@ -345,10 +414,10 @@ def map_spans(spans: Iterable[Span], links: SpanLinks) -> MappedSpans:
         if span.span_id in tools:
             runs.append(tool_run(span, tools[span.span_id]))
         elif _is_llm(span):
-            calls.append(call_record(span, _tool_ancestor(span, local, links)))
+            calls.append(call_record(span, _tool_ancestor(span, local, links), conventions))
             call_spans.append(span)
         else:
             ignored += 1
     for span_id, (parent, name) in local.items():
         links.remember(span_id, parent, name)
-    return MappedSpans(calls, call_spans, runs, ignored)
+    return MappedSpans(calls, call_spans, runs, ignored, rejected)

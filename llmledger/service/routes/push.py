@@ -19,6 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from ingest.formats import litellm, otlp
 from ingest.formats.events import MalformedBody, looks_like_ndjson, parse_events
 from ingest.formats.records import records_batch
+from ingest.readers import ParseFailure
+from ingest.validate import Reason
 from llmledger.service.auth import Ingester, State
 from llmledger.service.body import read_body
 from llmledger.service.models import PushResult, RecordError, body_docs
@@ -119,14 +121,19 @@ async def push_traces(request: Request, state: State, principal: Ingester) -> Re
 
     def parse():  # noqa: ANN202
         spans = otlp.spans_from_protobuf(body) if binary else otlp.spans_from_json(body)
-        mapped = otlp.map_spans(spans, state.links)
+        mapped = otlp.map_spans(spans, state.links, state.settings.otlp.input_conventions)
         runs = None
         if mapped.tool_runs:
             runs = pl.from_dicts(mapped.tool_runs).with_columns(
                 pl.from_epoch("ts_ms", "ms").dt.replace_time_zone("UTC").alias("ts")).drop("ts_ms")
         spans = [{"trace_id": s.trace_id, "span_id": s.span_id, "name": s.name, "attributes": s.attrs}
                  for s in mapped.call_spans]  # the dead-letter payload of each call
-        return records_batch(mapped.calls, spans), runs
+        raw = records_batch(mapped.calls, spans)
+        raw.failures.extend(  # unreadable spans are rejected alone; the request's other spans are kept
+            ParseFailure(s.index + 1, Reason.INVALID_SPAN, f"span {s.index}: {s.problem}",
+                         orjson.dumps({"traceId": s.trace_id, "spanId": s.span_id, "name": s.name}))
+            for s in mapped.rejected)
+        return raw, runs
 
     try:
         outcome = await push(state, parse, source=otlp.SOURCE, principal=principal)

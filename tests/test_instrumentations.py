@@ -1,0 +1,132 @@
+"""Real instrumentations nobody here wrote, as producers: OpenInference's OpenAI instrumentation
+drives the real `openai` SDK against a local stand-in of Chat Completions (documented usage with
+cached, cache-write and reasoning tokens) and exports OTLP/HTTP to the service's `/v1/traces`; the
+stored call is priced exactly as `genai_prices.calc_price` and attributed to the route and user the
+app set as resource attributes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+import pytest
+from genai_prices import Usage, calc_price
+
+from tests.service_support import Running, service  # noqa: F401
+
+USAGE = {"prompt_tokens": 12000, "completion_tokens": 900, "total_tokens": 12900,
+         "prompt_tokens_details": {"cached_tokens": 4096, "cache_write_tokens": 2048},
+         "completion_tokens_details": {"reasoning_tokens": 300}}
+
+
+class _ChatCompletions(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created": 1764500000,
+                             "model": "gpt-5.6", "usage": USAGE, "choices": [
+                                 {"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": "hi"}}]})
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_openinference_openai_instrumentation(service: Running) -> None:  # noqa: F811
+    openai = pytest.importorskip("openai")
+    instrumentation = pytest.importorskip("openinference.instrumentation.openai")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # the app's few lines: attribution as resource attributes, spans to llmledger over OTLP/HTTP
+    provider = TracerProvider(resource=Resource.create({
+        "service.name": "chat-app", "llmledger.route": "/chat", "llmledger.user_id": "u-7"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{service.url}/v1/traces")))
+    instrumentor = instrumentation.OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="sk-test")
+        client.chat.completions.create(model="gpt-5.6", messages=[{"role": "user", "content": "x"}])
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+        server.shutdown()
+    service.wait_flushed()
+    assert service.rows("SELECT count() FROM dead_letters") == [(0,)]
+    rows = service.rows("SELECT provider, model, input_tokens, cache_read_tokens, cache_write_5m_tokens, "
+                        "output_tokens, reasoning_tokens, route, user_id, toString(cost_usd), ts FROM calls")
+    assert len(rows) == 1, rows
+    *tokens, cost, ts = rows[0]
+    assert tokens == ["openai", "gpt-5.6-sol", 12000, 4096, 2048, 900, 300, "/chat", "u-7"]
+    usage = Usage(input_tokens=12000, cache_read_tokens=4096, cache_write_tokens=2048, output_tokens=900,
+                  output_reasoning_tokens=300)
+    expected = calc_price(usage, "gpt-5.6", provider_id="openai",
+                          genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
+    assert Decimal(cost) == expected
+
+
+MESSAGE_USAGE = {"input_tokens": 6000, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 1500,
+                 "output_tokens": 400}
+
+
+class _Messages(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = orjson.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+                             "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+                             "stop_sequence": None, "usage": MESSAGE_USAGE})
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_openllmetry_anthropic_instrumentation(service: Running) -> None:  # noqa: F811
+    anthropic = pytest.importorskip("anthropic")
+    instrumentation = pytest.importorskip("opentelemetry.instrumentation.anthropic")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Messages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    provider = TracerProvider(resource=Resource.create({
+        "service.name": "support-bot", "llmledger.route": "/support", "llmledger.user_id": "u-9"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{service.url}/v1/traces")))
+    instrumentor = instrumentation.AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = anthropic.Anthropic(base_url=f"http://127.0.0.1:{server.server_port}", api_key="sk-ant-test")
+        client.messages.create(model="claude-haiku-4-5", max_tokens=500, messages=[{"role": "user", "content": "x"}])
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+        server.shutdown()
+    service.wait_flushed()
+    assert service.rows("SELECT count() FROM dead_letters") == [(0,)]
+    rows = service.rows("SELECT provider, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, "
+                        "route, user_id, toString(cost_usd), ts FROM calls")
+    assert len(rows) == 1, rows
+    *tokens, cost, ts = rows[0]
+    # OpenLLMetry sends input = uncached + cache reads + writes (inclusive): 9500, not 6000
+    assert tokens == ["anthropic", 9500, 2000, 1500, 400, "/support", "u-9"]
+    usage = Usage(input_tokens=9500, cache_read_tokens=2000, cache_write_tokens=1500, output_tokens=400)
+    expected = calc_price(usage, "claude-haiku-4-5", provider_id="anthropic",
+                          genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
+    assert Decimal(cost) == expected

@@ -137,7 +137,8 @@ class CacheFamily(Family):
         hit, na = hit_rule.settings(ctx), na_rule.settings(ctx)
         step, longest, span = self.reach(ctx, instants, [hit, na])
         buckets = q.cache_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1], min_tokens=na.min_tokens)
-        teams = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "provider"), on=KEYS, how="left")
+        teams = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "provider"), on=KEYS, how="full",
+                                                   coalesce=True)
         out: dict[str, pl.DataFrame] = {}
 
         if hit.enabled:

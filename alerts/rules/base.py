@@ -56,6 +56,7 @@ class Rule:
     absent_means_ok: ClassVar[bool] = False  # event-like measures: no row means nothing happened
     notify_resolved: ClassVar[bool] = True
     renotify: ClassVar[bool] = True  # re-notify a standing CRITICAL after the cool-down
+    method: ClassVar[str] = "point value vs threshold"  # the statistic judged (`llmledger signals list`)
 
     def settings(self, ctx: RuleContext) -> SignalRule:
         """The rule's default parameters."""

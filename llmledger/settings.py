@@ -300,9 +300,9 @@ class SpendSpikeRule(SignalRule):
     )
     min_history_days: int = Field(
         3, ge=1, description="A user / route / feature younger than this is a new spend source: not judged yet.")
-    z_warning: float = Field(4.0, ge=0, description="Robust z (median + z × 1.4826 MAD of the same hour on previous "
-                                                     "days) a window must also reach to warn.")
-    z_critical: float = Field(8.0, ge=0, description="Robust z a window must also reach to be critical.")
+    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (× 1.4826 MAD of log(cost / same-hour "
+                                                     "median)) a window must also reach to warn.")
+    z_critical: float = Field(5.0, ge=0, description="Robust z on the log scale a window must also reach to be critical.")
 
 
 class Budget(BaseModel):

@@ -37,14 +37,15 @@ class SpendSpike(Rule):
     `warning` (3×) and CRITICAL `critical` (10×) times the baseline — the larger, over the clock
     hours the window touches, of the median cost at that hour on the previous `baseline_days` days —
     and only above the dimension's floor in $ (`floor_usd`), so small absolute moves never page.
-    Method: seasonal robust baseline per scope — median and MAD of the same clock hour over the
-    previous days the scope existed; the window must also reach median + `z_warning` (4) /
-    `z_critical` (8) × 1.4826 MAD, so a scope whose normal hour-to-hour variation is large needs a
-    larger move (the 3×/10× stay the minimum effect size). Warm-up: a scope younger than
+    Method: seasonal robust baseline per scope — the median of the same clock hour over the
+    previous days the scope existed, and its robust spread σ = 1.4826 × MAD of log(cost / median)
+    over those hours; the window must reach median × max(3, e^(`z_warning` σ)) to warn and
+    median × max(10, e^(`z_critical` σ)) to be critical, so a scope whose normal hour-to-hour
+    variation is large needs a larger move (the seed's 3×/10× stay the minimum effect size). Warm-up: a scope younger than
     `min_history_days` is a new spend source and is not judged against an empty baseline. Calls
     with no user / route / feature are no scope (never judged as "")."""
 
-    method = "median + z·MAD of the same hour (≥ 3×/10×), warm-up 3 days"
+    method = "same-hour median × max(3×/10×, e^(z·MAD of log)), warm-up 3 days"
 
     name = "spend_spike"
     title = "Spend spike"
@@ -63,8 +64,8 @@ class SpendSpike(Rule):
             return f"{self.title}: held by the sustain window (no spend measured at this instant)"
         if not base or value == float("inf"):
             return f"{self.title}: ${cost:,.2f} in the last hour, new spend (this hour usually costs nothing)"
-        sigma = row.get("base_sigma_usd")
-        spread = f" ± ${sigma:,.2f}" if sigma else ""
+        sigma = row.get("base_log_sigma")
+        spread = f" (this hour normally varies ×{2.718281828 ** sigma:.1f})" if sigma else ""
         return f"{self.title}: ${cost:,.2f} in the last hour, {value:.1f}x the usual ${base:,.2f}{spread}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
@@ -111,12 +112,16 @@ def robust_same_hour(hourly: pl.DataFrame, judged: pl.DataFrame, first: pl.DataF
     shifted = shifted.join(first, on=KEYS, how="inner").filter(pl.col("past") >= pl.col("first_hour").dt.truncate("1h"))
     values = hourly.select([*KEYS, pl.col("hour").alias("past"), pl.col("cost_usd").cast(pl.Float64).alias("v")])
     joined = shifted.join(values, on=[*KEYS, "past"], how="left").with_columns(pl.col("v").fill_null(0.0))
-    per_hour = joined.group_by([*KEYS, "at", "hour"]).agg(pl.col("v").median().alias("m"), pl.col("v").alias("vs"))
-    per_hour = per_hour.with_columns(
-        ((pl.col("vs").list.eval((pl.element() - pl.element().median()).abs()).list.median()) * MAD_TO_SIGMA)
-        .alias("s")).drop("vs")
+    # the scope's own variability: the spread of log(cost / that hour's median) over every past hour
+    # the row looks at (a multiplicative spread: busy and quiet hours vary alike)
+    joined = joined.with_columns(pl.col("v").median().over([*KEYS, "at", "hour"]).alias("m"))
+    eps = 0.05 * pl.col("m") + 0.01
+    joined = joined.with_columns(((pl.col("v") + eps) / (pl.col("m") + eps)).log().alias("r"))
+    spread = joined.group_by([*KEYS, "at"]).agg(
+        ((pl.col("r") - pl.col("r").median()).abs().median() * MAD_TO_SIGMA).alias("base_log_sigma"))
+    per_hour = joined.group_by([*KEYS, "at", "hour"]).agg(pl.col("m").first())
     best = per_hour.sort("m", descending=True).group_by([*KEYS, "at"]).first()
-    return best.select([*KEYS, "at", pl.col("m").alias("base_cost_usd"), pl.col("s").alias("base_sigma_usd")])
+    return best.select([*KEYS, "at", pl.col("m").alias("base_cost_usd")]).join(spread, on=[*KEYS, "at"], how="left")
 
 
 class SpendFamily(Family):
@@ -167,12 +172,10 @@ class SpendFamily(Family):
         ).with_columns(
             pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
             .otherwise(float("inf")).alias("value"),
-            pl.max_horizontal(pl.col("warning") * pl.col("base_cost_usd"),
-                              pl.col("base_cost_usd") + pl.col("z_warning") * pl.col("base_sigma_usd"))
-            .alias("warning_usd"),
-            pl.max_horizontal(pl.col("critical") * pl.col("base_cost_usd"),
-                              pl.col("base_cost_usd") + pl.col("z_critical") * pl.col("base_sigma_usd"))
-            .alias("critical_usd"),
+            pl.max_horizontal(pl.col("warning"), (pl.col("z_warning") * pl.col("base_log_sigma")).exp())
+            .mul(pl.col("base_cost_usd")).alias("warning_usd"),
+            pl.max_horizontal(pl.col("critical"), (pl.col("z_critical") * pl.col("base_log_sigma")).exp())
+            .mul(pl.col("base_cost_usd")).alias("critical_usd"),
         ).with_columns(
             pl.when(~pl.col("enabled") | pl.col("base_cost_usd").is_null() | ~pl.col("warmed_up")).then(0)
             .when(pl.col("cost_usd") >= pl.col("critical_usd")).then(2)

@@ -119,3 +119,23 @@ def test_renotification_backs_off_and_stops_on_ack() -> None:
     acked, _ = acknowledge(incident, by="oncall", at=T0 + timedelta(hours=66))
     later = advance(acked, Observation(T0 + timedelta(hours=90), 2, 2, 40_000.0, 30_000.0, ""), **kwargs)[1]
     assert later is None
+
+
+def test_spend_new_route_and_unset_feature_are_not_judged_an_established_spike_is(wh: Warehouse,
+                                                                                  settings: Settings) -> None:
+    def hourly(route: str, feature: str, start: datetime, hours: int, per_hour: int, seed: int) -> pl.DataFrame:
+        return _calls(hours * per_hour, start=start, minutes=hours * 60, seed=seed, route=route, feature=feature,
+                      provider="anthropic", model="claude-opus-4-1", input_tokens=20_000, cache_read_tokens=0)
+
+    established = hourly("support", "help", T0, 4 * 24 + 6, 30, 10)  # four days of history
+    launched = hourly("launch", "", T0 + timedelta(days=4), 6, 120, 11)  # new today, no feature: 4x the spend
+    spike = hourly("support", "help", T0 + timedelta(days=4, hours=6), 2, 360, 12)  # 12x for two hours
+    _ingest(wh, settings, established, launched, spike)
+    evaluate_signals(wh, settings, since=T0 + timedelta(days=4), at=T0 + timedelta(days=4, hours=6))
+    assert _opened(wh, "spend_spike").is_empty()  # neither the new route nor feature "" pages
+    evaluate_signals(wh, settings, since=T0 + timedelta(days=4, hours=6), at=T0 + timedelta(days=4, hours=8))
+    fired = _opened(wh, "spend_spike")
+    scopes = [dict(s) for s in fired["scope"].to_list()]
+    assert {"project": "default", "route": "support"} in scopes
+    assert "critical" in fired["to_state"].to_list()
+    assert all(s.get("feature", "x") != "" and s.get("route") != "launch" for s in scopes)

@@ -59,12 +59,12 @@ def list_signals() -> None:
     from alerts.rules import FAMILIES
 
     settings = get_settings().signals
-    table = Table("signal", "warning", "critical", "window", "sustain", "min volume", "enabled")
+    table = Table("signal", "warning", "critical", "window", "sustain", "min volume", "method", "enabled")
     for family in FAMILIES:
         for rule in family.rules:
             s = getattr(settings, rule.name)
             table.add_row(rule.name, f"{s.warning:g}", f"{s.critical:g}", f"{s.window_min} min",
-                          f"{s.sustain_min} min", str(s.min_volume), "yes" if s.enabled else "no")
+                          f"{s.sustain_min} min", str(s.min_volume), rule.method, "yes" if s.enabled else "no")
     console.print(table)
 
 
@@ -103,6 +103,9 @@ def show(incident_id: str) -> None:
         console.print(f"{row['at']:%Y-%m-%d %H:%M} {row['kind']}: {row['to_state']} — {row['summary']}")
     last = events.row(-1, named=True)
     console.print(f"[bold]Probable cause:[/bold] {last['cause']}\n[bold]Next step:[/bold] {last['next_step']}")
+    from alerts.message import backoff_text
+
+    console.print(f"[bold]Re-notification:[/bold] {backoff_text(get_settings().signals.renotify_backoff_min)}")
 
 
 @alerts_app.command("ack")

@@ -65,6 +65,7 @@ def policy_for(settings: Settings, rule: Rule) -> Policy:
         resolve_unobserved_after=timedelta(minutes=settings.signals.resolve_unobserved_after_min),
         notify_resolved=rule.notify_resolved,
         renotify=rule.renotify,
+        renotify_backoff=tuple(timedelta(minutes=m) for m in settings.signals.renotify_backoff_min),
     )
 
 
@@ -107,6 +108,17 @@ class _RuleRun:
         except (KeyError, TypeError, ValueError):
             return f"{self.rule.title}: {format_value(row.get('value'), self.rule.unit)}"
 
+    def _at_onset(self, incident: Incident, row: dict[str, Any]) -> dict[str, Any]:
+        """`row` with `onset` no later than where the incident's condition began: an escalation's
+        cause is looked for at the incident's onset, not in the hour before the escalation."""
+        sustain_for = timedelta(minutes=getattr(self.rule.settings(self.ctx), "sustain_min", 0))
+        began = incident.opened_at - sustain_for
+        onset = row.get("onset")
+        if isinstance(onset, datetime):
+            onset = onset if onset.tzinfo else onset.replace(tzinfo=UTC)
+            began = min(began, onset)
+        return {**row, "onset": began}
+
     def _record(self, incident: Incident, event: Event | None, row: dict[str, Any] | None) -> Incident:
         if event is not None:
             if event.kind is EventKind.RESOLVED and (row is None or row.get("value") is None):
@@ -116,7 +128,7 @@ class _RuleRun:
                 incident = replace(incident, summary=self._summary(row))
             if event.kind in (EventKind.OPENED, EventKind.ESCALATED) and row is not None:
                 try:
-                    why = self.rule.explain(self.ctx, incident.scope, event.at, row)
+                    why = self.rule.explain(self.ctx, incident.scope, event.at, self._at_onset(incident, row))
                     incident = replace(incident, cause=why.cause, next_step=why.next_step,
                                        detail={**incident.detail, **why.detail})
                 except Exception:  # noqa: BLE001 - a failed cause query must not lose the alert

@@ -43,6 +43,20 @@ def _scope_text(scope: dict[str, str]) -> str:
     return "\n".join(f"{k}: `{v}`" for k, v in scope.items())
 
 
+def backoff_text(gaps_min: list[int]) -> str:
+    """The re-notification schedule of a standing CRITICAL for people: 'after 1 h, 4 h, 12 h, then
+    every 24 h until acknowledged'."""
+    if not gaps_min:
+        return "none"
+
+    def fmt(m: int) -> str:
+        return f"{m // 60} h" if m % 60 == 0 else f"{m} min"
+
+    head = ", ".join(fmt(m) for m in gaps_min[:-1])
+    return (f"after {head}, then every {fmt(gaps_min[-1])}" if head else f"every {fmt(gaps_min[-1])}") + \
+        " until acknowledged"
+
+
 def fallback_text(payload: dict[str, Any]) -> str:
     """The notification text (what mobile notifications and the log show)."""
     state = payload["state"].upper() if payload["kind"] != "resolved" else "RESOLVED"
@@ -95,6 +109,9 @@ def render(payload: dict[str, Any], *, reply: bool) -> tuple[str, list[dict[str,
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Probable cause*\n{payload['cause']}"[:3000])))
     if payload.get("next_step"):
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Next step*\n{payload['next_step']}"[:3000])))
+    if payload.get("renotify_backoff_min") and payload.get("severity") == "critical":
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"Re-notified {backoff_text(list(payload['renotify_backoff_min']))}")]))
     context = [MarkdownTextObject(text=f"incident `{payload['incident_id']}` · signal `{payload['signal']}`")]
     if link:
         context.append(MarkdownTextObject(text=f"<{link}|Open the chart>"))

@@ -85,6 +85,8 @@ def payload_of(event: Event, rule: Rule | None, settings: Settings) -> dict[str,
         "actor": event.actor,
     }
     payload["chart_url"] = chart_url(settings.slack.dashboard_url, payload)
+    if rule is None or rule.renotify:  # issue 12: the message states its back-off schedule
+        payload["renotify_backoff_min"] = list(settings.signals.renotify_backoff_min)
     return payload
 
 

@@ -4,7 +4,8 @@
 transition it made, if any. It escalates when a higher level has held for the whole sustain
 period, downgrades when no point of the period reached the current level any more, resolves when
 no point breached at all, holds otherwise (including when the window could not be judged), and
-re-notifies a standing CRITICAL after a cool-down unless acknowledged. Ids are deterministic.
+re-notifies a standing CRITICAL with a back-off (1 h, 4 h, 12 h, then daily by default) unless
+acknowledged. Ids are deterministic.
 """
 
 from __future__ import annotations
@@ -89,6 +90,28 @@ class Policy:
     resolve_unobserved_after: timedelta
     notify_resolved: bool = True
     renotify: bool = True
+    # gaps between re-notifications of a standing CRITICAL (e.g. 1 h, 4 h, 12 h, then daily: the
+    # last gap repeats); empty: every `renotify_after`
+    renotify_backoff: tuple[timedelta, ...] = ()
+
+    def next_gap(self, since_change: timedelta) -> timedelta:
+        """The wait after a notification sent `since_change` after the incident last changed level."""
+        if not self.renotify_backoff:
+            return self.renotify_after
+        passed, index = timedelta(0), 0
+        for gap in self.renotify_backoff[:-1]:
+            passed += gap
+            if since_change >= passed:
+                index += 1
+        return self.renotify_backoff[index]
+
+    def schedule(self, count: int = 5) -> list[timedelta]:
+        """The first `count` re-notification times after a change of level (for texts)."""
+        out, at = [], timedelta(0)
+        for _ in range(count):
+            at += self.next_gap(at)
+            out.append(at)
+        return out
 
 
 def _event(kind: EventKind, incident: Incident, at: datetime, before: str, *, notify: bool, actor: str = "") -> Event:
@@ -147,7 +170,8 @@ def advance(
     if obs.peak < 0:  # could not be judged: hold, without refreshing when it was last seen
         return current, None
     refreshed = replace(current, **measured)
-    due = current.notified_at is None or at - current.notified_at >= policy.renotify_after
+    due = current.notified_at is None or at - current.notified_at >= policy.next_gap(
+        current.notified_at - current.changed_at)
     if policy.renotify and current.severity is Severity.CRITICAL and not current.acked_by and due:
         return refreshed, _event(EventKind.RENOTIFIED, refreshed, at, current.state.value, notify=True)
     return refreshed, None

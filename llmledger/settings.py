@@ -210,6 +210,7 @@ class CacheHitRule(SignalRule):
 
     warning: float = 0.50
     critical: float = 0.30
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
 
 
 class CacheNotAppliedRule(SignalRule):
@@ -224,6 +225,11 @@ class CacheNotAppliedRule(SignalRule):
             "anthropic/claude": 1024, "openai/": 1024,
         },
         description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins.",
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    automatic_providers: list[str] = Field(
+        default_factory=lambda: ["openai"],
+        description="Providers that cache automatically (no cache_control breakpoint): their texts say so.",
     )
 
 
@@ -277,6 +283,7 @@ class StaleRoutingRule(SignalRule):
     warning: float = 0.50
     critical: float = 0.70
     min_volume: int = 200
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
 
 
 class SandboxRule(SignalRule):
@@ -288,6 +295,7 @@ class SandboxRule(SignalRule):
     critical: float = 0.20
     min_volume: int = 10
     min_timeouts: int = 3
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
 
 
 class LatencyRule(SignalRule):
@@ -303,6 +311,18 @@ class LatencyRule(SignalRule):
     ttft_slo_chat_ms: int = 1_000
     ttft_slo_other_ms: int = 3_000
     chat_routes: list[str] = Field(default_factory=lambda: ["*chat*"], description="Globs naming chat routes.")
+    p99_min_samples: int = Field(100, ge=1, description="A p99 is judged only over at least this many calls "
+                                 "(fewer: it is just the slowest call).")
+    baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal is learned from.")
+    long_normal_change: float = Field(
+        2.0, gt=1, description="A scope whose normal p99 is already ≥ `critical` fires on p99 ≥ this × its normal.")
+    ttft_slo_routes: dict[str, int] = Field(
+        default_factory=dict, description="Route glob → TTFT p99 SLO (ms); the first matching glob wins.")
+    ttft_default: str = Field(
+        "baseline", pattern="^(baseline|global)$",
+        description="Routes without an SLO: 'baseline' — TTFT p99 over `ttft_baseline_factor` × the route's own "
+                    "normal (never under the chat/other SLO); 'global' — the chat/other SLOs.")
+    ttft_baseline_factor: float = Field(2.0, gt=1)
 
 
 class SpendSpikeRule(SignalRule):
@@ -320,6 +340,11 @@ class SpendSpikeRule(SignalRule):
         default_factory=lambda: {"user_id": 5.0, "route": 10.0, "feature": 10.0},
         description="Spend a window must reach (per dimension) before it can fire.",
     )
+    min_history_days: int = Field(
+        3, ge=1, description="A user / route / feature younger than this is a new spend source: not judged yet.")
+    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (× 1.4826 MAD of log(cost / same-hour "
+                                                     "median)) a window must also reach to warn.")
+    z_critical: float = Field(5.0, ge=0, description="Robust z on the log scale a window must also reach to be critical.")
 
 
 class Budget(BaseModel):
@@ -366,6 +391,10 @@ class SignalsSettings(BaseModel):
 
     evaluation_lag_s: int = Field(60, ge=0, description="Evaluate this far behind now: late calls still arrive.")
     renotify_after_min: int = Field(60, ge=1, description="Re-notify a standing CRITICAL after this cool-down.")
+    renotify_backoff_min: list[int] = Field(
+        default_factory=lambda: [60, 240, 720, 1440],
+        description="Gaps (minutes) between re-notifications of a standing CRITICAL; the last repeats (daily). "
+                    "Stopped by ack. Empty: every `renotify_after_min`.")
     resolve_unobserved_after_min: int = Field(
         120, ge=1, description="Resolve an incident whose scope has not been judged (too little volume) this long."
     )

@@ -56,6 +56,7 @@ class Rule:
     absent_means_ok: ClassVar[bool] = False  # event-like measures: no row means nothing happened
     notify_resolved: ClassVar[bool] = True
     renotify: ClassVar[bool] = True  # re-notify a standing CRITICAL after the cool-down
+    method: ClassVar[str] = "point value vs threshold"  # the statistic judged (`llmledger signals list`)
 
     def settings(self, ctx: RuleContext) -> SignalRule:
         """The rule's default parameters."""
@@ -228,12 +229,28 @@ def sustain(
         .sort([*keys, "at"])
     )
     width = int(sustain_for / step) + 1
+    breach = pl.col("point_level") > 0
     out = full.with_columns(
         pl.col("point_level").rolling_min(width, min_samples=1).over(keys).clip(lower_bound=0)
         .cast(pl.Int8).alias("level"),
         pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),
-    )
+        (~breach).cum_sum().over(keys).alias("_run"),
+    ).with_columns(
+        # the onset: the first point of the unbroken breach this instant belongs to (the cause is
+        # looked for there, not in the hour before the page)
+        pl.when(breach).then(pl.col("at").min().over([*keys, "_run"])).otherwise(None).alias("onset"),
+    ).drop("_run")
     return out.filter(pl.col("at").is_in(time_series(instants).implode()))
+
+
+def onset_of(row: dict[str, Any], window: timedelta, default: datetime) -> datetime:
+    """Where a cause should be looked for: one window before the breach's first point (the window
+    that first breached began there), else `default`."""
+    onset = row.get("onset")
+    if not isinstance(onset, datetime):
+        return default
+    onset = onset if onset.tzinfo else onset.replace(tzinfo=UTC)
+    return min(onset - window, default)
 
 
 def scope_thresholds(

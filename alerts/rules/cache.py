@@ -18,10 +18,12 @@ from alerts.rules.base import (
     Rule,
     RuleContext,
     first_value,
+    onset_of,
     scope_thresholds,
     sustain,
     window_sums,
 )
+from alerts.rules.stats import wilson_lower, wilson_upper
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -57,7 +59,12 @@ def describe_shift(ctx: RuleContext, filters: dict[str, list[str]], attributes: 
 class CacheHitCollapse(Rule):
     """1 cache hit collapse: cache_read / (cache_read + cache_write) tokens over a sliding window per
     route/model, among calls with cache tokens; WARNING < 0.50, CRITICAL < 0.30, held for the
-    sustain period; judged only on windows with `min_volume` calls that touched the cache."""
+    sustain period; judged only on windows with `min_volume` calls that touched the cache.
+    Method: the Wilson upper bound (one-sided, `confidence`) of the ratio, with the calls that
+    touched the cache as the sample size (tokens of one call are not independent), must be under
+    the threshold — a few unlucky calls in a small window cannot page."""
+
+    method = "Wilson upper bound (calls as n) < threshold"
 
     name = "cache_hit_collapse"
     title = "Cache hit collapse"
@@ -69,18 +76,29 @@ class CacheHitCollapse(Rule):
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
-        changed_by = at - timedelta(minutes=settings.window_min + settings.sustain_min)
+        changed_by = onset_of(row, timedelta(minutes=settings.window_min),
+                              at - timedelta(minutes=settings.window_min + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()},
                                          ["prompt_version", "prompt_prefix_hash", "sdk"], at=at, changed_by=changed_by)
         cause = ("; ".join(phrases) + " just before the drop") if phrases else (
-            "no prompt version or prefix change in the hour before: a dynamic value may have entered the prefix")
+            "no prompt version or prefix change around the onset: a dynamic value may have entered the prefix")
         return Explanation(cause, self.next_step, detail)
 
 
 class CacheNotApplied(Rule):
     """1b cache not applied: share of calls long enough to cache (Anthropic Haiku ≥ 2048, Sonnet /
     Opus ≥ 1024, OpenAI ≥ 1024 input tokens) that neither read nor wrote the cache, per route/model
-    over a sliding window; WARNING > 10%, CRITICAL > 50%. Invisible to signal 1 (its denominator is 0)."""
+    over a sliding window; WARNING > 10%, CRITICAL > 50%. Invisible to signal 1 (its denominator is 0).
+    Method: the Wilson lower bound (one-sided, `confidence`) of the share must exceed the threshold,
+    so random misses in small windows (OpenAI's automatic cache misses a few percent of calls) do not
+    page. Texts are provider-aware: automatic-cache providers (`automatic_providers`, OpenAI) have no
+    cache_control breakpoint to restore."""
+
+    method = "Wilson lower bound > threshold"
+    automatic_next_step = ("OpenAI caches automatically (prompts of ≥ 1024 tokens whose beginning is identical): "
+                           "put static content first and dynamic values (timestamps, ids, user data) last, keep "
+                           "tools and images in a fixed order, and pass prompt_cache_key so calls sharing a prefix "
+                           "reach the same cache; there is no cache_control breakpoint to set.")
 
     name = "cache_not_applied"
     title = "Cache not applied"
@@ -91,13 +109,21 @@ class CacheNotApplied(Rule):
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
-        changed_by = at - timedelta(minutes=settings.window_min + settings.sustain_min)
+        changed_by = onset_of(row, timedelta(minutes=settings.window_min),
+                              at - timedelta(minutes=settings.window_min + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()},
                                          ["sdk", "prompt_version", "model_raw"], at=at, changed_by=changed_by)
-        cause = ("; ".join(phrases) + ": caching stopped with it") if phrases else (
-            "no SDK or prompt change in the hour before: the cache_control breakpoint may be missing or the "
-            "prefix under the minimum cacheable length")
-        return Explanation(cause, self.next_step, detail)
+        automatic = str(row.get("provider") or "") in settings.automatic_providers
+        if phrases:
+            cause = "; ".join(phrases) + ": caching stopped with it"
+        elif automatic:
+            cause = ("no SDK or prompt change around the onset: the prompt's first 1024 tokens probably vary "
+                     "between calls (a dynamic value early in the prompt) or the input fell under 1024 tokens")
+        else:
+            cause = ("no SDK or prompt change around the onset: the cache_control breakpoint may be missing or the "
+                     "prefix under the minimum cacheable length")
+        return Explanation(cause, self.automatic_next_step if automatic else self.next_step,
+                           {**detail, "provider": row.get("provider"), "lower_bound": row.get("lower_bound")})
 
 
 class CacheFamily(Family):
@@ -111,7 +137,8 @@ class CacheFamily(Family):
         hit, na = hit_rule.settings(ctx), na_rule.settings(ctx)
         step, longest, span = self.reach(ctx, instants, [hit, na])
         buckets = q.cache_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1], min_tokens=na.min_tokens)
-        teams = first_value(buckets, KEYS, "team")
+        teams = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "provider"), on=KEYS, how="full",
+                                                   coalesce=True)
         out: dict[str, pl.DataFrame] = {}
 
         if hit.enabled:
@@ -120,9 +147,11 @@ class CacheFamily(Family):
             judged = scope_thresholds(ctx, hit_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
             ratio = pl.col("read_tokens") / (pl.col("read_tokens") + pl.col("write_tokens"))
             judged = judged.with_columns(ratio.alias("value"), pl.col("cached_calls").alias("volume")).with_columns(
+                wilson_upper(pl.col("value") * pl.col("volume"), pl.col("volume"), hit.confidence).alias("upper_bound"))
+            judged = judged.with_columns(
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
-                .then(UNKNOWN).when(pl.col("value") < pl.col("critical")).then(2)
-                .when(pl.col("value") < pl.col("warning")).then(1).otherwise(0).alias("point_level"),
+                .then(UNKNOWN).when(pl.col("upper_bound") < pl.col("critical")).then(2)
+                .when(pl.col("upper_bound") < pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") < pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
             )
@@ -136,10 +165,11 @@ class CacheFamily(Family):
             judged = judged.with_columns(
                 (pl.col("uncached_calls") / pl.col("eligible_calls")).alias("value"),
                 pl.col("eligible_calls").alias("volume"),
+                wilson_lower(pl.col("uncached_calls"), pl.col("eligible_calls"), na.confidence).alias("lower_bound"),
             ).with_columns(
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
-                .then(UNKNOWN).when(pl.col("value") > pl.col("critical")).then(2)
-                .when(pl.col("value") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
+                .then(UNKNOWN).when(pl.col("lower_bound") > pl.col("critical")).then(2)
+                .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") > pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
             )

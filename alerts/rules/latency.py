@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from alerts.rules.base import UNKNOWN, Explanation, Family, Rule, RuleContext, format_value, \
+from alerts.rules.base import TIME, UNKNOWN, Explanation, Family, Rule, RuleContext, format_value, \
     scope_thresholds, sustain, time_series
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
@@ -21,10 +21,16 @@ KEYS = ["project", "route", "model", "provider"]
 
 class LatencyTail(Rule):
     """7 latency tail, per route/model/provider over a sliding hour of ok calls (timeouts excluded:
-    they carry the client timeout): CRITICAL when end-to-end p99 ≥ `critical` (30 s); WARNING when
-    TTFT p99 exceeds the route's SLO (1 s on chat routes — `chat_routes` globs —, 3 s elsewhere)
-    × `warning`. The mean is reported beside it: that it looks fine is why the tail goes unseen."""
+    they carry the client timeout): CRITICAL when end-to-end p99 ≥ `critical` (30 s) — for a scope
+    whose own normal p99 (the previous `baseline_days`, rollup digests) is already that long
+    (reasoning), only when p99 ≥ `long_normal_change` × its normal: change, not level. WARNING when
+    the TTFT p99 of a streamed route exceeds its SLO × `warning`: the route's `ttft_slo_routes`
+    entry, else (`ttft_default` = baseline) `ttft_baseline_factor` × its own normal TTFT p99, never
+    under the chat (1 s, `chat_routes`) / other (3 s) SLO. Method: a p99 is judged only over
+    ≥ `p99_min_samples` (100) calls (fewer: it would be the slowest call). The mean is reported
+    beside its own normal: that it looks fine is why the tail goes unseen."""
 
+    method = "p99 over ≥ 100 calls (t-digest); vs the scope's own 7-day normal"
     name = "latency_tail"
     title = "Latency tail"
     scope_keys = ("project", "route", "model", "provider")
@@ -33,9 +39,13 @@ class LatencyTail(Rule):
                  "off-peak, add capacity where a queue builds; alert on p99, not the mean.")
 
     def describe(self, row: dict[str, Any]) -> str:
+        base = row.get("base_latency_p99_ms")
+        normal = (f" (normal p99 {format_value(base, 'ms')}, mean {format_value(row.get('base_latency_mean_ms'), 'ms')})"
+                  if base is not None and base == base else "")
+        ttft = (f"; TTFT p99 {format_value(row.get('ttft_p99_ms'), 'ms')} (SLO {format_value(row.get('ttft_slo_ms'), 'ms')})"
+                if row.get("ttft_slo_ms") is not None and row.get("ttft_p99_ms") is not None else "")
         return (f"{self.title}: p99 {format_value(row.get('latency_p99_ms'), 'ms')} with mean "
-                f"{format_value(row.get('latency_mean_ms'), 'ms')}; TTFT p99 {format_value(row.get('ttft_p99_ms'), 'ms')} "
-                f"(SLO {format_value(row.get('ttft_slo_ms'), 'ms')})")
+                f"{format_value(row.get('latency_mean_ms'), 'ms')}{normal}{ttft}")
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
@@ -72,27 +82,55 @@ class LatencyFamily(Family):
             return {rule.name: sustain(rows, KEYS, instants=instants, step=step, sustain_for=step)}
         rows = rows.with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC"))).filter(
             pl.col("at").is_in(time_series(span).implode()))
+        rows = rows.with_columns(pl.col("at").dt.truncate("1d").alias("day"))
+        days = sorted(set(rows["day"].to_list()))
+        base = q.latency_baseline(ctx.wh, ctx.scope, days, baseline_days=settings.baseline_days)
+        base_cols = ["base_calls", "base_latency_mean_ms", "base_latency_p99_ms", "base_ttft_calls", "base_ttft_p99_ms"]
+        if base.is_empty():
+            base = pl.DataFrame(schema={**{k: pl.String for k in KEYS}, "day": TIME,
+                                        **{c: pl.Float64 for c in base_cols}})
+        base = base.with_columns(pl.col("day").cast(TIME), *(pl.col(c).cast(pl.Float64) for c in base_cols))
+        rows = rows.join(base, on=[*KEYS, "day"], how="left").drop("day")
         judged = scope_thresholds(ctx, rule, rows, KEYS, ["warning", "critical", "min_volume", "enabled",
-                                                         "ttft_slo_chat_ms", "ttft_slo_other_ms", "chat_routes"])
-        chat = judged.select("route", "chat_routes").unique("route").with_columns(
+                                                         "ttft_slo_chat_ms", "ttft_slo_other_ms", "chat_routes",
+                                                         "p99_min_samples", "long_normal_change",
+                                                         "ttft_default", "ttft_baseline_factor"])
+        slos = settings.ttft_slo_routes
+        per_route = judged.select("route", "chat_routes").unique("route").with_columns(
             pl.struct("route", "chat_routes").map_elements(
                 lambda r: any(fnmatchcase(r["route"], g) for g in r["chat_routes"]), return_dtype=pl.Boolean
-            ).alias("is_chat")).select("route", "is_chat")
-        judged = judged.join(chat, on="route", how="left").with_columns(
-            pl.when(pl.col("is_chat")).then(pl.col("ttft_slo_chat_ms")).otherwise(pl.col("ttft_slo_other_ms"))
-            .cast(pl.Float64).alias("ttft_slo_ms"),
+            ).alias("is_chat"),
+            pl.col("route").map_elements(
+                lambda route: next((float(v) for g, v in slos.items() if fnmatchcase(route, g)), None),
+                return_dtype=pl.Float64).alias("route_slo_ms"),
+        ).select("route", "is_chat", "route_slo_ms")
+        enough = pl.col("p99_min_samples").cast(pl.Float64)
+        global_slo = pl.when(pl.col("is_chat")).then(pl.col("ttft_slo_chat_ms")).otherwise(
+            pl.col("ttft_slo_other_ms")).cast(pl.Float64)
+        learned = pl.when(pl.col("base_ttft_calls") >= enough).then(
+            pl.max_horizontal(global_slo, pl.col("ttft_baseline_factor") * pl.col("base_ttft_p99_ms")))
+        judged = judged.join(per_route, on="route", how="left").with_columns(
+            pl.when(pl.col("route_slo_ms").is_not_null()).then(pl.col("route_slo_ms"))
+            .when(pl.col("ttft_default") == "global").then(global_slo).otherwise(learned).alias("ttft_slo_ms"),
             pl.col("calls").cast(pl.Float64).alias("volume"),
+            # the scope's normal p99 is already past the critical level: judge the change
+            ((pl.col("base_calls") >= enough) & (pl.col("base_latency_p99_ms") >= pl.col("critical")))
+            .fill_null(False).alias("long_normal"),
         ).with_columns(
-            ((pl.col("ttft_calls") >= pl.col("min_volume"))
-             & (pl.col("ttft_p99_ms") > pl.col("ttft_slo_ms") * pl.col("warning"))).alias("ttft_breach"),
-            (pl.col("latency_p99_ms") >= pl.col("critical")).alias("tail_breach"),
+            ((pl.col("ttft_calls") >= enough) & pl.col("ttft_slo_ms").is_not_null()
+             & (pl.col("ttft_p99_ms") > pl.col("ttft_slo_ms") * pl.col("warning"))).fill_null(False).alias("ttft_breach"),
+            pl.when(pl.col("long_normal")).then(pl.col("long_normal_change") * pl.col("base_latency_p99_ms"))
+            .otherwise(pl.col("critical").cast(pl.Float64)).alias("tail_threshold"),
         ).with_columns(
-            pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume"))).then(UNKNOWN)
+            (pl.col("latency_p99_ms") >= pl.col("tail_threshold")).alias("tail_breach"),
+        ).with_columns(
+            pl.when(~pl.col("enabled") | (pl.col("volume") < pl.max_horizontal("min_volume", "p99_min_samples")))
+            .then(UNKNOWN)
             .when(pl.col("tail_breach")).then(2).when(pl.col("ttft_breach")).then(1).otherwise(0).alias("point_level"),
             pl.when(~pl.col("tail_breach") & pl.col("ttft_breach")).then(pl.col("ttft_p99_ms"))
             .otherwise(pl.col("latency_p99_ms")).alias("value"),
             pl.when(~pl.col("tail_breach") & pl.col("ttft_breach")).then(pl.col("ttft_slo_ms") * pl.col("warning"))
-            .otherwise(pl.col("critical")).alias("threshold"),
-        ).drop("chat_routes")
+            .otherwise(pl.col("tail_threshold")).alias("threshold"),
+        ).drop("chat_routes", "ttft_default", "route_slo_ms")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         return {rule.name: out}

@@ -16,11 +16,13 @@ from alerts.rules.base import (
     Rule,
     RuleContext,
     first_value,
+    onset_of,
     scope_thresholds,
     sustain,
     window_sums,
 )
 from alerts.rules.cache import describe_shift
+from alerts.rules.stats import wilson_lower
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -30,7 +32,11 @@ BUCKET = timedelta(minutes=5)
 
 class StaleRouting(Rule):
     """5 stale routing: escalations (step-1 calls) / first-step calls of a routing policy over a
-    sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged with ≥ `min_volume` step-0 calls."""
+    sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged with ≥ `min_volume` step-0 calls.
+    Method: the Wilson lower bound (one-sided, `confidence`) of the escalation share is compared
+    with the thresholds, not the point estimate."""
+
+    method = "Wilson lower bound > threshold"
 
     name = "stale_routing"
     title = "Stale routing"
@@ -41,7 +47,8 @@ class StaleRouting(Rule):
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
-        changed_by = at - timedelta(minutes=settings.window_min + settings.sustain_min)
+        changed_by = onset_of(row, timedelta(minutes=settings.window_min),
+                              at - timedelta(minutes=settings.window_min + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()}, ["model"], at=at,
                                          changed_by=changed_by, first_step_only=True)
         models = [d["after"] for d in detail.values()] + [d["before"] for d in detail.values() if d["before"]]
@@ -70,10 +77,12 @@ class RoutingFamily(Family):
         judged = scope_thresholds(ctx, rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
         judged = judged.with_columns(
             (pl.col("step1_calls") / pl.col("step0_calls")).alias("value"), pl.col("step0_calls").alias("volume"),
+            wilson_lower(pl.min_horizontal("step1_calls", "step0_calls"), pl.col("step0_calls"),
+                         settings.confidence).alias("lower_bound"),
         ).with_columns(
             pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
-            .then(UNKNOWN).when(pl.col("value") >= pl.col("critical")).then(2)
-            .when(pl.col("value") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
+            .then(UNKNOWN).when(pl.col("lower_bound") >= pl.col("critical")).then(2)
+            .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
             pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
             .alias("threshold"),
         )

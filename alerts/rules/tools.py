@@ -24,6 +24,7 @@ from alerts.rules.base import (
 )
 from alerts.rules.cache import describe_shift
 from alerts.rules.prompt import trailing_median
+from alerts.rules.stats import wilson_lower
 from warehouse.queries import signals as q
 
 KEYS = ["project", "tool_name"]
@@ -60,7 +61,11 @@ class LlmCallsInTools(Rule):
 
 class SandboxRunaway(Rule):
     """6 sandbox runaway: share of a tool's runs ending in timeout over a sliding 15 minutes;
-    WARNING ≥ 5% and CRITICAL ≥ 20%, each only with at least `min_timeouts` timeouts."""
+    WARNING ≥ 5% and CRITICAL ≥ 20%, each only with at least `min_timeouts` timeouts.
+    Method: the Wilson lower bound (one-sided, `confidence`) of the timeout share is compared with
+    the thresholds, not the point estimate."""
+
+    method = "Wilson lower bound ≥ threshold"
 
     name = "sandbox_runaway"
     title = "Sandbox runaway"
@@ -124,10 +129,11 @@ class ToolFamily(Family):
                                       ["warning", "critical", "min_volume", "enabled", "min_timeouts"])
             judged = judged.with_columns(
                 (pl.col("timeouts") / pl.col("runs")).alias("value"), pl.col("runs").alias("volume"),
+                wilson_lower(pl.col("timeouts"), pl.col("runs"), box.confidence).alias("lower_bound"),
             ).with_columns(
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume"))).then(UNKNOWN)
-                .when((pl.col("value") >= pl.col("critical")) & (pl.col("timeouts") >= pl.col("min_timeouts"))).then(2)
-                .when((pl.col("value") >= pl.col("warning")) & (pl.col("timeouts") >= pl.col("min_timeouts"))).then(1)
+                .when((pl.col("lower_bound") >= pl.col("critical")) & (pl.col("timeouts") >= pl.col("min_timeouts"))).then(2)
+                .when((pl.col("lower_bound") >= pl.col("warning")) & (pl.col("timeouts") >= pl.col("min_timeouts"))).then(1)
                 .otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),

@@ -97,6 +97,18 @@ def latency_windows(
     ).drop("latency_q", "ttft_q")
 
 
+def latency_baseline(
+    wh: Warehouse, scope: Scope, days: Sequence[datetime], *, baseline_days: int
+) -> pl.DataFrame:
+    """Signal 7 baseline per project/route/model/provider and UTC day: the previous `baseline_days`
+    days' ok calls, mean latency and p99 of latency and TTFT (rollup digests)."""
+    if not days:
+        return pl.DataFrame()
+    params = {"days": list(days), "lo": min(days) - timedelta(days=baseline_days), "hi": max(days),
+              "baseline_days": int(baseline_days)}
+    return _run(wh, "latency_baseline", scope, params, tag="latency-baseline")
+
+
 def spend_buckets(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl.DataFrame:
     """Spend spikes per project/5 minutes: cost by user_id, route and feature (`dimension`, `key`)."""
     return _run(wh, "spend_buckets", scope, {"lo": lo, "hi": hi}, tag="spend")
@@ -114,6 +126,14 @@ def spend_baseline(
     """Hourly cost of the given users, routes and features at the given whole hours (rollups)."""
     params = {"hours": list(hours), "users": list(users), "routes": list(routes), "features": list(features)}
     return _run(wh, "spend_baseline", scope, params, tag="spend-baseline")
+
+
+def spend_first_seen(
+    wh: Warehouse, scope: Scope, *, users: Sequence[str], routes: Sequence[str], features: Sequence[str]
+) -> pl.DataFrame:
+    """The first hour each given user, route and feature had a call (rollups): their history's age."""
+    params = {"users": list(users), "routes": list(routes), "features": list(features)}
+    return _run(wh, "spend_first_seen", scope, params, tag="spend-first-seen")
 
 
 def budget_hourly(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl.DataFrame:

@@ -21,7 +21,7 @@ from llmledger.runtime import open_warehouse
 from llmledger.service.components import REGISTRY, Component, ComponentFactory
 from llmledger.service.keys import KeyStore
 from llmledger.service.push import Coalescer
-from llmledger.service.routes import admin, behaviour, caching, health, keys, nodes, ops, push, read, spend
+from llmledger.service.routes import admin, behaviour, caching, health, keys, nodes, ops, push, read, routing, spend
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
@@ -93,7 +93,7 @@ def create_app(
         lifespan=lifespan,
     )
     for router in (health.router, push.router, read.router, spend.router, caching.router, behaviour.router,
-                   nodes.router, ops.router, keys.router, admin.router):
+                   nodes.router, ops.router, keys.router, admin.router, routing.router):
         app.include_router(router)
 
     @app.exception_handler(WarehouseError)

@@ -223,3 +223,25 @@ class _Borrowed:
 
     def close(self) -> None:
         return None
+
+
+def test_advice_endpoint(store: Path, tmp_path: Path) -> None:
+    from tests.service_support import service_settings, start_in_thread
+
+    running = start_in_thread(service_settings(store, tmp_path / "home"))
+    svc = next(running)
+    try:
+        with svc.client() as http:
+            records = [make_call(route=ROUTE, routing_policy=POLICY, cascade_step=0, router_score=s, model="gpt-4o-mini",
+                                 ts=f"2025-11-{1 + i % 28:02d}T10:00:00Z") for i, s in enumerate(LIVE_SCORES)]
+            records += [make_call(route=ROUTE, routing_policy=POLICY, cascade_step=1, router_score=s, model="gpt-4o",
+                                  ts="2025-11-02T10:00:00Z") for s in LIVE_SCORES if s < LIVE_THRESHOLD]
+            assert http.post("/v1/events", json=records).status_code == 200
+            svc.wait_flushed()
+            body = http.get("/v1/routing/advice", params={"route": ROUTE, "end": "2025-12-01T00:00:00Z"}).json()
+            assert body["source"] == "live" and body["recommended"]["threshold"] == LIVE_SCORES[12]
+            assert isinstance(body["recommended"]["monthly_cost_usd"], str) and body["curve"]["rows"]
+            assert http.get("/v1/routing/advice", params={"route": "nope"}).status_code == 404
+            assert http.get("/v1/routing/advice", params={"route": ROUTE, "source": "replay"}).status_code == 404
+    finally:
+        running.close()

@@ -228,6 +228,10 @@ class Api:
     def cascade_frontier(self, view: View) -> pl.DataFrame:
         return self.get("/v1/cascade/frontier", **view.params())
 
+    def routing_advice(self, view: View, *, route: str, percentile: float = 70.0) -> dict[str, Any]:
+        """`/v1/routing/advice` for a route (the raw document: curve and tasks as tables)."""
+        return self.body("/v1/routing/advice", route=route, percentile=percentile, end=view.end)
+
     def nodes(self, what: str, view: View, *, step_s: int = 3600, **extra: Any) -> pl.DataFrame:
         """`what`: gpu, load, throughput, latency, cost or breakeven (node metrics take no filters)."""
         return self.get(f"/v1/nodes/{what}", start=view.start, end=view.end, step_s=step_s, **extra)

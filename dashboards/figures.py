@@ -276,3 +276,23 @@ def prompt_markers(versions: pl.DataFrame, *, limit: int = 12) -> pl.DataFrame:
     ended = spans.filter(pl.col("last_seen") < pl.col("route_last")).select(
         pl.col("last_seen").alias("at"), pl.concat_str("key", pl.lit(" "), "prompt_version", pl.lit(" ends")).alias("text"))
     return pl.concat([started, ended]).sort("at").head(limit)
+
+
+def threshold_curve(curve: pl.DataFrame, *, recommended: float, current: float | None, title: str) -> go.Figure:
+    """Router threshold → escalation rate (left axis) and monthly cost (right axis), with the healthy
+    30–50% escalation band, the recommended threshold and the current one marked."""
+    fig = _figure(title, xaxis={"title": "threshold (score below it escalates)", "range": [0, 1]},
+                  yaxis={"title": "escalation rate", "tickformat": ".0%", "range": [0, 1]},
+                  yaxis2={"title": "USD / month", "tickprefix": "$", "overlaying": "y", "side": "right",
+                          "showgrid": False})
+    fig.add_hrect(y0=0.3, y1=0.5, fillcolor=palette.GOOD, opacity=0.12, line_width=0)
+    x = curve["threshold"].to_list()
+    fig.add_scatter(x=x, y=curve["escalation_rate"].to_list(), name="escalation rate", mode="lines",
+                    line={"color": palette.WARNING})
+    fig.add_scatter(x=x, y=_num(curve, "monthly_cost_usd"), name="monthly cost", mode="lines", yaxis="y2",
+                    line={"color": palette.NEUTRAL, "dash": "dot"})
+    for value, label, color in ((recommended, "recommended", palette.GOOD), (current, "current", palette.CRITICAL)):
+        if value is not None:
+            fig.add_vline(x=value, line_color=color, line_dash="dash",
+                          annotation_text=f"{label} {value:.2f}", annotation_position="top")
+    return fig

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alerts.cli import alerts_app, signals_app
+from advisor.cli import routing_app
 from alerts.report.cli import report_app
 from collectors.cli import collect, collectors_app, import_app
 from llmledger.exports.cli import export_app
@@ -34,6 +35,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(rollups_app, name="rollups")
 app.add_typer(report_app, name="report")
 app.add_typer(export_app, name="export")
+app.add_typer(routing_app, name="routing")
 console = Console()
 
 

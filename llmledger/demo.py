@@ -85,6 +85,7 @@ def seed_demo(
             if progress is not None and task is not None:
                 progress.advance(task)
     samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed)
+    seed_routing_replays(wh, end, seed=seed)
     incidents = 0
     if signals:
         incidents = backfill_signals(wh, with_demo_budget(settings), config.range_start + SIGNAL_WARM_UP, end)
@@ -135,6 +136,13 @@ def self_hosted_calls(calls: pl.DataFrame) -> pl.DataFrame:
     from llmledger.simulator.nodes import CALL_COLUMNS
 
     return calls.filter(pl.col("deployment") == "self_hosted").select(CALL_COLUMNS)
+
+
+def seed_routing_replays(wh: Warehouse, at: datetime, *, seed: int = 7) -> int:
+    """The offline replays of the demo's cascade routes, for the routing page's threshold advice."""
+    from llmledger.simulator.replays import seed_replays
+
+    return seed_replays(wh, at=at, seed=seed)
 
 
 DEMO_GPU_PRICE = GpuPrice(gpu_model="H100", usd_per_gpu_hour=Decimal("2.50"))  # the brief's neo-cloud H100

@@ -110,6 +110,8 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "job_runs": EVERYWHERE,
     # the weekly report's delivery ledger: a few rows a week, read before every send
     "report_sends": EVERYWHERE,
+    # the router threshold advisor's offline replays: a few hundred rows per replayed file
+    "routing_replays": EVERYWHERE,
 }
 
 MERGE_TREES = frozenset(

@@ -4,11 +4,14 @@ band, the cost of each step, and the same requests all on the frontier model."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import polars as pl
 import streamlit as st
 
 from dashboards import controls, figures, layout, palette
 from dashboards import formatting as fmt
+from dashboards.client import ApiError, frame
 
 MIN_REQUESTS = 20
 
@@ -74,3 +77,36 @@ with layout.guard(api):
     layout.show_table(frontier.select("routing_policy", "requests", "calls", "actual_cost_usd", "frontier_model",
                                       "all_frontier_cost_usd", "saved_usd"), key="frontier_table")
     layout.show_table(steps, percent=("cost_share",), key="steps_table")
+
+    st.header("Threshold advice")
+    routes = api.usage(view, "route").filter(pl.col("key") != "")["key"].to_list()[:50]
+    cascaded = [r for r in ("support-chat", "ticket-triage") if r in routes] + [r for r in routes
+                                                                              if r not in ("support-chat", "ticket-triage")]
+    route = st.selectbox("Route", cascaded, key="advice_route") if cascaded else None
+    keep = st.slider("Keep on the cheap model (%)", 30, 95, 70, step=5, key="advice_percentile")
+    if route:
+        try:
+            advice = api.routing_advice(view, route=route, percentile=keep)
+        except ApiError as err:
+            st.info(str(err))
+        else:
+            rec, cur = advice["recommended"], advice["current"]
+            curve = frame(advice["curve"])
+            st.plotly_chart(figures.threshold_curve(
+                curve, recommended=rec["threshold"], current=cur["threshold"] if cur else None,
+                title=f"{route}: threshold → escalation and monthly cost ({advice['source']}, "
+                      f"{advice['requests_sampled']:,} scores, {advice['cheap']} → {advice['frontier']})"),
+                key="advice_curve")
+            cols = st.columns(4)
+            cols[0].metric("Recommended threshold", f"{rec['threshold']:.2f}")
+            cols[1].metric("Escalation", fmt.percent(rec["escalation_rate"]))
+            cols[2].metric("Monthly cost", f"${Decimal(rec['monthly_cost_usd']):,.2f}")
+            cols[3].metric("Saving vs all frontier", fmt.percent(rec["saving_vs_frontier"] or 0))
+            if advice["classifier_advice"]:
+                st.warning("Classifier routing: " + advice["classifier_advice"], icon=":material/call_split:")
+            for warning in advice["warnings"]:
+                st.warning(warning, icon=":material/warning:")
+            bim = advice["bimodality"]
+            st.caption(f"{bim['method']}: " + (f"dip {bim['dip']:.4f}, p = {bim['p_value']:.3g}" if bim["tested"]
+                                               else "not run (too few scores)")
+                       + (f" · current threshold {cur['threshold']:.2f}: {advice['current_source']}" if cur else ""))

@@ -517,8 +517,9 @@ def test_ground_truth_round_trips_through_json(truth: GroundTruth) -> None:
 def test_a_short_range_skips_what_does_not_fit_and_end_at_cuts_traffic() -> None:
     config = SimulationConfig(days=6, calls_per_day=1_000, end_at=datetime(2025, 11, 6, 12, tzinfo=UTC))
     truth = ground_truth(config)
-    assert [i.name for i in truth.incidents] == ["cache_hit_collapse", "cache_not_applied"]
-    assert "prompt_accumulation" in truth.skipped and "budget_overrun" in truth.skipped
+    # the budget is sized from the spend at its planned crossing, so it fits any range that holds it
+    assert [i.name for i in truth.incidents] == ["cache_hit_collapse", "cache_not_applied", "budget_overrun"]
+    assert "prompt_accumulation" in truth.skipped and "budget_overrun" not in truth.skipped
     days = list(iter_days(config))
     assert len(days) == 6 and days[-1].calls["ts"].max() < config.end_at
     moved = {"stale_routing": datetime(2025, 11, 20, 10, tzinfo=UTC)}

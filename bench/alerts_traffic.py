@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from bench.alert_cases import Incident
+
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 
 
@@ -58,20 +60,6 @@ ROUTES = (
 )
 NEW_ROUTE = RouteShape("launch-beta", "beta", "anthropic", "claude-opus-4-1", 500, 16_000, 800, 6_500, 0.5, 900,
                        "explicit", 0.01)
-
-
-@dataclass(frozen=True)
-class Incident:
-    """An injected incident and what should detect it."""
-
-    kind: str
-    signal: str
-    scope: dict[str, str]
-    start: datetime
-    end: datetime
-    severity: str
-    crosses_at: datetime  # when the ramp reaches the rule's threshold (time to detect counts from here)
-    also: tuple[str, ...] = ()  # other signals it legitimately fires on the same scope
 
 
 @dataclass

@@ -27,13 +27,18 @@ from llmledger.simulator import SimulationConfig, iter_days
 from tests.chhttp import ClickHouseHTTP
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
+from llmledger.exports.focus import catalogue_cells
 from warehouse.queries import (
+    advice,
     alerts,
     attribution,
     caching,
+    calls_export,
     collectors,
     distributions,
+    focus,
     jobs,
+    metrics,
     nodes,
     ops,
     reconciliation,
@@ -49,6 +54,7 @@ from warehouse.queries.scope import Scope
 
 START, END = datetime(2025, 11, 5, tzinfo=UTC), datetime(2025, 11, 6, tzinfo=UTC)
 # not on the hour: whole hours come from the rollups, the edges from raw calls
+ROUTED = "support-chat"  # the simulator's cascade-v2 route
 MID_START, MID_END = datetime(2025, 11, 5, 3, 17, 29, tzinfo=UTC), datetime(2025, 11, 5, 20, 41, 3, tzinfo=UTC)
 
 # Every query-library function, called as a dashboard or job would (a new one must be added here).
@@ -119,6 +125,27 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
         wh, Scope.all(), [START], baseline_days=1, routes=["reasoning-qa"]),
     "signals.routing_buckets": lambda wh: signals.routing_buckets(wh, Scope.all(), START, END),
     "signals.latency_windows": lambda wh: signals.latency_windows(wh, Scope.all(), START, END, step_s=900, window_s=3600),
+    "signals.latency_baseline": lambda wh: signals.latency_baseline(wh, Scope.all(), [START], baseline_days=7),
+    "signals.spend_first_seen": lambda wh: signals.spend_first_seen(
+        wh, Scope.all(), users=["u-0001"], routes=["support-chat"], features=["support"]),
+    "calls_export.hour_counts": lambda wh: calls_export.hour_counts(wh, Scope.all(), MID_START, MID_END),
+    "calls_export.calls_between": lambda wh: pl.from_arrow(
+        calls_export.calls_between(wh, Scope.of("default"), MID_START, MID_END)).drop("ingested_at", strict=False),
+    "focus.catalogue_models": lambda wh: sorted(focus.catalogue_models(wh, Scope.all(), START, END)),
+    "focus.call_costs": lambda wh: focus.call_costs(
+        wh, Scope.all(), MID_START, MID_END, catalogue_cells(Settings(), focus.catalogue_models(wh, Scope.all(), START, END))),
+    "focus.gpu_costs": lambda wh: focus.gpu_costs(wh, Scope.all(), START, END),
+    "metrics.traffic": lambda wh: metrics.traffic(wh, Scope.all(), ["provider", "model", "route"], max_series=5,
+                                                  buckets_s=[0.5, 1, 5, 30]),
+    "metrics.incident_counts": lambda wh: metrics.incident_counts(wh, Scope.all()),
+    "advice.route_traffic": lambda wh: advice.route_traffic(wh, Scope.all(), ROUTED, MID_START, MID_END),
+    "advice.live_scores": lambda wh: advice.live_scores(wh, Scope.all(), ROUTED, "cascade-v2", START, END,
+                                                        cheap=("openai", "gpt-4o-mini"), frontier=("openai", "gpt-4o")),
+    "advice.price_queries": lambda wh: advice.price_queries(
+        wh, pl.DataFrame({"qid": [1, 2], "provider": ["openai", "anthropic"], "model": ["gpt-4o", "claude-sonnet-4-5"],
+                          "input_tokens": [3000, 5000], "cache_read_tokens": [1024, 0], "output_tokens": [400, 900]}),
+        at=START),
+    "advice.priced_providers": lambda wh: list(advice.priced_providers(wh, "gpt-4o")),
     "signals.spend_buckets": lambda wh: signals.spend_buckets(wh, Scope.all(), START, END),
     "signals.spend_baseline": lambda wh: signals.spend_baseline(
         wh, Scope.all(), [START], users=["u-0012"], routes=["assistant-chat"], features=[]),

@@ -22,13 +22,17 @@ def incidents(
     states: Sequence[str] | None = None,
     signal: str | None = None,
     since: datetime | None = None,
+    incident_id: str | None = None,
     limit: int = 500,
     tag: str = "alerts:incidents",
 ) -> pl.DataFrame:
     """Incidents, latest version each, newest change first. `states`: e.g. ['warning', 'critical']
-    for the open ones; `since`: changed at or after."""
+    for the open ones; `since`: changed at or after; `incident_id`: that one only."""
     params: dict[str, Any] = {"limit": int(limit)}
     where = [scope.clause(params)]
+    if incident_id:
+        params["id"] = incident_id
+        where.append("incident_id = {id:String}")
     if states:
         params["states"] = list(states)
         where.append("state IN {states:Array(String)}")

@@ -53,16 +53,20 @@ change that lets a few calls think past 100k tokens, a cheap-model upgrade behin
 router was calibrated on the old one, a sandbox image whose imports hang, a provider region that
 stalls a few percent of responses, a provider queue that delays first tokens, an agent loop of one
 user, a team's backfill that spends its month's budget. `crosses_at` is *measured* from the
-generated frame (`measure_*` below: the documented statistic, point estimate, in the documented
-window) as the first evaluation minute at or after the start where the threshold of the expected
-severity is reached; `also` names the other signals the same cause legitimately moves.
+generated frame (`stat_*` below) with the documented statistic in the documented window and volume
+guard — the 95% Wilson bound for ratios, as design.md §5 says ratios are judged; p99 over ≥ 100 ok
+calls; the point value otherwise — as the first evaluation minute from which the threshold holds for
+the signal's sustain period; the severity declared is the highest one the data sustains. `also`
+names the other signals the same cause legitimately moves (its money, its latency).
 
 **Quiet projects** carry what must not page: launches that double traffic, new routes, bursts and
 level shifts, near-silent nights and tiny routes, random cache misses, prompt changes that keep the
 prefix, long legitimate reasoning (≤ 60k), single slow calls, healthy cascades, base tool timeouts,
 whales that are heavy every day, error blips, budgets that stay comfortably within bounds.
 
-Recommended range: `scenarios(21, 7)` (~1.5M calls); any `days − warmup_days ≥ 2` works.
+Recommended range: `scenarios(21, 7)` (~1.8M calls; about 25 s to generate). Shorter ranges work
+(`days − warmup_days ≥ 2`): incidents take distinct weekdays first, then weekend days, then share days.
+`python -m bench.alerts_heldout_check` prints the evidence.
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ class Model:
 
 
 MODELS: dict[str, Model] = {
-    "claude-sonnet-4-5": Model("anthropic", 3.0, 0.3, 15.0, 3.75, 6.0, "explicit", 1024, 0.55, 0.45, 0.045, 62),
+    "claude-sonnet-4-5": Model("anthropic", 3.0, 0.3, 15.0, 3.75, 6.0, "explicit", 1024, 0.6, 0.45, 0.045, 62),
     "claude-haiku-4-5": Model("anthropic", 1.0, 0.1, 5.0, 1.25, 2.0, "explicit", 2048, 0.32, 0.45, 0.02, 140),
     "claude-opus-4-1": Model("anthropic", 15.0, 1.5, 75.0, 18.75, 30.0, "explicit", 1024, 0.9, 0.45, 0.08, 38),
     "gpt-4.1": Model("openai", 2.0, 0.5, 8.0, cache="auto", ttft_s=0.5, prefill_s_per_k=0.035, tps=75),
@@ -230,7 +234,9 @@ def intensity(ctx: Ctx, rhythm: Rhythm, rng: np.random.Generator) -> np.ndarray:
             tau = rng.uniform(30, 240)
             rise = rng.uniform(5, 25)
             k = m - t0
-            extra += np.where(k >= 0, gain * (1 - np.exp(-np.maximum(k, 0) / rise)) * np.exp(-np.maximum(k, 0) / tau), 0)
+            extra += np.where(
+                k >= 0, gain * (1 - np.exp(-np.maximum(k, 0) / rise)) * np.exp(-np.maximum(k, 0) / tau), 0
+            )
         rate *= 1 + extra
     for day, mult in rhythm.shifts:
         k = m / 1_440.0 - day
@@ -301,7 +307,7 @@ class Route:
     reasoning: Dist | None = None
     cache_on: bool = True
     ttl: str = "5m"
-    auto_miss: float = 0.04  # OpenAI: share of eligible calls that miss at random
+    auto_miss: float = 0.03  # OpenAI: share of eligible calls that miss at random
     error_rate: float = 0.004
     timeout_rate: float = 0.001
     timeout_s: float = 120.0
@@ -340,7 +346,6 @@ class Project:
     tools: list[Tool] = field(default_factory=list)
     n_users: int = 5_000
     zipf: float = 1.1
-    teams: dict[str, str] = field(default_factory=dict)
 
 
 def _hash(*parts: object) -> str:
@@ -483,7 +488,9 @@ def apply_cascade(ctx: Ctx, frame: pl.DataFrame, cascade: Cascade, rng: np.rando
     u = rng.random(n)
     below = u < p_call
     thr = cascade.threshold
-    score = np.where(below, thr * (u / p_call) ** 0.7, thr + (1 - thr) * np.clip((u - p_call) / (1 - p_call), 0, 1) ** 0.8)
+    score = np.where(
+        below, thr * (u / p_call) ** 0.7, thr + (1 - thr) * np.clip((u - p_call) / (1 - p_call), 0, 1) ** 0.8
+    )
     escalate = below & (frame["status"] == "ok").to_numpy()
     step0 = frame.with_columns(
         pl.lit(cascade.policy).alias("routing_policy"),
@@ -522,7 +529,9 @@ def tool_frames(ctx: Ctx, project: Project, tool: Tool, route_calls: pl.DataFram
         "session": parents["session"].to_numpy()[idx], "duration_ms": duration, "status": status,
         "llm": rng.random(n) < tool.llm_share,
     }).filter(pl.col("t_ms") < ctx.end_ms).with_row_index("run")
-    runs = runs.with_columns(pl.format("{}-{}-{}", pl.lit(project.name[3:]), pl.lit(tool.name), pl.col("run")).alias("span_id"))
+    runs = runs.with_columns(
+        pl.format("{}-{}-{}", pl.lit(project.name[3:]), pl.lit(tool.name), pl.col("run")).alias("span_id")
+    )
     return runs, tool_llm_calls(ctx, project, tool, runs.filter(pl.col("llm") & (pl.col("status") != "timeout")), rng)
 
 
@@ -533,8 +542,8 @@ def tool_llm_calls(ctx: Ctx, project: Project, tool: Tool, runs: pl.DataFrame, r
     n = runs.height
     parent = next(r for r in project.routes if r.name == tool.route)
     spec = Route(tool.route, parent.rhythm, ((model or tool.llm_model, 1.0),), feature=parent.feature, team=parent.team,
-                 prefix=tool.llm_prefix, message=llm_in or tool.llm_in, reply=llm_out or tool.llm_out, reasoning=reasoning, error_rate=0.003,
-                 timeout_rate=0.0, timeout_s=60.0, slow_rate=0.0)
+                 prefix=tool.llm_prefix, message=llm_in or tool.llm_in, reply=llm_out or tool.llm_out,
+                 reasoning=reasoning, error_rate=0.003, timeout_rate=0.0, timeout_s=60.0, slow_rate=0.0)
     t = runs["t_ms"].to_numpy() + (runs["duration_ms"].to_numpy() * rng.uniform(0.2, 0.6, n)).astype(np.int64)
     return rows(spec, t, np.full(n, -1), np.zeros(n), runs["user_rank"].to_numpy(), model or tool.llm_model, rng,
                 tool_name=tool.name, parent_span_id=runs["span_id"])
@@ -601,7 +610,11 @@ def _mechanics(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
                  & ~pl.col("trimmed") & (pl.col("prev_key") == pl.col("prefix_key")) & (pl.col("prev_status") == "ok"))
     prev_prompt = pl.col("prefix") + pl.col("history") - pl.col("prev_reply")
     # Anthropic: breakpoint after the prefix (single-shot) or on the last message (conversation)
-    breakpoint_len = pl.when(conv).then(pl.col("prefix") + pl.col("history") + pl.col("message")).otherwise(pl.col("prefix"))
+    breakpoint_len = (
+        pl.when(conv)
+        .then(pl.col("prefix") + pl.col("history") + pl.col("message"))
+        .otherwise(pl.col("prefix"))
+    )
     explicit = (pl.col("cache") == "explicit") & pl.col("cache_on") & (breakpoint_len >= pl.col("min_cache"))
     read_e = pl.when(warm_turn).then(prev_prompt).when(warm_prefix).then(pl.col("prefix")).otherwise(0)
     write_e = breakpoint_len - read_e
@@ -639,9 +652,18 @@ def _mechanics(frame: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     total_s = (ttft_s + pl.col("reply") / tps + pl.col("extra_latency_ms") / 1_000
                + pl.when(pl.col("slow")).then(pl.col("slow_s")).otherwise(0))
     frame = frame.with_columns(
-        pl.when(ok & pl.col("stream")).then((ttft_s * 1_000).round().cast(pl.Int64)).otherwise(None).alias("ttft_ms"),
-        pl.when(ok).then((total_s * 1_000).round()).when(pl.col("status") == "timeout").then(pl.col("timeout_s") * 1_000)
-        .otherwise(pl.col("err_s") * 1_000).round().cast(pl.Int64).alias("latency_ms"),
+        pl.when(ok & pl.col("stream"))
+        .then((ttft_s * 1_000).round().cast(pl.Int64))
+        .otherwise(None)
+        .alias("ttft_ms"),
+        pl.when(ok)
+        .then((total_s * 1_000).round())
+        .when(pl.col("status") == "timeout")
+        .then(pl.col("timeout_s") * 1_000)
+        .otherwise(pl.col("err_s") * 1_000)
+        .round()
+        .cast(pl.Int64)
+        .alias("latency_ms"),
         queue.round().cast(pl.Int64).alias("queue_ms"),
     )
     frame = frame.with_columns(
@@ -660,9 +682,17 @@ def finish(project: Project, pre: pl.DataFrame, rng: np.random.Generator) -> pl.
     err_kind = pl.Series(rng.choice(["rate_limit", "overloaded", "server_error"], frame.height, p=[0.5, 0.3, 0.2]))
     http = pl.when(err_kind == "rate_limit").then(429).when(err_kind == "overloaded").then(
         pl.when(pl.col("provider") == "anthropic").then(529).otherwise(503)).otherwise(500)
-    sdk = pl.when(pl.col("sdk") != "").then(pl.col("sdk")).when(pl.col("provider") == "anthropic").then(
-        pl.lit("anthropic-python/0.49.0")).when(pl.col("provider") == "openai").then(pl.lit("openai-python/1.82.0")).when(
-        pl.col("provider") == "google").then(pl.lit("google-genai/1.16.1")).otherwise(pl.lit("vllm-openai/0.9.1"))
+    sdk = (
+        pl.when(pl.col("sdk") != "")
+        .then(pl.col("sdk"))
+        .when(pl.col("provider") == "anthropic")
+        .then(pl.lit("anthropic-python/0.49.0"))
+        .when(pl.col("provider") == "openai")
+        .then(pl.lit("openai-python/1.82.0"))
+        .when(pl.col("provider") == "google")
+        .then(pl.lit("google-genai/1.16.1"))
+        .otherwise(pl.lit("vllm-openai/0.9.1"))
+    )
     frame = frame.with_row_index("_i").with_columns(
         pl.format("{}-{}", pl.lit(short), pl.col("_i").cast(pl.String).str.zfill(8)).alias("event_id"),
         (pl.lit(START) + pl.duration(milliseconds=pl.col("t_ms"))).dt.cast_time_unit("ms").alias("ts"),
@@ -670,16 +700,28 @@ def finish(project: Project, pre: pl.DataFrame, rng: np.random.Generator) -> pl.
         pl.lit(project.name).alias("project"),
         pl.format("key-{}-{}", pl.lit(short), pl.col("provider")).alias("api_key_id"),
         pl.lit("prod").alias("environment"),
-        pl.when(pl.col("user_rank") > 0).then(pl.format("u{}", pl.col("user_rank").cast(pl.String).str.zfill(5))).alias("user_id"),
-        pl.when(pl.col("session") >= 0).then(pl.format("{}-{}-s{}", pl.lit(short), pl.col("route"), pl.col("session"))).alias("session_id"),
-        pl.coalesce(pl.format("{}-{}-{}", pl.lit(short), pl.col("route"), pl.col("trace")),
-                    pl.format("{}-t{}", pl.lit(short), pl.col("_i"))).alias("trace_id"),
+        pl.when(pl.col("user_rank") > 0)
+        .then(pl.format("u{}", pl.col("user_rank").cast(pl.String).str.zfill(5)))
+        .alias("user_id"),
+        pl.when(pl.col("session") >= 0)
+        .then(pl.format("{}-{}-s{}", pl.lit(short), pl.col("route"), pl.col("session")))
+        .alias("session_id"),
+        pl.coalesce(
+            pl.format("{}-{}-{}", pl.lit(short), pl.col("route"), pl.col("trace")),
+            pl.format("{}-t{}", pl.lit(short), pl.col("_i")),
+        ).alias("trace_id"),
         pl.format("{}-c{}", pl.lit(short), pl.col("_i")).alias("span_id"),
         pl.format("v{}", pl.col("prompt_version") + 1).alias("prompt_version"),
         pl.format('{{"sdk":"{}"}}', sdk).alias("tags"),
-        pl.when(pl.col("provider") == "self_hosted").then(pl.lit("self_hosted")).otherwise(pl.lit("api")).alias("deployment"),
-        pl.when(pl.col("status") == "error").then(err_kind).when(pl.col("status") == "timeout").then(
-            pl.lit("timeout")).alias("error_type"),
+        pl.when(pl.col("provider") == "self_hosted")
+        .then(pl.lit("self_hosted"))
+        .otherwise(pl.lit("api"))
+        .alias("deployment"),
+        pl.when(pl.col("status") == "error")
+        .then(err_kind)
+        .when(pl.col("status") == "timeout")
+        .then(pl.lit("timeout"))
+        .alias("error_type"),
         pl.when(pl.col("status") == "error").then(http).alias("http_status"),
     )
     keys = frame["prefix_key"].unique().to_list()
@@ -699,14 +741,25 @@ def finish_runs(project: Project, runs: list[pl.DataFrame]) -> pl.DataFrame:
     return frame.with_columns(
         pl.format("{}-r{}", pl.lit(short), pl.col("_i").cast(pl.String).str.zfill(8)).alias("event_id"),
         (pl.lit(START) + pl.duration(milliseconds=pl.col("t_ms"))).dt.cast_time_unit("ms").alias("ts"),
-        pl.lit("heldout").alias("source"), pl.lit(project.name).alias("project"),
-        pl.when(pl.col("user_rank") > 0).then(pl.format("u{}", pl.col("user_rank").cast(pl.String).str.zfill(5))).otherwise(pl.lit("")).alias("user_id"),
-        pl.when(pl.col("session") >= 0).then(pl.format("{}-{}-s{}", pl.lit(short), pl.col("route"), pl.col("session"))).otherwise(pl.lit("")).alias("session_id"),
+        pl.lit("heldout").alias("source"),
+        pl.lit(project.name).alias("project"),
+        pl.when(pl.col("user_rank") > 0)
+        .then(pl.format("u{}", pl.col("user_rank").cast(pl.String).str.zfill(5)))
+        .otherwise(pl.lit(""))
+        .alias("user_id"),
+        pl.when(pl.col("session") >= 0)
+        .then(pl.format("{}-{}-s{}", pl.lit(short), pl.col("route"), pl.col("session")))
+        .otherwise(pl.lit(""))
+        .alias("session_id"),
         pl.format("{}-tr{}", pl.lit(short), pl.col("_i")).alias("trace_id"),
         pl.lit("").alias("parent_span_id"),
         pl.col("duration_ms").cast(pl.UInt32),
-        pl.when(pl.col("status") == "timeout").then(pl.lit("timeout")).when(pl.col("status") == "error").then(
-            pl.lit("tool_error")).otherwise(pl.lit("")).alias("error_type"),
+        pl.when(pl.col("status") == "timeout")
+        .then(pl.lit("timeout"))
+        .when(pl.col("status") == "error")
+        .then(pl.lit("tool_error"))
+        .otherwise(pl.lit(""))
+        .alias("error_type"),
     ).select(RUN_COLUMNS)
 
 
@@ -739,7 +792,11 @@ def at_minute(t: int) -> datetime:
 
 def minute_sums(frame: pl.DataFrame, exprs: dict[str, pl.Expr], minutes: int) -> dict[str, np.ndarray]:
     """Per-minute sums of each expression over the range."""
-    grouped = frame.group_by(minute_of(pl.col("ts")).alias("m")).agg(**exprs).filter(pl.col("m").is_between(0, minutes - 1))
+    grouped = (
+        frame.group_by(minute_of(pl.col("ts")).alias("m"))
+        .agg(**exprs)
+        .filter(pl.col("m").is_between(0, minutes - 1))
+    )
     out = {}
     for name in exprs:
         arr = np.zeros(minutes)
@@ -805,13 +862,29 @@ def stat_cache_hit(calls: pl.DataFrame, minutes: int, cond: pl.Expr) -> Stat:
     ok = calls.filter(cond & (pl.col("status") == "ok"))
     auto = pl.col("provider") == "openai"
     wrote = pl.col("cache_write_5m_tokens") + pl.col("cache_write_1h_tokens")
-    s = minute_sums(ok, {
-        "num": pl.when(auto & (pl.col("input_tokens") >= 1024)).then(pl.col("cache_read_tokens"))
-        .when(~auto).then(pl.col("cache_read_tokens")).otherwise(0).sum(),
-        "den": pl.when(auto & (pl.col("input_tokens") >= 1024)).then(pl.col("input_tokens"))
-        .when(~auto).then(pl.col("cache_read_tokens") + wrote).otherwise(0).sum(),
-        "n": (pl.when(auto).then(pl.col("input_tokens") >= 1024).otherwise((pl.col("cache_read_tokens") + wrote) > 0)).sum(),
-    }, minutes)
+    s = minute_sums(
+        ok,
+        {
+            "num": pl.when(auto & (pl.col("input_tokens") >= 1024))
+            .then(pl.col("cache_read_tokens"))
+            .when(~auto)
+            .then(pl.col("cache_read_tokens"))
+            .otherwise(0)
+            .sum(),
+            "den": pl.when(auto & (pl.col("input_tokens") >= 1024))
+            .then(pl.col("input_tokens"))
+            .when(~auto)
+            .then(pl.col("cache_read_tokens") + wrote)
+            .otherwise(0)
+            .sum(),
+            "n": (
+                pl.when(auto)
+                .then(pl.col("input_tokens") >= 1024)
+                .otherwise((pl.col("cache_read_tokens") + wrote) > 0)
+            ).sum(),
+        },
+        minutes,
+    )
     num, den = window(s["num"], 5), window(s["den"], 5)
     with np.errstate(all="ignore"):
         return Stat(np.where(den > 0, num / den, np.nan), window(s["n"], 5))
@@ -955,7 +1028,9 @@ def _frames(ctx: Ctx, project: Project, **skip_cascade: bool) -> dict[str, pl.Da
             for r in project.routes}
 
 
-def _tool_runs(ctx: Ctx, project: Project, frames: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], list[pl.DataFrame]]:
+def _tool_runs(
+    ctx: Ctx, project: Project, frames: dict[str, pl.DataFrame]
+) -> tuple[dict[str, pl.DataFrame], list[pl.DataFrame]]:
     runs, calls = {}, []
     for tool in project.tools:
         r, c = tool_frames(ctx, project, tool, frames[tool.route], _rng(project.name, tool.name, ctx.days))
@@ -963,15 +1038,12 @@ def _tool_runs(ctx: Ctx, project: Project, frames: dict[str, pl.DataFrame]) -> t
     return runs, calls
 
 
-def _assemble(project: Project, ctx: Ctx, frames: list[pl.DataFrame], runs: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _assemble(
+    project: Project, ctx: Ctx, frames: list[pl.DataFrame], runs: list[pl.DataFrame]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     pre = pl.concat([f for f in frames if f.height], how="diagonal_relaxed")
     calls = finish(project, pre, _rng(project.name, "mechanics", ctx.days, ctx.warmup))
     return calls, finish_runs(project, runs)
-
-
-def _scenario(project: Project, calls: pl.DataFrame, runs: pl.DataFrame, incidents: list[Incident],
-              budgets: list[dict[str, str | Decimal]] | None = None) -> Scenario:
-    return Scenario(project.name, calls.drop("cost_est"), runs, incidents, budgets or [])
 
 
 def _minute(t_ms: int) -> int:
@@ -998,7 +1070,8 @@ def helpdesk(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
         Route("support-chat", Rhythm(7.5, office, night=0.06, week=_weekdays(0.45, 0.4), noise=0.15),
               (("claude-sonnet-4-5", 1.0),), feature="chat", team="support", stream=True, chat=True, turns=5,
               think_s=40, window=10, prefix=3_800,
-              prompts=((0, 3_800, True), (ctx.eval_day(0.3) + 0.45, 3_800, False), (ctx.eval_day(0.6) + 0.4, 4_100, True)),
+              prompts=((0, 3_800, True), (ctx.eval_day(0.3) + 0.45, 3_800, False),
+                       (ctx.eval_day(0.6) + 0.4, 4_100, True)),
               message=Dist(120, 0.8, 2_000), reply=Dist(260, 0.5, 1_200), anon=0.3),
         Route("ticket-triage", Rhythm(3.5, office, night=0.1, week=_weekdays(0.5, 0.45)),
               (("claude-haiku-4-5", 1.0),), feature="triage", team="support", prefix=1_300,
@@ -1020,7 +1093,11 @@ def helpdesk(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     na1 = na0 + _hours(5)
     f = frames["reply-draft"]
     t = f["t_ms"].to_numpy()
-    share = np.where(t < na0 + 40 * MINUTE_MS, ramp(t, na0, 1, na1, 0.05, 0.05), ramp(t, na0 + 40 * MINUTE_MS, 20, na1, 0.05, 0.35))
+    share = np.where(
+        t < na0 + 40 * MINUTE_MS,
+        ramp(t, na0, 1, na1, 0.05, 0.05),
+        ramp(t, na0 + 40 * MINUTE_MS, 20, na1, 0.05, 0.35),
+    )
     new_sdk = rng.random(f.height) < share
     frames["reply-draft"] = f.with_columns(
         (pl.col("cache_on") & ~pl.Series(new_sdk)).alias("cache_on"),
@@ -1042,7 +1119,11 @@ def helpdesk(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     t = f["t_ms"].to_numpy()
     slow = rng.random(f.height) < ramp(t, tt0, 30, tt1, 0.0, 0.09)
     frames["support-chat"] = f.with_columns(
-        pl.when(pl.Series(slow)).then(pl.Series(rng.lognormal(np.log(5_500), 0.35, f.height))).otherwise(0.0).alias("extra_ttft_ms"))
+        pl.when(pl.Series(slow))
+        .then(pl.Series(rng.lognormal(np.log(5_500), 0.35, f.height)))
+        .otherwise(0.0)
+        .alias("extra_ttft_ms")
+    )
     runs, tool_calls = _tool_runs(ctx, p, frames)
     calls, tool_runs = _assemble(p, ctx, list(frames.values()) + tool_calls, list(runs.values()))
     M = ctx.minutes
@@ -1061,8 +1142,8 @@ def helpdesk(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     incidents = [
         Incident("cache_not_applied (SDK rollout drops cache_control)", "cache_not_applied", {"route": "reply-draft"},
                  _dt(na0), _dt(na1), sev, na_at, also=("spend_spike",)),
-        Incident("cache_hit_collapse (prefix broken by a prompt change)", "cache_hit_collapse", {"route": "support-chat"},
-                 _dt(cc0), _dt(cc1), sev_c, cc_at, also=("spend_spike",)),
+        Incident("cache_hit_collapse (prefix broken by a prompt change)", "cache_hit_collapse",
+                 {"route": "support-chat"}, _dt(cc0), _dt(cc1), sev_c, cc_at, also=("spend_spike",)),
         Incident("latency_tail (TTFT p99 over SLO on a streamed chat route)", "latency_tail", {"route": "support-chat"},
                  _dt(tt0), _dt(tt1), sev_t, tt_at),
     ]
@@ -1074,7 +1155,9 @@ def ttft_normal(calls: pl.DataFrame, route: str, before: int) -> dict[str, float
     incident must reach: 2× that normal, never under the documented chat / other SLO."""
     lo = START + timedelta(minutes=before - 7 * 1_440)
     hi = START + timedelta(minutes=before)
-    v = calls.filter((pl.col("route") == route) & (pl.col("status") == "ok") & pl.col("ts").is_between(lo, hi, "left"))["ttft_ms"]
+    v = calls.filter(
+        (pl.col("route") == route) & (pl.col("status") == "ok") & pl.col("ts").is_between(lo, hi, "left")
+    )["ttft_ms"]
     normal = float(np.percentile(v.drop_nulls().to_numpy(), 99))
     slo = TTFT_SLO_MS["chat"] if "chat" in route else TTFT_SLO_MS["other"]
     return {"normal_p99": normal, "threshold": max(slo, 2 * normal)}
@@ -1095,8 +1178,8 @@ def research(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
               reasoning=Dist(3_500, 1.0, 60_000), timeout_s=900, slow_rate=0, users=0.05),
         Route("notebook-assist", Rhythm(4.5, us, night=0.05, week=_weekdays(0.35, 0.3), noise=0.2),
               (("claude-sonnet-4-5", 1.0),), feature="notebooks", team="research", stream=True, chat=True, turns=5,
-              think_s=60, window=10, prefix=2_900, ttl="1h", message=Dist(600, 0.8, 8_000), reply=Dist(350, 0.45, 1_800),
-              users=0.3),
+              think_s=60, window=10, prefix=2_900, ttl="1h", message=Dist(600, 0.8, 8_000),
+              reply=Dist(350, 0.45, 1_800), users=0.3),
         Route("web-answer", Rhythm(5.5, us, night=0.15, week=_weekdays(0.8, 0.8), noise=0.25, bursts_per_day=0.3),
               (("gemini-2.5-flash", 1.0),), feature="answers", team="search", stream=True, prefix=1_500,
               context=Dist(3_500, 0.5, 20_000), reply=Dist(420, 0.5, 2_000), anon=0.5),
@@ -1105,8 +1188,8 @@ def research(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
               reply=Dist(80, 0.4), cache_on=False, nodes=("gpu-r1", "gpu-r2", "gpu-r3"), users=0.05),
     ], tools=[
         Tool("web_search", "deep-research", per_call=1.2, duration=Dist(900, 0.5, 10_000)),
-        Tool("web_fetch", "deep-research", per_call=2.5, duration=Dist(1_800, 0.8, 25_000), timeout_ms=30_000, timeout_rate=0.0015,
-             llm_share=0.35, llm_in=Dist(2_600, 0.5, 9_000), llm_out=Dist(260, 0.5)),
+        Tool("web_fetch", "deep-research", per_call=2.5, duration=Dist(1_800, 0.8, 25_000), timeout_ms=30_000,
+             timeout_rate=0.0015, llm_share=0.35, llm_in=Dist(2_600, 0.5, 9_000), llm_out=Dist(260, 0.5)),
         Tool("code_exec", "notebook-assist", per_call=0.9, duration=Dist(2_500, 1.0, 110_000), error_rate=0.04,
              timeout_rate=0.003, timeout_ms=120_000),
     ])
@@ -1152,15 +1235,26 @@ def research(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     reasoning = f["reasoning"].to_numpy()
     reasoning = np.where(high, np.minimum(reasoning * 1.8, 60_000), reasoning).astype(np.int64)
     reasoning = np.where(runaway, rng.integers(104_000, 126_000, f.height), reasoning)
-    frames["deep-research"] = f.with_columns(pl.Series("reasoning", reasoning),
-                                             pl.when(pl.Series(runaway)).then(pl.col("reply").clip(0, 1_500)).otherwise(pl.col("reply")).alias("reply"))
+    frames["deep-research"] = f.with_columns(
+        pl.Series("reasoning", reasoning),
+        pl.when(pl.Series(runaway))
+        .then(pl.col("reply").clip(0, 1_500))
+        .otherwise(pl.col("reply"))
+        .alias("reply"),
+    )
     calls, tool_runs = _assemble(p, ctx, list(frames.values()) + tool_calls, list(runs.values()))
     M = ctx.minutes
     tc = stat_tool_cost(calls, tool_runs, M, "web_fetch", _minute(lt0))
-    sev_l, lt_at = _grade({s: (tc.value >= v) & (tc.n >= 20) for s, v in TOOL_COST.items()}, _minute(lt0), _minute(lt1), 15)
+    sev_l, lt_at = _grade(
+        {s: (tc.value >= v) & (tc.n >= 20) for s, v in TOOL_COST.items()}, _minute(lt0), _minute(lt1), 15
+    )
     sb, timeouts = stat_sandbox(tool_runs, M, "code_exec")
-    sev_s, sb_at = _grade({s: (wilson(sb.value, sb.n)[0] >= v) & (sb.n >= 10) & (timeouts >= 3) for s, v in SANDBOX.items()},
-                          _minute(sb0), _minute(sb1), 5)
+    sev_s, sb_at = _grade(
+        {s: (wilson(sb.value, sb.n)[0] >= v) & (sb.n >= 10) & (timeouts >= 3) for s, v in SANDBOX.items()},
+        _minute(sb0),
+        _minute(sb1),
+        5,
+    )
     p99 = p99_series(calls, "latency_ms", _minute(la0), _minute(la1), pl.col("route") == "web-answer")
     mask = np.zeros(M, dtype=bool)
     mask[[m for m, (v, _, _) in p99.items() if v >= LATENCY_P99_MS]] = True
@@ -1213,12 +1307,22 @@ def devtools(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     t = f["t_ms"].to_numpy()
     route = next(r for r in p.routes if r.name == "lint-fix")
     share = escalation_share(ctx, route.cascade, _rng(p.name, "lint-fix", "share", ctx.days))
-    upgraded = (t >= sr0) & (rng.random(f.height) < np.where(t >= sr0, 0.2 + 0.8 * np.clip((t - sr0) / (30 * MINUTE_MS), 0, 1), 0))
+    upgraded = (t >= sr0) & (
+        rng.random(f.height) < np.where(t >= sr0, 0.2 + 0.8 * np.clip((t - sr0) / (30 * MINUTE_MS), 0, 1), 0)
+    )
     stale = upgraded & (t < sr1)
-    p_call = np.where(stale, np.clip(rng.normal(0.80, 0.03, f.height), 0, 0.95), share[np.clip(t // MINUTE_MS, 0, ctx.minutes - 1)])
+    p_call = np.where(
+        stale,
+        np.clip(rng.normal(0.80, 0.03, f.height), 0, 0.95),
+        share[np.clip(t // MINUTE_MS, 0, ctx.minutes - 1)],
+    )
     f = f.with_columns(
         pl.when(pl.Series(upgraded)).then(pl.lit("gpt-5-mini")).otherwise(pl.col("model")).alias("model"),
-        pl.when(pl.Series(upgraded)).then(pl.Series(Dist(800, 0.8, 8_000).draw(rng, f.height))).otherwise(pl.col("reasoning")).alias("reasoning"))
+        pl.when(pl.Series(upgraded))
+        .then(pl.Series(Dist(800, 0.8, 8_000).draw(rng, f.height)))
+        .otherwise(pl.col("reasoning"))
+        .alias("reasoning"),
+    )
     frames["lint-fix"] = apply_cascade(ctx, f, route.cascade, rng, p_call)
     # 2 — a refactor of the conversation store stops trimming history for sessions that start on the new build
     pa0 = ctx.at(d_accumulation, 13.5)
@@ -1229,7 +1333,9 @@ def devtools(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     t = f["t_ms"].to_numpy()
     on_new = rng.random(first.height)[np.searchsorted(np.sort(first["session"].to_numpy()), f["session"].to_numpy())]
     untrimmed = (on_new < ramp(s0, pa0, 20, pa1)) & (t < pa1)
-    frames["copilot-chat"] = f.with_columns(pl.when(pl.Series(untrimmed)).then(10**6).otherwise(pl.col("window")).alias("window"))
+    frames["copilot-chat"] = f.with_columns(
+        pl.when(pl.Series(untrimmed)).then(10**6).otherwise(pl.col("window")).alias("window")
+    )
     # spend spike — one developer's agent loops: 45-step sessions back to back for 100 minutes
     sp0 = ctx.at(d_spend, 15.3)
     sp1 = sp0 + 100 * MINUTE_MS
@@ -1246,8 +1352,17 @@ def devtools(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     sev_r, sr_at = _grade({s: (wilson(esc.value, esc.n)[0] > v) & (esc.n >= 200) for s, v in ESCALATION.items()},
                           _minute(sr0), _minute(sr1), 10)
     per_call, per_hour = stat_input(calls, M, "copilot-chat", _minute(pa0))
-    sev_p, pa_at = _grade({"critical": (per_call.value >= ACCUMULATION) & (per_hour.value >= ACCUMULATION) & (per_call.n >= 100),
-                           "warning": (per_call.value >= ACCUMULATION) & (per_call.n >= 100)}, _minute(pa0), _minute(pa1), 15)
+    sev_p, pa_at = _grade(
+        {
+            "critical": (per_call.value >= ACCUMULATION)
+            & (per_hour.value >= ACCUMULATION)
+            & (per_call.n >= 100),
+            "warning": (per_call.value >= ACCUMULATION) & (per_call.n >= 100),
+        },
+        _minute(pa0),
+        _minute(pa1),
+        15,
+    )
     cost, multiple = stat_spend(calls, M, pl.col("user_id") == "u00003")
     sev_s, sp_at = _grade({s: (multiple >= v) & (cost >= SPEND_FLOOR_USD["user_id"]) for s, v in SPEND.items()},
                           _minute(sp0), _minute(sp1), 15)
@@ -1269,10 +1384,12 @@ def insights(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
     budget; a backfill of the insight batch spends the rest of it in an afternoon."""
     eu = ((9.5, 2.5, 1.0), (14.0, 2.5, 0.9))
     p = Project("ho-insights", n_users=1_500, zipf=1.0, routes=[
-        Route("ask-data", Rhythm(4.0, eu, night=0.03, week=_weekdays(0.15, 0.12), noise=0.2), (("gemini-2.5-flash", 1.0),),
+        Route("ask-data", Rhythm(4.0, eu, night=0.03, week=_weekdays(0.15, 0.12), noise=0.2),
+              (("gemini-2.5-flash", 1.0),),
               feature="ask", team="analytics", stream=True, chat=True, turns=4, think_s=60, window=8, prefix=6_000,
               message=Dist(120, 0.6, 1_500), reply=Dist(350, 0.5, 2_500)),
-        Route("report-writer", Rhythm(1.2, eu, night=0.02, week=_weekdays(0.05, 0.05), noise=0.25), (("claude-sonnet-4-5", 1.0),),
+        Route("report-writer", Rhythm(1.2, eu, night=0.02, week=_weekdays(0.05, 0.05), noise=0.25),
+              (("claude-sonnet-4-5", 1.0),),
               feature="reports", team="finance", prefix=2_200, ttl="1h", context=Dist(4_000, 0.6, 30_000),
               reply=Dist(1_000, 0.5, 4_000), users=0.1),
         Route("insight-batch", Rhythm(6.0, ((1.0, 0.6, 1.0),), night=0.0, week=(1,) * 7, noise=0.1),
@@ -1294,7 +1411,7 @@ def insights(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
         b0 = int((month_end - START).total_seconds() * 1_000) + _hours(33)  # the 2nd of next month, 09:00
     batch = next(r for r in p.routes if r.name == "insight-batch")
     rng = _rng(p.name, "incidents", ctx.days, ctx.warmup)
-    ts = np.sort(b0 + rng.integers(0, _hours(30), int(35 * 60 * 30)))
+    ts = np.sort(b0 + rng.integers(0, _hours(30), 35 * 60 * 30))
     backfill = rows(replace(batch, error_rate=0.002, timeout_rate=0.0), ts, np.full(ts.size, -1), np.zeros(ts.size),
                     np.zeros(ts.size), "gemini-2.5-pro", rng)
     analytics = pl.col("team") == "analytics"
@@ -1372,7 +1489,8 @@ def legal(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list]:
         Route("contract-review", Rhythm(2.5, eu, night=0.01, week=_weekdays(0.06, 0.04), noise=0.2),
               (("claude-sonnet-4-5", 1.0),), feature="review", team="legal-ops", stream=True, chat=True, turns=6,
               think_s=120, window=12, prefix=9_000, ttl="1h",
-              prompts=((0, 9_000, True), (ctx.eval_day(0.3) + 0.4, 9_000, False), (ctx.eval_day(0.7) + 0.45, 9_400, True)),
+              prompts=((0, 9_000, True), (ctx.eval_day(0.3) + 0.4, 9_000, False),
+                       (ctx.eval_day(0.7) + 0.45, 9_400, True)),
               message=Dist(600, 0.7, 6_000), reply=Dist(380, 0.4, 1_800)),
         Route("clause-classify", Rhythm(8.0, eu, night=0.01, week=_weekdays(0.05, 0.04), noise=0.2),
               (("claude-haiku-4-5", 1.0),), feature="classify", team="legal-ops", prefix=800,
@@ -1390,7 +1508,9 @@ def legal(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list]:
     f = frames["contract-review"]
     t = f["t_ms"].to_numpy()
     err = (t >= blip0) & (t < blip0 + 20 * MINUTE_MS) & (rng.random(f.height) < 0.15)
-    frames["contract-review"] = f.with_columns(pl.when(pl.Series(err)).then(pl.lit("error")).otherwise(pl.col("status")).alias("status"))
+    frames["contract-review"] = f.with_columns(
+        pl.when(pl.Series(err)).then(pl.lit("error")).otherwise(pl.col("status")).alias("status")
+    )
     calls, runs = _assemble(p, ctx, list(frames.values()), [])
     return calls, runs, [], [_roomy_budget(calls, ctx, pl.col("team") == "legal-ops", team="legal-ops", project=p.name)]
 
@@ -1409,8 +1529,8 @@ def tutor(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list]:
               (("gemini-2.5-flash", 1.0),), feature="hints", team="learning", stream=True, prefix=1_800,
               message=Dist(120, 0.6, 800), reply=Dist(200, 0.5, 1_000), anon=0.2,
               cascade=Cascade("hint-cascade", "gemini-2.5-pro", rate=0.36, swing=0.05)),
-        Route("essay-feedback", Rhythm(3.0, ((12.5, 2.0, 1.0),), night=0.03, week=(1, 1, 1, 1, 0.9, 0.8, 1.2), noise=0.25,
-                                       shifts=((ctx.eval_day(0.5), 2.2),)),
+        Route("essay-feedback", Rhythm(3.0, ((12.5, 2.0, 1.0),), night=0.03, week=(1, 1, 1, 1, 0.9, 0.8, 1.2),
+                                       noise=0.25, shifts=((ctx.eval_day(0.5), 2.2),)),
               (("claude-sonnet-4-5", 1.0),), feature="essays", team="writing", stream=True, prefix=2_600,
               context=Dist(900, 0.5, 4_000), reply=Dist(380, 0.4, 1_500)),
         Route("parent-report", Rhythm(30.0, ((23.0, 0.4, 1.0),), night=0.0, week=(0, 0, 0, 0, 0, 0, 1.0), noise=0.05),
@@ -1425,7 +1545,9 @@ def tutor(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list]:
     hint = next(r for r in p.routes if r.name == "hint-chat")
     rate = np.zeros(ctx.minutes)
     rate[_minute(w0): _minute(w0) + 240] = 300 / 240
-    heavy = route_frame(ctx, p, replace(hint, anon=0.0), rng, rate=rate).with_columns(pl.lit(42, dtype=pl.Int64).alias("user_rank"))
+    heavy = route_frame(ctx, p, replace(hint, anon=0.0), rng, rate=rate).with_columns(
+        pl.lit(42, dtype=pl.Int64).alias("user_rank")
+    )
     runs, tool_calls = _tool_runs(ctx, p, frames)
     calls, tool_runs = _assemble(p, ctx, list(frames.values()) + tool_calls + [heavy], list(runs.values()))
     return calls, tool_runs, [], []
@@ -1449,8 +1571,8 @@ def newsroom(ctx: Ctx) -> tuple[pl.DataFrame, pl.DataFrame, list[Incident], list
               message=Dist(2_200, 0.6, 12_000), reply=Dist(220, 0.4, 800), cache_on=False,
               nodes=("gpu-n1", "gpu-n2", "gpu-n3", "gpu-n4"), anon=0.7),
         Route("fact-check", Rhythm(2.0, news, night=0.08, week=week, noise=0.3, bursts_per_day=0.6, burst_gain=1.5),
-              (("gpt-4.1", 1.0),), feature="verification", team="standards", prefix=2_000, message=Dist(300, 0.5, 1_500),
-              context=Dist(500, 0.6, 2_000), reply=Dist(400, 0.5, 1_500)),
+              (("gpt-4.1", 1.0),), feature="verification", team="standards", prefix=2_000,
+              message=Dist(300, 0.5, 1_500), context=Dist(500, 0.6, 2_000), reply=Dist(400, 0.5, 1_500)),
         Route("translate-de", Rhythm(2.5, news, night=0.1, week=week, noise=0.3, born=ctx.eval_day(0.3) + 0.4),
               (("gemini-2.5-flash", 1.0),), feature="translation", team="international", prefix=1_100,
               message=Dist(900, 0.5, 5_000), reply=Dist(1_000, 0.5, 5_000), anon=0.8),
@@ -1480,7 +1602,9 @@ def scenarios(days: int = 21, warmup_days: int = 7) -> list[Scenario]:
     return out
 
 
-def scenarios_with_costs(days: int = 21, warmup_days: int = 7, only: list[str] | None = None) -> list[tuple[Scenario, pl.DataFrame]]:
+def scenarios_with_costs(
+    days: int = 21, warmup_days: int = 7, only: list[str] | None = None
+) -> list[tuple[Scenario, pl.DataFrame]]:
     """Scenarios with each call's list-price cost (`cost_est`) beside them, for the check."""
     ctx = Ctx(days, warmup_days)
     out = []

@@ -64,9 +64,11 @@ level shifts, near-silent nights and tiny routes, random cache misses, prompt ch
 prefix, long legitimate reasoning (≤ 60k), single slow calls, healthy cascades, base tool timeouts,
 whales that are heavy every day, error blips, budgets that stay comfortably within bounds.
 
-Recommended range: `scenarios(21, 7)` (~1.8M calls; about 25 s to generate). Shorter ranges work
-(`days − warmup_days ≥ 2`): incidents take distinct weekdays first, then weekend days, then share days.
-`python -m bench.alerts_heldout_check` prints the evidence.
+Recommended range: `scenarios(21, 7)` (~1.8M calls; 20–60 s to generate on a shared 2-core
+machine). Shorter ranges work (`days − warmup_days ≥ 2`): incidents take distinct weekdays first,
+then weekend days, then share days; with under 7 warm-up days the documented 7-day baselines are
+thin and the check may list a borderline episode in quiet data (it does at `scenarios(6, 3)`, not at
+14/7 or 21/7). `python -m bench.alerts_heldout_check` prints the evidence.
 """
 
 from __future__ import annotations
@@ -339,7 +341,7 @@ class Tool:
 
 @dataclass
 class Project:
-    """A project's routes, tools, users and (after build) its precursor frames."""
+    """A project: its routes, the tools its agents run and its Zipf user population."""
 
     name: str
     routes: list[Route]

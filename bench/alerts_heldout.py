@@ -242,14 +242,18 @@ def intensity(ctx: Ctx, rhythm: Rhythm, rng: np.random.Generator) -> np.ndarray:
         rate *= 1 + extra
     for day, mult in rhythm.shifts:
         k = m / 1_440.0 - day
-        edge = 1 / (1 + np.exp(-k * 48)) - 1 / (1 + np.exp(-(k - 1) * 48))
+        edge = _sigmoid(k * 48) - _sigmoid((k - 1) * 48)
         rate *= 1 + (mult - 1) * edge
     if rhythm.launch:
         day, mult = rhythm.launch
-        rate *= 1 + (mult - 1) / (1 + np.exp(-(m / 1_440.0 - day - 0.25) * 16))
+        rate *= 1 + (mult - 1) * _sigmoid((m / 1_440.0 - day - 0.25) * 16)
     if rhythm.born is not None:
         rate *= np.clip((m / 1_440.0 - rhythm.born) / 1.0, 0, 1) ** 1.5
     return rate
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(x, -50, 50)))
 
 
 def arrivals(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -13,9 +13,10 @@ Rates are stored per token (per use / per request for tool and request fees), ex
 from __future__ import annotations
 
 import hashlib
+from fnmatch import fnmatchcase
 from functools import cached_property, lru_cache
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ import polars as pl
 from genai_prices import data_snapshot
 from genai_prices import types as gp
 
-from ingest.catalog import OverrideName, catalogue_version, normalise_provider
+from ingest.catalog import DATED_SNAPSHOTS, OverrideName, catalogue_version, normalise_provider
 from llmledger.settings import ModelPriceOverride, PricingSettings
 from warehouse.client import Warehouse
 
@@ -252,6 +253,14 @@ def expand_model(
                     )
 
 
+def _with_snapshots(cells: Iterable[PriceCell]) -> Iterator[PriceCell]:
+    """The cells, and a copy under each dated snapshot id of a `-latest` entry (`DATED_SNAPSHOTS`)."""
+    for cell in cells:
+        yield cell
+        for snapshot in DATED_SNAPSHOTS.get(cell.model, ()):
+            yield replace(cell, model=snapshot, rates=dict(cell.rates), list_rates=dict(cell.list_rates))
+
+
 def catalogue_cells(batch_discount: Decimal) -> Iterator[PriceCell]:
     """Every model of every provider in the bundled genai-prices data, fallback models included."""
     providers = data_snapshot.get_snapshot().providers
@@ -259,7 +268,7 @@ def catalogue_cells(batch_discount: Decimal) -> Iterator[PriceCell]:
     for provider in providers:
         own = {m.id for m in provider.models}
         for model in provider.models:
-            yield from expand_model(provider.id, model, owns_model=True, batch_discount=batch_discount)
+            yield from _with_snapshots(expand_model(provider.id, model, owns_model=True, batch_discount=batch_discount))
         seen = set(own)
         for fallback_id in provider.fallback_model_providers or ():
             fallback = by_id.get(fallback_id)
@@ -267,7 +276,8 @@ def catalogue_cells(batch_discount: Decimal) -> Iterator[PriceCell]:
                 if model.id in seen:
                     continue
                 seen.add(model.id)
-                yield from expand_model(provider.id, model, owns_model=False, batch_discount=batch_discount)
+                yield from _with_snapshots(
+                    expand_model(provider.id, model, owns_model=False, batch_discount=batch_discount))
 
 
 # ---- overrides ------------------------------------------------------------------
@@ -323,6 +333,28 @@ def _discounted(cell: PriceCell, discount: Decimal) -> PriceCell:
     return cell
 
 
+def _model_discount(settings: PricingSettings, provider: str, model: str) -> Decimal | None:
+    """The discount of the most specific `[[pricing.discounts]]` entry matching a catalogue model
+    (a named provider before any provider, an exact id before a glob, a longer glob before a
+    shorter), else the provider's discount, else None."""
+    best: tuple[tuple[bool, bool, int], Decimal] | None = None
+    lowered = model.lower()
+    for entry in settings.discounts:
+        if entry.provider is not None and (normalise_provider(entry.provider) or entry.provider) != provider:
+            continue
+        pattern = entry.model.lower()
+        exact = not any(c in pattern for c in "*?[")
+        if not (lowered == pattern if exact else fnmatchcase(lowered, pattern)):
+            continue
+        rank = (entry.provider is not None, exact, len(pattern))
+        if best is None or rank > best[0]:
+            best = (rank, entry.discount)
+    if best is not None:
+        return best[1]
+    discounts = {normalise_provider(p) or p: d for p, d in settings.provider_discounts.items()}
+    return discounts.get(provider)
+
+
 def build_price_table(settings: PricingSettings) -> PriceTable:
     """The catalogue expanded, negotiated discounts applied, custom prices layered on top.
 
@@ -334,7 +366,6 @@ def build_price_table(settings: PricingSettings) -> PriceTable:
 @lru_cache(maxsize=4)
 def _build_price_table(settings_json: str) -> PriceTable:
     settings = PricingSettings.model_validate_json(settings_json)
-    discounts = {normalise_provider(p) or p: d for p, d in settings.provider_discounts.items()}
     overrides = {
         (normalise_provider(o.provider) or o.provider, o.model): o for o in settings.models
     }
@@ -345,8 +376,8 @@ def _build_price_table(settings_json: str) -> PriceTable:
         start = _parse_day(override.valid_from) if override.valid_from else EPOCH
         grouped[key] = _clip_before(grouped.get(key, []), start) + override_cells(override, settings.batch_discount)
     table = PriceTable(overrides=len(overrides))
-    for (provider, _model), cells in grouped.items():
-        discount = discounts.get(provider)
+    for (provider, model), cells in grouped.items():
+        discount = _model_discount(settings, provider, model)
         for cell in cells:
             if discount and cell.price_source != "override":
                 cell = _discounted(cell, discount)

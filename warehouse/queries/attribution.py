@@ -79,6 +79,44 @@ def usage_by(
     return wh.query_df(sql, params, tag=tag)
 
 
+OTHERS = "(others)"
+
+
+def usage_by_capped(
+    wh: Warehouse,
+    scope: Scope,
+    dimension: str,
+    start: datetime,
+    end: datetime,
+    filters: Filters | None = None,
+    *,
+    limit: int,
+    tag: str = "usage_by",
+) -> pl.DataFrame:
+    """`usage_by` cut at `limit` values without losing money: the `limit` most expensive values,
+    then, when there are more, one row keyed `(others)` summing every other value. Column `keys`
+    counts the dimension values a row stands for, so the rows always add up to `totals`."""
+    column = identifier(dimension, DIMENSIONS)
+    params: dict[str, Any] = {"limit": int(limit)}
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
+    if rows is not None:
+        per_key = f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key"
+    else:
+        per_key = (f"SELECT toString({column}) AS key, {_MEASURES} FROM calls "
+                   f"WHERE {where(scope, start, end, filters, params=params)} GROUP BY key")
+    sql = f"""
+        SELECT if(listed, toString(k), {{others:String}}) AS key, {hybrid.summed(MEASURE_NAMES)}, count() AS keys
+        FROM (
+            SELECT * EXCEPT key, key AS k, row_number() OVER (ORDER BY cost_usd DESC, key) <= {{limit:UInt32}} AS listed
+            FROM ({per_key})
+        )
+        GROUP BY listed, if(listed, toString(k), {{others:String}})
+        ORDER BY listed DESC, cost_usd DESC, key
+    """
+    params["others"] = OTHERS
+    return wh.query_df(sql, params, tag=tag)
+
+
 def cache_hit_ratio(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *, tag: str = "cache"
 ) -> float | None:

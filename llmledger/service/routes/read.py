@@ -79,9 +79,11 @@ def totals(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Ta
 
 @router.get("/usage", response_model=Table, summary="Cost and usage by a dimension")
 def usage(q: Annotated[UsageQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
-    """Per value of `dimension` (column `key`): calls, cost components, tokens; most expensive first."""
-    return table(attribution.usage_by(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
-                                      limit=q.limit, tag=tag))
+    """Per value of `dimension` (column `key`): calls, cost components, tokens; most expensive first.
+    At most `limit` values; when there are more, a last row `(others)` sums the rest, so the rows
+    always add up to the totals (`keys`: how many values each row stands for)."""
+    return table(attribution.usage_by_capped(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end,
+                                             q.filters(), limit=q.limit, tag=tag))
 
 
 @router.get("/usage/infra", response_model=Table, summary="Self-hosted infra cost by a dimension")

@@ -68,6 +68,8 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
             attribution.usage_by(wh, Scope.all(), "user_id", START, END, limit=10).with_columns(pl.lit("user").alias("dim")),
         ]
     ),
+    "attribution.usage_by_capped": lambda wh: attribution.usage_by_capped(wh, Scope.all(), "user_id", START, END,
+                                                                          limit=7),
     "attribution.cache_hit_ratio": lambda wh: attribution.cache_hit_ratio(wh, Scope.all(), START, END),
     "attribution.latency_percentiles": lambda wh: (
         attribution.latency_percentiles(wh, Scope.all(), START, END),

@@ -24,6 +24,7 @@ from llmledger.service.push import Coalescer
 from llmledger.service.routes import admin, behaviour, caching, health, keys, nodes, ops, push, read, routing, spend
 from llmledger.service.routes import exports as export_routes
 from llmledger.service.routes import metrics as metrics_routes
+from llmledger.service.routes import reconciliation
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
@@ -96,7 +97,7 @@ def create_app(
         lifespan=lifespan,
     )
     for router in (health.router, push.router, read.router, spend.router, caching.router, behaviour.router,
-                   nodes.router, ops.router, keys.router, admin.router, routing.router):
+                   nodes.router, ops.router, keys.router, admin.router, routing.router, reconciliation.router):
         app.include_router(router)
     app.include_router(metrics_routes.router)
     app.include_router(export_routes.router)

@@ -12,8 +12,10 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
-from warehouse.queries import hybrid
+from warehouse.queries import hybrid, nodes
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
+
+SELF_HOSTED = "self_hosted"  # the provider (and deployment) of self-hosted models, costed by GPU time
 
 _MEASURES = """
     count() AS calls,
@@ -42,13 +44,40 @@ MEASURE_NAMES = ("calls", "cost_usd", "input_cost_usd", "cache_read_cost_usd", "
 def totals(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *, tag: str = "totals"
 ) -> pl.DataFrame:
-    """One row of totals for the range."""
+    """One row of totals for the range, self-hosting included (total = API + infra):
+
+    - `cost_usd` (and its components): what the calls cost at their token prices — API spend,
+      plus any self-hosted model you price per token;
+    - `infra_cost_usd`: GPU cost of the self-hosted nodes (node-hours × $/GPU-hour, split over the
+      chosen calls by tokens; unfiltered, node time that served no call is included);
+    - `total_cost_usd` = `cost_usd` + `infra_cost_usd`;
+    - `unpriced_calls`: calls no price covers, self-hosted ones left out — those are
+      `self_hosted_calls`, costed by GPU time; `uncosted_self_hosted_calls` ran in node-hours
+      without GPU samples or a GPU price.
+    Calls, tokens and errors count every call."""
     params: dict[str, Any] = {}
-    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=MEASURE_NAMES, params=params)
+    rows = hybrid.rows(scope, start, end, filters, keys={"p": "provider"}, measures=MEASURE_NAMES, params=params)
     if rows is not None:
-        return wh.query_df(f"SELECT {hybrid.summed(MEASURE_NAMES)} FROM ({rows})", params, tag=tag)
-    sql = f"SELECT {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)}"
-    return wh.query_df(sql, params, tag=tag)
+        per_provider = f"SELECT p, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY p"
+    else:
+        per_provider = (f"SELECT toString(provider) AS p, {_MEASURES} FROM calls "
+                        f"WHERE {where(scope, start, end, filters, params=params)} GROUP BY p")
+    summed = [m for m in MEASURE_NAMES if m != "unpriced_calls"]
+    params["self_hosted"] = SELF_HOSTED
+    # source columns qualified (`g.calls`): an output alias of the same name would capture them
+    sql = (f"SELECT {', '.join(f'sum(g.{m}) AS {m}' for m in summed)}, "
+           "sumIf(g.unpriced_calls, g.p != {self_hosted:String}) AS unpriced_calls, "
+           "sumIf(g.calls, g.p = {self_hosted:String}) AS self_hosted_calls "
+           f"FROM ({per_provider}) AS g")
+    frame = wh.query_df(sql, params, tag=tag)
+    infra = nodes.infra_by(wh, scope, "deployment", start, end, filters, tag=tag)
+    money = pl.Decimal(38, 18)
+    infra_usd = infra["infra_cost_usd"].cast(money).sum() if infra.height else None
+    return frame.with_columns(
+        pl.lit(infra_usd or 0, dtype=money).alias("infra_cost_usd"),
+        pl.lit(int(infra["uncosted_calls"].sum() or 0) if infra.height else 0, dtype=pl.UInt64)
+        .alias("uncosted_self_hosted_calls"),
+    ).with_columns((pl.col("cost_usd").cast(money) + pl.col("infra_cost_usd")).alias("total_cost_usd"))
 
 
 def usage_by(

@@ -153,7 +153,7 @@ class Mover:
 class CacheSummary:
     """Prompt caching over the week."""
 
-    hit_ratio: float | None  # cache_read / (cache_read + cache_write) tokens
+    hit_ratio: float | None  # as `warehouse.queries.cache_ratio` defines it, per provider's caching
     previous_hit_ratio: float | None
     cache_read_tokens: int
     realised_usd: Decimal  # what the cache reads saved against uncached input prices

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
-from warehouse.queries import hybrid, nodes
+from warehouse.queries import cache_ratio, hybrid, nodes
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 SELF_HOSTED = "self_hosted"  # the provider (and deployment) of self-hosted models, costed by GPU time
@@ -149,15 +149,16 @@ def usage_by_capped(
 def cache_hit_ratio(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *, tag: str = "cache"
 ) -> float | None:
-    """cache_read / (cache_read + cache_write) tokens over the range; None when nothing was cached."""
+    """The cache hit ratio over the range as `cache_ratio` defines it (explicit-cache providers:
+    read ÷ (read + write); automatic ones: cached ÷ input of eligible calls); None when no call
+    could have hit the cache."""
     params: dict[str, Any] = {}
     sql = (
-        "SELECT sum(cache_read_tokens), sum(cache_write_5m_tokens + cache_write_1h_tokens) FROM calls "
+        f"SELECT sum({cache_ratio.hit_tokens()}), sum({cache_ratio.base_tokens()}) FROM calls "
         f"WHERE {where(scope, start, end, filters, params=params)}"
     )
-    reads, writes = wh.query_rows(sql, params, tag=tag)[0]
-    total = int(reads or 0) + int(writes or 0)
-    return None if total == 0 else int(reads) / total
+    hits, base = wh.query_rows(sql, params, tag=tag)[0]
+    return None if not base else int(hits) / int(base)
 
 
 def latency_percentiles(

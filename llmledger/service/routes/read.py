@@ -73,7 +73,10 @@ class PriceQuery(BaseModel):
 
 @router.get("/totals", response_model=Table, summary="Totals over a range")
 def totals(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
-    """Calls, cost components, tokens, errors and unpriced calls over [start, end)."""
+    """Calls, cost components, tokens, errors over [start, end); `cost_usd` (calls at their token
+    prices: API spend), `infra_cost_usd` (self-hosted GPU time) and `total_cost_usd` (their sum);
+    `unpriced_calls` outside self-hosting, `self_hosted_calls` (costed by GPU time) and
+    `uncosted_self_hosted_calls` (in node-hours without GPU samples or price)."""
     return table(attribution.totals(state.read_wh, who.read_scope, q.start, q.end, q.filters(), tag=tag))
 
 
@@ -120,7 +123,9 @@ def latency_series(q: Annotated[LatencySeriesQuery, Query()], state: State, who:
 
 @router.get("/cache", response_model=Table, summary="Prompt-cache hit ratio over time")
 def cache(q: Annotated[CacheQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
-    """Per bucket (and key): cache read / write tokens and hit ratio read / (read + write)."""
+    """Per bucket (and key): cache read / write tokens, the hit and base tokens of the cache hit
+    ratio and the ratio: read ÷ (read + write) for explicit-cache providers (Anthropic, Gemini,
+    Bedrock), cached ÷ input of eligible calls for automatic ones (OpenAI, Azure, DeepSeek, xAI)."""
     return table(series.cache_hit_series(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
                                          dimension=value(q.dimension), filters=q.filters(), tag=tag))
 

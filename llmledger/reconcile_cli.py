@@ -109,5 +109,7 @@ def reconcile(
                        r["model"] or ("—" if "model" not in r["grain"] else "(not per model)"),
                        _money(r["billed_usd"]), _money(r["logged_usd"]), _money(r["invisible_usd"]))
     console.print(detail)
+    console.print("[dim]— : that provider's bill is not split by this; (none) / (not per model): bill lines "
+                  "without a key / model (tool uses and other line items, beside the logged tool cost)[/dim]")
     if len(invisible) > top:
         console.print(f"… and {len(invisible) - top} more rows (--top, or --json for all)")

@@ -1,5 +1,5 @@
-"""One cache hit ratio everywhere: explicit-cache providers read ÷ (read + write), automatic ones
-cached ÷ input of eligible calls — the same figure from attribution (summary, weekly report), the
+"""One cache hit ratio everywhere: providers whose calls report cache writes read ÷ (read + write),
+automatic caching (and Gemini, which reports no writes) cached ÷ input of eligible calls — the same figure from attribution (summary, weekly report), the
 `/v1/cache` series and the caching windows, whether read from the hourly rollup or raw calls."""
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def cached(pipeline: Pipeline, wh: Warehouse) -> Warehouse:
         # explicit (Anthropic): 10,000 read of the 11,000 that went through the cache
         make_call(ts="2025-11-03T11:01:00Z", input_tokens=12_000, cache_read_tokens=10_000,
                   cache_write_5m_tokens=1_000, **ANTHROPIC),
+        # Gemini reports cached tokens only, no writes: cached ÷ input, like OpenAI (not 100%)
+        make_call(ts="2025-11-03T11:03:00Z", provider="google", model="gemini-2.5-flash", route="/gm",
+                  input_tokens=4000, cache_read_tokens=3000),
         # neither: a self-hosted server's prefix cache is not a provider's prompt cache
         make_call(ts="2025-11-03T11:02:00Z", provider="self_hosted", model="llama-3.1-70b-instruct", route="/sh",
                   input_tokens=5000, cache_read_tokens=4000, node="n1"),
@@ -46,13 +49,15 @@ def _by_key(frame: Any, key: str) -> dict[str, Any]:
 
 
 def test_the_ratio_follows_each_providers_caching(cached: Warehouse, raw_only: Any) -> None:
-    assert attribution.cache_hit_ratio(cached, ALL, START, END) == pytest.approx((1024 + 10_000) / (4000 + 11_000))
+    assert attribution.cache_hit_ratio(cached, ALL, START, END) == pytest.approx(
+        (1024 + 10_000 + 3000) / (4000 + 11_000 + 4000))
     assert attribution.cache_hit_ratio(cached, ALL, START, END, {"route": ["/oa"]}) == pytest.approx(1024 / 4000)
     assert attribution.cache_hit_ratio(cached, ALL, START, END, {"route": ["/sh"]}) is None
     per_route = _by_key(series.cache_hit_series(cached, ALL, START, END, grain="day", dimension="route"), "key")
     assert (per_route["/oa"]["cache_hit_tokens"], per_route["/oa"]["cache_base_tokens"]) == (1024, 4000)
     assert per_route["/oa"]["hit_ratio"] == pytest.approx(0.256)  # read ÷ (read + write) would say 100%
     assert per_route["/an"]["hit_ratio"] == pytest.approx(10 / 11)
+    assert per_route["/gm"]["hit_ratio"] == pytest.approx(0.75)
     assert per_route["/sh"]["hit_ratio"] is None and per_route["/sh"]["cache_read_tokens"] == 4000
     # the caching windows: whole hours from the rollup, and the same from raw calls
     for windows in (caching.cache_windows(cached, ALL, START, END, grain="day", by=["route"]),
@@ -62,6 +67,7 @@ def test_the_ratio_follows_each_providers_caching(cached: Warehouse, raw_only: A
         got = _by_key(windows, "route")
         assert (got["/oa"]["cache_hit_tokens"], got["/oa"]["cache_base_tokens"]) == (1024, 4000)
         assert (got["/an"]["cache_hit_tokens"], got["/an"]["cache_base_tokens"]) == (10_000, 11_000)
+        assert (got["/gm"]["cache_hit_tokens"], got["/gm"]["cache_base_tokens"]) == (3000, 4000)
         assert (got["/sh"]["cache_hit_tokens"], got["/sh"]["cache_base_tokens"]) == (0, 0)
 
 

@@ -149,8 +149,8 @@ def usage_by_capped(
 def cache_hit_ratio(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *, tag: str = "cache"
 ) -> float | None:
-    """The cache hit ratio over the range as `cache_ratio` defines it (explicit-cache providers:
-    read ÷ (read + write); automatic ones: cached ÷ input of eligible calls); None when no call
+    """The cache hit ratio over the range as `cache_ratio` defines it (providers reporting cache writes:
+    read ÷ (read + write); otherwise: cached ÷ input of eligible calls); None when no call
     could have hit the cache."""
     params: dict[str, Any] = {}
     sql = (

@@ -1,15 +1,17 @@
 """The prompt-cache hit ratio: one definition, used by every query that reports one (attribution
 totals and the summary, the `/v1/cache` series, the caching windows and the weekly report).
 
-Providers cache in two ways, and read ÷ (read + write) means something for one of them only:
+Providers report caching in two ways, and read ÷ (read + write) means something for one only:
 
-- **explicit** caching (Anthropic, Gemini context caching, Claude on Bedrock): the caller marks
-  a prefix; the provider reports the tokens it wrote to and read from the cache. Hit ratio =
-  cache reads ÷ (cache reads + cache writes).
-- **automatic** caching (OpenAI, Azure OpenAI, DeepSeek, xAI): the provider caches prefixes of
-  its own accord and reports reads (at most a few writes), so read ÷ (read + write) is 100%
-  whenever anything was read. Hit ratio = cached ÷ input tokens of the cache-eligible calls:
-  successful calls with at least `AUTOMATIC_MIN_INPUT_TOKENS` input tokens (OpenAI's minimum).
+- **explicit** caching with reported writes (Anthropic, Claude on Bedrock): the caller marks a
+  prefix; each call reports the tokens written to and read from the cache. Hit ratio = cache
+  reads ÷ (cache reads + cache writes).
+- **automatic** caching, or caching whose writes no call reports (OpenAI, Azure OpenAI, DeepSeek,
+  xAI; Gemini, whose `usageMetadata` has cached tokens only — implicit caching is automatic and an
+  explicit context cache is written by a separate `cachedContents` request): read ÷ (read + write)
+  would be 100% whenever anything was read. Hit ratio = cached ÷ input tokens of the cache-eligible
+  calls: successful calls with at least `AUTOMATIC_MIN_INPUT_TOKENS` input tokens (the minimum
+  OpenAI and Gemini's implicit cache take).
 
 Several providers together: Σ hit tokens ÷ Σ base tokens, with per call hit = cache reads and
 base = reads + writes (explicit) or input (automatic, eligible calls) — sums, so a rollup can keep
@@ -19,8 +21,8 @@ other providers (self-hosted, unknown) count in neither.
 
 from __future__ import annotations
 
-EXPLICIT_PROVIDERS = ("anthropic", "google", "aws")
-AUTOMATIC_PROVIDERS = ("openai", "azure", "deepseek", "x-ai")
+EXPLICIT_PROVIDERS = ("anthropic", "aws")
+AUTOMATIC_PROVIDERS = ("openai", "azure", "google", "deepseek", "x-ai")
 AUTOMATIC_MIN_INPUT_TOKENS = 1024
 
 

@@ -98,8 +98,8 @@ def cache_windows(
     tag: str = "cache:windows",
 ) -> pl.DataFrame:
     """Per bucket (and the `by` dimensions): cache read / write tokens, the hit and base tokens of
-    the cache hit ratio and the ratio (`cache_ratio`: read ÷ (read + write) for explicit-cache
-    providers, cached ÷ input of eligible calls for automatic ones; NULL when no call could hit),
+    the cache hit ratio and the ratio (`cache_ratio`: read ÷ (read + write) where calls report cache
+    writes, cached ÷ input of eligible calls otherwise; NULL when no call could hit),
     calls, eligible calls, eligible calls that neither read nor wrote the cache, and their share
     (`not_applied_share`, NULL without eligible calls)."""
     if grain not in GRAINS:

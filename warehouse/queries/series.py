@@ -149,8 +149,8 @@ def cache_hit_series(
     tag: str = "cache_series",
 ) -> pl.DataFrame:
     """Per bucket (and key): cache read and write tokens, the hit and base tokens of the cache
-    hit ratio and the ratio itself (`cache_ratio`: read ÷ (read + write) for explicit-cache
-    providers, cached ÷ input of eligible calls for automatic ones), null where no call could hit."""
+    hit ratio and the ratio itself (`cache_ratio`: read ÷ (read + write) where calls report cache
+    writes, cached ÷ input of eligible calls otherwise), null where no call could hit."""
     params: dict[str, Any] = {}
     key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
     group = ", key" if dimension else ""

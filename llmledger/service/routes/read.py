@@ -124,8 +124,8 @@ def latency_series(q: Annotated[LatencySeriesQuery, Query()], state: State, who:
 @router.get("/cache", response_model=Table, summary="Prompt-cache hit ratio over time")
 def cache(q: Annotated[CacheQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Per bucket (and key): cache read / write tokens, the hit and base tokens of the cache hit
-    ratio and the ratio: read ÷ (read + write) for explicit-cache providers (Anthropic, Gemini,
-    Bedrock), cached ÷ input of eligible calls for automatic ones (OpenAI, Azure, DeepSeek, xAI)."""
+    ratio and the ratio: read ÷ (read + write) where calls report cache writes (Anthropic,
+    Bedrock), cached ÷ input of eligible calls otherwise (OpenAI, Azure, Gemini, DeepSeek, xAI)."""
     return table(series.cache_hit_series(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
                                          dimension=value(q.dimension), filters=q.filters(), tag=tag))
 

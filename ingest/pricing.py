@@ -420,7 +420,7 @@ def load_prices(wh: Warehouse, settings: PricingSettings) -> PriceLoad:
         "INSERT INTO price_loads (loaded_at, catalogue_version, catalogue_timestamp, rows, models, overrides, checksum) "
         "VALUES (now64(3), {v:String}, {t:String}, {r:UInt64}, {m:UInt64}, {o:UInt64}, {c:String})",
         {
-            "v": catalogue_version(),
+            "v": table_version(),
             "t": str(data_snapshot.get_snapshot().timestamp),
             "r": frame.height,
             "m": table.models,
@@ -431,6 +431,18 @@ def load_prices(wh: Warehouse, settings: PricingSettings) -> PriceLoad:
     return PriceLoad(frame.height, table.models, table.overrides, checksum, changed=previous != checksum)
 
 
+# Bump when the way catalogue entries become cells changes (revision 2: cells repeated under the
+# dated snapshot ids of `-latest` entries), so a store loaded by an earlier release reloads its
+# price table on its next start; stored calls change only with `llmledger reprice`.
+CELLS_REVISION = 2
+
+
+def table_version() -> str:
+    """What a price load is built from: the genai-prices version and `CELLS_REVISION`."""
+    return f"{catalogue_version()} cells-{CELLS_REVISION}"
+
+
 def prices_loaded(wh: Warehouse) -> bool:
-    """True once any price load has happened in this database."""
-    return bool(wh.scalar("SELECT count() FROM price_loads"))
+    """True once a price table of this release (`table_version`) was loaded in this database."""
+    return bool(wh.scalar("SELECT count() FROM price_loads WHERE catalogue_version = {v:String}",
+                          {"v": table_version()}, tag="prices:loaded"))

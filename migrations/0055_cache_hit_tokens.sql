@@ -1,10 +1,11 @@
 -- One cache hit ratio for every provider (warehouse/queries/cache_ratio.py): per call, the tokens
--- that count as cache hits and the tokens they are a share of — cache reads and reads + writes for
--- providers that report cache writes (Anthropic, Bedrock), cache reads and input tokens of eligible
--- calls (ok, >= 1024 input tokens) for automatic-cache ones and those reporting no writes (OpenAI,
--- Azure, Gemini, DeepSeek, xAI), whose read / (read + write) is 100% by construction. Summed into
--- the cache rollup so the caching page reads whole hours from it. As in 0042: columns added, the view re-created with them, and the
--- months rolled up before get rows carrying only the new measures (readers merge partial rows).
+-- that count as cache hits and the tokens they are a share of. Providers reporting cache writes
+-- (Anthropic, Bedrock): cache reads, and reads + writes. Automatic caching and providers reporting
+-- no writes (OpenAI, Azure, Gemini, DeepSeek, xAI), whose read / (read + write) is 100% by
+-- construction: cache reads, and input tokens of eligible calls (ok, and >= 1024 input tokens or
+-- using the cache). Summed into the cache rollup so the caching page reads whole hours from it.
+-- As in 0042: columns added, the view re-created with them, and the months rolled up before get
+-- rows carrying only the new measures (readers merge partial rows).
 -- The expressions must stay equal to `cache_ratio.hit_tokens` / `base_tokens` (a test checks).
 ALTER TABLE calls_cache_hourly
     ADD COLUMN IF NOT EXISTS cache_hit_tokens SimpleAggregateFunction(sum, UInt64),
@@ -41,8 +42,8 @@ SELECT
         + calls.cache_write_5m_tokens + calls.cache_write_1h_tokens = 0)) AS uncached_4096,
     toUInt64(sumIf(calls.input_tokens, calls.status = 'ok' AND calls.input_tokens >= 4096 AND calls.cache_read_tokens
         + calls.cache_write_5m_tokens + calls.cache_write_1h_tokens = 0)) AS uncached_input_4096,
-    sum(toUInt64(multiIf(calls.provider IN ('anthropic', 'aws'), calls.cache_read_tokens, calls.provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND calls.status = 'ok' AND calls.input_tokens >= 1024, calls.cache_read_tokens, 0))) AS cache_hit_tokens,
-    sum(toUInt64(multiIf(calls.provider IN ('anthropic', 'aws'), calls.cache_read_tokens + calls.cache_write_5m_tokens + calls.cache_write_1h_tokens, calls.provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND calls.status = 'ok' AND calls.input_tokens >= 1024, calls.input_tokens, 0))) AS cache_base_tokens
+    sum(toUInt64(multiIf(calls.provider IN ('anthropic', 'aws'), calls.cache_read_tokens, calls.provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND calls.status = 'ok' AND (calls.input_tokens >= 1024 OR calls.cache_read_tokens + calls.cache_write_5m_tokens + calls.cache_write_1h_tokens > 0), calls.cache_read_tokens, 0))) AS cache_hit_tokens,
+    sum(toUInt64(multiIf(calls.provider IN ('anthropic', 'aws'), calls.cache_read_tokens + calls.cache_write_5m_tokens + calls.cache_write_1h_tokens, calls.provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND calls.status = 'ok' AND (calls.input_tokens >= 1024 OR calls.cache_read_tokens + calls.cache_write_5m_tokens + calls.cache_write_1h_tokens > 0), calls.input_tokens, 0))) AS cache_base_tokens
 FROM calls
 GROUP BY project, hour, route, model, provider, is_batch, service_tier;
 
@@ -50,7 +51,7 @@ INSERT INTO calls_cache_hourly (project, hour, route, model, provider, is_batch,
                                 cache_hit_tokens, cache_base_tokens)
 SELECT
     project, toStartOfHour(ts) AS hour, route, model, provider, is_batch, service_tier,
-    sum(toUInt64(multiIf(provider IN ('anthropic', 'aws'), cache_read_tokens, provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND status = 'ok' AND input_tokens >= 1024, cache_read_tokens, 0))),
-    sum(toUInt64(multiIf(provider IN ('anthropic', 'aws'), cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens, provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND status = 'ok' AND input_tokens >= 1024, input_tokens, 0)))
+    sum(toUInt64(multiIf(provider IN ('anthropic', 'aws'), cache_read_tokens, provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND status = 'ok' AND (input_tokens >= 1024 OR cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens > 0), cache_read_tokens, 0))),
+    sum(toUInt64(multiIf(provider IN ('anthropic', 'aws'), cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens, provider IN ('openai', 'azure', 'google', 'deepseek', 'x-ai') AND status = 'ok' AND (input_tokens >= 1024 OR cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens > 0), input_tokens, 0)))
 FROM calls
 GROUP BY project, hour, route, model, provider, is_batch, service_tier;

@@ -52,6 +52,13 @@ with layout.guard(api):
 
     with st.spinner("Loading days, keys and models…"):
         rows = api.get("/v1/reconciliation", **days)
+    # '' means "not split by this" outside a row's grain, and "bill lines without one" within it
+    rows = rows.with_columns(
+        pl.when(pl.col("api_key_id") != "").then(pl.col("api_key_id"))
+        .when(pl.col("grain").str.contains("api_key_id")).then(pl.lit("(none)")).otherwise(pl.lit("—")),
+        pl.when(pl.col("model") != "").then(pl.col("model"))
+        .when(pl.col("grain").str.contains("model")).then(pl.lit("(tools, other lines)")).otherwise(pl.lit("—")),
+    )
     st.subheader("Invisible spend by day, key and model")
     unexplained = rows.filter(pl.col("invisible_usd") > 0).sort("invisible_usd", descending=True)
     if unexplained.is_empty():

@@ -11,7 +11,7 @@ Providers report caching in two ways, and read ÷ (read + write) means something
   explicit context cache is written by a separate `cachedContents` request): read ÷ (read + write)
   would be 100% whenever anything was read. Hit ratio = cached ÷ input tokens of the cache-eligible
   calls: successful calls with at least `AUTOMATIC_MIN_INPUT_TOKENS` input tokens (the minimum
-  OpenAI and Gemini's implicit cache take).
+  OpenAI and Gemini's implicit cache take), or that used the cache whatever their length.
 
 Several providers together: Σ hit tokens ÷ Σ base tokens, with per call hit = cache reads and
 base = reads + writes (explicit) or input (automatic, eligible calls) — sums, so a rollup can keep
@@ -53,8 +53,10 @@ def base_tokens(table: str = "") -> str:
 
 
 def _eligible(c: dict[str, str]) -> str:
+    """Automatic caching, a successful call long enough to cache — or one that did use the cache."""
+    used = f"{c['cache_read_tokens']} + {c['cache_write_5m_tokens']} + {c['cache_write_1h_tokens']} > 0"
     return (f"{c['provider']} IN {_in(AUTOMATIC_PROVIDERS)} AND {c['status']} = 'ok' "
-            f"AND {c['input_tokens']} >= {AUTOMATIC_MIN_INPUT_TOKENS}")
+            f"AND ({c['input_tokens']} >= {AUTOMATIC_MIN_INPUT_TOKENS} OR {used})")
 
 
 def ratio(hit: str, base: str) -> str:

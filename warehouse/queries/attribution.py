@@ -92,20 +92,24 @@ def usage_by(
     tag: str = "usage_by",
 ) -> pl.DataFrame:
     """Measures per value of `dimension` (column `key`), most expensive first."""
-    column = identifier(dimension, DIMENSIONS)
     params: dict[str, Any] = {}
-    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
-    if rows is not None:
-        sql = f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key ORDER BY cost_usd DESC, key"
-    else:
-        sql = (
-            f"SELECT {column} AS key, {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)} "
-            "GROUP BY key ORDER BY cost_usd DESC, key"
-        )
+    sql = _per_key(scope, dimension, start, end, filters, params) + " ORDER BY cost_usd DESC, key"
     if limit is not None:
         params["limit"] = int(limit)
         sql += " LIMIT {limit:UInt32}"
     return wh.query_df(sql, params, tag=tag)
+
+
+def _per_key(scope: Scope, dimension: str, start: datetime, end: datetime, filters: Filters | None,
+             params: dict[str, Any]) -> str:
+    """SELECT of the measures per value of `dimension` (`key`): whole hours from a rollup where one
+    keeps them, else raw calls."""
+    column = identifier(dimension, DIMENSIONS)
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
+    if rows is not None:
+        return f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key"
+    return (f"SELECT toString({column}) AS key, {_MEASURES} FROM calls "
+            f"WHERE {where(scope, start, end, filters, params=params)} GROUP BY key")
 
 
 OTHERS = "(others)"
@@ -125,14 +129,8 @@ def usage_by_capped(
     """`usage_by` cut at `limit` values without losing money: the `limit` most expensive values,
     then, when there are more, one row keyed `(others)` summing every other value. Column `keys`
     counts the dimension values a row stands for, so the rows always add up to `totals`."""
-    column = identifier(dimension, DIMENSIONS)
     params: dict[str, Any] = {"limit": int(limit)}
-    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
-    if rows is not None:
-        per_key = f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key"
-    else:
-        per_key = (f"SELECT toString({column}) AS key, {_MEASURES} FROM calls "
-                   f"WHERE {where(scope, start, end, filters, params=params)} GROUP BY key")
+    per_key = _per_key(scope, dimension, start, end, filters, params)
     sql = f"""
         SELECT if(listed, toString(k), {{others:String}}) AS key, {hybrid.summed(MEASURE_NAMES)}, count() AS keys
         FROM (

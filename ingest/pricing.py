@@ -126,12 +126,22 @@ def _per_unit(price: Decimal, per: int) -> Decimal:
     return (Decimal(price) / per).quantize(SCALE)
 
 
-def _rate_at(model_price: gp.ModelPrice, total_input_above: int) -> dict[str, Decimal | None]:
-    """Per-unit rates of a resolved ModelPrice for calls whose total input is > `total_input_above`
-    and ≤ the next tier start (cliff tiers: the tier whose start the total input exceeds applies)."""
+Prices = dict[str, object]  # a ModelPrice's value per RATE_KEYS key (None where it has none)
+
+
+def _prices(model_price: gp.ModelPrice) -> Prices:
+    """The rate values of a ModelPrice, read once: each attribute read goes through genai-prices'
+    `__getattr__`, which is what building the table spent most of its time on."""
+    return {key: getattr(model_price, key, None) for key in RATE_KEYS}
+
+
+def _rate_at(prices: Prices, total_input_above: int) -> dict[str, Decimal | None]:
+    """Per-unit rates of a resolved ModelPrice (`_prices`) for calls whose total input is >
+    `total_input_above` and ≤ the next tier start (cliff tiers: the tier whose start the total
+    input exceeds applies)."""
     rates: dict[str, Decimal | None] = {}
     for key, (name, per) in RATE_KEYS.items():
-        price = getattr(model_price, key, None)
+        price = prices[key]
         if price is None:
             rates[name] = None
             continue
@@ -152,11 +162,10 @@ def _discount_rates(rates: dict[str, Decimal | None], discount: Decimal) -> dict
     return {k: None if v is None else (v * keep).quantize(SCALE) for k, v in rates.items()}
 
 
-def _tier_starts(*prices: gp.ModelPrice) -> list[int]:
+def _tier_starts(*prices: Prices) -> list[int]:
     starts: set[int] = set()
-    for model_price in prices:
-        for key in RATE_KEYS:
-            price = getattr(model_price, key, None)
+    for values in prices:
+        for price in values.values():
             if isinstance(price, gp.TieredPrices):
                 starts.update(t.start for t in price.tiers)
     return sorted(starts)
@@ -223,13 +232,13 @@ def expand_model(
     for valid_from, valid_to in _date_segments(model):
         for tod_from, tod_to in _tod_segments(model):
             at = valid_from + timedelta(milliseconds=tod_from)
-            standard = model.get_prices(at)
+            standard = _prices(model.get_prices(at))
             for context in CONTEXTS:
                 synth_batch = context == BATCH and not (owns_model and _has_batch_variant(model, at))
                 if context == STANDARD or synth_batch or not owns_model:
                     resolved = standard
                 else:
-                    resolved = model.get_prices(at, _context_dict(context))
+                    resolved = _prices(model.get_prices(at, _context_dict(context)))
                 starts = _tier_starts(resolved, standard)
                 lows = [-1, *starts]
                 highs = [*starts, NO_UPPER]

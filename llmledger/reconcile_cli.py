@@ -87,29 +87,36 @@ def reconcile(
         print(json.dumps({"since": str(start.date()), "until": str(end.date()), "providers": providers, "rows": rows},
                          default=str))
         return
-    console.print(f"reconciliation {start:%Y-%m-%d} → {end:%Y-%m-%d} UTC: provider bills against logged calls")
+    render(console, start, end, providers, rows, top=top)
+
+
+def render(out: Console, start: datetime, end: datetime, providers: list[dict[str, Any]], rows: list[dict[str, Any]],
+           *, top: int = 15) -> None:
+    """The per-provider table and the largest invisible spend, as the command prints them."""
+    out.print(f"reconciliation {start:%Y-%m-%d} → {end:%Y-%m-%d} UTC: provider bills against logged calls")
     if not providers:
-        console.print("no provider cost exports in this range: enable the openai / anthropic collectors "
-                      "(\\[collectors.openai], \\[collectors.anthropic]) and run `llmledger collect`")
+        out.print("no provider cost exports in this range: enable the openai / anthropic collectors "
+                  "(\\[collectors.openai], \\[collectors.anthropic]) and run `llmledger collect`")
         return
     summary = Table("provider", "reconciled by", "days", "billed", "logged", "capture", "invisible")
     for p in providers:
         summary.add_row(p["provider"], p["grain"], str(p["days"]), _money(p["billed_usd"]), _money(p["logged_usd"]),
                         _share(p["capture_rate"]), _money(p["invisible_usd"]))
-    console.print(summary)
+    out.print(summary)
     invisible = sorted((r for r in rows if r["invisible_usd"] and Decimal(r["invisible_usd"]) > 0),
                        key=lambda r: Decimal(r["invisible_usd"]), reverse=True)
     if not invisible:
-        console.print("no invisible spend: every billed dollar is explained by logged calls")
+        out.print("no invisible spend: every billed dollar is explained by logged calls")
         return
     detail = Table("day", "provider", "api key", "model", "billed", "logged", "invisible",
                    title="invisible spend (billed, not logged), largest first", title_justify="left")
     for r in invisible[:top]:
-        detail.add_row(str(r["day"]), r["provider"], r["api_key_id"] or ("—" if "api_key_id" not in r["grain"] else "(none)"),
+        detail.add_row(str(r["day"]), r["provider"],
+                       r["api_key_id"] or ("—" if "api_key_id" not in r["grain"] else "(none)"),
                        r["model"] or ("—" if "model" not in r["grain"] else "(not per model)"),
                        _money(r["billed_usd"]), _money(r["logged_usd"]), _money(r["invisible_usd"]))
-    console.print(detail)
-    console.print("[dim]— : that provider's bill is not split by this; (none) / (not per model): bill lines "
-                  "without a key / model (tool uses and other line items, beside the logged tool cost)[/dim]")
+    out.print(detail)
+    out.print("[dim]— : that provider's bill is not split by this; (none) / (not per model): bill lines "
+              "without a key / model (tool uses and other line items, beside the logged tool cost)[/dim]")
     if len(invisible) > top:
-        console.print(f"… and {len(invisible) - top} more rows (--top, or --json for all)")
+        out.print(f"… and {len(invisible) - top} more rows (--top, or --json for all)")

@@ -4,9 +4,12 @@ ingest pipeline."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -15,6 +18,7 @@ from genai_prices import Usage, calc_price
 from ingest.collect import run_collector
 from ingest.pipeline import Pipeline
 from llmledger.settings import Settings
+from tests.conftest import migrated_database
 from tests.factories import frame, make_call
 from tests.servers import ANTHROPIC_KEY, OPENAI_KEY, ProviderServer, provider_server
 from tests.test_collectors_providers import NOV, UNTIL, configured
@@ -24,15 +28,34 @@ from warehouse.queries.reconciliation import capture, reconcile
 from warehouse.queries.scope import Scope
 
 
-@pytest.fixture
-def exported(settings: Settings, wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderServer]:
-    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_ADMIN_API_KEY", ANTHROPIC_KEY)
-    with provider_server() as server:
+@pytest.fixture(scope="module")
+def exported(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Warehouse,
+                                                                                      ProviderServer]]:
+    """Both providers' exports of Nov 1–5 collected from the stand-ins, and the gateway's calls."""
+    settings = Settings(home=tmp_path_factory.mktemp("reconciliation") / "home", warehouse={"path": store})
+    with migrated_database(settings) as wh, provider_server() as server, admin_keys():
         s = configured(settings, server)
         assert run_collector("openai", s, wh, since=NOV[1], until=UNTIL).ok
         assert run_collector("anthropic", s, wh, since=NOV[1], until=UNTIL).ok
-        yield server
+        with Pipeline(wh, settings) as pipeline:
+            log_calls(pipeline)
+        yield settings, wh, server
+
+
+@contextmanager
+def admin_keys() -> Iterator[None]:
+    """The stand-ins' admin keys in the environment, as the collectors read them."""
+    keys = {"OPENAI_ADMIN_KEY": OPENAI_KEY, "ANTHROPIC_ADMIN_API_KEY": ANTHROPIC_KEY}
+    before = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def log_calls(pipeline: Pipeline) -> None:
@@ -65,9 +88,9 @@ def _row(rows: pl.DataFrame, day: int, provider: str, api_key_id: str = "", mode
     return row
 
 
-def test_cost_lines_with_model_reconcile_per_key_model_and_day(exported: ProviderServer, pipeline: Pipeline,
-                                                               wh: Warehouse) -> None:
-    log_calls(pipeline)
+def test_cost_lines_with_model_reconcile_per_key_model_and_day(
+        exported: tuple[Settings, Warehouse, ProviderServer]) -> None:
+    _, wh, _ = exported
     rows = reconcile(wh, Scope.all(), NOV[1], NOV[6], by=("api_key_id", "model"))
     # OpenAI's costs are grouped by key and line item (model): the finest grain, key/model/day
     gpt = _row(rows, 1, "openai", "key_a", "gpt-4o")
@@ -105,13 +128,10 @@ def test_cost_lines_with_model_reconcile_per_key_model_and_day(exported: Provide
 
 
 def test_cost_lines_without_model_reconcile_per_key_or_provider(settings: Settings, wh: Warehouse,
-                                                               pipeline: Pipeline,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                               pipeline: Pipeline) -> None:
     """Bills not split by model: dollars are compared per key (OpenAI) or per provider (Anthropic)
     and day, never read as a model '' that no call has (which showed 100% unlogged)."""
-    monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_ADMIN_API_KEY", ANTHROPIC_KEY)
-    with provider_server() as server:
+    with provider_server() as server, admin_keys():
         s = configured(settings, server)
         s.collectors.openai.cost_group_by = ["project_id", "api_key_id"]
         s.collectors.anthropic.cost_group_by = ["workspace_id"]
@@ -139,10 +159,11 @@ def test_cost_lines_without_model_reconcile_per_key_or_provider(settings: Settin
     assert summary["openai"][0]["grain"] == "api_key_id"
 
 
-def test_collector_status_reports_success_lag_and_last_error(exported: ProviderServer, settings: Settings,
-                                                            wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_collector_status_reports_success_lag_and_last_error(exported: tuple[Settings, Warehouse, ProviderServer],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, wh, server = exported
     monkeypatch.setenv("OPENAI_ADMIN_KEY", "wrong")
-    assert not run_collector("openai", configured(settings, exported), wh, until=UNTIL).ok
+    assert not run_collector("openai", configured(settings, server), wh, until=UNTIL).ok
     now = datetime(2025, 11, 6, 12, tzinfo=UTC)
     status = collector_status(wh, Scope.all(), now=now).rows_by_key("collector", named=True)
     openai, anthropic = status["openai"][0], status["anthropic"][0]

@@ -20,6 +20,7 @@ PAGES = (
     ("latency.py", "Latency", ":material/speed:"),
     ("routing.py", "Reasoning & routing", ":material/alt_route:"),
     ("nodes.py", "Self-hosted nodes", ":material/memory:"),
+    ("reconciliation.py", "Reconciliation", ":material/receipt_long:"),
     ("health.py", "Alerts & data health", ":material/notifications:"),
 )
 

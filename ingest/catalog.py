@@ -10,6 +10,7 @@ Unknown models are kept under their cleaned raw name and end up `unpriced`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,6 +55,18 @@ PROVIDER_ALIASES: dict[str, str] = {
     "ollama": SELF_HOSTED,
     "local": SELF_HOSTED,
 }
+
+
+# Catalogue entries named `-latest` whose match also takes dated snapshot ids: a dated id keeps
+# its own name (an alias's meaning moves when the provider ships a new snapshot), priced with the
+# entry's prices, which the price table repeats under each snapshot id listed here (Anthropic's
+# models overview lists one snapshot for each of these families).
+DATED_SNAPSHOTS: dict[str, tuple[str, ...]] = {
+    "claude-3-5-haiku-latest": ("claude-3-5-haiku-20241022",),
+    "claude-3-7-sonnet-latest": ("claude-3-7-sonnet-20250219",),
+    "claude-3-opus-latest": ("claude-3-opus-20240229",),
+}
+_DATED = re.compile(r"(?:^|[-@])(20\d{6})(?:$|[-:])")
 
 
 @dataclass(frozen=True)
@@ -106,7 +119,7 @@ class Catalog:
         return hit
 
     def _resolve(self, provider: str | None, model_raw: str) -> Resolution:
-        model_ref = model_raw.strip()
+        model_ref = strip_provider_prefix(provider, model_raw.strip())
         override = self._override_for(provider, model_ref)
         if override is not None:
             return Resolution(override.provider, override.model, True)
@@ -123,7 +136,7 @@ class Catalog:
             found_provider, model = self._snapshot.find_provider_model(model_ref, None, provider_id, None)
         except LookupError:
             return Resolution(provider or _guess_provider(model_ref), clean_model(model_ref), False)
-        return Resolution(found_provider.id, model.id, True)
+        return Resolution(found_provider.id, _snapshot_name(model.id, model_ref), True)
 
     def _override_for(self, provider: str | None, model_ref: str) -> OverrideName | None:
         lowered = model_ref.lower()
@@ -147,6 +160,26 @@ class Catalog:
             pl.Series("model_id", [r.model for r in resolved], dtype=pl.String),
             pl.Series("known", [r.known for r in resolved], dtype=pl.Boolean),
         )
+
+
+def strip_provider_prefix(provider: str | None, model_ref: str) -> str:
+    """`openai/gpt-4o` reported with provider `openai` is `gpt-4o`: gateways (LiteLLM, OpenRouter
+    style) prefix the provider, and a stored call keeps both, so ingest and a later re-price must
+    read the pair the same way. A prefix naming another provider (`openai/…` via `openrouter`)
+    is part of the model id and stays."""
+    head, sep, rest = model_ref.partition("/")
+    if sep and rest and provider is not None and normalise_provider(head) == provider:
+        return rest
+    return model_ref
+
+
+def _snapshot_name(model_id: str, model_ref: str) -> str:
+    """The catalogue id, except that a dated snapshot id never becomes a `-latest` alias."""
+    snapshots = DATED_SNAPSHOTS.get(model_id)
+    if not snapshots or not _DATED.search(model_ref):
+        return model_id
+    dated = clean_model(model_ref.rsplit("/", 1)[-1]).replace("@", "-")
+    return dated if dated in snapshots else model_id
 
 
 def _guess_provider(model_ref: str) -> str:

@@ -7,6 +7,7 @@ resolver, which runs once per distinct (provider, model) pair. Steps:
   (canonical fields win when both are present);
 - timestamps (ISO 8601 with offset or naive-as-UTC, or epoch s/ms/µs/ns) to UTC milliseconds;
 - provider and model names to catalogue ids (`ingest.catalog`), the reported model kept as `model_raw`;
+- the service tier from the record or its usage object; a `batch` tier marks a Batch API call;
 - defaults for absent attribution, outcome and routing fields.
 
 Validation happens afterwards (`ingest.validate`) on the columns this produces; `ts_raw` is kept
@@ -230,6 +231,10 @@ def normalise(frame: pl.DataFrame, *, source: str, catalog: Catalog) -> pl.DataF
     resolved = catalog.resolve_frame(frame.filter(pl.col("model").is_not_null() & (pl.col("model") != "")))
     frame = frame.join(resolved, on=["provider", "model"], how="left", nulls_equal=True, maintain_order="left")
     provider = pl.col("provider_id").fill_null(pl.col("provider").str.to_lowercase()).fill_null("unknown")
+    # the record's tier, else the native usage object's (Anthropic reports Message Batches results as
+    # service_tier "batch"): a batch tier is a Batch API call, priced at the batch rates
+    tier = pl.coalesce(pl.col("service_tier"), pl.col("usage").struct.field("service_tier")).str.strip_chars() \
+        .str.to_lowercase()
     return frame.with_columns(
         pl.col("model").alias("model_raw"),
         pl.col("model_id").fill_null(pl.col("model")).alias("model"),
@@ -242,7 +247,8 @@ def normalise(frame: pl.DataFrame, *, source: str, catalog: Catalog) -> pl.DataF
         .fill_null(pl.when(provider == SELF_HOSTED).then(pl.lit(Deployment.SELF_HOSTED.value)).otherwise(
             pl.lit(Deployment.API.value)
         )),
-        pl.col("is_batch").fill_null(False),
+        tier.alias("service_tier"),
+        pl.col("is_batch").fill_null(False) | (tier == "batch").fill_null(False),
         pl.col("stream").fill_null(False),
         pl.col("escalated").fill_null(pl.col("cascade_step").fill_null(0) > 0),
         *(pl.col(name).fill_null(0) for name in TOKEN_FIELDS),

@@ -13,9 +13,10 @@ Rates are stored per token (per use / per request for tool and request fees), ex
 from __future__ import annotations
 
 import hashlib
+from fnmatch import fnmatchcase
 from functools import cached_property, lru_cache
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ import polars as pl
 from genai_prices import data_snapshot
 from genai_prices import types as gp
 
-from ingest.catalog import OverrideName, catalogue_version, normalise_provider
+from ingest.catalog import DATED_SNAPSHOTS, OverrideName, catalogue_version, normalise_provider
 from llmledger.settings import ModelPriceOverride, PricingSettings
 from warehouse.client import Warehouse
 
@@ -125,12 +126,22 @@ def _per_unit(price: Decimal, per: int) -> Decimal:
     return (Decimal(price) / per).quantize(SCALE)
 
 
-def _rate_at(model_price: gp.ModelPrice, total_input_above: int) -> dict[str, Decimal | None]:
-    """Per-unit rates of a resolved ModelPrice for calls whose total input is > `total_input_above`
-    and ≤ the next tier start (cliff tiers: the tier whose start the total input exceeds applies)."""
+Prices = dict[str, object]  # a ModelPrice's value per RATE_KEYS key (None where it has none)
+
+
+def _prices(model_price: gp.ModelPrice) -> Prices:
+    """The rate values of a ModelPrice, read once: each attribute read goes through genai-prices'
+    `__getattr__`, which is what building the table spent most of its time on."""
+    return {key: getattr(model_price, key, None) for key in RATE_KEYS}
+
+
+def _rate_at(prices: Prices, total_input_above: int) -> dict[str, Decimal | None]:
+    """Per-unit rates of a resolved ModelPrice (`_prices`) for calls whose total input is >
+    `total_input_above` and ≤ the next tier start (cliff tiers: the tier whose start the total
+    input exceeds applies)."""
     rates: dict[str, Decimal | None] = {}
     for key, (name, per) in RATE_KEYS.items():
-        price = getattr(model_price, key, None)
+        price = prices[key]
         if price is None:
             rates[name] = None
             continue
@@ -151,11 +162,10 @@ def _discount_rates(rates: dict[str, Decimal | None], discount: Decimal) -> dict
     return {k: None if v is None else (v * keep).quantize(SCALE) for k, v in rates.items()}
 
 
-def _tier_starts(*prices: gp.ModelPrice) -> list[int]:
+def _tier_starts(*prices: Prices) -> list[int]:
     starts: set[int] = set()
-    for model_price in prices:
-        for key in RATE_KEYS:
-            price = getattr(model_price, key, None)
+    for values in prices:
+        for price in values.values():
             if isinstance(price, gp.TieredPrices):
                 starts.update(t.start for t in price.tiers)
     return sorted(starts)
@@ -222,13 +232,13 @@ def expand_model(
     for valid_from, valid_to in _date_segments(model):
         for tod_from, tod_to in _tod_segments(model):
             at = valid_from + timedelta(milliseconds=tod_from)
-            standard = model.get_prices(at)
+            standard = _prices(model.get_prices(at))
             for context in CONTEXTS:
                 synth_batch = context == BATCH and not (owns_model and _has_batch_variant(model, at))
                 if context == STANDARD or synth_batch or not owns_model:
                     resolved = standard
                 else:
-                    resolved = model.get_prices(at, _context_dict(context))
+                    resolved = _prices(model.get_prices(at, _context_dict(context)))
                 starts = _tier_starts(resolved, standard)
                 lows = [-1, *starts]
                 highs = [*starts, NO_UPPER]
@@ -252,6 +262,14 @@ def expand_model(
                     )
 
 
+def _with_snapshots(cells: Iterable[PriceCell]) -> Iterator[PriceCell]:
+    """The cells, and a copy under each dated snapshot id of a `-latest` entry (`DATED_SNAPSHOTS`)."""
+    for cell in cells:
+        yield cell
+        for snapshot in DATED_SNAPSHOTS.get(cell.model, ()):
+            yield replace(cell, model=snapshot, rates=dict(cell.rates), list_rates=dict(cell.list_rates))
+
+
 def catalogue_cells(batch_discount: Decimal) -> Iterator[PriceCell]:
     """Every model of every provider in the bundled genai-prices data, fallback models included."""
     providers = data_snapshot.get_snapshot().providers
@@ -259,7 +277,7 @@ def catalogue_cells(batch_discount: Decimal) -> Iterator[PriceCell]:
     for provider in providers:
         own = {m.id for m in provider.models}
         for model in provider.models:
-            yield from expand_model(provider.id, model, owns_model=True, batch_discount=batch_discount)
+            yield from _with_snapshots(expand_model(provider.id, model, owns_model=True, batch_discount=batch_discount))
         seen = set(own)
         for fallback_id in provider.fallback_model_providers or ():
             fallback = by_id.get(fallback_id)
@@ -267,7 +285,8 @@ def catalogue_cells(batch_discount: Decimal) -> Iterator[PriceCell]:
                 if model.id in seen:
                     continue
                 seen.add(model.id)
-                yield from expand_model(provider.id, model, owns_model=False, batch_discount=batch_discount)
+                yield from _with_snapshots(
+                    expand_model(provider.id, model, owns_model=False, batch_discount=batch_discount))
 
 
 # ---- overrides ------------------------------------------------------------------
@@ -323,6 +342,28 @@ def _discounted(cell: PriceCell, discount: Decimal) -> PriceCell:
     return cell
 
 
+def _model_discount(settings: PricingSettings, provider: str, model: str) -> Decimal | None:
+    """The discount of the most specific `[[pricing.discounts]]` entry matching a catalogue model
+    (a named provider before any provider, an exact id before a glob, a longer glob before a
+    shorter), else the provider's discount, else None."""
+    best: tuple[tuple[bool, bool, int], Decimal] | None = None
+    lowered = model.lower()
+    for entry in settings.discounts:
+        if entry.provider is not None and (normalise_provider(entry.provider) or entry.provider) != provider:
+            continue
+        pattern = entry.model.lower()
+        exact = not any(c in pattern for c in "*?[")
+        if not (lowered == pattern if exact else fnmatchcase(lowered, pattern)):
+            continue
+        rank = (entry.provider is not None, exact, len(pattern))
+        if best is None or rank > best[0]:
+            best = (rank, entry.discount)
+    if best is not None:
+        return best[1]
+    discounts = {normalise_provider(p) or p: d for p, d in settings.provider_discounts.items()}
+    return discounts.get(provider)
+
+
 def build_price_table(settings: PricingSettings) -> PriceTable:
     """The catalogue expanded, negotiated discounts applied, custom prices layered on top.
 
@@ -334,7 +375,6 @@ def build_price_table(settings: PricingSettings) -> PriceTable:
 @lru_cache(maxsize=4)
 def _build_price_table(settings_json: str) -> PriceTable:
     settings = PricingSettings.model_validate_json(settings_json)
-    discounts = {normalise_provider(p) or p: d for p, d in settings.provider_discounts.items()}
     overrides = {
         (normalise_provider(o.provider) or o.provider, o.model): o for o in settings.models
     }
@@ -345,8 +385,8 @@ def _build_price_table(settings_json: str) -> PriceTable:
         start = _parse_day(override.valid_from) if override.valid_from else EPOCH
         grouped[key] = _clip_before(grouped.get(key, []), start) + override_cells(override, settings.batch_discount)
     table = PriceTable(overrides=len(overrides))
-    for (provider, _model), cells in grouped.items():
-        discount = discounts.get(provider)
+    for (provider, model), cells in grouped.items():
+        discount = _model_discount(settings, provider, model)
         for cell in cells:
             if discount and cell.price_source != "override":
                 cell = _discounted(cell, discount)
@@ -389,7 +429,7 @@ def load_prices(wh: Warehouse, settings: PricingSettings) -> PriceLoad:
         "INSERT INTO price_loads (loaded_at, catalogue_version, catalogue_timestamp, rows, models, overrides, checksum) "
         "VALUES (now64(3), {v:String}, {t:String}, {r:UInt64}, {m:UInt64}, {o:UInt64}, {c:String})",
         {
-            "v": catalogue_version(),
+            "v": table_version(),
             "t": str(data_snapshot.get_snapshot().timestamp),
             "r": frame.height,
             "m": table.models,
@@ -400,6 +440,18 @@ def load_prices(wh: Warehouse, settings: PricingSettings) -> PriceLoad:
     return PriceLoad(frame.height, table.models, table.overrides, checksum, changed=previous != checksum)
 
 
+# Bump when the way catalogue entries become cells changes (revision 2: cells repeated under the
+# dated snapshot ids of `-latest` entries), so a store loaded by an earlier release reloads its
+# price table on its next start; stored calls change only with `llmledger reprice`.
+CELLS_REVISION = 2
+
+
+def table_version() -> str:
+    """What a price load is built from: the genai-prices version and `CELLS_REVISION`."""
+    return f"{catalogue_version()} cells-{CELLS_REVISION}"
+
+
 def prices_loaded(wh: Warehouse) -> bool:
-    """True once any price load has happened in this database."""
-    return bool(wh.scalar("SELECT count() FROM price_loads"))
+    """True once a price table of this release (`table_version`) was loaded in this database."""
+    return bool(wh.scalar("SELECT count() FROM price_loads WHERE catalogue_version = {v:String}",
+                          {"v": table_version()}, tag="prices:loaded"))

@@ -19,6 +19,7 @@ import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
+from ingest.formats import jsonvalues
 from ingest.schema import READ_SCHEMA
 from ingest.validate import Reason
 
@@ -185,6 +186,12 @@ def _classify(item: tuple[int, bytes], err: Exception) -> ParseFailure:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as decode_error:
+        try:  # NaN / Infinity, as Python's json.dumps writes them: a value of the wrong type
+            detail = jsonvalues.describe(jsonvalues.loads(raw))
+        except ValueError:
+            detail = None
+        if detail is not None:
+            return ParseFailure(line_no, Reason.INVALID_TYPE, detail, raw)
         return ParseFailure(line_no, Reason.MALFORMED_JSON, f"not valid JSON: {decode_error}", raw)
     if not isinstance(value, dict):
         return ParseFailure(line_no, Reason.MALFORMED_JSON, f"expected a JSON object, got {type(value).__name__}", raw)

@@ -5,8 +5,10 @@ Peers never re-price old calls when a price or a negotiated discount changes; he
 Each affected month partition is rebuilt beside the live table (rows inside the range priced
 again, rows outside copied unchanged) and swapped in with `REPLACE PARTITION`, so readers
 never see a half-repriced month, nothing needs FINAL, and running it twice changes nothing.
-Model names are resolved again first, so a model that gained a price (a new catalogue entry or
-an override) stops being `unpriced`.
+Model names are resolved again first (with the provider stored on the call, which ingest may
+have read from a gateway-style `provider/model` name), so a model that gained a price (a new
+catalogue entry or an override) stops being `unpriced`; a name that no longer resolves keeps the
+one ingest stored.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ def _renames(wh: Warehouse, catalog: Catalog, since: datetime, until: datetime) 
     renames = {}
     for provider, model_raw, model in pairs:
         resolved = catalog.resolve(provider, model_raw)
-        if (resolved.provider, resolved.model) != (provider, model):
+        # A name the catalogue no longer knows keeps the one ingest stored: re-pricing never
+        # turns a priced call into an unpriced one by renaming it.
+        if resolved.known and (resolved.provider, resolved.model) != (provider, model):
             renames[(provider, model_raw)] = (resolved.provider, resolved.model)
     return renames
 

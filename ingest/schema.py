@@ -136,6 +136,7 @@ USAGE_SCHEMA = pl.Struct(
         "cache_creation_input_tokens": _COUNT,
         "cache_creation": pl.Struct({"ephemeral_5m_input_tokens": _COUNT, "ephemeral_1h_input_tokens": _COUNT}),
         "server_tool_use": pl.Struct({"web_search_requests": _COUNT}),
+        "service_tier": pl.String(),  # Anthropic: standard / priority / batch (Message Batches results)
         # Gemini usageMetadata (camelCase on the wire)
         "promptTokenCount": _COUNT,
         "cachedContentTokenCount": _COUNT,
@@ -158,6 +159,19 @@ TOKEN_FIELDS = (
     "reasoning_tokens",
     "web_searches",
 )
+
+# The longest value (in characters) each text field may have; a record with a longer one is
+# dead-lettered `field_too_long` (nothing is truncated: a truncated id or label would silently
+# merge different users, sessions or routes). Tags are measured as their JSON object.
+ID_MAX_CHARS = 256
+FIELD_MAX_CHARS: dict[str, int] = {
+    **dict.fromkeys(("event_id", "project", "api_key_id", "user_id", "session_id", "trace_id", "span_id",
+                     "parent_span_id", "prompt_prefix_hash"), ID_MAX_CHARS),
+    **dict.fromkeys(("source", "team", "feature", "environment", "tool_name", "prompt_version", "provider",
+                     "model_raw", "node", "service_tier", "routing_policy", "error_type"), 256),
+    "route": 1024,
+    "tags": 8192,
+}
 
 # Stored columns of `calls` that the pipeline computes rather than reads.
 COMPUTED_COLUMNS = (

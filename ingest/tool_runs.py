@@ -1,7 +1,7 @@
 """Idempotent writes of tool / sandbox runs (the `tool_runs` table).
 
 Same approach as calls, without pricing: the batch is read in place by the engine and anti-joined
-on `event_id` against stored runs in its time range; each write is tagged with a `batch_id`.
+on (`project`, `event_id`) against stored runs in its time range; each write is tagged with a `batch_id`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from warehouse.client import ARROW_RELATION, Warehouse
 
 
 class ToolRunWriter:
-    """Writes batches of tool runs; duplicates (same event_id) are dropped."""
+    """Writes batches of tool runs; duplicates (same project and event_id) are dropped."""
 
     def __init__(self, wh: Warehouse) -> None:
         self.wh = wh
@@ -23,9 +23,9 @@ class ToolRunWriter:
         column_list = ", ".join(f"`{c}`" for c in self.columns)
         self._insert = (
             f"INSERT INTO tool_runs ({column_list}) SELECT {column_list} FROM {ARROW_RELATION} "
-            "WHERE event_id NOT IN (SELECT event_id FROM tool_runs "
+            "WHERE (project, event_id) NOT IN (SELECT project, event_id FROM tool_runs "
             "WHERE ts >= {lo:DateTime64(3, 'UTC')} AND ts <= {hi:DateTime64(3, 'UTC')}) "
-            "LIMIT 1 BY event_id"
+            "LIMIT 1 BY project, event_id"
         )
 
     def write(self, frame: pl.DataFrame) -> int:

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import polars as pl
 
-from ingest.schema import TOKEN_FIELDS, Deployment, Status
+from ingest.schema import FIELD_MAX_CHARS, TOKEN_FIELDS, Deployment, Status
 
 
 class Reason(StrEnum):
@@ -26,6 +26,7 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     MISSING_MODEL = "missing_model"
     MISSING_ID = "missing_id"
+    FIELD_TOO_LONG = "field_too_long"
     NEGATIVE_TOKENS = "negative_tokens"
     IMPOSSIBLE_TOKENS = "impossible_tokens"
     CACHE_EXCEEDS_INPUT = "cache_exceeds_input"
@@ -55,7 +56,18 @@ def _any(exprs: list[pl.Expr]) -> pl.Expr:
     return pl.any_horizontal(exprs)
 
 
-def rules(limits: Limits) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
+def _too_long(columns: list[str]) -> pl.Expr:
+    """The name and length of the first text field over its cap (`FIELD_MAX_CHARS`), else null."""
+    found = [
+        pl.when(pl.col(name).str.len_chars() > cap).then(
+            pl.format("{} has {} characters; at most {} are kept", pl.lit(name), pl.col(name).str.len_chars(),
+                      pl.lit(cap)))
+        for name, cap in FIELD_MAX_CHARS.items() if name in columns
+    ]
+    return pl.coalesce(found) if found else pl.lit(None, dtype=pl.String)
+
+
+def rules(limits: Limits, columns: list[str] | None = None) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
     """(reason, breaks-the-rule condition, detail) in the order they are checked."""
     latest = limits.now.timestamp() * 1000 + limits.max_future_skew_s * 1000
     ts_ms = pl.col("ts").dt.epoch("ms")
@@ -64,6 +76,7 @@ def rules(limits: Limits) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
     statuses = [s.value for s in Status]
     deployments = [d.value for d in Deployment]
     ttft, latency = pl.col("ttft_ms"), pl.col("latency_ms")
+    too_long = _too_long(list(FIELD_MAX_CHARS) if columns is None else columns)
     return [
         (Reason.INVALID_TYPE, pl.col("_invalid_type").is_not_null(),
          pl.format("field {} has a value of the wrong type", pl.col("_invalid_type"))),
@@ -77,6 +90,7 @@ def rules(limits: Limits) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
          pl.lit("no model: every call needs the model it was sent to")),
         (Reason.MISSING_ID, pl.col("event_id").is_not_null() & (pl.col("event_id").str.strip_chars() == ""),
          pl.lit("event_id is present but blank; omit it to derive one from the record")),
+        (Reason.FIELD_TOO_LONG, too_long.is_not_null(), too_long),
         (Reason.NEGATIVE_TOKENS, _any([t < 0 for t in tokens]),
          pl.lit("a token or tool-use count is negative")),
         (Reason.IMPOSSIBLE_TOKENS, _any([t > limits.max_tokens_per_call for t in tokens]),
@@ -105,7 +119,7 @@ def rules(limits: Limits) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
 
 def split_valid(frame: pl.DataFrame, limits: Limits) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(good rows, bad rows with `reason` and `detail` columns); row order kept within each."""
-    checks = rules(limits)
+    checks = rules(limits, frame.columns)
     reason = pl.when(checks[0][1]).then(pl.lit(checks[0][0].value))
     for name, condition, _ in checks[1:]:
         reason = reason.when(condition).then(pl.lit(name.value))

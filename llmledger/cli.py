@@ -21,6 +21,7 @@ from alerts.report.cli import report_app
 from collectors.cli import collect, collectors_app, import_app
 from llmledger.exports.cli import export_app
 from llmledger.jobs_cli import jobs_app, rollups_app
+from llmledger.reconcile_cli import reconcile as reconcile_command
 from llmledger.settings import get_settings
 
 app = typer.Typer(help="llmledger: cost and latency attribution for LLM traffic.", no_args_is_help=True)
@@ -36,6 +37,7 @@ app.add_typer(rollups_app, name="rollups")
 app.add_typer(report_app, name="report")
 app.add_typer(export_app, name="export")
 app.add_typer(routing_app, name="routing")
+app.command("reconcile")(reconcile_command)
 console = Console()
 
 

@@ -164,12 +164,36 @@ class ModelPriceOverride(BaseModel):
     match_prefix: bool = Field(default=False, description="Also apply to raw model names starting with `model`.")
 
 
+class ModelDiscount(BaseModel):
+    """A negotiated discount on the catalogue prices of a model or a family of models. Unlike a
+    custom price it keeps every variant the catalogue knows: context-length tiers, batch and
+    service-tier prices, dated price changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = Field(default=None, description="Provider id (any provider when absent).")
+    model: str = Field(min_length=1, description="Catalogue model id, or a glob over ids (`gpt-4o*`, `claude-*-4-5`).")
+    discount: Decimal = Field(description="Fraction off every rate (0.2 = 20% off).")
+
+    @field_validator("discount")
+    @classmethod
+    def _fraction(cls, value: Decimal) -> Decimal:
+        if not Decimal(0) <= value < Decimal(1):
+            raise ValueError(f"discount must be a fraction in [0, 1), got {value}")
+        return value
+
+
 class PricingSettings(BaseModel):
     """User overrides on top of the genai-prices catalogue."""
 
     provider_discounts: dict[str, Decimal] = Field(
         default_factory=dict,
         description="Negotiated discount per provider as a fraction (0.15 = 15% off every rate).",
+    )
+    discounts: list[ModelDiscount] = Field(
+        default_factory=list,
+        description="Negotiated discounts per model or model glob; the most specific entry wins over the "
+                    "provider's discount.",
     )
     models: list[ModelPriceOverride] = Field(
         default_factory=list, description="Custom prices: self-hosted models, private deals, models the catalogue lacks."

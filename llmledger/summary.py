@@ -1,5 +1,6 @@
 """The cost-attribution summary printed by `llmledger demo` and `llmledger summary`:
-totals, top routes / users / models, cache hit ratio and latency percentiles, from the warehouse."""
+totals (API spend, self-hosted GPU cost and their sum), top routes / users / models, cache hit
+ratio and latency percentiles, from the warehouse."""
 
 from __future__ import annotations
 
@@ -72,13 +73,17 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
     t = summary.totals
     calls = int(t["calls"] or 0)  # type: ignore[arg-type]
     cost = Decimal(str(t["cost_usd"] or 0))
+    infra = Decimal(str(t["infra_cost_usd"] or 0))
     head = Table(box=None, expand=True, show_edge=False)
-    for column in ("calls", "spend", "cost / call", "cache hit ratio", "errors", "unpriced calls"):
+    for column in ("calls", "total", "API", "self-hosted GPU", "cost / call", "cache hit ratio", "errors",
+                   "unpriced calls"):
         head.add_column(column, justify="right")
     head.add_row(
         f"[b]{calls:,}[/b]",
-        f"[b]{money(cost)}[/b]",
-        money(cost / calls if calls else 0),
+        f"[b]{money(cost + infra)}[/b]",
+        money(cost),
+        money(infra),
+        money((cost + infra) / calls if calls else 0),
         "–" if summary.cache_hit_ratio is None else f"[b]{summary.cache_hit_ratio:.1%}[/b]",
         f"{int(t['errors'] or 0):,}",  # type: ignore[arg-type]
         f"{int(t['unpriced_calls'] or 0):,}",  # type: ignore[arg-type]
@@ -110,7 +115,10 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
                       "(\\[pricing.models] in llmledger.toml) and run `llmledger reprice`")
     if summary.gpu_costed_models:
         names = ", ".join(f"{model} ({calls:,} calls)" for model, calls in summary.gpu_costed_models[:5])
-        tables.append(f"[cyan]self-hosted[/cyan] {names}: no per-token price; costed by GPU time "
-                      "(collectors.gpu_prices) on the dashboards' Attribution and Self-hosted nodes pages")
+        uncosted = int(t["uncosted_self_hosted_calls"] or 0)  # type: ignore[arg-type]
+        note = (f"; {uncosted:,} calls ran in node-hours without GPU samples or a GPU price "
+                "(\\[[collectors.gpu_prices]])") if uncosted else ""
+        tables.append(f"[cyan]self-hosted[/cyan] {names}: costed by GPU time, {money(infra)} of node-hours "
+                      f"(in the total){note}")
     span = f"{summary.start:%Y-%m-%d %H:%M} → {summary.end:%Y-%m-%d %H:%M} UTC"
     console.print(Panel(Group(head, latency, *tables), title=f"llmledger · cost attribution · {span}"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,21 @@ def fresh_wh(settings: Settings, store: Path) -> Iterator[Warehouse]:
     database = f"t_{uuid.uuid4().hex[:10]}"
     wh = Warehouse.from_settings(settings, database=database)
     try:
+        yield wh
+    finally:
+        wh.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+        wh.close()
+
+
+@contextmanager
+def migrated_database(settings: Settings) -> Iterator[Warehouse]:
+    """A new database with the real migrations and prices, for a module's shared (module-scoped)
+    fixture; dropped afterwards."""
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    wh = Warehouse.from_settings(settings, database=database)
+    try:
+        migrate(wh)
+        load_prices(wh, settings.pricing)
         yield wh
     finally:
         wh.command(f"DROP DATABASE IF EXISTS {database} SYNC")

@@ -2,7 +2,8 @@
 §7, §8), so the real httpx client runs end to end against them.
 
 `ProviderServer` serves OpenAI's organization usage/costs API and Anthropic's usage/cost
-reports from recorded buckets: time filtering, bucket-count pagination with page tokens, auth
+reports from recorded buckets: time filtering, grouping (fields of groupings not asked for are
+null and alike results summed, as the APIs answer), bucket-count pagination with page tokens, auth
 headers, and fault injection (scripted 429/500 answers, token invalidation, an outage after N
 pages, revised buckets). `MetricsServer` serves Prometheus text bodies, one per scrape.
 """
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,51 @@ _GROUP_BY = {
                                                 "context_window", "inference_geo"},
     "/v1/organizations/cost_report": {"workspace_id", "description"},
 }
+
+
+# per endpoint: group_by value → the result fields that are null unless the request groups by it
+_GROUP_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "/v1/organization/usage/completions": {g: (g,) for g in _GROUP_BY["/v1/organization/usage/completions"]},
+    "/v1/organization/costs": {"project_id": ("project_id",), "api_key_id": ("api_key_id",),
+                               "line_item": ("line_item", "quantity", "quantity_unit")},
+    "/v1/organizations/usage_report/messages": {g: (g,) for g in _GROUP_BY["/v1/organizations/usage_report/messages"]},
+    "/v1/organizations/cost_report": {"workspace_id": ("workspace_id",),
+                                      "description": ("description", "cost_type", "model", "service_tier",
+                                                      "context_window", "token_type", "inference_geo", "speed")},
+}
+
+
+def _is_measure(key: str, value: Any) -> bool:
+    if key == "amount":
+        return True
+    if isinstance(value, dict):
+        return bool(value) and all(_is_measure(k, v) for k, v in value.items())
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, dict):
+        return {k: (_add(a[k], b[k]) if k in b and _is_measure(k, a[k]) else a[k]) for k in a}
+    if isinstance(a, str):  # Anthropic's cents as decimal text
+        return str(Decimal(a) + Decimal(b))
+    total = Decimal(str(a)) + Decimal(str(b))
+    return int(total) if isinstance(a, int) and isinstance(b, int) else float(total)
+
+
+def project_results(path: str, results: list[dict[str, Any]], group_by: list[str]) -> list[dict[str, Any]]:
+    """Results as the API answers a request grouped by `group_by`: fields of other groupings are
+    null, and results that then look alike are one, their counts and amounts summed."""
+    dropped = {f for g, fields in _GROUP_FIELDS[path].items() if g not in group_by for f in fields}
+    merged: dict[str, dict[str, Any]] = {}
+    for result in results:
+        row = {k: (None if k in dropped else v) for k, v in result.items()}
+        ident = json.dumps({k: v for k, v in row.items() if not _is_measure(k, v)}, sort_keys=True)
+        if ident in merged:
+            merged[ident] = {k: (_add(v, row[k]) if _is_measure(k, v) and row.get(k) is not None else v)
+                             for k, v in merged[ident].items()}
+        else:
+            merged[ident] = row
+    return list(merged.values())
 
 
 @dataclass
@@ -173,7 +220,8 @@ class ProviderServer:
                 generation = -1
             if generation != self.generation:
                 return 400, _invalid(anthropic, "Invalid page token"), {}
-        page = buckets[offset:offset + limit]
+        page = [{**b, "results": project_results(path, b.get("results") or [], group_by)}
+                for b in buckets[offset:offset + limit]]
         more = offset + limit < len(buckets)
         self.pages_served += 1
         token = _token(self.generation, offset + limit) if more else None

@@ -84,8 +84,10 @@ def test_helicone_export(settings: Settings, wh: Warehouse) -> None:
     report = run_collector("helicone", settings, wh, path=FIXTURES / "helicone" / "requests.json")
     assert report.ok, report.error
     assert (report.written, report.dead) == (4, 3)
-    # Claude's prompt_tokens exclude the cache (100 + 2000 + 500); OpenAI's include it
-    assert totals(wh) == (4, 6800, 5072, 500, 0, 1200, 128, 0, Decimal("0.01832"))
+    # Claude's prompt_tokens exclude the cache (100 + 2000 + 500); current Helicone stores OpenAI's
+    # minus cached tokens: h-oa-1's inclusive 3000 comes from its response body, h-oa-2's from
+    # its total (1200 + 1024 cached + 300 = 2524), so its input is 2224
+    assert totals(wh) == (4, 7824, 5072, 500, 0, 1200, 128, 0, Decimal("0.01832"))
     assert set(dead(wh)) == {"invalid_type", "malformed_json", "invalid_timestamp"}
     assert one(wh, "h-oa-1", "latency_ms, ttft_ms, user_id, feature, route, session_id, tags['region'], "
                              "tags['helicone_session_path']") == \
@@ -159,3 +161,13 @@ def test_mapping_errors_name_the_problem(settings: Settings, wh: Warehouse, tmp_
     bad.write_text('[columns]\nts = "t"\nmodel = "m"\ncolour = "c"\n')
     report = run_collector("mapped", settings, wh, path=FIXTURES / "mapped" / "acme_calls.csv", mapping=bad)
     assert report.error_kind == "config" and "colour" in report.error and "bad.toml" in report.error
+
+
+def test_compact_api_answer_is_read_as_one_json_document(tmp_path: Path) -> None:
+    from collectors.gateways.source import detect
+
+    compact = tmp_path / "answer.json"
+    compact.write_text('{"data": [{"request_id": "a"}, {"request_id": "b"}], "error": null}')
+    lines = tmp_path / "lines.json"
+    lines.write_text('{"request_id": "a"}\n{"request_id": "b"}\n')
+    assert (detect(compact, "auto"), detect(lines, "auto")) == ("json", "jsonl")

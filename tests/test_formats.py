@@ -24,7 +24,7 @@ TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_w
                  (1200, 1024, 0, 0, 300, 128), id="openai-responses: cache is a subset"),
     pytest.param({"prompt_tokens": 600, "completion_tokens": 10, "cache_read_input_tokens": 2000,
                   "cache_creation_input_tokens": 0},
-                 (2600, 2000, 0, 0, 10, 0), id="older litellm: exclusive prompt count made inclusive"),
+                 (600, 2000, 0, 0, 10, 0), id="a prompt count below its cache passes as sent, for validation"),
 ])
 def test_litellm_usage_shapes(usage: dict[str, object], expected: tuple[int, ...]) -> None:
     record = litellm_record({"litellm_call_id": "c", "startTime": 1.7e9, "model": "m",

@@ -78,3 +78,23 @@ def test_a_filtered_view_keeps_each_share_of_the_whole_node(served: Warehouse) -
     got = nodes.infra_by(served, ALL, "route", T0, T0 + 3 * HOUR, {"user_id": ["bob"]})
     assert got["key"].to_list() == ["/chat"] and nodes.IDLE not in got["key"].to_list()
     assert got["infra_cost_usd"][0] == HOURLY[10] / 4 + HOURLY[11]
+
+
+def test_totals_are_api_plus_infra_and_self_hosted_calls_are_not_unpriced(served: Warehouse) -> None:
+    """total = API + infra: the GPU-dollars of every node-hour, idle included, beside the API calls'
+    token prices; the self-hosted calls (no per-token price) are costed by GPU time, not unpriced."""
+    from genai_prices import Usage, calc_price
+
+    from warehouse.queries.attribution import totals
+
+    api_call = calc_price(Usage(input_tokens=1000, output_tokens=200), "gpt-4o", provider_id="openai",
+                          genai_request_timestamp=T0).total_price
+    row = totals(served, ALL, T0, T0 + 3 * HOUR).row(0, named=True)
+    assert row["cost_usd"] == api_call
+    assert row["infra_cost_usd"] == sum(HOURLY.values())  # $3.585 + $3.60 + $3.60
+    assert row["total_cost_usd"] == api_call + sum(HOURLY.values())
+    assert (row["calls"], row["self_hosted_calls"], row["unpriced_calls"], row["uncosted_self_hosted_calls"]) == \
+        (5, 4, 0, 1)  # carol's call ran on node-b, which has no GPU samples
+    bob = totals(served, ALL, T0, T0 + 3 * HOUR, {"user_id": ["bob"]}).row(0, named=True)
+    assert (bob["cost_usd"], bob["infra_cost_usd"]) == (0, HOURLY[10] / 4 + HOURLY[11])
+    assert bob["total_cost_usd"] == HOURLY[10] / 4 + HOURLY[11]

@@ -68,6 +68,8 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
             attribution.usage_by(wh, Scope.all(), "user_id", START, END, limit=10).with_columns(pl.lit("user").alias("dim")),
         ]
     ),
+    "attribution.usage_by_capped": lambda wh: attribution.usage_by_capped(wh, Scope.all(), "user_id", START, END,
+                                                                          limit=7),
     "attribution.cache_hit_ratio": lambda wh: attribution.cache_hit_ratio(wh, Scope.all(), START, END),
     "attribution.latency_percentiles": lambda wh: (
         attribution.latency_percentiles(wh, Scope.all(), START, END),
@@ -102,7 +104,7 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "ops.dead_letter_counts": lambda wh: ops.dead_letter_counts(wh, START, END),
     "ops.prices": lambda wh: ops.prices(wh, model="gpt-4o", provider="openai", at=START),
     "reconciliation.reconcile": lambda wh: reconciliation.reconcile(wh, Scope.all(), START, END),
-    "reconciliation.unlogged_spend": lambda wh: reconciliation.unlogged_spend(wh, Scope.all(), START, END),
+    "reconciliation.capture": lambda wh: reconciliation.capture(wh, Scope.all(), START, END),
     "collectors.collector_status": lambda wh: collectors.collector_status(wh, Scope.all(), now=END),
     # node metrics come from collectors; over simulated calls alone these return their empty shapes
     "nodes.gpu_utilisation": lambda wh: nodes.gpu_utilisation(wh, Scope.all(), START, END),

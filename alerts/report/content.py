@@ -1,5 +1,6 @@
-"""Build one audience's weekly report from the warehouse: spend against last week and budget,
-top lists, movers, caching, latency against SLO, incidents, savings and data quality.
+"""Build one audience's weekly report from the warehouse: spend (API and self-hosted infra)
+against last week and budget, top lists, movers, caching, latency against SLO, incidents,
+savings, provider bills against logged calls (company report) and data quality.
 
 Every figure comes from the query library — the same functions the read API serves — over the
 ISO week [Monday, next Monday) UTC, so the report equals `/v1/...` for that range and team.
@@ -18,6 +19,7 @@ from alerts.report import incidents as incident_section
 from alerts.report import savings as savings_section
 from alerts.report.model import (
     Audience,
+    BillLine,
     CacheSummary,
     DataQuality,
     LatencyLine,
@@ -30,7 +32,7 @@ from alerts.report.model import (
 from alerts.report.week import Week
 from llmledger.settings import LatencyRule, Settings
 from warehouse.client import Warehouse
-from warehouse.queries import attribution, ops, series, weekly
+from warehouse.queries import attribution, ops, reconciliation, series, weekly
 from warehouse.queries import savings as savings_queries
 from warehouse.queries.scope import Filters, Scope
 
@@ -90,6 +92,7 @@ def build_report(
         opportunities=opportunities,
         data_quality=_data_quality(wh, scope, week, filters, audience, now),
         dashboard_url=dashboard_link(cfg.dashboard_url, week, audience),
+        bills=_bills(wh, scope, week) if audience.team is None else None,
         table=table,
         daily=series.time_series(wh, scope, start, end, grain="day", dimension="team" if audience.team is None
                                  else "route", top=6, filters=filters, tag="job:report:daily"),
@@ -111,7 +114,17 @@ def _totals(wh: Warehouse, scope: Scope, week: Week, filters: Filters | None) ->
         calls=int(now_row["calls"]), previous_calls=int(before["calls"]),
         input_tokens=int(now_row["input_tokens"] or 0), output_tokens=int(now_row["output_tokens"] or 0),
         errors=int(now_row["errors"]), unpriced_calls=int(now_row["unpriced_calls"]),
+        infra_cost_usd=_money(now_row["infra_cost_usd"]), previous_infra_cost_usd=_money(before["infra_cost_usd"]),
+        self_hosted_calls=int(now_row["self_hosted_calls"]),
     )
+
+
+def _bills(wh: Warehouse, scope: Scope, week: Week) -> tuple[BillLine, ...]:
+    """Each provider's cost export for the week against the logged calls (`reconciliation.capture`):
+    what was billed, what llmledger logged, and the spend no logged call explains."""
+    frame = reconciliation.capture(wh, scope, week.start, week.end, tag="job:report:reconcile")
+    return tuple(BillLine(str(r["provider"]), str(r["grain"]), _money(r["billed_usd"]), _money(r["logged_usd"]),
+                          _money(r["invisible_usd"]), r["capture_rate"]) for r in frame.to_dicts())
 
 
 def team_budgets(settings: Settings) -> dict[str, Decimal]:

@@ -40,24 +40,49 @@ class Audience:
 
 @dataclass(frozen=True)
 class Totals:
-    """Spend and volume of the week beside the week before."""
+    """Spend and volume of the week beside the week before. Spend is API (calls at their token
+    prices) plus self-hosted infra (GPU time); `total_usd` is their sum, and what the report leads
+    with and compares."""
 
-    cost_usd: Decimal
+    cost_usd: Decimal  # API: the calls at their token prices
     previous_cost_usd: Decimal
     calls: int
     previous_calls: int
     input_tokens: int
     output_tokens: int
     errors: int
-    unpriced_calls: int
+    unpriced_calls: int  # outside self-hosting
+    infra_cost_usd: Decimal = Decimal(0)  # self-hosted nodes' GPU time
+    previous_infra_cost_usd: Decimal = Decimal(0)
+    self_hosted_calls: int = 0  # costed by GPU time, never "unpriced"
+
+    @property
+    def total_usd(self) -> Decimal:
+        return self.cost_usd + self.infra_cost_usd
+
+    @property
+    def previous_total_usd(self) -> Decimal:
+        return self.previous_cost_usd + self.previous_infra_cost_usd
 
     @property
     def delta_usd(self) -> Decimal:
-        return self.cost_usd - self.previous_cost_usd
+        return self.total_usd - self.previous_total_usd
 
     @property
     def change(self) -> Decimal | None:
-        return change(self.cost_usd, self.previous_cost_usd)
+        return change(self.total_usd, self.previous_total_usd)
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One provider's bill (cost export) for the week against the calls llmledger logged."""
+
+    provider: str
+    grain: str  # what the bill was compared by: "api_key_id, model", "model", "provider", …
+    billed_usd: Decimal
+    logged_usd: Decimal
+    invisible_usd: Decimal  # billed, not explained by any logged call (per key/model/day where known)
+    capture_rate: float | None  # logged ÷ billed
 
 
 @dataclass(frozen=True)
@@ -128,7 +153,7 @@ class Mover:
 class CacheSummary:
     """Prompt caching over the week."""
 
-    hit_ratio: float | None  # cache_read / (cache_read + cache_write) tokens
+    hit_ratio: float | None  # as `warehouse.queries.cache_ratio` defines it, per provider's caching
     previous_hit_ratio: float | None
     cache_read_tokens: int
     realised_usd: Decimal  # what the cache reads saved against uncached input prices
@@ -219,6 +244,7 @@ class WeeklyReport:
     opportunities: tuple[Opportunity, ...]
     data_quality: DataQuality
     dashboard_url: str | None
+    bills: tuple[BillLine, ...] | None  # provider bills against logged calls; None: not shown (team reports)
     table: pl.DataFrame = field(repr=False)  # the per-dimension CSV
     daily: pl.DataFrame = field(repr=False)  # day, key, cost_usd (this week, stacked)
     daily_previous: pl.DataFrame = field(repr=False)  # day, cost_usd (the week before)

@@ -1,9 +1,14 @@
 """Helicone request exports (`POST /v1/request/query` answers, JSON lines, or the UI's CSV) → calls.
 
-Semantics (formats.md §5a): Helicone stores the provider's own prompt count, so for Claude
-`prompt_tokens` excludes cache reads and writes (its Anthropic processor reports `input_tokens`
-there and the cache counts beside it) and llmledger adds them; for OpenAI-style providers
-`prompt_tokens` already includes cached tokens. `delay_ms` is end-to-end latency and
+Semantics: for Claude Helicone stores the provider's own prompt count, which excludes cache reads
+and writes (its Anthropic processor reports `input_tokens` there and the cache counts beside it),
+and llmledger adds them. For OpenAI-style providers two conventions exist, told apart per row from
+the data: current Helicone stores `prompt_tokens` *minus* cached tokens (its `openaiBodyProcessor`),
+older releases the provider's inclusive count. The inclusive count is taken, in order, from the
+stored response body (`response_body.usage.prompt_tokens`, the provider's own), from the row's
+`total_tokens` (stored prompt + cache reads + completion = total means the cache was left out;
+stored prompt + completion = total means it is in), and otherwise the current convention is
+assumed (cache reads added). `delay_ms` is end-to-end latency and
 `time_to_first_token` TTFT, both ms; `costUSD` is dollars. Custom properties
 (`Helicone-Property-*`) and session headers give attribution: feature, route, team,
 environment, tool / trace / span ids; the session id becomes `session_id`; other keys are tags.
@@ -66,7 +71,18 @@ def map_requests(raw: RawBatch) -> RawBatch:
     prompt = m.integer(pl.col("prompt_tokens"), "prompt_tokens").fill_null(0)
     reads = m.integer(pl.col("prompt_cache_read_tokens"), "prompt_cache_read_tokens").fill_null(0)
     writes = m.integer(pl.col("prompt_cache_write_tokens"), "prompt_cache_write_tokens").fill_null(0)
+    completion = m.integer(pl.col("completion_tokens"), "completion_tokens")
+    total = m.integer(pl.col("total_tokens"), "total_tokens")
     body = pl.col("response_body")
+    body_prompt = m.integer(body.str.json_path_match("$.usage.prompt_tokens"), "response_body.usage.prompt_tokens")
+    output = completion.fill_null(0)
+    inclusive = (  # OpenAI-style rows: does the stored prompt count already hold the cached tokens?
+        pl.when(reads == 0).then(True)
+        .when(total == prompt + reads + output).then(False)
+        .when(total == prompt + output).then(True)
+        .otherwise(False)  # undecidable: current Helicone leaves the cache out
+    )
+    openai_input = pl.coalesce(body_prompt, pl.when(inclusive).then(prompt).otherwise(prompt + reads))
     reasoning = m.integer(pl.coalesce(
         _text(pl.col("reasoning_tokens")),
         body.str.json_path_match("$.usage.completion_tokens_details.reasoning_tokens"),
@@ -84,12 +100,12 @@ def map_requests(raw: RawBatch) -> RawBatch:
                    "helicone_prompt_id": pl.col("prompt_id"), **extra}).alias("tags"),
         provider.alias("provider"),
         model.alias("model"),
-        # Claude: the provider's input_tokens, cache counted beside it; others: cache included
-        (prompt + pl.when(is_anthropic(provider.fill_null(""), model.fill_null(""))).then(reads + writes)
-         .otherwise(0)).alias("input_tokens"),
+        # Claude: the provider's input_tokens, cache counted beside it; others: see the docstring
+        pl.when(is_anthropic(provider.fill_null(""), model.fill_null(""))).then(prompt + reads + writes)
+        .otherwise(openai_input).alias("input_tokens"),
         reads.alias("cache_read_tokens"),
         writes.alias("cache_write_5m_tokens"),
-        m.integer(pl.col("completion_tokens"), "completion_tokens").alias("output_tokens"),
+        completion.alias("output_tokens"),
         reasoning.alias("reasoning_tokens"),
         m.integer(pl.col("time_to_first_token"), "time_to_first_token").alias("ttft_ms"),
         m.integer(pl.col("delay_ms"), "delay_ms").alias("latency_ms"),

@@ -9,6 +9,7 @@ text, so CSV exports (where they are text already) and JSON exports map the same
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -32,8 +33,8 @@ def detect(path: Path, fmt: str) -> str:
     if last == ".json":
         with path.open("rb") as handle:
             head = handle.read(4096).lstrip()
-        if head.startswith(b"["):
-            return "json"
+        if head.startswith(b"[") or re.match(rb'\{\s*"data"\s*:\s*\[', head):
+            return "json"  # an array, or an API answer `{"data": [...]}` (compact ones are one line)
         first_line = head.split(b"\n", 1)[0]
         return "jsonl" if first_line.rstrip().endswith(b"}") else "json"
     if last in {".csv", ".tsv"}:

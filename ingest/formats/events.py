@@ -1,7 +1,8 @@
 """Canonical call records pushed as a JSON array, `{"events": [...]}`, one object, or NDJSON.
 
 The body is parsed once by orjson (a JSON body that does not parse is an error for the whole
-request); arrays are re-serialised as JSON lines by orjson in C and read by the same Polars
+request; `NaN` / `Infinity`, which Python producers write, are parsed and reject only the record
+holding them); arrays are re-serialised as JSON lines by orjson in C and read by the same Polars
 reader as files, so validation, unknown-field reporting and bad-record isolation are shared with
 `llmledger ingest`. Row i of the batch is record i (`line_no` = i + 1).
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import orjson
 
-from ingest.readers import RawBatch, parse_jsonl_chunk
+from ingest.formats import jsonvalues
+from ingest.readers import ParseFailure, RawBatch, parse_jsonl_chunk
+from ingest.validate import Reason
 
 
 class MalformedBody(ValueError):
@@ -24,8 +27,8 @@ def parse_events(body: bytes, *, ndjson: bool = False) -> RawBatch:
     if ndjson:
         return parse_jsonl_chunk(body)
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
+        value = jsonvalues.loads(body)
+    except ValueError as err:
         if looks_like_ndjson(body):
             return parse_jsonl_chunk(body)
         raise MalformedBody(f"body is not valid JSON: {err}") from None
@@ -37,7 +40,24 @@ def parse_events(body: bytes, *, ndjson: bool = False) -> RawBatch:
         raise MalformedBody(f"expected a JSON array of call records, got {type(value).__name__}")
     if not value:
         return parse_jsonl_chunk(b"")
-    return parse_jsonl_chunk(b"\n".join(map(orjson.dumps, value)))
+    return records_chunk(value)
+
+
+def records_chunk(records: list[object]) -> RawBatch:
+    """Record i of `records` as line i + 1 of a batch; a record holding NaN or Infinity (from
+    `jsonvalues.loads`) is rejected alone (`invalid_type`), the others read as usual."""
+    bad = {i: detail for i, r in enumerate(records) if (detail := jsonvalues.describe(r)) is not None}
+    if not bad:
+        return parse_jsonl_chunk(b"\n".join(map(orjson.dumps, records)))
+    kept = [i for i in range(len(records)) if i not in bad]
+    batch = parse_jsonl_chunk(b"\n".join(orjson.dumps(records[i]) for i in kept)) if kept else parse_jsonl_chunk(b"")
+    original = [kept[batch.line_no(row) - 1] + 1 for row in range(batch.frame.height)]
+    for failure in batch.failures:
+        failure.line_no = kept[failure.line_no - 1] + 1
+    batch.failures += [ParseFailure(i + 1, Reason.INVALID_TYPE, detail, jsonvalues.dumps(records[i]))
+                       for i, detail in bad.items()]
+    batch.line_numbers = original
+    return batch
 
 
 def looks_like_ndjson(body: bytes) -> bool:

@@ -1,7 +1,8 @@
 -- The calls of one staging batch that are not stored yet, ready for pricing: tags decoded from
 -- JSON, a missing event_id derived from a hash of the record's content (prefixed 'h:'), and
 -- duplicates dropped — within the batch (LIMIT 1 BY) and against calls already stored in the
--- batch's time range (the anti-join that keeps reads free of FINAL).
+-- batch's time range (the anti-join that keeps reads free of FINAL). Idempotency is per project:
+-- another tenant's call with the same event_id is a different call.
 SELECT *
 FROM
 (
@@ -15,7 +16,7 @@ FROM
            event_id) AS event_id)
     FROM __STAGE__
 )
-WHERE event_id NOT IN (
-    SELECT event_id FROM calls WHERE ts >= {lo:DateTime64(3, 'UTC')} AND ts <= {hi:DateTime64(3, 'UTC')}
+WHERE (project, event_id) NOT IN (
+    SELECT project, event_id FROM calls WHERE ts >= {lo:DateTime64(3, 'UTC')} AND ts <= {hi:DateTime64(3, 'UTC')}
 )
-LIMIT 1 BY event_id
+LIMIT 1 BY project, event_id

@@ -37,6 +37,7 @@ from llmledger.service.routes import (
 )
 from llmledger.service.routes import exports as export_routes
 from llmledger.service.routes import metrics as metrics_routes
+from llmledger.service.routes import reconciliation
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
@@ -109,7 +110,8 @@ def create_app(
         lifespan=lifespan,
     )
     for router in (health.router, push.router, read.router, spend.router, caching.router, behaviour.router,
-                   nodes.router, ops.router, alerting.router, keys.router, admin.router, routing.router):
+                   nodes.router, ops.router, alerting.router, keys.router, admin.router, routing.router,
+                   reconciliation.router):
         app.include_router(router)
     app.include_router(metrics_routes.router)
     app.include_router(export_routes.router)

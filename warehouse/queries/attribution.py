@@ -12,8 +12,10 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
-from warehouse.queries import hybrid
+from warehouse.queries import cache_ratio, hybrid, nodes
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
+
+SELF_HOSTED = "self_hosted"  # the provider (and deployment) of self-hosted models, costed by GPU time
 
 _MEASURES = """
     count() AS calls,
@@ -42,13 +44,40 @@ MEASURE_NAMES = ("calls", "cost_usd", "input_cost_usd", "cache_read_cost_usd", "
 def totals(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *, tag: str = "totals"
 ) -> pl.DataFrame:
-    """One row of totals for the range."""
+    """One row of totals for the range, self-hosting included (total = API + infra):
+
+    - `cost_usd` (and its components): what the calls cost at their token prices — API spend,
+      plus any self-hosted model you price per token;
+    - `infra_cost_usd`: GPU cost of the self-hosted nodes (node-hours × $/GPU-hour, split over the
+      chosen calls by tokens; unfiltered, node time that served no call is included);
+    - `total_cost_usd` = `cost_usd` + `infra_cost_usd`;
+    - `unpriced_calls`: calls no price covers, self-hosted ones left out — those are
+      `self_hosted_calls`, costed by GPU time; `uncosted_self_hosted_calls` ran in node-hours
+      without GPU samples or a GPU price.
+    Calls, tokens and errors count every call."""
     params: dict[str, Any] = {}
-    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=MEASURE_NAMES, params=params)
+    rows = hybrid.rows(scope, start, end, filters, keys={"p": "provider"}, measures=MEASURE_NAMES, params=params)
     if rows is not None:
-        return wh.query_df(f"SELECT {hybrid.summed(MEASURE_NAMES)} FROM ({rows})", params, tag=tag)
-    sql = f"SELECT {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)}"
-    return wh.query_df(sql, params, tag=tag)
+        per_provider = f"SELECT p, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY p"
+    else:
+        per_provider = (f"SELECT toString(provider) AS p, {_MEASURES} FROM calls "
+                        f"WHERE {where(scope, start, end, filters, params=params)} GROUP BY p")
+    summed = [m for m in MEASURE_NAMES if m != "unpriced_calls"]
+    params["self_hosted"] = SELF_HOSTED
+    # source columns qualified (`g.calls`): an output alias of the same name would capture them
+    sql = (f"SELECT {', '.join(f'sum(g.{m}) AS {m}' for m in summed)}, "
+           "sumIf(g.unpriced_calls, g.p != {self_hosted:String}) AS unpriced_calls, "
+           "sumIf(g.calls, g.p = {self_hosted:String}) AS self_hosted_calls "
+           f"FROM ({per_provider}) AS g")
+    frame = wh.query_df(sql, params, tag=tag)
+    infra = nodes.infra_by(wh, scope, "deployment", start, end, filters, tag=tag)
+    money = pl.Decimal(38, 18)
+    infra_usd = infra["infra_cost_usd"].cast(money).sum() if infra.height else None
+    return frame.with_columns(
+        pl.lit(infra_usd or 0, dtype=money).alias("infra_cost_usd"),
+        pl.lit(int(infra["uncosted_calls"].sum() or 0) if infra.height else 0, dtype=pl.UInt64)
+        .alias("uncosted_self_hosted_calls"),
+    ).with_columns((pl.col("cost_usd").cast(money) + pl.col("infra_cost_usd")).alias("total_cost_usd"))
 
 
 def usage_by(
@@ -63,34 +92,71 @@ def usage_by(
     tag: str = "usage_by",
 ) -> pl.DataFrame:
     """Measures per value of `dimension` (column `key`), most expensive first."""
-    column = identifier(dimension, DIMENSIONS)
     params: dict[str, Any] = {}
-    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
-    if rows is not None:
-        sql = f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key ORDER BY cost_usd DESC, key"
-    else:
-        sql = (
-            f"SELECT {column} AS key, {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)} "
-            "GROUP BY key ORDER BY cost_usd DESC, key"
-        )
+    sql = _per_key(scope, dimension, start, end, filters, params) + " ORDER BY cost_usd DESC, key"
     if limit is not None:
         params["limit"] = int(limit)
         sql += " LIMIT {limit:UInt32}"
     return wh.query_df(sql, params, tag=tag)
 
 
+def _per_key(scope: Scope, dimension: str, start: datetime, end: datetime, filters: Filters | None,
+             params: dict[str, Any]) -> str:
+    """SELECT of the measures per value of `dimension` (`key`): whole hours from a rollup where one
+    keeps them, else raw calls."""
+    column = identifier(dimension, DIMENSIONS)
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
+    if rows is not None:
+        return f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key"
+    return (f"SELECT toString({column}) AS key, {_MEASURES} FROM calls "
+            f"WHERE {where(scope, start, end, filters, params=params)} GROUP BY key")
+
+
+OTHERS = "(others)"
+
+
+def usage_by_capped(
+    wh: Warehouse,
+    scope: Scope,
+    dimension: str,
+    start: datetime,
+    end: datetime,
+    filters: Filters | None = None,
+    *,
+    limit: int,
+    tag: str = "usage_by",
+) -> pl.DataFrame:
+    """`usage_by` cut at `limit` values without losing money: the `limit` most expensive values,
+    then, when there are more, one row keyed `(others)` summing every other value. Column `keys`
+    counts the dimension values a row stands for, so the rows always add up to `totals`."""
+    params: dict[str, Any] = {"limit": int(limit)}
+    per_key = _per_key(scope, dimension, start, end, filters, params)
+    sql = f"""
+        SELECT if(listed, toString(k), {{others:String}}) AS key, {hybrid.summed(MEASURE_NAMES)}, count() AS keys
+        FROM (
+            SELECT * EXCEPT key, key AS k, row_number() OVER (ORDER BY cost_usd DESC, key) <= {{limit:UInt32}} AS listed
+            FROM ({per_key})
+        )
+        GROUP BY listed, if(listed, toString(k), {{others:String}})
+        ORDER BY listed DESC, cost_usd DESC, key
+    """
+    params["others"] = OTHERS
+    return wh.query_df(sql, params, tag=tag)
+
+
 def cache_hit_ratio(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *, tag: str = "cache"
 ) -> float | None:
-    """cache_read / (cache_read + cache_write) tokens over the range; None when nothing was cached."""
+    """The cache hit ratio over the range as `cache_ratio` defines it (providers reporting cache writes:
+    read ÷ (read + write); otherwise: cached ÷ input of eligible calls); None when no call
+    could have hit the cache."""
     params: dict[str, Any] = {}
     sql = (
-        "SELECT sum(cache_read_tokens), sum(cache_write_5m_tokens + cache_write_1h_tokens) FROM calls "
+        f"SELECT sum({cache_ratio.hit_tokens()}), sum({cache_ratio.base_tokens()}) FROM calls "
         f"WHERE {where(scope, start, end, filters, params=params)}"
     )
-    reads, writes = wh.query_rows(sql, params, tag=tag)[0]
-    total = int(reads or 0) + int(writes or 0)
-    return None if total == 0 else int(reads) / total
+    hits, base = wh.query_rows(sql, params, tag=tag)[0]
+    return None if not base else int(hits) / int(base)
 
 
 def latency_percentiles(

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
-from warehouse.queries import hybrid, rates
+from warehouse.queries import cache_ratio, hybrid, rates
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 from warehouse.queries.series import COARSE_GRAINS, GRAINS
 
@@ -59,7 +59,8 @@ def _rows(scope: Scope, start: datetime, end: datetime, filters: Filters | None,
     by hours or coarser), else from raw calls; and the minimums the per-minimum columns follow."""
     thresholds = _rules(min_tokens, params)
     internal = {"provider": "provider", "model": "model", "is_batch": "is_batch", "service_tier": "service_tier"}
-    common = ["calls", "cache_read_tokens", "cache_write_tokens", "cache_read_cost_usd", "cache_write_cost_usd"]
+    common = ["calls", "cache_read_tokens", "cache_write_tokens", "cache_read_cost_usd", "cache_write_cost_usd",
+              "cache_hit_tokens", "cache_base_tokens"]
     if hourly and set(thresholds) <= set(hybrid.CACHE_EDGES):
         edges = list(hybrid.CACHE_EDGES)
         measures = common + [f"{m}_{e}" for e in edges for m in _PER_MINIMUM]
@@ -81,6 +82,7 @@ def _rows(scope: Scope, start: datetime, end: datetime, filters: Filters | None,
             "toString(is_batch) AS is_batch, toString(service_tier) AS service_tier, toUInt64(1) AS calls, "
             "toUInt64(cache_read_tokens) AS cache_read_tokens, "
             "toUInt64(cache_write_5m_tokens + cache_write_1h_tokens) AS cache_write_tokens, "
+            f"{cache_ratio.hit_tokens('calls')} AS cache_hit_tokens, {cache_ratio.base_tokens('calls')} AS cache_base_tokens, "
             f"cache_read_cost_usd, cache_write_cost_usd, {', '.join(per_minimum)} "
             f"FROM calls WHERE {where(scope, start, end, filters, params=params)}")
     return rows, thresholds
@@ -95,9 +97,11 @@ def cache_windows(
     filters: Filters | None = None, min_tokens: Mapping[str, int] = DEFAULT_MIN_CACHEABLE,
     tag: str = "cache:windows",
 ) -> pl.DataFrame:
-    """Per bucket (and the `by` dimensions): cache read / write tokens, hit ratio read / (read + write)
-    (NULL when the cache was not touched), calls, eligible calls, eligible calls that neither read
-    nor wrote the cache, and their share (`not_applied_share`, NULL without eligible calls)."""
+    """Per bucket (and the `by` dimensions): cache read / write tokens, the hit and base tokens of
+    the cache hit ratio and the ratio (`cache_ratio`: read ÷ (read + write) where calls report cache
+    writes, cached ÷ input of eligible calls otherwise; NULL when no call could hit),
+    calls, eligible calls, eligible calls that neither read nor wrote the cache, and their share
+    (`not_applied_share`, NULL without eligible calls)."""
     if grain not in GRAINS:
         raise ValueError(f"{grain!r} is not one of {sorted(GRAINS)}")
     params: dict[str, Any] = {}
@@ -107,13 +111,14 @@ def cache_windows(
     outer = "".join(f", k_{i} AS {k}" for i, k in enumerate(names))
     sql = f"""
         SELECT bucket{outer}, sum(read_tokens) AS cache_read_tokens, sum(write_tokens) AS cache_write_tokens,
-            if(cache_read_tokens + cache_write_tokens = 0, NULL,
-               cache_read_tokens / (cache_read_tokens + cache_write_tokens)) AS hit_ratio,
+            sum(hits) AS cache_hit_tokens, sum(base) AS cache_base_tokens,
+            {cache_ratio.ratio("cache_hit_tokens", "cache_base_tokens")} AS hit_ratio,
             sum(n_calls) AS calls, sum({_pick("e")}) AS eligible_calls, sum({_pick("u")}) AS uncached_eligible_calls,
             if(eligible_calls = 0, NULL, uncached_eligible_calls / eligible_calls) AS not_applied_share
         FROM (
             SELECT {hybrid.bucket(GRAINS[grain])} AS bucket{inner}, provider, model,
                 sum(cache_read_tokens) AS read_tokens, sum(cache_write_tokens) AS write_tokens, sum(calls) AS n_calls,
+                sum(cache_hit_tokens) AS hits, sum(cache_base_tokens) AS base,
                 {_arrays(thresholds)}
             FROM ({rows}) GROUP BY bucket{inner}, provider, model
         )

@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import identifier
+from warehouse.queries import cache_ratio
 from warehouse.queries.scope import TAG_PREFIX, Filters, Scope, where
 
 HOUR = timedelta(hours=1)
@@ -114,6 +115,10 @@ MEASURES: dict[str, Measure] = {
                             "status = 'ok' AND queue_ms IS NOT NULL)", "queue_ms_digest"),
 }
 
+
+# the two sums of the one cache hit ratio (`cache_ratio`): hit tokens and the tokens they are a share of
+MEASURES["cache_hit_tokens"] = Measure(f"sum({cache_ratio.hit_tokens()})", None, None, "toUInt64(cache_hit_tokens)")
+MEASURES["cache_base_tokens"] = Measure(f"sum({cache_ratio.base_tokens()})", None, None, "toUInt64(cache_base_tokens)")
 
 for _edge in CACHE_EDGES:  # ok calls long enough to cache at each minimum, uncached ones and their input
     MEASURES[f"eligible_{_edge}"] = Measure(f"toUInt64(countIf(status = 'ok' AND input_tokens >= {_edge}))", None,

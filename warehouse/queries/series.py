@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
-from warehouse.queries import hybrid
+from warehouse.queries import cache_ratio, hybrid
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 GRAINS: dict[str, str] = {
@@ -148,8 +148,9 @@ def cache_hit_series(
     filters: Filters | None = None,
     tag: str = "cache_series",
 ) -> pl.DataFrame:
-    """Per bucket (and key): cache read and write tokens and the hit ratio read / (read + write),
-    null where nothing was read from or written to the cache."""
+    """Per bucket (and key): cache read and write tokens, the hit and base tokens of the cache
+    hit ratio and the ratio itself (`cache_ratio`: read ÷ (read + write) where calls report cache
+    writes, cached ÷ input of eligible calls otherwise), null where no call could hit."""
     params: dict[str, Any] = {}
     key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
     group = ", key" if dimension else ""
@@ -157,8 +158,9 @@ def cache_hit_series(
         SELECT {_grain(grain)} AS bucket{key},
                sum(cache_read_tokens) AS cache_read_tokens,
                sum(cache_write_5m_tokens + cache_write_1h_tokens) AS cache_write_tokens,
-               if(cache_read_tokens + cache_write_tokens = 0, NULL,
-                  cache_read_tokens / (cache_read_tokens + cache_write_tokens)) AS hit_ratio,
+               sum({cache_ratio.hit_tokens("calls")}) AS cache_hit_tokens,
+               sum({cache_ratio.base_tokens("calls")}) AS cache_base_tokens,
+               {cache_ratio.ratio("cache_hit_tokens", "cache_base_tokens")} AS hit_ratio,
                count() AS calls
         FROM calls WHERE {where(scope, start, end, filters, params=params)}
         GROUP BY bucket{group} ORDER BY bucket{group}

@@ -78,11 +78,12 @@ def unpriced_models(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, filters: Filters | None = None, *,
     tag: str = "weekly:unpriced",
 ) -> pl.DataFrame:
-    """Models with unpriced calls in the range (kept, priced 0): provider, model, calls, most first."""
+    """Models with unpriced calls in the range (kept, priced 0): provider, model, calls, most first.
+    Self-hosted models are left out: they are costed by GPU time, not per token."""
     params: dict[str, Any] = {}
     sql = (f"SELECT provider, model, count() AS calls, sum(input_tokens) AS input_tokens, "
            f"sum(output_tokens) AS output_tokens FROM calls WHERE {where(scope, start, end, filters, params=params)} "
-           "AND unpriced GROUP BY provider, model ORDER BY calls DESC, provider, model")
+           "AND unpriced AND deployment != 'self_hosted' GROUP BY provider, model ORDER BY calls DESC, provider, model")
     return wh.query_df(sql, params, tag=tag)
 
 

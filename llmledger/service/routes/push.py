@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from ingest.formats import litellm, otlp
+from ingest.formats import jsonvalues, litellm, otlp
 from ingest.formats.events import MalformedBody, looks_like_ndjson, parse_events
 from ingest.formats.records import records_batch
 from ingest.readers import ParseFailure
@@ -78,13 +78,13 @@ def _payloads(body: bytes) -> list[object]:
     if not body.strip():
         raise MalformedBody("empty body: send LiteLLM StandardLoggingPayload JSON")
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
+        value = jsonvalues.loads(body)
+    except ValueError as err:
         if not looks_like_ndjson(body):
             raise MalformedBody(f"body is not valid JSON: {err}") from None
         try:
-            return [orjson.loads(line) for line in body.splitlines() if line.strip()]
-        except orjson.JSONDecodeError as line_err:
+            return [jsonvalues.loads(line) for line in body.splitlines() if line.strip()]
+        except ValueError as line_err:
             raise MalformedBody(f"body is not valid NDJSON: {line_err}") from None
     if isinstance(value, dict):
         return [value]
@@ -100,8 +100,7 @@ async def push_litellm(request: Request, state: State, principal: Ingester) -> J
     body = await read_body(request, state.settings.service.max_body_bytes)
 
     def parse():  # noqa: ANN202
-        payloads = _payloads(body)
-        return records_batch(litellm.litellm_records(payloads), payloads), None
+        return litellm.litellm_batch(_payloads(body)), None
 
     try:
         outcome = await push(state, parse, source=litellm.SOURCE, principal=principal)

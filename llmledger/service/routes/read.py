@@ -73,15 +73,20 @@ class PriceQuery(BaseModel):
 
 @router.get("/totals", response_model=Table, summary="Totals over a range")
 def totals(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
-    """Calls, cost components, tokens, errors and unpriced calls over [start, end)."""
+    """Calls, cost components, tokens, errors over [start, end); `cost_usd` (calls at their token
+    prices: API spend), `infra_cost_usd` (self-hosted GPU time) and `total_cost_usd` (their sum);
+    `unpriced_calls` outside self-hosting, `self_hosted_calls` (costed by GPU time) and
+    `uncosted_self_hosted_calls` (in node-hours without GPU samples or price)."""
     return table(attribution.totals(state.read_wh, who.read_scope, q.start, q.end, q.filters(), tag=tag))
 
 
 @router.get("/usage", response_model=Table, summary="Cost and usage by a dimension")
 def usage(q: Annotated[UsageQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
-    """Per value of `dimension` (column `key`): calls, cost components, tokens; most expensive first."""
-    return table(attribution.usage_by(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
-                                      limit=q.limit, tag=tag))
+    """Per value of `dimension` (column `key`): calls, cost components, tokens; most expensive first.
+    At most `limit` values; when there are more, a last row `(others)` sums the rest, so the rows
+    always add up to the totals (`keys`: how many values each row stands for)."""
+    return table(attribution.usage_by_capped(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end,
+                                             q.filters(), limit=q.limit, tag=tag))
 
 
 @router.get("/usage/infra", response_model=Table, summary="Self-hosted infra cost by a dimension")
@@ -118,7 +123,9 @@ def latency_series(q: Annotated[LatencySeriesQuery, Query()], state: State, who:
 
 @router.get("/cache", response_model=Table, summary="Prompt-cache hit ratio over time")
 def cache(q: Annotated[CacheQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
-    """Per bucket (and key): cache read / write tokens and hit ratio read / (read + write)."""
+    """Per bucket (and key): cache read / write tokens, the hit and base tokens of the cache hit
+    ratio and the ratio: read ÷ (read + write) where calls report cache writes (Anthropic,
+    Bedrock), cached ÷ input of eligible calls otherwise (OpenAI, Azure, Gemini, DeepSeek, xAI)."""
     return table(series.cache_hit_series(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
                                          dimension=value(q.dimension), filters=q.filters(), tag=tag))
 

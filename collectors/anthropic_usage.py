@@ -1,4 +1,8 @@
-"""Anthropic Admin API usage report (messages) and cost report → provider usage and cost buckets.
+"""Anthropic usage and cost exports → provider usage and cost buckets: the Usage & Cost Analytics
+API by default (`collectors/anthropic_analytics.py`), the legacy Admin API reports below with
+`api = "legacy"`.
+
+Legacy: the usage report (messages) and the cost report.
 
 Usage rows split input into uncached, cache reads and 5-minute / 1-hour cache writes; llmledger's
 `input_tokens` is their sum (Anthropic's own `input_tokens` excludes the cache). Cost amounts
@@ -15,6 +19,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from collectors import anthropic_analytics as analytics
 from collectors.base import Batch, Capabilities, Cursor, Kind, Output, Window
 from collectors.buckets import (
     MAX_LIMIT,
@@ -169,7 +174,7 @@ class AnthropicUsageCollector:
         incremental=True,
         backfill=True,
         provider=PROVIDER,
-        summary="Anthropic Admin API usage report (messages) and cost report buckets",
+        summary="Anthropic Usage & Cost Analytics API (default) or legacy usage/cost report buckets",
     )
 
     def __init__(self, config: AnthropicConfig) -> None:
@@ -178,6 +183,8 @@ class AnthropicUsageCollector:
     def streams(self) -> list[StreamSpec]:
         """The endpoints this configuration reads."""
         c = self.config
+        if c.api == "analytics":
+            return self._analytics_streams()
         specs: list[StreamSpec] = []
         if c.usage:
             w = c.bucket_width
@@ -194,6 +201,22 @@ class AnthropicUsageCollector:
             ))
         return specs
 
+    def _analytics_streams(self) -> list[StreamSpec]:
+        c, w = self.config, self.config.bucket_width
+        limit = min(c.page_limit or analytics.MAX_ROWS, analytics.MAX_ROWS)
+        specs: list[StreamSpec] = []
+        if c.usage:
+            specs.append(StreamSpec(
+                f"anthropic:analytics-usage:{w}", analytics.USAGE_PATH, Output.PROVIDER_USAGE, w, limit,
+                analytics.query(c.group_by, w), analytics.parse_usage_page, "collectors.anthropic.group_by / "
+                "bucket_width (or api = \"legacy\")", rows_paged=True, max_span=analytics.max_span(w)))
+        if c.costs:
+            specs.append(StreamSpec(
+                f"anthropic:analytics-cost:{w}", analytics.COST_PATH, Output.PROVIDER_COSTS, w, limit,
+                analytics.query(c.cost_group_by, w), analytics.parse_cost_page, "collectors.anthropic.cost_group_by "
+                "(or api = \"legacy\")", rows_paged=True, max_span=analytics.max_span(w)))
+        return specs
+
     def collect(self, window: Window, cursor: Cursor | None) -> Iterator[Batch]:
         """Read every stream from its cursor (or `window`); a failing stream does not stop the next."""
         key = os.environ.get(self.config.api_key_env, "").strip()
@@ -203,6 +226,8 @@ class AnthropicUsageCollector:
                 "key (sk-ant-admin…)", setting=self.config.api_key_env,
             )
         headers = {"x-api-key": key, "anthropic-version": self.config.anthropic_version, "Accept": "application/json"}
+        if self.config.api == "analytics":
+            headers["anthropic-beta"] = analytics.BETA
         with ApiClient(base_url=self.config.base_url, headers=headers, config=self.config.http,
                        source="anthropic", key_env=self.config.api_key_env) as client:
             yield from collect_streams(client, self.streams(), window, cursor,
@@ -211,8 +236,10 @@ class AnthropicUsageCollector:
 
     def _label(self, frame: pl.DataFrame, spec: StreamSpec) -> pl.DataFrame:
         usage = spec.output is Output.PROVIDER_USAGE
-        grouped = grouped_columns(self.config.group_by if usage else self.config.cost_group_by,
-                                  _USAGE_DIMENSIONS if usage else _COST_DIMENSIONS)
+        legacy = self.config.api == "legacy"
+        dimensions = (_USAGE_DIMENSIONS if legacy else analytics.USAGE_DIMENSIONS) if usage else \
+            (_COST_DIMENSIONS if legacy else analytics.COST_DIMENSIONS)
+        grouped = grouped_columns(self.config.group_by if usage else self.config.cost_group_by, dimensions)
         return frame.with_columns(
             pl.lit(self.config.project).alias("project"),
             pl.lit(PROVIDER).alias("provider"),

@@ -66,7 +66,8 @@ class OpenAIConfig(ProviderExportConfig):
 
     base_url: str = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_ADMIN_KEY"
-    group_by: list[str] = Field(default_factory=lambda: ["project_id", "user_id", "api_key_id", "model", "batch"])
+    group_by: list[str] = Field(
+        default_factory=lambda: ["project_id", "user_id", "api_key_id", "model", "batch", "service_tier"])
     cost_group_by: list[str] = Field(default_factory=lambda: ["project_id", "line_item", "api_key_id"])
 
     _allowed_group_by = frozenset({"project_id", "user_id", "api_key_id", "model", "batch", "service_tier"})

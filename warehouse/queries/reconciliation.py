@@ -20,7 +20,7 @@ import polars as pl
 from warehouse.client import Warehouse, identifier
 from warehouse.queries.scope import Scope
 
-DIMENSIONS = ("api_key_id", "model")
+DIMENSIONS = ("api_key_id", "model", "service_tier")
 
 _SQL = """
 WITH
@@ -87,7 +87,8 @@ def reconcile(
     bucket_width: str = "1d",
     tag: str = "reconcile",
 ) -> pl.DataFrame:
-    """Provider-reported vs logged tokens and cost per day, provider and `by` (⊆ api_key_id, model).
+    """Provider-reported vs logged tokens and cost per day, provider and `by` (⊆ api_key_id, model,
+    service_tier).
 
     [start, end) is UTC and should fall on day boundaries. `bucket_width` picks which usage
     stream to read when several widths were collected. NULL provider figures mean the export

@@ -100,6 +100,38 @@ def _actor(actor: Any) -> str | None:
     return None
 
 
+def token_counts(usage: dict[str, Any]) -> dict[str, Any]:
+    """The token columns of one Anthropic usage result (legacy report and analytics alike)."""
+    creation, tools = usage.get("cache_creation") or {}, usage.get("server_tool_use") or {}
+    return {"uncached_input_tokens": usage.get("uncached_input_tokens"),
+            "cache_read_tokens": usage.get("cache_read_input_tokens"),
+            "cache_write_5m_tokens": creation.get("ephemeral_5m_input_tokens"),
+            "cache_write_1h_tokens": creation.get("ephemeral_1h_input_tokens"),
+            "output_tokens": usage.get("output_tokens"), "web_search_requests": tools.get("web_search_requests")}
+
+
+def usage_frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Usage rows typed, counts zero-filled, input = uncached + cache reads + 5m/1h writes."""
+    counts = list(token_counts({}))
+    return rows_frame(rows, schema).with_columns(pl.col(counts).fill_null(0)).with_columns(
+        pl.sum_horizontal("uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+                          "cache_write_1h_tokens").alias("input_tokens"),
+        pl.when(pl.col("service_tier").is_not_null()).then(pl.col("service_tier") == "batch").alias("is_batch"),
+    )
+
+
+def cost_frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType], source: str) -> pl.DataFrame:
+    """Cost rows typed, `amount_cents` (decimal text) → exact dollars in `amount` / `cost_usd`."""
+    frame = rows_frame(rows, schema)
+    cents = pl.col("amount_cents").str.strip_chars().cast(pl.Decimal(38, 18), strict=False)
+    frame = frame.with_columns((cents / 100).alias("amount"), pl.col("currency").str.to_lowercase())
+    bad = frame.filter(pl.col("amount").is_null())
+    if bad.height:
+        raise BadResponse(f"{source}: cost amount {bad['amount_cents'][0]!r} is not a decimal string")
+    return frame.drop("amount_cents").with_columns(
+        pl.when(pl.col("currency") == "usd").then(pl.col("amount")).alias("cost_usd"))
+
+
 def _page(body: dict[str, Any], frame: pl.DataFrame, bounds: list[tuple[datetime, datetime]]) -> Page:
     return Page(frame, buckets_frame(sorted(set(bounds))), bool(body.get("has_more")), body.get("next_page"))
 
@@ -112,26 +144,13 @@ def parse_usage_page(body: Any) -> Page:
         start, end = _time(item.get("starting_at")), _time(item.get("ending_at"))
         bounds.append((start, end))
         group, usage = item.get("group") or {}, item.get("usage") or {}
-        creation, tools = usage.get("cache_creation") or {}, usage.get("server_tool_use") or {}
         rows.append({
             "bucket_start": start, "bucket_end": end, "provider_project_id": group.get("workspace_id"),
             "api_key_id": group.get("api_key_id"), "user_id": _actor(group.get("actor")),
             "model_raw": group.get("model"), "service_tier": group.get("service_tier"),
-            "context_window": group.get("context_window"), "requests": usage.get("requests"),
-            "uncached_input_tokens": usage.get("uncached_input_tokens"),
-            "cache_read_tokens": usage.get("cache_read_input_tokens"),
-            "cache_write_5m_tokens": creation.get("ephemeral_5m_input_tokens"),
-            "cache_write_1h_tokens": creation.get("ephemeral_1h_input_tokens"),
-            "output_tokens": usage.get("output_tokens"), "web_search_requests": tools.get("web_search_requests"),
+            "context_window": group.get("context_window"), "requests": usage.get("requests"), **token_counts(usage),
         })
-    counts = ["uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
-              "output_tokens", "web_search_requests"]
-    frame = rows_frame(rows, USAGE_SCHEMA).with_columns(pl.col(counts).fill_null(0)).with_columns(
-        pl.sum_horizontal("uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-                          "cache_write_1h_tokens").alias("input_tokens"),
-        pl.when(pl.col("service_tier").is_not_null()).then(pl.col("service_tier") == "batch").alias("is_batch"),
-    )
-    return _page(body, frame, bounds)
+    return _page(body, usage_frame(rows, USAGE_SCHEMA), bounds)
 
 
 def parse_cost_page(body: Any) -> Page:
@@ -151,15 +170,7 @@ def parse_cost_page(body: Any) -> Page:
             "amount_cents": None if cost.get("amount") is None else str(cost["amount"]),
             "currency": cost.get("currency") or "USD",
         })
-    frame = rows_frame(rows, COST_SCHEMA)
-    cents = pl.col("amount_cents").str.strip_chars().cast(pl.Decimal(38, 18), strict=False)
-    frame = frame.with_columns((cents / 100).alias("amount"), pl.col("currency").str.to_lowercase())
-    bad = frame.filter(pl.col("amount").is_null())
-    if bad.height:
-        raise BadResponse(f"anthropic analytics: cost amount {bad['amount_cents'][0]!r} is not a decimal string")
-    frame = frame.drop("amount_cents").with_columns(
-        pl.when(pl.col("currency") == "usd").then(pl.col("amount")).alias("cost_usd"))
-    return _page(body, frame, bounds)
+    return _page(body, cost_frame(rows, COST_SCHEMA, "anthropic analytics"), bounds)
 
 
 def query(group_by: list[str], width: str):  # noqa: ANN201 - a params builder

@@ -28,7 +28,6 @@ from collectors.buckets import (
     buckets_frame,
     collect_streams,
     grouped_columns,
-    rows_frame,
 )
 from collectors.config import AnthropicConfig
 from collectors.errors import BadResponse, ConfigError
@@ -36,35 +35,9 @@ from collectors.http import ApiClient
 
 PROVIDER = "anthropic"
 
-USAGE_SCHEMA: dict[str, pl.DataType] = {
-    "bucket_start": pl.Datetime("ms", "UTC"),
-    "bucket_end": pl.Datetime("ms", "UTC"),
-    "provider_project_id": pl.String(),
-    "api_key_id": pl.String(),
-    "model_raw": pl.String(),
-    "service_tier": pl.String(),
-    "context_window": pl.String(),
-    "uncached_input_tokens": pl.Int64(),
-    "cache_read_tokens": pl.Int64(),
-    "cache_write_5m_tokens": pl.Int64(),
-    "cache_write_1h_tokens": pl.Int64(),
-    "output_tokens": pl.Int64(),
-    "web_search_requests": pl.Int64(),
-}
-
-COST_SCHEMA: dict[str, pl.DataType] = {
-    "bucket_start": pl.Datetime("ms", "UTC"),
-    "bucket_end": pl.Datetime("ms", "UTC"),
-    "provider_project_id": pl.String(),
-    "line_item": pl.String(),
-    "cost_type": pl.String(),
-    "model_raw": pl.String(),
-    "service_tier": pl.String(),
-    "context_window": pl.String(),
-    "token_type": pl.String(),
-    "amount_cents": pl.String(),
-    "currency": pl.String(),
-}
+# the analytics API's columns without the ones the legacy reports lack (users, request counts)
+USAGE_SCHEMA = {k: v for k, v in analytics.USAGE_SCHEMA.items() if k not in ("user_id", "requests")}
+COST_SCHEMA = {k: v for k, v in analytics.COST_SCHEMA.items() if k != "api_key_id"}
 
 _USAGE_DIMENSIONS = {"api_key_id": ["api_key_id"], "workspace_id": ["provider_project_id"], "model": ["model"],
                      "service_tier": ["service_tier", "is_batch"], "context_window": ["context_window"],
@@ -99,26 +72,13 @@ def parse_usage_page(body: Any) -> Page:
         start, end = _time(bucket.get("starting_at")), _time(bucket.get("ending_at"))
         bounds.append((start, end))
         for r in bucket.get("results") or []:
-            creation = r.get("cache_creation") or {}
-            tools = r.get("server_tool_use") or {}
             rows.append({
                 "bucket_start": start, "bucket_end": end,
                 "provider_project_id": r.get("workspace_id"), "api_key_id": r.get("api_key_id"),
                 "model_raw": r.get("model"), "service_tier": r.get("service_tier"),
-                "context_window": r.get("context_window"),
-                "uncached_input_tokens": r.get("uncached_input_tokens"),
-                "cache_read_tokens": r.get("cache_read_input_tokens"),
-                "cache_write_5m_tokens": creation.get("ephemeral_5m_input_tokens"),
-                "cache_write_1h_tokens": creation.get("ephemeral_1h_input_tokens"),
-                "output_tokens": r.get("output_tokens"), "web_search_requests": tools.get("web_search_requests"),
+                "context_window": r.get("context_window"), **analytics.token_counts(r),
             })
-    counts = ["uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
-              "output_tokens", "web_search_requests"]
-    frame = rows_frame(rows, USAGE_SCHEMA).with_columns(pl.col(counts).fill_null(0))
-    frame = frame.with_columns(
-        pl.sum_horizontal("uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-                          "cache_write_1h_tokens").alias("input_tokens"),
-        pl.when(pl.col("service_tier").is_not_null()).then(pl.col("service_tier") == "batch").alias("is_batch"),
+    frame = analytics.usage_frame(rows, USAGE_SCHEMA).with_columns(
         pl.lit(None, dtype=pl.Int64).alias("requests"),  # the usage report has no request counts
     )
     return Page(frame, buckets_frame(bounds), bool(body.get("has_more")), body.get("next_page"))
@@ -139,15 +99,7 @@ def parse_cost_page(body: Any) -> Page:
                 "token_type": r.get("token_type"), "amount_cents": None if r.get("amount") is None else str(r["amount"]),
                 "currency": r.get("currency") or "USD",
             })
-    frame = rows_frame(rows, COST_SCHEMA)
-    cents = pl.col("amount_cents").str.strip_chars().cast(pl.Decimal(38, 18), strict=False)
-    frame = frame.with_columns((cents / 100).alias("amount"), pl.col("currency").str.to_lowercase())
-    bad = frame.filter(pl.col("amount").is_null())
-    if bad.height:
-        raise BadResponse(f"anthropic: cost amount {bad['amount_cents'][0]!r} is not a decimal string")
-    frame = frame.drop("amount_cents").with_columns(
-        pl.when(pl.col("currency") == "usd").then(pl.col("amount")).alias("cost_usd"),
-    )
+    frame = analytics.cost_frame(rows, COST_SCHEMA, "anthropic")
     return Page(frame, buckets_frame(bounds), bool(body.get("has_more")), body.get("next_page"))
 
 

@@ -178,14 +178,9 @@ class ProviderServer:
         limit = int(params.get("limit", ["7"])[0])
         buckets = [b for b in self.datasets[path]
                    if _bucket_start(b) >= start and (end is None or _bucket_start(b) < end)]
-        offset = 0
-        if "page" in params:
-            try:
-                generation, offset = _read_token(params["page"][0])
-            except ValueError:
-                generation = -1
-            if generation != self.generation:
-                return 400, _invalid(anthropic, "Invalid page token"), {}
+        offset = self._offset(params)
+        if offset is None:
+            return 400, _invalid(anthropic, "Invalid page token"), {}
         page = buckets[offset:offset + limit]
         more = offset + limit < len(buckets)
         self.pages_served += 1
@@ -195,6 +190,16 @@ class ProviderServer:
             body = {"object": "page", **body}
         return 200, body, {}
 
+
+    def _offset(self, params: dict[str, list[str]]) -> int | None:
+        """Where the page token points (0 without one); None for a refused token."""
+        if "page" not in params:
+            return 0
+        try:
+            generation, offset = _read_token(params["page"][0])
+        except ValueError:
+            return None
+        return offset if generation == self.generation else None
 
     def _analytics(self, path: str, params: dict[str, list[str]], headers: Any,
                    group_by: list[str]) -> tuple[int, Any, dict[str, str]]:
@@ -213,14 +218,9 @@ class ProviderServer:
             return 400, _invalid(True, "this stand-in serves order_by=time&order=asc only"), {}
         rows = _aggregate([r for r in self.datasets[path] if start <= _parse_time(r["starting_at"]) < end],
                           group_by, cost=path == ANALYTICS_COST)
-        offset = 0
-        if "page" in params:
-            try:
-                generation, offset = _read_token(params["page"][0])
-            except ValueError:
-                generation = -1
-            if generation != self.generation:
-                return 400, _invalid(True, "Invalid page token"), {}
+        offset = self._offset(params)
+        if offset is None:
+            return 400, _invalid(True, "Invalid page token"), {}
         limit = int(params.get("limit", ["20"])[0])
         more = offset + limit < len(rows)
         self.pages_served += 1

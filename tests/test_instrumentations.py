@@ -9,7 +9,7 @@ exactly as `genai_prices.calc_price` prices what the span reports, and attribute
 from __future__ import annotations
 
 import threading
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,9 +19,21 @@ from genai_prices import Usage, calc_price
 
 from tests.service_support import Running, service  # noqa: F401
 
+OPENAI_COLUMNS = ("provider, model, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, "
+                  "reasoning_tokens, route, user_id")
 USAGE = {"prompt_tokens": 12000, "completion_tokens": 900, "total_tokens": 12900,
          "prompt_tokens_details": {"cached_tokens": 4096, "cache_write_tokens": 2048},
          "completion_tokens_details": {"reasoning_tokens": 300}}
+
+
+def _the_call(service: Running, columns: str) -> tuple[list, Decimal, datetime]:  # noqa: F811 - not the fixture
+    """The one stored call (no dead letters): the `columns` asked for, its cost and its time (UTC)."""
+    service.wait_flushed()
+    assert service.rows("SELECT count() FROM dead_letters") == [(0,)]
+    rows = service.rows(f"SELECT {columns}, toString(cost_usd), ts FROM calls")
+    assert len(rows) == 1, rows
+    *values, cost, ts = rows[0]
+    return values, Decimal(cost), ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
 
 class _ChatCompletions(BaseHTTPRequestHandler):
@@ -64,18 +76,11 @@ def test_openinference_openai_instrumentation(service: Running) -> None:  # noqa
         instrumentor.uninstrument()
         provider.shutdown()
         server.shutdown()
-    service.wait_flushed()
-    assert service.rows("SELECT count() FROM dead_letters") == [(0,)]
-    rows = service.rows("SELECT provider, model, input_tokens, cache_read_tokens, cache_write_5m_tokens, "
-                        "output_tokens, reasoning_tokens, route, user_id, toString(cost_usd), ts FROM calls")
-    assert len(rows) == 1, rows
-    *tokens, cost, ts = rows[0]
+    tokens, cost, ts = _the_call(service, OPENAI_COLUMNS)
     assert tokens == ["openai", "gpt-5.6-sol", 12000, 4096, 2048, 900, 300, "/chat", "u-7"]
     usage = Usage(input_tokens=12000, cache_read_tokens=4096, cache_write_tokens=2048, output_tokens=900,
                   output_reasoning_tokens=300)
-    expected = calc_price(usage, "gpt-5.6", provider_id="openai",
-                          genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
-    assert Decimal(cost) == expected
+    assert cost == calc_price(usage, "gpt-5.6", provider_id="openai", genai_request_timestamp=ts).total_price
 
 
 MESSAGE_USAGE = {"input_tokens": 6000, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 1500,
@@ -120,18 +125,12 @@ def test_openllmetry_anthropic_instrumentation(service: Running) -> None:  # noq
         instrumentor.uninstrument()
         provider.shutdown()
         server.shutdown()
-    service.wait_flushed()
-    assert service.rows("SELECT count() FROM dead_letters") == [(0,)]
-    rows = service.rows("SELECT provider, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, "
-                        "route, user_id, toString(cost_usd), ts FROM calls")
-    assert len(rows) == 1, rows
-    *tokens, cost, ts = rows[0]
+    tokens, cost, ts = _the_call(service, "provider, input_tokens, cache_read_tokens, cache_write_5m_tokens, "
+                                          "output_tokens, route, user_id")
     # OpenLLMetry sends input = uncached + cache reads + writes (inclusive): 9500, not 6000
     assert tokens == ["anthropic", 9500, 2000, 1500, 400, "/support", "u-9"]
     usage = Usage(input_tokens=9500, cache_read_tokens=2000, cache_write_tokens=1500, output_tokens=400)
-    expected = calc_price(usage, "claude-haiku-4-5", provider_id="anthropic",
-                          genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
-    assert Decimal(cost) == expected
+    assert cost == calc_price(usage, "claude-haiku-4-5", provider_id="anthropic", genai_request_timestamp=ts).total_price
 
 
 def test_official_openai_v2_instrumentation_with_baggage(service: Running) -> None:  # noqa: F811
@@ -165,13 +164,7 @@ def test_official_openai_v2_instrumentation_with_baggage(service: Running) -> No
         instrumentor.uninstrument()
         provider.shutdown()
         server.shutdown()
-    service.wait_flushed()
-    assert service.rows("SELECT count() FROM dead_letters") == [(0,)]
-    rows = service.rows("SELECT provider, model, input_tokens, cache_read_tokens, cache_write_5m_tokens, "
-                        "output_tokens, reasoning_tokens, route, user_id, toString(cost_usd), ts FROM calls")
-    assert len(rows) == 1, rows
-    *tokens, cost, ts = rows[0]
+    tokens, cost, ts = _the_call(service, OPENAI_COLUMNS)
     assert tokens == ["openai", "gpt-5.6-sol", 12000, 0, 0, 900, 0, "/chat", "u-11"]
-    expected = calc_price(Usage(input_tokens=12000, output_tokens=900), "gpt-5.6", provider_id="openai",
-                          genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
-    assert Decimal(cost) == expected
+    assert cost == calc_price(Usage(input_tokens=12000, output_tokens=900), "gpt-5.6", provider_id="openai",
+                              genai_request_timestamp=ts).total_price

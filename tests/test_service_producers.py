@@ -148,13 +148,18 @@ def test_litellm_sdk_with_our_logger_in_sync_and_async_code(service: Running, mo
                 time.sleep(0.05)
         else:
             async def app() -> None:  # an async app: its loop lives on after the call
+                from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
                 await litellm.acompletion(**call)
                 for _ in range(200):
                     if logger.received:
                         break
                     await asyncio.sleep(0.05)
+                await close_litellm_async_clients()
 
             asyncio.run(app())
+            litellm.in_memory_llm_clients_cache.cache_dict.clear()  # else their __del__ complains at exit
+            gc.collect()
         assert logger.received == 1 and logger.flush() and logger.sent == 1
     finally:
         litellm.callbacks = previous

@@ -75,6 +75,10 @@ NATIVE = [
         "cache_creation": {"ephemeral_5m_input_tokens": 1024, "ephemeral_1h_input_tokens": 1024},
         "output_tokens": 900, "output_tokens_details": {"thinking_tokens": 300}}}, ANTHROPIC,
         id="anthropic messages usage (input excludes cache)"),
+    pytest.param("google", "gemini-2.5-pro", {"usage": {
+        "promptTokenCount": 11000, "cachedContentTokenCount": 4096, "toolUsePromptTokenCount": 1000,
+        "candidatesTokenCount": 600, "thoughtsTokenCount": 300}}, (12000, 4096, 0, 0, 900, 300),
+        id="gemini usageMetadata (no cache-write count; thoughts added to candidates)"),
 ]
 
 

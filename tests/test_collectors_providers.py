@@ -99,6 +99,7 @@ def test_anthropic_reports_sum_cache_into_input_and_cents_into_dollars(settings:
 def test_anthropic_analytics_api_is_the_default_and_reads_whole_buckets(settings: Settings, wh: Warehouse,
                                                                         api: ProviderServer) -> None:
     assert AnthropicConfig().api == "analytics" and AnthropicConfig(api="legacy").group_by[-1] == "context_window"
+    api.datasets[ANALYTICS_USAGE][2]["group"]["service_tier"] = "priority_on_demand"  # a 2026 tier
     # 2 rows a page: Nov 1's two usage rows and three cost rows are split across pages
     report = run_collector("anthropic", configured(settings, api, "analytics"), wh, since=NOV[1], until=UNTIL)
     assert report.ok, report.error
@@ -108,6 +109,8 @@ def test_anthropic_analytics_api_is_the_default_and_reads_whole_buckets(settings
     assert wh.query_rows("SELECT DISTINCT user_id FROM provider_usage_live ORDER BY 1") == \
         [("user_apikey_01",), ("user_apikey_02",)]  # the grouped actor
     assert wh.query_rows("SELECT is_batch FROM provider_usage_live WHERE service_tier = 'batch'") == [(True,)]
+    assert wh.query_rows("SELECT is_batch, input_tokens FROM provider_usage_live "
+                         "WHERE service_tier = 'priority_on_demand'") == [(False, 20100)]
     request = next(r for r in api.requests if r.path == ANALYTICS_USAGE)
     assert (request.param("time_bucket_width"), request.param("order_by"), request.param("order")) == \
         ("1d", "time", "asc")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import tempfile
 import uuid
@@ -31,6 +32,7 @@ def main() -> None:
     from warehouse.client import Warehouse
     from warehouse.migrate import migrate
 
+    load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="bench-failover-"))
     endpoint = ClickHouseHTTP(root / "store", user="bench", password="bench").start()
     settings = Settings(home=root / "setup", warehouse={"path": root / "store", "url": endpoint.url()})
@@ -69,7 +71,11 @@ def main() -> None:
             return "—"
         return f"{statistics.median(values):.1f} s median, {max(values):.1f} s max (n={len(values)})"
 
-    lines = [f"Lease TTL {TTL_S:.0f} s, delivery every 1 s, Slack timeout 1 s; {args.repeat} runs per case.", "",
+    load_after = os.getloadavg()
+    load = "`uptime` load (1, 5, 15 min) before the run: {:.2f}, {:.2f}, {:.2f}; after: {:.2f}, {:.2f}, {:.2f}".format(
+        *load_before, *load_after)
+    lines = [f"Lease TTL {TTL_S:.0f} s, delivery every 1 s, Slack timeout 1 s; {args.repeat} runs per case. {load}.",
+             "",
              "| case | exactly once, in order | kill → first job (other replica) | kill → first job (restarted "
              "on its home) | restart ready → first job |", "| --- | --- | --- | --- | --- |"]
     for case in CASES:

@@ -1,4 +1,8 @@
-"""Anthropic Admin API usage report (messages) and cost report → provider usage and cost buckets.
+"""Anthropic usage and cost exports → provider usage and cost buckets: the Usage & Cost Analytics
+API by default (`collectors/anthropic_analytics.py`), the legacy Admin API reports below with
+`api = "legacy"`.
+
+Legacy: the usage report (messages) and the cost report.
 
 Usage rows split input into uncached, cache reads and 5-minute / 1-hour cache writes; llmledger's
 `input_tokens` is their sum (Anthropic's own `input_tokens` excludes the cache). Cost amounts
@@ -15,6 +19,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from collectors import anthropic_analytics as analytics
 from collectors.base import Batch, Capabilities, Cursor, Kind, Output, Window
 from collectors.buckets import (
     MAX_LIMIT,
@@ -23,7 +28,6 @@ from collectors.buckets import (
     buckets_frame,
     collect_streams,
     grouped_columns,
-    rows_frame,
 )
 from collectors.config import AnthropicConfig
 from collectors.errors import BadResponse, ConfigError
@@ -31,35 +35,9 @@ from collectors.http import ApiClient
 
 PROVIDER = "anthropic"
 
-USAGE_SCHEMA: dict[str, pl.DataType] = {
-    "bucket_start": pl.Datetime("ms", "UTC"),
-    "bucket_end": pl.Datetime("ms", "UTC"),
-    "provider_project_id": pl.String(),
-    "api_key_id": pl.String(),
-    "model_raw": pl.String(),
-    "service_tier": pl.String(),
-    "context_window": pl.String(),
-    "uncached_input_tokens": pl.Int64(),
-    "cache_read_tokens": pl.Int64(),
-    "cache_write_5m_tokens": pl.Int64(),
-    "cache_write_1h_tokens": pl.Int64(),
-    "output_tokens": pl.Int64(),
-    "web_search_requests": pl.Int64(),
-}
-
-COST_SCHEMA: dict[str, pl.DataType] = {
-    "bucket_start": pl.Datetime("ms", "UTC"),
-    "bucket_end": pl.Datetime("ms", "UTC"),
-    "provider_project_id": pl.String(),
-    "line_item": pl.String(),
-    "cost_type": pl.String(),
-    "model_raw": pl.String(),
-    "service_tier": pl.String(),
-    "context_window": pl.String(),
-    "token_type": pl.String(),
-    "amount_cents": pl.String(),
-    "currency": pl.String(),
-}
+# the analytics API's columns without the ones the legacy reports lack (users, request counts)
+USAGE_SCHEMA = {k: v for k, v in analytics.USAGE_SCHEMA.items() if k not in ("user_id", "requests")}
+COST_SCHEMA = {k: v for k, v in analytics.COST_SCHEMA.items() if k != "api_key_id"}
 
 _USAGE_DIMENSIONS = {"api_key_id": ["api_key_id"], "workspace_id": ["provider_project_id"], "model": ["model"],
                      "service_tier": ["service_tier", "is_batch"], "context_window": ["context_window"],
@@ -94,26 +72,13 @@ def parse_usage_page(body: Any) -> Page:
         start, end = _time(bucket.get("starting_at")), _time(bucket.get("ending_at"))
         bounds.append((start, end))
         for r in bucket.get("results") or []:
-            creation = r.get("cache_creation") or {}
-            tools = r.get("server_tool_use") or {}
             rows.append({
                 "bucket_start": start, "bucket_end": end,
                 "provider_project_id": r.get("workspace_id"), "api_key_id": r.get("api_key_id"),
                 "model_raw": r.get("model"), "service_tier": r.get("service_tier"),
-                "context_window": r.get("context_window"),
-                "uncached_input_tokens": r.get("uncached_input_tokens"),
-                "cache_read_tokens": r.get("cache_read_input_tokens"),
-                "cache_write_5m_tokens": creation.get("ephemeral_5m_input_tokens"),
-                "cache_write_1h_tokens": creation.get("ephemeral_1h_input_tokens"),
-                "output_tokens": r.get("output_tokens"), "web_search_requests": tools.get("web_search_requests"),
+                "context_window": r.get("context_window"), **analytics.token_counts(r),
             })
-    counts = ["uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
-              "output_tokens", "web_search_requests"]
-    frame = rows_frame(rows, USAGE_SCHEMA).with_columns(pl.col(counts).fill_null(0))
-    frame = frame.with_columns(
-        pl.sum_horizontal("uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-                          "cache_write_1h_tokens").alias("input_tokens"),
-        pl.when(pl.col("service_tier").is_not_null()).then(pl.col("service_tier") == "batch").alias("is_batch"),
+    frame = analytics.usage_frame(rows, USAGE_SCHEMA).with_columns(
         pl.lit(None, dtype=pl.Int64).alias("requests"),  # the usage report has no request counts
     )
     return Page(frame, buckets_frame(bounds), bool(body.get("has_more")), body.get("next_page"))
@@ -134,15 +99,7 @@ def parse_cost_page(body: Any) -> Page:
                 "token_type": r.get("token_type"), "amount_cents": None if r.get("amount") is None else str(r["amount"]),
                 "currency": r.get("currency") or "USD",
             })
-    frame = rows_frame(rows, COST_SCHEMA)
-    cents = pl.col("amount_cents").str.strip_chars().cast(pl.Decimal(38, 18), strict=False)
-    frame = frame.with_columns((cents / 100).alias("amount"), pl.col("currency").str.to_lowercase())
-    bad = frame.filter(pl.col("amount").is_null())
-    if bad.height:
-        raise BadResponse(f"anthropic: cost amount {bad['amount_cents'][0]!r} is not a decimal string")
-    frame = frame.drop("amount_cents").with_columns(
-        pl.when(pl.col("currency") == "usd").then(pl.col("amount")).alias("cost_usd"),
-    )
+    frame = analytics.cost_frame(rows, COST_SCHEMA, "anthropic")
     return Page(frame, buckets_frame(bounds), bool(body.get("has_more")), body.get("next_page"))
 
 
@@ -169,7 +126,7 @@ class AnthropicUsageCollector:
         incremental=True,
         backfill=True,
         provider=PROVIDER,
-        summary="Anthropic Admin API usage report (messages) and cost report buckets",
+        summary="Anthropic Usage & Cost Analytics API (default) or legacy usage/cost report buckets",
     )
 
     def __init__(self, config: AnthropicConfig) -> None:
@@ -178,6 +135,8 @@ class AnthropicUsageCollector:
     def streams(self) -> list[StreamSpec]:
         """The endpoints this configuration reads."""
         c = self.config
+        if c.api == "analytics":
+            return self._analytics_streams()
         specs: list[StreamSpec] = []
         if c.usage:
             w = c.bucket_width
@@ -194,6 +153,22 @@ class AnthropicUsageCollector:
             ))
         return specs
 
+    def _analytics_streams(self) -> list[StreamSpec]:
+        c, w = self.config, self.config.bucket_width
+        limit = min(c.page_limit or analytics.MAX_ROWS, analytics.MAX_ROWS)
+        specs: list[StreamSpec] = []
+        if c.usage:
+            specs.append(StreamSpec(
+                f"anthropic:analytics-usage:{w}", analytics.USAGE_PATH, Output.PROVIDER_USAGE, w, limit,
+                analytics.query(c.group_by, w), analytics.parse_usage_page, "collectors.anthropic.group_by / "
+                "bucket_width (or api = \"legacy\")", rows_paged=True, max_span=analytics.max_span(w)))
+        if c.costs:
+            specs.append(StreamSpec(
+                f"anthropic:analytics-cost:{w}", analytics.COST_PATH, Output.PROVIDER_COSTS, w, limit,
+                analytics.query(c.cost_group_by, w), analytics.parse_cost_page, "collectors.anthropic.cost_group_by "
+                "(or api = \"legacy\")", rows_paged=True, max_span=analytics.max_span(w)))
+        return specs
+
     def collect(self, window: Window, cursor: Cursor | None) -> Iterator[Batch]:
         """Read every stream from its cursor (or `window`); a failing stream does not stop the next."""
         key = os.environ.get(self.config.api_key_env, "").strip()
@@ -203,6 +178,8 @@ class AnthropicUsageCollector:
                 "key (sk-ant-admin…)", setting=self.config.api_key_env,
             )
         headers = {"x-api-key": key, "anthropic-version": self.config.anthropic_version, "Accept": "application/json"}
+        if self.config.api == "analytics":
+            headers["anthropic-beta"] = analytics.BETA
         with ApiClient(base_url=self.config.base_url, headers=headers, config=self.config.http,
                        source="anthropic", key_env=self.config.api_key_env) as client:
             yield from collect_streams(client, self.streams(), window, cursor,
@@ -211,8 +188,10 @@ class AnthropicUsageCollector:
 
     def _label(self, frame: pl.DataFrame, spec: StreamSpec) -> pl.DataFrame:
         usage = spec.output is Output.PROVIDER_USAGE
-        grouped = grouped_columns(self.config.group_by if usage else self.config.cost_group_by,
-                                  _USAGE_DIMENSIONS if usage else _COST_DIMENSIONS)
+        legacy = self.config.api == "legacy"
+        dimensions = (_USAGE_DIMENSIONS if legacy else analytics.USAGE_DIMENSIONS) if usage else \
+            (_COST_DIMENSIONS if legacy else analytics.COST_DIMENSIONS)
+        grouped = grouped_columns(self.config.group_by if usage else self.config.cost_group_by, dimensions)
         return frame.with_columns(
             pl.lit(self.config.project).alias("project"),
             pl.lit(PROVIDER).alias("provider"),

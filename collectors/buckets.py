@@ -8,6 +8,12 @@ pages resumes at the bucket after the last one written. Page tokens are not pers
 expire, whereas a bucket boundary never does. A token refused mid-run (HTTP 4xx) restarts the
 query at the end of the last written bucket. Each run also re-reads `refetch_buckets` buckets
 before `done_until`, because providers revise recent buckets after the fact.
+
+Row-paged endpoints (Anthropic's analytics API pages by rows, not by buckets, and returns no row
+for a bucket without usage) are read as whole buckets all the same: a page's last bucket is held
+back until the next page completes it, and every bucket of the grid the pages passed is covered,
+so an empty bucket replaces stale rows too. Such an endpoint may also cap the range of one query
+(`max_span`): the plan is then read in consecutive queries.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ class StreamSpec:
     params: Callable[[datetime, datetime, int, str | None], Any]  # (start, end, limit, page) -> query
     parse: Callable[[Any], Page]
     setting: str  # the settings key that shapes the request, named when the source rejects it
+    rows_paged: bool = False  # pages split buckets and omit empty ones (see the module docstring)
+    max_span: timedelta | None = None  # the longest range one query may ask for
 
 
 @dataclass(frozen=True)
@@ -117,9 +125,47 @@ def read_stream(
     client: ApiClient, spec: StreamSpec, span: StreamPlan, state: dict[str, Any] | None
 ) -> Iterator[tuple[Page, dict[str, Any]]]:
     """Yield (page, the stream's cursor after that page) for every page of `span`."""
+    start = span.start
+    while True:
+        end = span.end if spec.max_span is None else min(span.end, start + spec.max_span)
+        for page, cursor in _read_range(client, spec, StreamPlan(start, end, span.horizon), state):
+            state = cursor
+            yield page, cursor
+        if end >= span.end:
+            return
+        start = end
+
+
+def _grid(start: datetime, end: datetime, width: str) -> list[tuple[datetime, datetime]]:
+    """The buckets of `width` in [start, end)."""
+    step, bounds = WIDTH[width], []
+    while start < end:
+        bounds.append((start, start + step))
+        start += step
+    return bounds
+
+
+def _whole_buckets(page: Page, carry: pl.DataFrame | None, covered: datetime, end: datetime,
+                   width: str) -> tuple[Page, pl.DataFrame | None, datetime]:
+    """A row-paged page as whole buckets: (rows of complete buckets with the grid they cover, the
+    held-back rows of the page's last bucket, where coverage now ends)."""
+    frame = page.frame if carry is None else pl.concat([carry, page.frame], how="diagonal_relaxed")
+    cut = end
+    if page.has_more and frame.height:
+        cut = frame["bucket_start"].max()  # type: ignore[assignment]
+    held = frame.filter(pl.col("bucket_start") >= cut) if cut < end else None
+    complete = frame.filter(pl.col("bucket_start") < cut)
+    return (Page(complete, buckets_frame(_grid(covered, max(covered, cut), width)), page.has_more, page.next_page),
+            held, max(covered, cut))
+
+
+def _read_range(
+    client: ApiClient, spec: StreamSpec, span: StreamPlan, state: dict[str, Any] | None
+) -> Iterator[tuple[Page, dict[str, Any]]]:
     done = parse_done_until(state, spec.width)
     query_start, page_token = span.start, None
     written_until: datetime | None = None
+    carry: pl.DataFrame | None = None
     restarts = 0
     while True:
         try:
@@ -132,16 +178,19 @@ def read_stream(
                 raise CursorExpired(f"{spec.name}: page tokens keep being refused ({err})") from err
             query_start = written_until or query_start
             log.warning("%s: page token refused (%s); re-reading from %s", spec.name, err, query_start.isoformat())
-            page_token = None
+            page_token, carry = None, None
             continue
         page = spec.parse(body)
+        if spec.rows_paged:
+            page, carry, _ = _whole_buckets(page, carry, written_until or query_start, span.end, spec.width)
         if page.buckets.height:
             last = page.buckets["bucket_end"].max()
             written_until = last if written_until is None else max(written_until, last)  # type: ignore[type-var]
             reached = min(written_until, span.horizon)  # type: ignore[type-var]
             done = reached if done is None else max(done, reached)
         cursor = {"done_until": done.isoformat(), "width": spec.width} if done is not None else dict(state or {})
-        yield page, cursor
+        if page.buckets.height or not spec.rows_paged:  # a row-paged page inside one bucket waits for the next
+            yield page, cursor
         if not page.has_more:
             return
         if not page.next_page:

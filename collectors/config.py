@@ -66,27 +66,55 @@ class OpenAIConfig(ProviderExportConfig):
 
     base_url: str = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_ADMIN_KEY"
-    group_by: list[str] = Field(default_factory=lambda: ["project_id", "user_id", "api_key_id", "model", "batch"])
+    group_by: list[str] = Field(
+        default_factory=lambda: ["project_id", "user_id", "api_key_id", "model", "batch", "service_tier"])
     cost_group_by: list[str] = Field(default_factory=lambda: ["project_id", "line_item", "api_key_id"])
 
     _allowed_group_by = frozenset({"project_id", "user_id", "api_key_id", "model", "batch", "service_tier"})
     _allowed_cost_group_by = frozenset({"project_id", "line_item", "api_key_id"})
 
 
+ANTHROPIC_LEGACY_GROUP_BY = ["api_key_id", "workspace_id", "model", "service_tier", "context_window"]
+ANTHROPIC_LEGACY_COST_GROUP_BY = ["workspace_id", "description"]
+
+
 class AnthropicConfig(ProviderExportConfig):
-    """Anthropic Admin API usage report (messages) and cost report."""
+    """Anthropic's Usage & Cost Analytics API (`api = "analytics"`, the default; beta) or the legacy
+    Admin API usage report (messages) and cost report (`api = "legacy"`, a fallback, e.g. where the
+    analytics API is not offered). The default `group_by` / `cost_group_by` follow the API chosen."""
 
     base_url: str = "https://api.anthropic.com"
     api_key_env: str = "ANTHROPIC_ADMIN_API_KEY"
     anthropic_version: str = "2023-06-01"
+    api: Literal["analytics", "legacy"] = Field(
+        default="analytics", description="analytics: /v1/organizations/analytics/{usage,cost}; legacy: "
+        "/v1/organizations/usage_report/messages and /cost_report.")
     group_by: list[str] = Field(
-        default_factory=lambda: ["api_key_id", "workspace_id", "model", "service_tier", "context_window"]
+        default_factory=lambda: ["api_key_id", "workspace_id", "model", "service_tier", "actor"]
     )
-    cost_group_by: list[str] = Field(default_factory=lambda: ["workspace_id", "description"])
+    cost_group_by: list[str] = Field(
+        default_factory=lambda: ["api_key_id", "workspace_id", "model", "cost_type", "token_type"]
+    )
 
-    _allowed_group_by = frozenset({"api_key_id", "workspace_id", "model", "service_tier", "context_window",
-                                   "inference_geo"})
-    _allowed_cost_group_by = frozenset({"workspace_id", "description"})
+    def model_post_init(self, context: object, /) -> None:
+        legacy = self.api == "legacy"
+        if legacy and "group_by" not in self.model_fields_set:
+            self.group_by = list(ANTHROPIC_LEGACY_GROUP_BY)
+        if legacy and "cost_group_by" not in self.model_fields_set:
+            self.cost_group_by = list(ANTHROPIC_LEGACY_COST_GROUP_BY)
+        allowed = {
+            "group_by": {"api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo"}
+            | (set() if legacy else {"actor"}),
+            "cost_group_by": {"workspace_id", "description"} if legacy else
+            {"api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo", "cost_type",
+             "token_type"},
+        }
+        for name, names in allowed.items():
+            unknown = set(getattr(self, name)) - names
+            if unknown:
+                raise ValueError(f"{name}: {sorted(unknown)} not among {sorted(names)} (api = {self.api!r})")
+            if not legacy and len(getattr(self, name)) > 5:
+                raise ValueError(f"{name}: the analytics API groups by at most 5 dimensions")
 
 
 class ScrapeTarget(BaseModel):

@@ -4,6 +4,10 @@ Label spellings differ by release: `Hostname` (released versions) and `hostname`
 both read. DCGM reports "no value" as blank sentinels (int32 ≥ 0x7ffffff0, int64 ≥
 0x7ffffffffffffff0, fp64 ≥ 2^47) and as NaN; those become NULL, never numbers. Units follow the
 exporter: percent for *_UTIL, ratio 0–1 for PROF metrics, MiB, W, °C, MHz, mJ.
+
+`util_pct` is the GPU's utilisation in percent: `DCGM_FI_PROF_GR_ENGINE_ACTIVE` × 100 (the graphics
+engine's active ratio, the finer measure) where the exporter has it, else `DCGM_FI_DEV_GPU_UTIL`
+(H100/H200 set-ups may export no profiling fields, NVIDIA/DCGM#226); `util_source` names the field.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ FIELDS = {
     "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": "energy_mj",
 }
 COLUMNS = sorted(set(FIELDS.values()))
+UTIL_FROM_ENGINE, UTIL_FROM_DEVICE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_GPU_UTIL"
 _LABELS = ("gpu", "UUID", "modelName", "Hostname", "hostname", "GPU_I_ID", "pod", "namespace")
 INT32_BLANK = 2147483632.0  # 0x7ffffff0: DCGM_INT32_BLANK and above are "no value"
 FP64_BLANK = 140737488355328.0  # 2^47: DCGM_FP64_BLANK (int64 blanks are larger still)
@@ -65,6 +70,10 @@ def parse_dcgm(text: str, *, node: str | None, ts: datetime, project: str = "def
         wide = long.group_by(*keys, "column").agg(pl.col("value").first()).pivot(
             on="column", index=keys, values="value")
     wide = wide.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in COLUMNS if c not in wide.columns))
+    engine = pl.col("gr_engine_active").is_not_null()
+    utilisation = pl.when(engine).then(pl.col("gr_engine_active") * 100).otherwise(pl.col("util_pct"))
+    source = (pl.when(engine).then(pl.lit(UTIL_FROM_ENGINE))
+              .when(pl.col("util_pct").is_not_null()).then(pl.lit(UTIL_FROM_DEVICE)).otherwise(pl.lit("")))
     total = pl.coalesce("fb_total_mib", pl.col("fb_used_mib") + pl.col("fb_free_mib")
                         + pl.col("fb_reserved_mib").fill_null(0))
     return wide.select(
@@ -72,7 +81,8 @@ def parse_dcgm(text: str, *, node: str | None, ts: datetime, project: str = "def
         (pl.lit(node) if node else pl.col("host")).alias("node"),
         pl.col("gpu").cast(pl.UInt16, strict=False).fill_null(0).alias("gpu"), "gpu_instance",
         pl.col("UUID").alias("gpu_uuid"), pl.col("modelName").alias("gpu_model"), pl.col("host").alias("hostname"),
-        pl.lit("dcgm").alias("source"), *(c for c in COLUMNS if c not in {"fb_total_mib", "fb_reserved_mib"}),
+        pl.lit("dcgm").alias("source"), utilisation.alias("util_pct"), source.alias("util_source"),
+        *(c for c in COLUMNS if c not in {"fb_total_mib", "fb_reserved_mib", "util_pct"}),
         total.alias("fb_total_mib"), "pod", "namespace",
     )
 

@@ -94,6 +94,8 @@ def parse_nvidia_smi(text: str, config: NvidiaSmiConfig) -> tuple[pl.DataFrame, 
         pl.lit(config.project).alias("project"), pl.lit(config.node).alias("node"), pl.lit("nvidia-smi").alias("source"),
         pl.lit("").alias("gpu_instance"), pl.lit(config.node).alias("hostname"),
         pl.col("ts").dt.cast_time_unit("ms"),
+        pl.when(pl.col("util_pct").is_not_null()).then(pl.lit("utilization.gpu")).otherwise(pl.lit(""))
+        .alias("util_source") if "util_pct" in good.columns else pl.lit("").alias("util_source"),
     ), problems
 
 

@@ -291,8 +291,12 @@ def threshold_curve(curve: pl.DataFrame, *, recommended: float, current: float |
                     line={"color": palette.WARNING})
     fig.add_scatter(x=x, y=_num(curve, "monthly_cost_usd"), name="monthly cost", mode="lines", yaxis="y2",
                     line={"color": palette.NEUTRAL, "dash": "dot"})
+    # labels on the far side of each line, so two close thresholds do not print over each other
+    lower = current is not None and current < recommended
+    sides = {"recommended": "top right" if lower else "top left", "current": "top left" if lower else "bottom right"}
     for value, label, color in ((recommended, "recommended", palette.GOOD), (current, "current", palette.CRITICAL)):
         if value is not None:
             fig.add_vline(x=value, line_color=color, line_dash="dash",
-                          annotation_text=f"{label} {value:.2f}", annotation_position="top")
+                          annotation_text=f"{label} {value:.2f}", annotation_position=sides[label],
+                          annotation_font_color=color)
     return fig

@@ -139,9 +139,10 @@ def usage_token_columns() -> dict[str, pl.Expr]:
         .then(u("prompt_tokens_details", "cache_write_tokens"))
         .otherwise(
             pl.coalesce(
+                # Responses first: Anthropic's write sum reads 0, not null, on a Responses object
+                u("input_tokens_details", "cache_write_tokens"),
                 u("cache_creation", "ephemeral_5m_input_tokens"),
                 anthropic_writes - write_1h.fill_null(0),
-                u("input_tokens_details", "cache_write_tokens"),
             )
         )
     )

@@ -20,7 +20,8 @@ from rich.table import Table
 from llmledger.settings import get_settings
 
 console = Console()
-_DIMENSIONS = ("api_key_id", "model")
+_DIMENSIONS = ("api_key_id", "model", "service_tier")  # warehouse.queries.reconciliation.DIMENSIONS
+_DEFAULT_BY = ("api_key_id", "model")
 
 
 def _day(text: str, option: str) -> datetime:
@@ -68,13 +69,13 @@ def _fetch(since: datetime, until: datetime, by: list[str]) -> tuple[list[dict[s
 def reconcile(
     since: Annotated[str | None, typer.Option(help="First day (UTC); default 30 days before --until.")] = None,
     until: Annotated[str | None, typer.Option(help="End day, exclusive (default today).")] = None,
-    by: Annotated[list[str] | None, typer.Option("--by", help="api_key_id and/or model (repeatable; default "
-                                                 "both), narrowed per provider to what its bill has.")] = None,
+    by: Annotated[list[str] | None, typer.Option("--by", help="api_key_id, model and/or service_tier (repeatable; "
+                                                 "default api_key_id and model), narrowed per provider to what its bill has.")] = None,
     top: Annotated[int, typer.Option(min=0, help="Rows of invisible spend to list.")] = 15,
     as_json: Annotated[bool, typer.Option("--json", help="Print {providers, rows} as JSON.")] = False,
 ) -> None:
     """Provider bills (cost exports) against logged calls: capture rate and invisible spend."""
-    dims = list(dict.fromkeys(by or _DIMENSIONS))
+    dims = list(dict.fromkeys(by or _DEFAULT_BY))
     unknown = sorted(set(dims) - set(_DIMENSIONS))
     if unknown:
         raise typer.BadParameter(f"{unknown} — choose among {list(_DIMENSIONS)}", param_hint="--by")

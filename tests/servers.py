@@ -5,7 +5,10 @@
 reports from recorded buckets: time filtering, grouping (fields of groupings not asked for are
 null and alike results summed, as the APIs answer), bucket-count pagination with page tokens, auth
 headers, and fault injection (scripted 429/500 answers, token invalidation, an outage after N
-pages, revised buckets). `MetricsServer` serves Prometheus text bodies, one per scrape.
+pages, revised buckets). It also serves Anthropic's Usage & Cost Analytics API (beta) over the
+same recorded usage, as its documented rows (one per time bucket and group, `group` / `usage` /
+`cost` objects, empty buckets omitted): the beta header, `group_by[]` aggregation (at most 5),
+the 31-day range cap, `order_by=time`, row-count pagination that splits buckets across pages. `MetricsServer` serves Prometheus text bodies, one per scrape.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,13 +32,20 @@ OPENAI_KEY = "sk-admin-test-openai-secret"
 ANTHROPIC_KEY = "sk-ant-admin-test-secret"
 
 OPENAI_PATHS = {"/v1/organization/usage/completions", "/v1/organization/costs"}
-ANTHROPIC_PATHS = {"/v1/organizations/usage_report/messages", "/v1/organizations/cost_report"}
+ANALYTICS_USAGE, ANALYTICS_COST = "/v1/organizations/analytics/usage", "/v1/organizations/analytics/cost"
+ANALYTICS_PATHS = {ANALYTICS_USAGE, ANALYTICS_COST}
+ANALYTICS_BETA = "analytics-usage-cost-2026-08-24"
+ANTHROPIC_PATHS = {"/v1/organizations/usage_report/messages", "/v1/organizations/cost_report"} | ANALYTICS_PATHS
 _GROUP_BY = {
     "/v1/organization/usage/completions": {"project_id", "user_id", "api_key_id", "model", "batch", "service_tier"},
     "/v1/organization/costs": {"project_id", "line_item", "api_key_id"},
     "/v1/organizations/usage_report/messages": {"api_key_id", "workspace_id", "model", "service_tier",
                                                 "context_window", "inference_geo"},
     "/v1/organizations/cost_report": {"workspace_id", "description"},
+    ANALYTICS_USAGE: {"actor", "api_key_id", "context_window", "inference_geo", "model", "service_tier",
+                      "workspace_id"},
+    ANALYTICS_COST: {"api_key_id", "context_window", "cost_type", "inference_geo", "model", "service_tier",
+                     "token_type", "workspace_id"},
 }
 
 
@@ -206,20 +216,17 @@ class ProviderServer:
         unknown = set(group_by) - _GROUP_BY[path]
         if unknown:
             return 400, _invalid(anthropic, f"invalid group_by {sorted(unknown)}"), {}
+        if path in ANALYTICS_PATHS:
+            return self._analytics(path, params, headers, group_by)
         start = _parse_time(params[("starting_at" if anthropic else "start_time")][0])
         end_values = params.get("ending_at" if anthropic else "end_time")
         end = _parse_time(end_values[0]) if end_values else None
         limit = int(params.get("limit", ["7"])[0])
         buckets = [b for b in self.datasets[path]
                    if _bucket_start(b) >= start and (end is None or _bucket_start(b) < end)]
-        offset = 0
-        if "page" in params:
-            try:
-                generation, offset = _read_token(params["page"][0])
-            except ValueError:
-                generation = -1
-            if generation != self.generation:
-                return 400, _invalid(anthropic, "Invalid page token"), {}
+        offset = self._offset(params)
+        if offset is None:
+            return 400, _invalid(anthropic, "Invalid page token"), {}
         page = [{**b, "results": project_results(path, b.get("results") or [], group_by)}
                 for b in buckets[offset:offset + limit]]
         more = offset + limit < len(buckets)
@@ -229,6 +236,97 @@ class ProviderServer:
         if not anthropic:
             body = {"object": "page", **body}
         return 200, body, {}
+
+
+    def _offset(self, params: dict[str, list[str]]) -> int | None:
+        """Where the page token points (0 without one); None for a refused token."""
+        if "page" not in params:
+            return 0
+        try:
+            generation, offset = _read_token(params["page"][0])
+        except ValueError:
+            return None
+        return offset if generation == self.generation else None
+
+    def _analytics(self, path: str, params: dict[str, list[str]], headers: Any,
+                   group_by: list[str]) -> tuple[int, Any, dict[str, str]]:
+        """Rows of the analytics API: aggregated by `group_by[]`, in time order, `limit` rows a page."""
+        if ANALYTICS_BETA not in (headers.get("anthropic-beta") or ""):
+            return 400, _invalid(True, f"this endpoint requires the anthropic-beta header {ANALYTICS_BETA}"), {}
+        if len(group_by) > 5:
+            return 400, _invalid(True, "group_by[] takes at most 5 dimensions"), {}
+        width = params.get("time_bucket_width", [None])[0]
+        if width not in ("1d", "1h", "1m") or "ending_at" not in params:
+            return 400, _invalid(True, "time_bucket_width and ending_at are required here"), {}
+        start, end = _parse_time(params["starting_at"][0]), _parse_time(params["ending_at"][0])
+        if end - start > (timedelta(hours=24) if width == "1m" else timedelta(days=31)):
+            return 400, _invalid(True, "the range may span at most 31 days"), {}
+        if params.get("order_by", [""])[0] != "time" or params.get("order", ["desc"])[0] != "asc":
+            return 400, _invalid(True, "this stand-in serves order_by=time&order=asc only"), {}
+        rows = _aggregate([r for r in self.datasets[path] if start <= _parse_time(r["starting_at"]) < end],
+                          group_by, cost=path == ANALYTICS_COST)
+        offset = self._offset(params)
+        if offset is None:
+            return 400, _invalid(True, "Invalid page token"), {}
+        limit = int(params.get("limit", ["20"])[0])
+        more = offset + limit < len(rows)
+        self.pages_served += 1
+        return 200, {"data": rows[offset:offset + limit], "has_more": more,
+                     "next_page": _token(self.generation, offset + limit) if more else None,
+                     "data_refreshed_at": "2025-12-01T00:00:00Z"}, {}
+
+
+def _aggregate(rows: list[dict[str, Any]], group_by: list[str], *, cost: bool) -> list[dict[str, Any]]:
+    """Rows summed per time bucket and requested dimensions (the others null), ascending in time."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        group = {k: (v if k in group_by else None) for k, v in row["group"].items()}
+        key = (row["starting_at"], json.dumps(group, sort_keys=True))
+        if key not in out:
+            out[key] = {"starting_at": row["starting_at"], "ending_at": row["ending_at"], "group": group,
+                        **({"cost": dict(row["cost"])} if cost else {"usage": json.loads(json.dumps(row["usage"]))})}
+            continue
+        into = out[key]
+        if cost:
+            into["cost"]["amount"] = str(Decimal(into["cost"]["amount"]) + Decimal(row["cost"]["amount"]))
+            into["cost"]["list_amount"] = str(Decimal(into["cost"]["list_amount"]) + Decimal(row["cost"]["list_amount"]))
+        else:
+            _add_into(into["usage"], row["usage"])
+    return sorted(out.values(), key=lambda r: r["starting_at"])
+
+
+def _add_into(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for k, v in more.items():
+        if isinstance(v, dict):
+            _add_into(into.setdefault(k, {}), v)
+        elif isinstance(v, int):
+            into[k] = (into.get(k) or 0) + v
+
+
+def analytics_rows(legacy: list[dict[str, Any]], *, cost: bool) -> list[dict[str, Any]]:
+    """The analytics API's rows for the usage (or cost) of legacy report buckets: one row per result,
+    its dimensions under `group`, its figures under `usage` (with a request count) or `cost`."""
+    rows = []
+    for bucket in legacy:
+        for n, r in enumerate(bucket.get("results") or []):
+            dims = ("workspace_id", "model", "service_tier", "context_window") + \
+                (("cost_type", "token_type") if cost else ("api_key_id",))
+            group = {k: r.get(k) for k in dims}
+            if cost:
+                group["api_key_id"] = None
+                figures = {"cost": {"amount": r["amount"], "currency": r.get("currency") or "USD",
+                                    "list_amount": r["amount"], "requests": None}}
+            else:
+                group["actor"] = {"type": "user_actor", "user_id": f"user_{r.get('api_key_id')}", "deleted": False,
+                                  "email_address": None, "name": None}
+                figures = {"usage": {k: r[k] for k in ("uncached_input_tokens", "cache_read_input_tokens",
+                                                       "cache_creation", "output_tokens", "server_tool_use")}}
+                figures["usage"]["requests"] = 10 + n
+                figures["usage"]["total_tokens"] = r["uncached_input_tokens"] + r["cache_read_input_tokens"] + \
+                    sum(r["cache_creation"].values()) + r["output_tokens"]
+            rows.append({"starting_at": bucket["starting_at"], "ending_at": bucket["ending_at"], "group": group,
+                         **figures})
+    return rows
 
 
 def _invalid(anthropic: bool, message: str) -> dict[str, Any]:
@@ -264,7 +362,10 @@ def load_datasets() -> dict[str, list[dict[str, Any]]]:
         "/v1/organizations/usage_report/messages": "anthropic/usage_messages.json",
         "/v1/organizations/cost_report": "anthropic/cost_report.json",
     }
-    return {path: json.loads((FIXTURES / name).read_text())["data"] for path, name in files.items()}
+    datasets = {path: json.loads((FIXTURES / name).read_text())["data"] for path, name in files.items()}
+    datasets[ANALYTICS_USAGE] = analytics_rows(datasets["/v1/organizations/usage_report/messages"], cost=False)
+    datasets[ANALYTICS_COST] = analytics_rows(datasets["/v1/organizations/cost_report"], cost=True)
+    return datasets
 
 
 @contextmanager

@@ -111,8 +111,9 @@ def test_gpu_time_is_priced_and_allocated_to_tokens(settings: Settings, wh: Ware
     assert breakeven["tokens_per_s_per_gpu"] == pytest.approx(50.0)
     assert breakeven["usd_per_1m_output_at_measured"] == pytest.approx(2.5 / (50 * 3600) * 1e6)
     assert breakeven["peak_tokens_per_s_per_gpu"] == pytest.approx(50.0)
-    util = nodes.gpu_utilisation(wh, ALL, *WINDOW, step_s=60)
-    assert util.filter(pl.col("gpu") == 0)["util_pct"][0] == pytest.approx(85.0)
+    util = nodes.gpu_utilisation(wh, ALL, *WINDOW, step_s=60).filter(pl.col("gpu") == 0).row(0, named=True)
+    # DCGM_FI_PROF_GR_ENGINE_ACTIVE (0.95) wins over DCGM_FI_DEV_GPU_UTIL (100, 90, 80, 70 → 85)
+    assert (util["util_pct"], util["util_source"]) == (pytest.approx(95.0), "DCGM_FI_PROF_GR_ENGINE_ACTIVE")
 
 
 def test_dcgm_labels_and_blank_sentinels() -> None:
@@ -125,8 +126,28 @@ def test_dcgm_labels_and_blank_sentinels() -> None:
     assert capital["fb_total_mib"].to_list() == [81559.0, 81559.0]
     lower = parse_dcgm(text("dcgm/lowercase_hostname.txt"), node=None, ts=T0).sort("gpu")
     assert lower["node"].to_list() == ["gpu-node-2"] * 2
-    assert lower["util_pct"].to_list() == [55.0, None] and lower["power_w"].to_list() == [612.5, None]
+    # the engine-active ratio (0.95, 0.01) is the utilisation where exported, also where GPU_UTIL is blank
+    assert lower["util_pct"].to_list() == [95.0, 1.0] and lower["power_w"].to_list() == [612.5, None]
+    assert lower["util_source"].to_list() == ["DCGM_FI_PROF_GR_ENGINE_ACTIVE"] * 2
     assert parse_dcgm(text("dcgm/scrape_1.txt"), node="configured", ts=T0)["node"].unique().to_list() == ["configured"]
+
+
+def test_dcgm_without_profiling_fields_falls_back_to_gpu_util(settings: Settings, wh: Warehouse) -> None:
+    # H100/H200 exporters may lack DCGM_FI_PROF_GR_ENGINE_ACTIVE (NVIDIA/DCGM#226)
+    frame = parse_dcgm(text("dcgm/no_profiling.txt"), node=None, ts=T0).sort("gpu")
+    assert frame["util_pct"].to_list() == [73.0, 12.0] and frame["gr_engine_active"].to_list() == [None, None]
+    assert frame["util_source"].to_list() == ["DCGM_FI_DEV_GPU_UTIL"] * 2
+    metrics = MetricsServer()
+    metrics.bodies["/dcgm"] = [text("dcgm/no_profiling.txt")]
+    try:
+        config = DcgmConfig(targets=[ScrapeTarget(url=f"{metrics.url}/dcgm")])
+        report = run_collector("dcgm", settings, wh, collector=DcgmCollector(config, clock=lambda: T0))
+        assert report.ok, report.error
+    finally:
+        metrics.stop()
+    util = nodes.gpu_utilisation(wh, ALL, *WINDOW, step_s=60).sort("gpu")
+    assert util["util_pct"].to_list() == [73.0, 12.0]
+    assert util["util_source"].to_list() == ["DCGM_FI_DEV_GPU_UTIL"] * 2
 
 
 def test_vllm_old_and_new_metric_names() -> None:
@@ -137,6 +158,10 @@ def test_vllm_old_and_new_metric_names() -> None:
     assert row["requests_waiting"] == 1.0 and row["generation_tokens_total"] == 777.0
     assert histograms["metric"].unique().to_list() == ["itl_s"]
     assert sorted(histograms["le"].to_list()) == [0.01, 0.05, math.inf]
+    # the same scrape from a current vLLM reads into the same columns and histogram
+    new, new_histograms = parse_vllm(text("vllm/new_names.txt"), node="n", ts=T0)
+    assert new.drop("engine").row(0) == inference.drop("engine").row(0) and new["engine"][0] == "0"
+    assert new_histograms.drop("engine").sort("le").equals(histograms.drop("engine").sort("le"))
     both, _ = parse_vllm(text("vllm/both_names.txt"), node="n", ts=T0)
     assert both["kv_cache_usage"].to_list() == [0.43]  # the current name wins over the deprecated one
 

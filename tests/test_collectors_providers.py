@@ -1,5 +1,6 @@
-"""Provider export collectors (OpenAI usage/costs, Anthropic usage/cost reports) with real httpx
-against a local server speaking the documented shapes, into the real embedded warehouse."""
+"""Provider export collectors (OpenAI usage/costs; Anthropic's Usage & Cost Analytics API and its
+legacy usage/cost reports) with real httpx against a local server speaking the documented shapes,
+into the real embedded warehouse."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collectors.config import AnthropicConfig, CollectorsSettings, HttpConfig, O
 from ingest.collect import run_collector, run_collectors
 from ingest.collector_state import load_cursor, save_cursor
 from llmledger.settings import Settings
-from tests.servers import ANTHROPIC_KEY, OPENAI_KEY, ProviderServer, Scripted, provider_server
+from tests.servers import ANALYTICS_USAGE, ANTHROPIC_KEY, OPENAI_KEY, ProviderServer, Scripted, provider_server
 from warehouse.client import Warehouse
 
 NOV = {d: datetime(2025, 11, d, tzinfo=UTC) for d in range(1, 8)}
@@ -35,12 +36,13 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderServer]:
         yield server
 
 
-def configured(settings: Settings, server: ProviderServer, **changes: Any) -> Settings:
-    """Settings whose OpenAI/Anthropic collectors point at the local server (2 buckets per page)."""
+def configured(settings: Settings, server: ProviderServer, anthropic_api: str = "legacy", **changes: Any) -> Settings:
+    """Settings whose OpenAI/Anthropic collectors point at the local server (2 buckets, or analytics
+    rows, per page); Anthropic's legacy reports unless `anthropic_api="analytics"`."""
     common = {"enabled": True, "page_limit": 2, "refetch_buckets": 0, "http": FAST, **changes}
     section = CollectorsSettings(
         openai=OpenAIConfig(base_url=f"{server.url}/v1", **common),
-        anthropic=AnthropicConfig(base_url=server.url, **common),
+        anthropic=AnthropicConfig(base_url=server.url, api=anthropic_api, **common),
     )
     return settings.model_copy(update={"collectors": section})
 
@@ -77,7 +79,7 @@ def test_openai_usage_and_costs_paginate_into_exact_totals(settings: Settings, w
     assert items == [("gpt-4o-2024-08-06", "cached input")]
     # the SDK's bracket form was sent, with the configured group-by
     request = next(r for r in api.requests if r.path == OPENAI_USAGE)
-    assert request.params["group_by[]"] == ["project_id", "user_id", "api_key_id", "model", "batch"]
+    assert request.params["group_by[]"] == ["project_id", "user_id", "api_key_id", "model", "batch", "service_tier"]
     assert wh.scalar("SELECT countIf(is_batch) FROM provider_usage_live") == 2
 
 
@@ -92,6 +94,59 @@ def test_anthropic_reports_sum_cache_into_input_and_cents_into_dollars(settings:
     assert wh.query_rows("SELECT is_batch FROM provider_usage_live WHERE service_tier = 'batch'") == [(True,)]
     request = next(r for r in api.requests if r.path == ANTHROPIC_USAGE)
     assert request.param("starting_at") == "2025-11-01T00:00:00Z" and request.param("bucket_width") == "1d"
+
+
+def test_anthropic_analytics_api_is_the_default_and_reads_whole_buckets(settings: Settings, wh: Warehouse,
+                                                                        api: ProviderServer) -> None:
+    assert AnthropicConfig().api == "analytics" and AnthropicConfig(api="legacy").group_by[-1] == "context_window"
+    api.datasets[ANALYTICS_USAGE][2]["group"]["service_tier"] = "priority_on_demand"  # a 2026 tier
+    # 2 rows a page: Nov 1's two usage rows and three cost rows are split across pages
+    report = run_collector("anthropic", configured(settings, api, "analytics"), wh, since=NOV[1], until=UNTIL)
+    assert report.ok, report.error
+    # the same usage as the legacy report, plus request counts (10 + 11 + 10 + 10 + 10)
+    assert usage_totals(wh, "anthropic") == (5, 30800, 23200, 900, 1000, 2640, 51, 11)
+    assert cost_total(wh, "anthropic") == (6, Decimal("11.638083333333"))
+    assert wh.query_rows("SELECT DISTINCT user_id FROM provider_usage_live ORDER BY 1") == \
+        [("user_apikey_01",), ("user_apikey_02",)]  # the grouped actor
+    assert wh.query_rows("SELECT is_batch FROM provider_usage_live WHERE service_tier = 'batch'") == [(True,)]
+    assert wh.query_rows("SELECT is_batch, input_tokens FROM provider_usage_live "
+                         "WHERE service_tier = 'priority_on_demand'") == [(False, 20100)]
+    request = next(r for r in api.requests if r.path == ANALYTICS_USAGE)
+    assert (request.param("time_bucket_width"), request.param("order_by"), request.param("order")) == \
+        ("1d", "time", "asc")
+    assert request.params["group_by[]"] == ["api_key_id", "workspace_id", "model", "service_tier", "actor"]
+    assert len([r for r in api.requests if r.path == ANALYTICS_USAGE]) == 3  # 5 rows, 2 a page
+    grouped = wh.scalar("SELECT any(grouped_by) FROM provider_usage_live")
+    assert set(grouped) == {"api_key_id", "provider_project_id", "model", "service_tier", "is_batch", "user_id"}
+    # the legacy reports stay a setting away
+    assert not [r for r in api.requests if r.path in (ANTHROPIC_USAGE, ANTHROPIC_COSTS)]
+
+
+def test_anthropic_analytics_429_split_buckets_and_the_31_day_cap(settings: Settings, wh: Warehouse,
+                                                                  api: ProviderServer) -> None:
+    api.script(ANALYTICS_USAGE, Scripted(429, {"type": "error", "error": {"type": "rate_limit_error",
+                                                                          "message": "slow down"}},
+                                         headers={"Retry-After": "1"}))
+    s = configured(settings, api, "analytics", costs=False, page_limit=1)
+    api.outage_after_pages = 3  # rows of Nov 1, Nov 1, Nov 2 served: only Nov 1 is known complete
+    first = run_collector("anthropic", s, wh, since=NOV[1], until=UNTIL)
+    assert first.status == "error" and first.error_kind == "unavailable"
+    assert [r.status for r in api.requests if r.path == ANALYTICS_USAGE][:2] == [429, 200]  # waited, then read
+    assert usage_totals(wh, "anthropic")[:2] == (2, 6200)  # Nov 1 whole, Nov 2 held back (not half-written)
+    cursor, _ = load_cursor(wh, "anthropic")
+    assert cursor["streams"]["anthropic:analytics-usage:1d"]["done_until"] == "2025-11-02T00:00:00+00:00"
+    api.outage_after_pages = None
+    # a 40-day back-fill is asked for in two queries of at most 31 days
+    assert run_collector("anthropic", s, wh, since=datetime(2025, 10, 1, tzinfo=UTC), until=UNTIL).ok
+    ranges = {(r.param("starting_at"), r.param("ending_at")) for r in api.requests
+              if r.path == ANALYTICS_USAGE and r.status == 200 and r.param("page") is None}
+    assert ("2025-10-01T00:00:00Z", "2025-11-01T00:00:00Z") in ranges
+    assert ("2025-11-01T00:00:00Z", "2025-11-06T00:00:00Z") in ranges
+    assert usage_totals(wh, "anthropic")[:2] == (5, 30800)
+    # a bucket now without usage (no rows at all) replaces what was stored for it
+    api.datasets[ANALYTICS_USAGE] = [r for r in api.datasets[ANALYTICS_USAGE] if r["starting_at"] != "2025-11-05T00:00:00Z"]
+    assert run_collector("anthropic", s, wh, since=NOV[1], until=UNTIL).ok
+    assert usage_totals(wh, "anthropic")[:2] == (4, 30800 - 1000)
 
 
 def test_rerun_and_refetch_do_not_double_count(settings: Settings, wh: Warehouse, api: ProviderServer) -> None:
@@ -209,8 +264,6 @@ def test_bad_key_is_a_configuration_error_naming_the_variable(settings: Settings
 
 def test_rejected_group_by_names_the_setting(settings: Settings, wh: Warehouse, api: ProviderServer) -> None:
     s = configured(settings, api, costs=False)
-    s.collectors.openai.group_by.append("service_tier")
-    api.datasets[OPENAI_USAGE] = api.datasets[OPENAI_USAGE]  # the server accepts service_tier…
     api.script(OPENAI_USAGE, Scripted(400, {"error": {"message": "Invalid value for group_by"}}))
     report = run_collector("openai", s, wh, since=NOV[1], until=UNTIL)
     assert report.error_kind == "config" and "collectors.openai.group_by" in report.error

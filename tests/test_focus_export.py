@@ -1,12 +1,15 @@
-"""FOCUS 1.2 export: every mandatory column with the spec's types and nulls, BilledCost equal to
-/v1/totals (calls) plus GPU cost (self-hosted) to the cent, ListCost at catalogue prices against
-EffectiveCost with negotiated overrides."""
+"""FOCUS 1.2 export: every mandatory column with the spec's types and nulls — the column table
+checked against the FinOps Foundation's own rule model (focus-validator's model-1.2.0.1.json) —,
+BilledCost equal to /v1/totals (calls) plus GPU cost (self-hosted) to the cent, ListCost at
+catalogue prices against EffectiveCost with negotiated overrides."""
 
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 
@@ -18,6 +21,33 @@ from warehouse.queries import attribution
 from warehouse.queries.scope import Scope
 
 SINCE, UNTIL = datetime(2025, 11, 3, tzinfo=UTC), datetime(2025, 11, 4, tzinfo=UTC)
+MODEL = Path(__file__).parent / "fixtures" / "focus" / "model-1.2.0.1.json"
+_TYPES = {"TypeDecimal": "Decimal", "TypeString": "String", "TypeDateTime": "Date/Time"}
+
+
+def _foundation_model() -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """From the Foundation's FOCUS 1.2 rule model: each column's presence level (dataset rules:
+    MUST → Mandatory, MUST when the provider supports it → Conditional, RECOMMENDED), its type, and
+    the columns that must never be null (an unconditional MUST NOT rule)."""
+    rules = json.loads(MODEL.read_text())["ModelRules"]
+    presence, types, not_null = {}, {}, set()
+    for rule_id, rule in rules.items():
+        criteria, need = rule["ValidationCriteria"], rule["ValidationCriteria"]["Requirement"]
+        if rule_id.startswith("CostAndUsage-D-") and need.get("CheckFunction") == "ColumnPresent":
+            presence[need["ColumnName"]] = "Recommended" if criteria["Keyword"] == "RECOMMENDED" else \
+                "Conditional" if rule["ApplicabilityCriteria"] else "Mandatory"
+        elif rule.get("EntityType") == "Column" and rule.get("Function") == "Type" and need.get("CheckFunction"):
+            types[rule["Reference"]] = _TYPES[need["CheckFunction"]]
+        elif (rule.get("Function") == "Nullability" and criteria["Keyword"] == "MUST NOT" and not criteria["Condition"]
+              and not rule["ApplicabilityCriteria"] and need.get("CheckFunction") == "CheckNotValue"):
+            not_null.add(rule["Reference"])
+    return presence, types, not_null
+
+
+def test_the_column_table_agrees_with_the_foundations_rule_model() -> None:
+    presence, types, _ = _foundation_model()
+    assert presence == {c.name: c.level for c in focus.SPEC}  # all 57 columns, each at its level
+    assert types == {c.name: c.kind for c in focus.SPEC if c.kind != "JSON"}  # the model types no JSON column
 
 
 def _calls() -> list[dict]:
@@ -41,6 +71,9 @@ def test_focus_columns_types_and_totals(wh, settings, pipeline) -> None:
     assert round(Decimal(billed), 2) == round(totals["cost_usd"], 2) and Decimal(billed) == totals["cost_usd"]
     # no override: list price = what we priced
     assert (rows["ListCost"] == rows["EffectiveCost"]).all()
+    _, _, not_null = _foundation_model()
+    for name in not_null & set(rows.columns):  # e.g. BilledCost, ChargeFrequency, ServiceSubcategory
+        assert rows[name].null_count() == 0, name
     tags = rows.filter(pl.col("ResourceName") == "gpt-4o")["Tags"][0]
     assert '"team":"search"' in tags and rows.filter(pl.col("ResourceName") == "gpt-4o")["x_Calls"][0] == 2
 

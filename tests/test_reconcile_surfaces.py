@@ -193,7 +193,7 @@ def test_the_cli_as_a_cron_user_runs_it(tmp_path: Path, stand_in: ProviderServer
     providers = {p["provider"]: p for p in body["providers"]}
     assert (providers["openai"]["grain"], Decimal(providers["openai"]["billed_usd"])) == (
         "api_key_id, model", Decimal("2.2978456789012345"))
-    assert providers["anthropic"]["grain"] == "model"
+    assert providers["anthropic"]["grain"] == "api_key_id, model"  # the analytics API (the default) bills per key
     gpt = next(r for r in body["rows"] if r["day"] == "2025-11-04" and r["api_key_id"] == "key_a")
     assert Decimal(gpt["logged_usd"]) == logged_nov4() and Decimal(gpt["billed_usd"]) == Decimal("0.03")
     refused = _cli(home, "reconcile", "--by", "team", env=env)

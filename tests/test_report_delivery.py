@@ -131,3 +131,39 @@ def test_dry_run_writes_files_and_records_nothing(wh: Warehouse, settings: Setti
     preview = (folder / "preview.html").read_text()
     assert "cid:" not in preview and 'src="daily-spend.png"' in preview
     assert ledger(wh) == {}
+
+
+def test_the_message_id_is_recorded_before_data_and_a_retry_after_a_crash_reuses_it(
+        wh: Warehouse, settings: Settings, calls: None) -> None:
+    import email
+    import email.policy
+
+    ledger_at_data: list[tuple[str, set[tuple[str, str, str]]]] = []
+    with smtp_server() as (controller, handler):
+        accept = handler.handle_DATA
+
+        async def handle_data(server: Any, session: Any, envelope: Any) -> str:
+            message = email.message_from_bytes(envelope.original_content or envelope.content,
+                                               policy=email.policy.default)
+            rows = report_sends.send_states(wh, Scope.all(), report="weekly", period=WEEK.label).to_dicts()
+            ledger_at_data.append((message["Message-ID"], {(r["audience"], r["status"], r["message_id"]) for r in rows}))
+            return await accept(server, session, envelope)
+
+        handler.handle_DATA = handle_data  # type: ignore[method-assign]
+        s = configured(settings, controller.port)
+        assert send_weekly_reports(s, wh, week=WEEK, now=NOW).count("sent") == 3
+        # when each mail's DATA arrived, the ledger already held its Message-ID as `sending`
+        assert len(ledger_at_data) == 3
+        for msg_id, rows in ledger_at_data:
+            assert any(status == "sending" and mid == msg_id for _, status, mid in rows), (msg_id, rows)
+        # a crash after the server accepted the search team's mail, before `sent` was recorded
+        search = next(r for r in handler.received if r.rcpt_tos == ["s@example.com"])
+        report_sends.record_send(wh, report="weekly", period=WEEK.label, audience="search",
+                                 recipients=["s@example.com"], status="sending", attempt=2,
+                                 message_id=search.message["Message-ID"], attempted_at=datetime.now(UTC))
+        again = send_weekly_reports(s, wh, week=WEEK, now=NOW)
+        assert (again.count("sent"), again.count("skipped")) == (1, 2)
+        resent = handler.received[-1]
+        # the same mail again (at-least-once), under the same Message-ID, so clients show it once
+        assert resent.rcpt_tos == ["s@example.com"] and resent.message["Message-ID"] == search.message["Message-ID"]
+    assert ledger(wh)["search"][0] == "sent"

@@ -1,11 +1,13 @@
 """Real third-party producers against the real service: LiteLLM's SDK (offline, `mock_response`)
-with its own `generic_api` logger, and the OpenTelemetry SDK's OTLP/HTTP protobuf exporter."""
+with its own `generic_api` logger (async code only) and with ours (sync and async code), and the
+OpenTelemetry SDK's OTLP/HTTP protobuf exporter."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import os
+import time
 
 import pytest
 
@@ -110,3 +112,65 @@ def test_opentelemetry_sdk_exporter_protobuf(service: Running) -> None:
         ("o4-mini", 100, 0, 900, 800, None, "timeout", "", "", "research", 30000),
     ]
     assert service.rows("SELECT tool_name, status, duration_ms FROM tool_runs") == [("search", "ok", 2000)]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_litellm_sdk_with_our_logger_in_sync_and_async_code(service: Running, mode: str) -> None:  # noqa: F811
+    """LiteLLM's generic_api logger cannot be registered outside an event loop; ours works in both,
+    and the call it sends (cache reads, cache writes, reasoning) is priced exactly as calc_price."""
+    from datetime import UTC
+    from decimal import Decimal
+
+    from genai_prices import Usage, calc_price
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    litellm = pytest.importorskip("litellm")
+    from litellm.types.utils import ModelResponse
+
+    from llmledger.integrations.litellm import LlmledgerLogger
+
+    usage = {"prompt_tokens": 12000, "completion_tokens": 900, "total_tokens": 12900,
+             "prompt_tokens_details": {"cached_tokens": 4096, "cache_write_tokens": 2048},
+             "completion_tokens_details": {"reasoning_tokens": 300}}
+    reply = ModelResponse(model="gpt-5.6", usage=usage, choices=[
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}])
+    logger = LlmledgerLogger(f"{service.url}/v1/litellm", api_key="not-needed-without-keys", flush_interval_s=60)
+    previous = litellm.callbacks
+    litellm.callbacks = [logger]
+    try:
+        call = {"model": "openai/gpt-5.6", "messages": [{"role": "user", "content": "x"}], "mock_response": reply,
+                "metadata": {"spend_logs_metadata": {"route": "/chat"}}}
+        if mode == "sync":
+            litellm.completion(**call)  # plain synchronous code: no event loop anywhere
+            for _ in range(200):  # LiteLLM runs success callbacks after the call returns
+                if logger.received:
+                    break
+                time.sleep(0.05)
+        else:
+            async def app() -> None:  # an async app: its loop lives on after the call
+                from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+                await litellm.acompletion(**call)
+                for _ in range(200):
+                    if logger.received:
+                        break
+                    await asyncio.sleep(0.05)
+                await close_litellm_async_clients()
+
+            asyncio.run(app())
+            litellm.in_memory_llm_clients_cache.cache_dict.clear()  # else their __del__ complains at exit
+            gc.collect()
+        assert logger.received == 1 and logger.flush() and logger.sent == 1
+    finally:
+        litellm.callbacks = previous
+        logger.close()
+    service.wait_flushed()
+    rows = service.rows("SELECT provider, input_tokens, cache_read_tokens, cache_write_5m_tokens, output_tokens, "
+                        "reasoning_tokens, route, toString(cost_usd), ts FROM calls")
+    assert len(rows) == 1, rows
+    *tokens, cost, ts = rows[0]
+    assert tokens == ["openai", 12000, 4096, 2048, 900, 300, "/chat"]
+    expected = calc_price(Usage(input_tokens=12000, cache_read_tokens=4096, cache_write_tokens=2048,
+                                output_tokens=900, output_reasoning_tokens=300), "gpt-5.6", provider_id="openai",
+                          genai_request_timestamp=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts).total_price
+    assert Decimal(cost) == expected

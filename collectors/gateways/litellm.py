@@ -40,7 +40,7 @@ _TTL = pl.Struct({"ephemeral_5m_input_tokens": _S, "ephemeral_1h_input_tokens": 
 _USAGE = pl.Struct({
     "cache_read_input_tokens": _S,
     "cache_creation_input_tokens": _S,
-    "prompt_tokens_details": pl.Struct({"cached_tokens": _S, "cache_creation_tokens": _S,
+    "prompt_tokens_details": pl.Struct({"cached_tokens": _S, "cache_creation_tokens": _S, "cache_write_tokens": _S,
                                         "cache_creation_token_details": _TTL}),
     "completion_tokens_details": pl.Struct({"reasoning_tokens": _S}),
     "cache_creation": _TTL,
@@ -101,7 +101,8 @@ def map_spend_logs(raw: RawBatch, config: LiteLLMSpendLogsConfig) -> tuple[RawBa
     reads = m.integer(pl.coalesce(_usage(meta, "cache_read_input_tokens"),
                                   _usage(meta, "prompt_tokens_details", "cached_tokens")), "cache_read_input_tokens")
     writes = m.integer(pl.coalesce(_usage(meta, "cache_creation_input_tokens"),
-                                   _usage(meta, "prompt_tokens_details", "cache_creation_tokens")),
+                                   _usage(meta, "prompt_tokens_details", "cache_creation_tokens"),
+                                   _usage(meta, "prompt_tokens_details", "cache_write_tokens")),  # OpenAI, 2026
                        "cache_creation_input_tokens")
     writes_1h = m.integer(pl.coalesce(
         _usage(meta, "prompt_tokens_details", "cache_creation_token_details", "ephemeral_1h_input_tokens"),

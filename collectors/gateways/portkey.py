@@ -36,7 +36,7 @@ _S = pl.String()
 USAGE = pl.Struct({
     "prompt_tokens": _S, "completion_tokens": _S, "input_tokens": _S, "output_tokens": _S,
     "cache_read_input_tokens": _S, "cache_creation_input_tokens": _S,
-    "prompt_tokens_details": pl.Struct({"cached_tokens": _S}),
+    "prompt_tokens_details": pl.Struct({"cached_tokens": _S, "cache_write_tokens": _S}),
     "completion_tokens_details": pl.Struct({"reasoning_tokens": _S}),
     "cache_creation": pl.Struct({"ephemeral_5m_input_tokens": _S, "ephemeral_1h_input_tokens": _S}),
     "server_tool_use": pl.Struct({"web_search_requests": _S}),
@@ -79,7 +79,9 @@ def map_logs(raw: RawBatch) -> RawBatch:
     reads = m.integer(pl.coalesce(u.struct.field("cache_read_input_tokens"),
                                   u.struct.field("prompt_tokens_details").struct.field("cached_tokens")),
                       "cached tokens").fill_null(0)
-    writes = m.integer(u.struct.field("cache_creation_input_tokens"), "cache_creation_input_tokens").fill_null(0)
+    writes = m.integer(pl.coalesce(u.struct.field("cache_creation_input_tokens"),  # Anthropic
+                                   u.struct.field("prompt_tokens_details").struct.field("cache_write_tokens")),  # OpenAI
+                       "cache_creation_input_tokens").fill_null(0)
     writes_1h = m.integer(u.struct.field("cache_creation").struct.field("ephemeral_1h_input_tokens"),
                           "ephemeral_1h_input_tokens").fill_null(0)
     anthropic_cache = native_anthropic | (is_anthropic(provider.fill_null(""), model.fill_null(""))

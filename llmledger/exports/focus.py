@@ -8,8 +8,10 @@ catalogue prices. Custom columns carry the `x_` prefix the spec reserves for the
 
 `SPEC` encodes the v1.2 column table (FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, tag v1.2, commit
 7296e3146fb931ee32b6496fa6e4200e7f4384f7, `specification/columns/*.md`: feature level, nulls, data
-type); `check(frame)` holds an export to it. No validator on the package index covers 1.2 (the only
-installable `focus-validator`, 1.0.0, checks FOCUS 1.0 and pins numpy < 2).
+type); `check(frame)` holds an export to it. The FinOps Foundation's `focus-validator` covers 1.2
+from 2.x (its rule model `model-1.2.0.1.json`), but requires Python ≥ 3.12, numpy < 2 and Polars 1.x,
+none of which this project can take (Python 3.11, numpy 2, Polars 2); the versions that install here
+(≤ 1.0.0) check FOCUS 1.0 only.
 """
 
 from __future__ import annotations

@@ -136,8 +136,9 @@ def gpu_utilisation(
     wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, step_s: int = 60,
     nodes: Sequence[str] | None = None, tag: str = "nodes:gpu",
 ) -> pl.DataFrame:
-    """Per time bucket, node and GPU: mean utilisation (%), SM activity (0–1), framebuffer used /
-    free (MiB) and used share, power (W), max temperature (°C)."""
+    """Per time bucket, node and GPU: mean utilisation (%) and the exporter field(s) it came from
+    (`util_source`, comma-separated), SM activity (0–1), framebuffer used / free (MiB) and used
+    share, power (W), max temperature (°C)."""
     params: dict[str, Any] = {}
     where = _range(scope, start, end, 0, params)
     if nodes:
@@ -146,7 +147,9 @@ def gpu_utilisation(
     bucket = _bucket(step_s, params)
     sql = f"""
         SELECT {bucket} AS bucket, node, gpu, any(gpu_model) AS gpu_model,
-            avg(util_pct) AS util_pct, avg(sm_active) AS sm_active, avg(tensor_active) AS tensor_active,
+            avg(util_pct) AS util_pct,
+            arrayStringConcat(arraySort(groupUniqArrayIf(util_source, util_source != '')), ',') AS util_source,
+            avg(sm_active) AS sm_active, avg(tensor_active) AS tensor_active,
             avg(fb_used_mib) AS fb_used_mib, avg(fb_free_mib) AS fb_free_mib, avg(used_share) AS fb_used_share,
             avg(power_w) AS power_w, max(temp_c) AS temp_c_max, count() AS samples
         FROM (SELECT *, fb_used_mib / nullIf(fb_total_mib, 0) AS used_share FROM gpu_samples WHERE {where})

@@ -2,7 +2,7 @@
 llmledger logged, at the finest grain each export really has.
 
 Each provider's exports are grouped by whatever their collector asked for (`grouped_by`). The
-requested dimensions (`by` ⊆ api_key_id, model) are narrowed per provider to those its cost
+requested dimensions (`by` ⊆ api_key_id, model, service_tier) are narrowed per provider to those its cost
 export carries on every line — OpenAI's costs by line item and key give model/day and key/day,
 Anthropic's cost report by description gives model/day only, an export grouped by neither gives
 provider/day — so billed dollars are never compared with calls at a grain the bill does not
@@ -32,7 +32,8 @@ import polars as pl
 from warehouse.client import Warehouse, identifier
 from warehouse.queries.scope import Scope
 
-DIMENSIONS = ("api_key_id", "model")
+DIMENSIONS = ("api_key_id", "model", "service_tier")
+DEFAULT_BY = ("api_key_id", "model")  # service_tier on request (OpenAI groups usage by it)
 
 _GROUPINGS = """
 SELECT provider, 'costs' AS export, groupUniqArray(grouped_by) AS groupings
@@ -101,7 +102,7 @@ _TOOL_ROWS = """
 
 SCHEMA: dict[str, pl.DataType] = {
     "day": pl.Date(), "provider": pl.String(), "grain": pl.String(), "api_key_id": pl.String(),
-    "model": pl.String(), "provider_requests": pl.UInt64(), "logged_calls": pl.UInt64(),
+    "model": pl.String(), "service_tier": pl.String(), "provider_requests": pl.UInt64(), "logged_calls": pl.UInt64(),
     **{f"{side}_{t}_tokens": pl.UInt64() for t in ("input", "cache_read", "cache_write", "output")
        for side in ("provider", "logged")},
     "billed_usd": pl.Decimal(38, 18), "logged_usd": pl.Decimal(38, 18), "gateway_reported_usd": pl.Decimal(38, 18),
@@ -133,7 +134,7 @@ def reconcile(
     start: datetime,
     end: datetime,
     *,
-    by: Sequence[str] = ("api_key_id", "model"),
+    by: Sequence[str] = DEFAULT_BY,
     bucket_width: str = "1d",
     tag: str = "reconcile",
 ) -> pl.DataFrame:
@@ -148,7 +149,7 @@ def reconcile(
     ]
     if not frames:
         return pl.DataFrame(schema=SCHEMA)
-    return pl.concat([f.cast(SCHEMA) for f in frames]).sort("day", "provider", "api_key_id", "model")  # type: ignore[arg-type]
+    return pl.concat([f.cast(SCHEMA) for f in frames]).sort("day", "provider", "api_key_id", "model", "service_tier")  # type: ignore[arg-type]
 
 
 def _provider_rows(wh: Warehouse, scope: Scope, start: datetime, end: datetime, provider: str, grain: list[str],
@@ -178,7 +179,7 @@ def capture(
     start: datetime,
     end: datetime,
     *,
-    by: Sequence[str] = ("api_key_id", "model"),
+    by: Sequence[str] = DEFAULT_BY,
     tag: str = "reconcile:capture",
 ) -> pl.DataFrame:
     """Per provider over the days its cost export covers in the range: the grain it was

@@ -27,8 +27,10 @@ class ReconcileQuery(BaseModel):
 
     start: Instant = Field(description="First day (ISO 8601; naive = UTC).")
     end: Instant = Field(description="End, exclusive.")
-    by: list[Grain] = Field(default_factory=lambda: list(Grain), max_length=2,  # type: ignore[arg-type]
-                            description="api_key_id and/or model (repeatable); none given: both.")
+    by: list[Grain] = Field(default_factory=lambda: [Grain(d) for d in reconciliation.DEFAULT_BY],  # type: ignore[misc]
+                            max_length=len(reconciliation.DIMENSIONS),
+                            description="api_key_id, model and/or service_tier (repeatable); none given: "
+                                        "api_key_id and model.")
 
     @model_validator(mode="after")
     def _ordered(self) -> ReconcileQuery:

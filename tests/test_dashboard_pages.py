@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
-from dashboards import formatting as fmt
+from llmledger import formatting as fmt
 from dashboards.client import Api, View
 from dashboards.controls import now_minute, range_of
 from llmledger.service.keys import KeyScope

@@ -4,14 +4,15 @@ band, the cost of each step, and the same requests all on the frontier model."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import polars as pl
 import streamlit as st
 
-from dashboards import controls, figures, layout, palette
-from dashboards import formatting as fmt
+from dashboards import controls, figures, layout, palette, tables
 from dashboards.client import ApiError, frame
+from llmledger import formatting as fmt
 
 MIN_REQUESTS = 20
 
@@ -37,13 +38,16 @@ with layout.guard(api):
             st.plotly_chart(figures.outliers(worst), key="outliers")
         runaway = worst.filter(pl.col("reasoning_tokens") >= 100_000)
         if not runaway.is_empty():
-            st.warning(f"{runaway.height} call(s) used ≥ 100,000 reasoning tokens — set a reasoning budget "
-                     f"(max reasoning / thinking tokens) on {', '.join(sorted(set(runaway['route'].to_list())))}.",
-                     icon=":material/psychology:")
-        layout.show_table(worst.select("ts", "route", "model", "user_id", "reasoning_tokens", "output_tokens",
-                                       pl.col("route_p99").round(0), pl.col("times_p99").round(1), "cost_usd",
-                                       "event_id"), key="outlier_table",
-                          height=260)
+            st.warning(f"{runaway.height} call(s) used ≥ 100,000 reasoning tokens, from {fmt.timestamp(runaway['ts'].min())} "
+                       f"to {fmt.timestamp(runaway['ts'].max())} — set a reasoning budget (max reasoning / thinking "
+                       f"tokens) on {', '.join(sorted(set(runaway['route'].to_list())))}.", icon=":material/psychology:")
+        urls = [controls.link("calls", start=ts - timedelta(minutes=1), end=ts + timedelta(minutes=1),
+                              where=[f"route:{route}"], order="costliest")
+                for ts, route in zip(worst["ts"].to_list(), worst["route"].to_list(), strict=True)]
+        tables.show_table(worst.with_columns(pl.Series("url", urls)).select(
+            "ts", "route", "model", "user_id", "reasoning_tokens", "output_tokens", "route_p99", "times_p99", "cost_usd",
+            "event_id", "url"), links={"event_id": "url"}, kinds={"route_p99": "count", "times_p99": "number"},
+            key="outlier_table", height=260)
 
     st.header("Cascade routing")
     grain = {"5min": "hour"}.get(controls.grain_for(view), controls.grain_for(view))  # enough requests per bucket
@@ -66,17 +70,27 @@ with layout.guard(api):
     stale = judged.filter(pl.col("escalation_rate") >= 0.7)
     if not stale.is_empty():
         first = stale.sort("bucket").row(0, named=True)
-        st.warning(f"{first['key']} escalated {fmt.percent(first['escalation_rate'])} of requests at "
-                   f"{first['bucket']:%Y-%m-%d %H:%M} UTC (first-step model: {', '.join(first['step0_models'])}): "
-                   "a changed cheap model or stale router — retrain the router or roll the model back.", icon=":material/alt_route:")
+        latest = judged.filter((pl.col("key") == first["key"]) & pl.col("escalation_rate").is_not_null()).sort("bucket")
+        now = latest.row(latest.height - 1, named=True) if latest.height else first
+        still = (now["escalation_rate"] or 0) >= 0.5
+        text = (f"{first['key']} escalated {fmt.percent(first['escalation_rate'])} of requests from "
+                f"{fmt.timestamp(first['bucket'])} (first-step model: {', '.join(first['step0_models'])}): a changed "
+                "cheap model or stale router. ")
+        if still:
+            st.warning(text + f"Still {fmt.percent(now['escalation_rate'])} at {fmt.timestamp(now['bucket'])}: retrain "
+                       "the router or roll the model back.", icon=":material/alt_route:")
+        else:
+            st.info(text + f"Back to {fmt.percent(now['escalation_rate'])} by {fmt.timestamp(now['bucket'])}.",
+                    icon=":material/alt_route:")
     left, right = st.columns(2)
     with left:
         st.plotly_chart(figures.stacked_steps(steps), key="steps")
     with right:
         st.plotly_chart(figures.frontier(frontier), key="frontier")
-    layout.show_table(frontier.select("routing_policy", "requests", "calls", "actual_cost_usd", "frontier_model",
-                                      "all_frontier_cost_usd", "saved_usd"), key="frontier_table")
-    layout.show_table(steps, percent=("cost_share",), key="steps_table")
+    tables.show_table(frontier.select("routing_policy", "requests", "calls", "actual_cost_usd", "frontier_model",
+                                      "all_frontier_cost_usd", "saved_usd"),
+                      titles={"saved_usd": "saved by the cascade ($)"}, key="frontier_table")
+    tables.show_table(steps, key="steps_table")
 
     st.header("Threshold advice")
     routes = api.usage(view, "route").filter(pl.col("key") != "")["key"].to_list()[:50]
@@ -95,13 +109,13 @@ with layout.guard(api):
             st.plotly_chart(figures.threshold_curve(
                 curve, recommended=rec["threshold"], current=cur["threshold"] if cur else None,
                 title=f"{route}: threshold → escalation and monthly cost ({advice['source']}, "
-                      f"{advice['requests_sampled']:,} scores, {advice['cheap']} → {advice['frontier']})"),
+                      f"{fmt.count(advice['requests_sampled'])} scores, {advice['cheap']} → {advice['frontier']})"),
                 key="advice_curve")
             cols = st.columns(4)
             cols[0].metric("Recommended threshold", f"{rec['threshold']:.2f}")
             cols[1].metric("Escalation", fmt.percent(rec["escalation_rate"]))
-            cols[2].metric("Monthly cost", f"${Decimal(rec['monthly_cost_usd']):,.2f}")
-            cols[3].metric("Saving vs all frontier", fmt.percent(rec["saving_vs_frontier"] or 0))
+            cols[2].metric("Monthly cost", fmt.money(Decimal(rec["monthly_cost_usd"])))
+            cols[3].metric("Saving vs all frontier", fmt.percent(rec["saving_vs_frontier"]))
             if advice["classifier_advice"]:
                 st.warning("Classifier routing: " + advice["classifier_advice"], icon=":material/call_split:")
             for warning in advice["warnings"]:

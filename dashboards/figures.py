@@ -327,8 +327,8 @@ def lines(frame: pl.DataFrame, *, y: str, title: str, y_title: str, key: str = "
     for name in names:
         part = frame.filter(pl.col(key) == name).sort("bucket")
         points = [v * scale if v is not None else None for v in _num(part, y)]
-        fig.add_scatter(x=part["bucket"].to_list(), y=points, mode="lines", name=f"{short(name)}{suffix}",
-                        line={"color": colours[str(name)], "dash": dash}, connectgaps=False,
+        fig.add_scatter(x=part["bucket"].to_list(), y=points, mode="lines", name=f"{short(name, 40)}{suffix}",
+                        meta=str(name), line={"color": colours[str(name)], "dash": dash}, connectgaps=False,
                         hovertemplate=f"{name}{suffix}<br>%{{x}}<br>%{{y:{shown}}}<extra></extra>")
     for value, text, colour in thresholds:
         _hline(fig, value, text, colour, log=log_y)

@@ -53,7 +53,10 @@ def _text(value: date | datetime) -> str:
 
 
 def instants(first: date | datetime, last: date | datetime) -> tuple[datetime, datetime]:
-    """[start, end) of a custom range: dates are whole days (`last` inclusive), instants exact."""
+    """[start, end) of a custom range: dates are whole days (`last` inclusive), instants exact;
+    edges given the wrong way round are swapped."""
+    if not isinstance(first, datetime) and not isinstance(last, datetime):
+        first, last = min(first, last), max(first, last)
     start = first if isinstance(first, datetime) else datetime.combine(first, time(0), tzinfo=UTC)
     end = last if isinstance(last, datetime) else datetime.combine(last, time(0), tzinfo=UTC) + timedelta(days=1)
     return (start, end) if start < end else (end, start)

@@ -23,7 +23,10 @@ import polars as pl
 DEFAULT_URL = "http://127.0.0.1:8787"
 URL_ENV, KEY_ENV, EXPOSED_ENV = "LLMLEDGER_API_URL", "LLMLEDGER_API_KEY", "LLMLEDGER_DASHBOARD_EXPOSED"
 MONEY = pl.Decimal(38, 18)
-CACHE_S = 5  # fresh pushes reach the warehouse within ~1 s; a page shows them at most this much later
+CACHE_ENV = "LLMLEDGER_DASHBOARD_CACHE_S"
+# fresh pushes reach the warehouse within ~1 s; a page shows them at most this much later (0: no
+# cache, as the dashboards benchmark measures first loads)
+CACHE_S = 5
 IDLE = "(idle capacity)"  # the infra row of GPU time that served no call (warehouse.queries.nodes.IDLE)
 _TIME_COLUMNS = {"bucket", "ts", "at", "first_seen", "last_seen", "month_start", "month_end"}
 
@@ -115,7 +118,8 @@ def _cached_fetch() -> Any:
         return fetch
     if not exists():
         return fetch
-    return st.cache_data(ttl=CACHE_S, show_spinner=False, max_entries=512)(fetch)
+    ttl = float(os.environ.get(CACHE_ENV) or CACHE_S)
+    return st.cache_data(ttl=ttl, show_spinner=False, max_entries=512)(fetch) if ttl > 0 else fetch
 
 
 _FETCH: Any = None

@@ -162,10 +162,10 @@ def budget_bars(budgets: pl.DataFrame) -> go.Figure:
     labelled, each bar saying its share and status."""
     used, forecast = _num(budgets, "used"), _num(budgets, "forecast_used")
     top = max([1.1, *[(v or 0) * 1.08 for v in [*used, *forecast]]])
-    fig = _figure("Budgets: month to date and month-end forecast", barmode="overlay", bargap=0.35,
+    fig = _figure("Budgets: month to date (coloured by status) over the month-end forecast (grey)",
+                  barmode="overlay", bargap=0.35, showlegend=False,
                   xaxis={"title": "share of the monthly budget", "tickformat": ".0%", "range": [0, top],
                          "tickvals": [t for t in (0, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0) if t <= top]},
-                  legend={"orientation": "h", "y": -0.25, "x": 0, "yanchor": "top"},
                   margin={"l": 10, "r": 10, "t": 70, "b": 10})
     names = [short(n, 22) for n in budgets["budget"].to_list()]
     fig.add_bar(y=names, x=forecast, orientation="h", name="month-end forecast", marker={"color": "rgba(95,99,104,0.25)"},
@@ -205,11 +205,14 @@ def movers(frame: pl.DataFrame, *, dimension: str) -> go.Figure:
     """Change in spend against the previous period, per value (green down, red up)."""
     rows = frame.sort("delta_usd")
     deltas = _num(rows, "delta_usd")
+    low, high = min([0.0, *(d or 0 for d in deltas)]), max([0.0, *(d or 0 for d in deltas)])
+    pad = (high - low) * 0.22 or 1.0  # room for the labels outside the bars
     fig = _figure(f"Top movers by {dimension} vs the previous period",
-                  xaxis={"title": "change in API spend", **money_axis(deltas)})
+                  xaxis={"title": "change in API spend", "range": [low - (pad if low < 0 else 0), high + pad],
+                         **money_axis(deltas)})
     fig.add_bar(y=[short(k) for k in rows["key"].to_list()], x=deltas, orientation="h",
                 marker_color=[palette.CRITICAL if (d or 0) > 0 else palette.GOOD for d in deltas],
-                text=[fmt.signed_money(d, places=None) for d in deltas], textposition="auto",
+                text=[fmt.signed_money(d, places=None) for d in deltas], textposition="outside", cliponaxis=False,
                 customdata=[f"{fmt.money(b)} → {fmt.money(a)}" for a, b in
                             zip(rows["cost_usd"].to_list(), rows["previous_cost_usd"].to_list(), strict=True)],
                 hovertemplate="%{y}: %{customdata}<extra></extra>")
@@ -565,9 +568,9 @@ def session_growth(turns: pl.DataFrame) -> go.Figure:
     cumulative = _num(turns, "cumulative_cost_usd")
     fig = _figure("Input tokens per turn and the session's cost so far",
                   xaxis={"title": "turn", "dtick": 1 if turns.height <= 30 else None},
-                  yaxis={"title": "input tokens", "tickformat": "~s"},
+                  yaxis={"title": "input tokens", "tickformat": "~s", "rangemode": "tozero"},
                   yaxis2={"title": "cost so far", "overlaying": "y", "side": "right", "showgrid": False,
-                          "automargin": True, **money_axis(cumulative)},
+                          "automargin": True, "rangemode": "tozero", **money_axis(cumulative)},
                   legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right", "yanchor": "bottom"})
     turn = turns["turn"].to_list()
     fig.add_bar(x=turn, y=turns["input_tokens"].to_list(), name="input tokens", marker_color=palette.NEUTRAL,

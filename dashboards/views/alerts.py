@@ -68,9 +68,11 @@ def incident_view(incident_id: str) -> None:
     peak = ("critical", "warning", "ok")[2 - max(levels, default=figures.SEVERITY_LEVEL.get(str(incident.get("severity")), 0))]
     opened, resolved = _instant(incident.get("opened_at")), _instant(incident.get("resolved_at"))
     pairs = scope_pairs(incident.get("scope"))
+    fired = events.filter(pl.col("kind").is_in(["opened", "escalated", "renotified"])) if events.height else events
+    last = fired.row(fired.height - 1, named=True) if fired.height else incident  # why it fired, even once resolved
     st.markdown(f":{BADGE.get(peak, 'gray')}-badge[{peak} at its peak] :{BADGE.get(state, 'gray')}-badge[{state} now] "
                 f":gray-badge[{signal}]")
-    st.header(str(incident.get("summary") or signal.replace("_", " ")))
+    st.header(str(last.get("summary") or signal.replace("_", " ")))
     st.caption(f"Incident {incident_id} · {', '.join(f'{k} = {v}' for k, v in pairs) or 'whole project'}")
     row = st.columns(4)
     layout.metric(row[0], "Peak severity", peak, "highest reached")
@@ -83,8 +85,6 @@ def incident_view(incident_id: str) -> None:
     layout.metric(row[3], "Opened (UTC)", f"{opened:%b %d %H:%M}" if opened else fmt.MISSING,
                   (f"resolved after {fmt.duration_ms(lasted.total_seconds() * 1000)}" if resolved else
                    f"open for {fmt.duration_ms(lasted.total_seconds() * 1000)}") if lasted else None)
-    fired = events.filter(pl.col("kind").is_in(["opened", "escalated", "renotified"])) if events.height else events
-    last = fired.row(fired.height - 1, named=True) if fired.height else incident
     if last.get("cause"):
         st.info(f"**Probable cause:** {last['cause']}", icon=":material/search:")
     if last.get("next_step"):

@@ -68,7 +68,8 @@ def session_view(session_id: str) -> None:
         return
     first, last = turns.row(0, named=True), turns.row(turns.height - 1, named=True)
     row = st.columns(4)
-    layout.metric(row[0], "Turns", fmt.count(turns.height), f"{fmt.timestamp(first['ts'])} → {fmt.timestamp(last['ts'])}")
+    lasted = (last["ts"] - first["ts"]).total_seconds() * 1000
+    layout.metric(row[0], "Turns", fmt.count(turns.height), f"over {fmt.duration_ms(lasted)} from {first['ts']:%b %d %H:%M}")
     layout.metric(row[1], "Session cost", fmt.money(last["cumulative_cost_usd"]),
                   f"{fmt.money(Decimal(str(last['cumulative_cost_usd'])) / turns.height)} per turn")
     layout.metric(row[2], "Input tokens, first → last turn",

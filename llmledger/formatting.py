@@ -56,19 +56,27 @@ def money(value: Number, *, places: int | None = None) -> str:
     return _signed(f"${abs(shown):,.{2 if places is None else places}f}", shown < 0)
 
 
+def _short(size: Decimal) -> str | None:
+    """A non-negative amount from 1,000 up in three significant digits and a suffix (12.3k, 2.50M);
+    None below 1,000."""
+    for limit, suffix in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "k")):
+        if size >= limit:
+            scaled = size / limit
+            digits = 2 if scaled < 10 else 1 if scaled < 100 else 0
+            return f"{_rounded(scaled, digits):,.{digits}f}{suffix}"
+    return None
+
+
 def money_compact(value: Number) -> str:
     """Short money for headlines and chart labels: $950, $12.3k, $2.50M, $1.2B (sub-dollar as `money`)."""
     amount = _decimal(value)
     if amount is None:
         return MISSING
-    size = abs(amount)
-    for limit, suffix in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "k")):
-        if size >= limit:
-            scaled = size / limit
-            digits = 2 if scaled < 10 else 1 if scaled < 100 else 0
-            return _signed(f"${_rounded(scaled, digits):,.{digits}f}{suffix}", amount < 0)
-    if size >= 100:
-        return _signed(f"${_rounded(size, 0):,.0f}", amount < 0)
+    short = _short(abs(amount))
+    if short is not None:
+        return _signed(f"${short}", amount < 0)
+    if abs(amount) >= 100:
+        return _signed(f"${_rounded(abs(amount), 0):,.0f}", amount < 0)
     return money(amount)
 
 
@@ -95,13 +103,8 @@ def compact(value: Number) -> str:
     number = _decimal(value)
     if number is None:
         return MISSING
-    size = abs(number)
-    for limit, suffix in ((Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"), (Decimal(10) ** 3, "k")):
-        if size >= limit:
-            scaled = size / limit
-            digits = 2 if scaled < 10 else 1 if scaled < 100 else 0
-            return _signed(f"{_rounded(scaled, digits):.{digits}f}{suffix}", number < 0)
-    return count(number)
+    short = _short(abs(number))
+    return count(number) if short is None else _signed(short, number < 0)
 
 
 def number(value: Number, *, places: int = 1) -> str:

@@ -10,7 +10,9 @@ seconds per (URL, key, endpoint, parameters), so pushed calls show within second
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -123,6 +125,20 @@ def _cached_fetch() -> Any:
 
 
 _FETCH: Any = None
+PARALLEL_READS = 4  # the service answers reads in its thread pool; a 2-core warehouse gains little beyond
+
+
+def _script_context() -> Callable[[], None]:
+    """An initializer that hands this Streamlit script run's context to a worker thread (so cached
+    reads made there are this session's); a no-op outside Streamlit."""
+    try:
+        from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+    except ImportError:  # pragma: no cover - streamlit is a dependency
+        return lambda: None
+    context = get_script_run_ctx(suppress_warning=True)
+    if context is None:
+        return lambda: None
+    return lambda: add_script_run_ctx(threading.current_thread(), context)
 
 
 def frame(body: Mapping[str, Any]) -> pl.DataFrame:
@@ -175,6 +191,22 @@ def _money(value: Any) -> Decimal:
     return Decimal(0) if value is None else Decimal(str(value))
 
 
+def spend_of(totals: pl.DataFrame, infra: pl.DataFrame) -> Spend:
+    """Total spend from `/v1/totals` and `/v1/usage/infra?dimension=project` of the same view: the
+    split from `/v1/totals` where it carries one (`api_cost_usd`, `infra_cost_usd`), else its API
+    cost plus the infra rows (the idle-capacity row included when unfiltered). The one place that
+    decides where total spend comes from."""
+    row = totals.row(0, named=True) if totals.height else {}
+    if "infra_cost_usd" in row:
+        return Spend(_money(row.get("api_cost_usd", row.get("cost_usd"))), _money(row["infra_cost_usd"]),
+                     _money(row.get("idle_cost_usd")))
+    if infra.is_empty():
+        return Spend(_money(row.get("cost_usd")), Decimal(0))
+    idle = infra.filter(pl.col("key") == IDLE)["infra_cost_usd"]
+    return Spend(_money(row.get("cost_usd")), _money(infra["infra_cost_usd"].sum()),
+                 _money(idle.sum() if idle.len() else 0))
+
+
 @dataclass(frozen=True)
 class View:
     """What a page looks at: a half-open UTC range and `dimension:value` filters."""
@@ -200,6 +232,18 @@ class Api:
     def from_env(cls, page: str, *, key: str | None = None) -> Api:
         """URL from `LLMLEDGER_API_URL`, key from `key` (a visitor's) or `LLMLEDGER_API_KEY`."""
         return cls(url=os.environ.get(URL_ENV, DEFAULT_URL), key=key or os.environ.get(KEY_ENV) or None, page=page)
+
+    def together(self, *reads: Callable[[], Any]) -> list[Any]:
+        """Run several reads at once (each a call of this client) and return their results in
+        order: a page's first load waits for its slowest read, not for the sum of them. The first
+        `ApiError` is raised here."""
+        if len(reads) < 2:
+            return [read() for read in reads]
+        context = _script_context()
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_READS, len(reads)), thread_name_prefix="llmledger-read",
+                                initializer=context) as pool:
+            futures = [pool.submit(read) for read in reads]
+        return [future.result() for future in futures]
 
     def body(self, path: str, **params: Any) -> dict[str, Any]:
         """The raw JSON of an endpoint (cached for a minute inside Streamlit)."""
@@ -227,20 +271,9 @@ class Api:
         return self.get("/v1/totals", **view.params())
 
     def spend(self, view: View) -> Spend:
-        """Total spend = API + self-hosted infra over the view: every headline's number. Read from
-        `/v1/totals` where it carries the split (`api_cost_usd`, `infra_cost_usd`), else the API cost
-        of `/v1/totals` plus `/v1/usage/infra` (its idle-capacity row included when unfiltered)."""
-        totals = self.totals(view)
-        row = totals.row(0, named=True) if totals.height else {}
-        if "infra_cost_usd" in row:
-            return Spend(_money(row.get("api_cost_usd", row.get("cost_usd"))), _money(row["infra_cost_usd"]),
-                         _money(row.get("idle_cost_usd")))
-        infra = self.infra(view, "project")
-        if infra.is_empty():
-            return Spend(_money(row.get("cost_usd")), Decimal(0))
-        idle = infra.filter(pl.col("key") == IDLE)["infra_cost_usd"]
-        return Spend(_money(row.get("cost_usd")), _money(infra["infra_cost_usd"].sum()),
-                     _money(idle.sum() if idle.len() else 0))
+        """Total spend = API + self-hosted infra over the view: every headline's number (see `spend_of`)."""
+        totals, infra = self.together(lambda: self.totals(view), lambda: self.infra(view, "project"))
+        return spend_of(totals, infra)
 
     def usage(self, view: View, dimension: str, *, limit: int = 100) -> pl.DataFrame:
         return self.get("/v1/usage", **view.params(), dimension=dimension, limit=limit)

@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import controls, figures, layout, tables
-from dashboards.client import Api, ApiError, View, scope_pairs
+from dashboards.client import ApiError, scope_pairs
 from llmledger import formatting as fmt
 from llmledger import links
 
@@ -141,9 +141,8 @@ def incident_view(incident_id: str) -> None:
     st.divider()
 
 
-def history(api: Api, view: View, signal: str | None) -> None:
+def history(found: pl.DataFrame, signal: str | None) -> None:
     st.subheader("Incidents in this range")
-    found = api.incidents(view)
     if signal and found.height:
         found = found.filter(pl.col("signal") == signal)
     if found.is_empty():
@@ -170,7 +169,8 @@ with layout.guard(api):
                     raise
                 st.warning(f"No incident {incident_id!r} (it may belong to a project your key cannot read).")
     with st.spinner("Loading alerts…"):
-        engine, detail, open_alerts = api.alerts(state="open")
+        (engine, detail, open_alerts), found, silences = api.together(
+            lambda: api.alerts(state="open"), lambda: api.incidents(view), api.silences)
     if not engine:
         layout.empty("No alert engine configured.", "This llmledger evaluates no signals yet: incidents (cache "
                      "collapse, latency tail, stale routing, spend spikes, budgets, …) appear here, with their cause "
@@ -185,11 +185,9 @@ with layout.guard(api):
         tables.show_table(shown.select("severity", "signal", "summary", "scope", "opened_at", "changed_at", "acked_by",
                                        "url"), links={"summary": "url"}, titles={"acked_by": "acknowledged by"},
                           key="open_incidents")
-    with st.spinner("Loading alert history…"):
-        history(api, view, st.query_params.get("signal"))
+    history(found, st.query_params.get("signal"))
 
     st.subheader("Silences in force")
-    silences = api.silences()
     if silences.is_empty():
         st.caption("none")
     else:

@@ -19,25 +19,28 @@ api = layout.api_for("attribution")
 view = controls.view(api)
 st.title("Attribution")
 
-left, right = st.columns([3, 2])
+left, middle, right = st.columns([5, 3, 2])
 with left:
     dimension = controls.choice("dim", controls.DIMENSIONS, "team", title="Break down by", horizontal=True)
-with right:
+with middle:
     measure = controls.choice("measure", list(MEASURES), "cost_usd", title="Measure", horizontal=True,
                               format_func=MEASURES.get)
+with right:
+    grain = controls.choice("grain", ["auto", "hour", "day", "week"], "auto", title="Resolution")
+grain = controls.bar_grain(view) if grain == "auto" else grain
 money = measure == "cost_usd"
 name = controls.label(dimension)
 
 with layout.guard(api):
     with st.spinner(f"Loading {MEASURES[measure]} by {name}…"):
-        usage = api.usage(view, dimension, limit=100)
+        usage, infra, series = api.together(
+            lambda: api.usage(view, dimension, limit=100), lambda: api.infra(view, dimension),
+            lambda: api.timeseries(view, grain=grain, measure=measure, dimension=dimension, top=8))
     if usage.is_empty():
         layout.empty(f"No calls in this range{' with these filters' if view.filters else ''}.",
                      "Widen the time range or remove a filter in the sidebar.")
         st.stop()
 
-    with st.spinner("Loading self-hosted GPU cost…"):
-        infra = api.infra(view, dimension)
     served = infra.filter(pl.col("key") != IDLE) if infra.height else infra
     idle = infra.filter(pl.col("key") == IDLE)["infra_cost_usd"].sum() if infra.height else 0
     api_cost, gpu_cost = usage["cost_usd"].sum(), served["infra_cost_usd"].sum() if served.height else 0
@@ -66,11 +69,7 @@ with layout.guard(api):
             picked = points[0].get("customdata") or points[0].get("y")
             if picked is not None and not str(picked).startswith(figures.OTHERS) and controls.drill(dimension, str(picked)):
                 st.rerun()
-    with right, st.spinner("Loading the time series…"):
-        grain = controls.choice("grain", ["auto", "hour", "day", "week"], "auto", title="Resolution",
-                                horizontal=True)
-        grain = controls.bar_grain(view) if grain == "auto" else grain
-        series = api.timeseries(view, grain=grain, measure=measure, dimension=dimension, top=8)
+    with right:
         st.plotly_chart(figures.stacked_bars(series, title=f"{MEASURES[measure].capitalize()} (API calls) per {grain} "
                                              f"by {name}, top 8 and other", y_title=MEASURES[measure], money=money),
                         key="series")
@@ -95,10 +94,13 @@ with layout.guard(api):
     st.subheader("Tokens per call")
     per = controls.choice("dist", ["route", "model"], "route", title="Distribution per", horizontal=True)
     with st.spinner("Loading token distributions…"):
+        inputs, outputs, bins = api.together(
+            lambda: api.distribution(view, measure="input_tokens", dimension=per),
+            lambda: api.distribution(view, measure="output_tokens", dimension=per),
+            lambda: api.histogram(view, measure="input_tokens", dimension=per))
         left, right = st.columns(2)
         busiest: list[str] = []
-        for column, token in ((left, "input_tokens"), (right, "output_tokens")):
-            quantiles = api.distribution(view, measure=token, dimension=per)
+        for column, token, quantiles in ((left, "input_tokens", inputs), (right, "output_tokens", outputs)):
             busiest = busiest or quantiles["key"].head(6).to_list() if not quantiles.is_empty() else busiest
             with column:
                 if quantiles.is_empty():
@@ -106,7 +108,6 @@ with layout.guard(api):
                     continue
                 st.plotly_chart(figures.token_boxes(quantiles, title=f"{token.replace('_', ' ').capitalize()} per call "
                                                     f"by {per} (p5–p99, median, max ×)"), key=f"box_{token}")
-        bins = api.histogram(view, measure="input_tokens", dimension=per)
         st.plotly_chart(figures.token_histogram(bins.filter(bins["key"].is_in(busiest)),
                                                 title=f"Input tokens per call: the busiest {per}s, one panel each"),
                         key="histogram")

@@ -19,8 +19,12 @@ st.caption("Hit ratio = cache-read ÷ (cache-read + cache-write) tokens. Calls l
            "≥ 2048, Sonnet / Opus ≥ 1024, OpenAI ≥ 1024 input tokens.")
 
 with layout.guard(api):
+    grain = controls.grain_for(view)
     with st.spinner("Loading cache savings…"):
-        total = api.cache_savings(view).row(0, named=True)
+        total, windows, versions, savings = api.together(
+            lambda: api.cache_savings(view), lambda: api.cache_windows(view, grain=grain, by=["route", "model"]),
+            lambda: api.prompt_versions(view, by="route"), lambda: api.cache_savings(view, by=["route", "model"]))
+        total = total.row(0, named=True)
     reads, writes = int(total["cache_read_tokens"] or 0), int(total["cache_write_tokens"] or 0)
     eligible, uncached = int(total["eligible_calls"] or 0), int(total["uncached_eligible_calls"] or 0)
     if reads + writes == 0 and eligible == 0:
@@ -38,11 +42,7 @@ with layout.guard(api):
     layout.metric(row[3], "Cacheable calls not cached", fmt.percent(uncached / eligible) if eligible else fmt.MISSING,
                   f"{fmt.count(uncached)} of {fmt.count(eligible)} calls")
 
-    grain = controls.grain_for(view)
-    with st.spinner("Loading hit-ratio windows…"):
-        windows = api.cache_windows(view, grain=grain, by=["route", "model"]).with_columns(
-            pl.concat_str("route", pl.lit(" · "), "model").alias("key"))
-        versions = api.prompt_versions(view, by="route")
+    windows = windows.with_columns(pl.concat_str("route", pl.lit(" · "), "model").alias("key"))
     # buckets too small to judge (as the signals' volume guards) are left out of the lines
     touched = windows.filter(((pl.col("cache_read_tokens") + pl.col("cache_write_tokens")) > 0)
                              & (pl.col("calls") >= MIN_CALLS))
@@ -69,8 +69,6 @@ with layout.guard(api):
         thresholds=((0.1, "10%", palette.WARNING),), markers=markers, y_range=(0, 1.05)), key="not_applied")
 
     st.subheader("Savings by route and model")
-    with st.spinner("Loading savings per route…"):
-        savings = api.cache_savings(view, by=["route", "model"])
     urls = [controls.link("calls", where=[*view.filters, f"route:{r}", f"model:{m}"])
             for r, m in zip(savings["route"].to_list(), savings["model"].to_list(), strict=True)]
     tables.show_table(savings.with_columns(pl.Series("url", urls)).select(

@@ -103,8 +103,9 @@ def explorer() -> None:
         st.session_state["calls_query"], st.session_state["calls_pages"] = query_key, [None]
     pages: list[str | None] = st.session_state["calls_pages"]
     with st.spinner("Loading calls…"):
-        calls, next_cursor = api.calls(view, order=order, limit=PAGE_SIZE, cursor=pages[-1], **ranges)
-        totals = api.totals(view).row(0, named=True)
+        (calls, next_cursor), totals = api.together(
+            lambda: api.calls(view, order=order, limit=PAGE_SIZE, cursor=pages[-1], **ranges), lambda: api.totals(view))
+        totals = totals.row(0, named=True)
     if calls.is_empty():
         layout.empty("No calls match.", "Widen the time range, remove a filter in the sidebar or loosen the cost and "
                      "latency bounds.")

@@ -15,11 +15,12 @@ view = controls.view(api)
 st.title("Data health")
 
 with layout.guard(api):
+    with st.spinner("Loading data health…"):
+        unpriced, counts, status = api.together(lambda: api.unpriced(view), lambda: api.dead_letter_counts(view),
+                                                api.collectors)
     left, right = st.columns(2)
     with left:
         st.subheader("Unpriced models")
-        with st.spinner("Loading unpriced models…"):
-            unpriced = api.unpriced(view)
         gpu_priced = unpriced.filter(pl.col("deployment") == "self_hosted") if not unpriced.is_empty() else unpriced
         unpriced = unpriced.filter(pl.col("deployment") != "self_hosted") if not unpriced.is_empty() else unpriced
         if unpriced.is_empty():
@@ -37,8 +38,6 @@ with layout.guard(api):
                     f"{fmt.count(gpu_priced['calls'].sum())} calls.", icon=":material/dns:")
     with right:
         st.subheader("Dead letters")
-        with st.spinner("Loading dead letters…"):
-            counts = api.dead_letter_counts(view)
         if counts.is_empty():
             st.success("No record was refused in this range.", icon=":material/check_circle:")
         else:
@@ -47,8 +46,6 @@ with layout.guard(api):
                 tables.show_table(api.dead_letters(view, limit=50).drop("raw", strict=False), key="dead_letters")
 
     st.subheader("Collectors")
-    with st.spinner("Loading collector status…"):
-        status = api.collectors()
     if status.is_empty():
         layout.empty("No collector has run yet.", "Enable pull / scrape collectors in `[collectors.<name>]` "
                      "(OpenAI and Anthropic usage exports, vLLM, DCGM) and run `llmledger collect` or let the "

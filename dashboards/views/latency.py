@@ -23,8 +23,10 @@ dimension = controls.choice("dim", ["route", "model", "provider"], "route", titl
 name = controls.label(dimension)
 
 with layout.guard(api):
-    with st.spinner("Loading percentiles…"):
-        pct = api.latency(view, dimension)
+    grain = controls.grain_for(view)
+    with st.spinner("Loading latency…"):
+        pct, series = api.together(lambda: api.latency(view, dimension),
+                                   lambda: api.latency_series(view, grain=grain, dimension=dimension))
     if pct.is_empty():
         layout.empty("No successful calls in this range.", "Latency comes from `latency_ms`, `ttft_ms` and `queue_ms` "
                      "of calls with status ok.")
@@ -49,9 +51,6 @@ with layout.guard(api):
                    "end-to-end p99 of 30 s or more): " + ", ".join(over["key"].cast(pl.String).to_list()),
                    icon=":material/timer:")
 
-    grain = controls.grain_for(view)
-    with st.spinner("Loading latency over time…"):
-        series = api.latency_series(view, grain=grain, dimension=dimension)
     busiest = pct.sort("calls", descending=True)["key"].head(PANELS).to_list()
     tails = series.filter(pl.col("latency_p99_ms") >= TAIL_MS)["key"].unique().to_list()
     chosen = list(dict.fromkeys([*tails, *busiest]))[:PANELS]

@@ -31,20 +31,17 @@ def as_text(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
 
 with layout.guard(api):
     with st.spinner("Loading node metrics…"):
-        gpu = api.nodes("gpu", view, step_s=step)
-        load = api.nodes("load", view, step_s=step)
+        hosted = View(view.start, view.end, (*view.filters, "deployment:self_hosted"))
+        gpu, load, throughput, cost, inputs, traffic = api.together(
+            lambda: api.nodes("gpu", view, step_s=step), lambda: api.nodes("load", view, step_s=step),
+            lambda: api.nodes("throughput", view, step_s=step), lambda: api.nodes("cost", view),
+            lambda: api.nodes("breakeven", view), lambda: api.usage(hosted, "model"))
     if gpu.is_empty() and load.is_empty():
         layout.empty("No self-hosted node metrics in this range.",
                      "Point the `vllm` and `dcgm` collectors at your inference servers "
                      "(`[collectors.vllm]` / `[collectors.dcgm]` with `targets = [{ url = …, node = … }]`, the same "
                      "`node` name for a machine's vLLM and DCGM targets), or import `nvidia-smi` CSV.")
         st.stop()
-    with st.spinner("Loading throughput and cost…"):
-        throughput = api.nodes("throughput", view, step_s=step)
-        cost = api.nodes("cost", view)
-        inputs = api.nodes("breakeven", view)
-        hosted = View(view.start, view.end, (*view.filters, "deployment:self_hosted"))
-        traffic = api.usage(hosted, "model")
 
     util = float(gpu["util_pct"].mean() or 0) if gpu.height else None
     infra = Decimal(str(cost["infra_cost_usd"].sum())) if cost.height and cost["infra_cost_usd"].null_count() < cost.height \

@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import controls, figures, layout, tables
-from dashboards.client import Spend, View
+from dashboards.client import Spend, View, spend_of
 from llmledger import formatting as fmt
 
 MOVER_PERIODS = {"1": "day", "7": "7 days", "30": "30 days"}
@@ -37,15 +37,25 @@ def infra_days(frame: pl.DataFrame) -> pl.DataFrame:
 
 with layout.guard(api):
     with st.spinner("Loading spend…"):
-        periods = api.periods(view).row(0, named=True)
-        spend = api.spend(view)
-        totals = api.totals(view).row(0, named=True)
-        month = View(periods["month_start"], view.end, view.filters)
+        # every read the page needs that no widget below decides, at once
         today = view.end.replace(hour=0, minute=0, second=0, microsecond=0)  # as /v1/spend counts "today"
         week_start = today - timedelta(days=today.weekday())
+        month_start = today.replace(day=1)
+        since = min(month_start, week_start, today - timedelta(days=7))
+        grain = controls.bar_grain(view)
+        (periods, totals, infra, gpu_days, savings, finding, series, gpu_series, month_days, budgets, alerts,
+         cells) = api.together(
+            lambda: api.periods(view), lambda: api.totals(view), lambda: api.infra(view, "project"),
+            lambda: api.infra(View(since, view.end, view.filters), "project", grain="day"),
+            lambda: api.cache_savings(view), lambda: api.nodes("finding", view),
+            lambda: api.timeseries(view, grain=grain, dimension="provider", top=8),
+            lambda: api.infra(view, "project", grain=grain),
+            lambda: api.timeseries(View(month_start, view.end, view.filters), grain="day"),
+            lambda: api.budgets(view), lambda: api.alerts(state="open"), lambda: api.heatmap(view))
+        spend = spend_of(totals, infra)
+        periods, totals, savings = periods.row(0, named=True), totals.row(0, named=True), savings.row(0, named=True)
         trailing = view.end - timedelta(days=int(periods["forecast_days"]))
-        since = min(periods["month_start"], week_start, trailing.replace(hour=0, minute=0, second=0, microsecond=0))
-        gpu_days = infra_days(api.infra(View(since, view.end, view.filters), "project", grain="day"))
+        gpu_days = infra_days(gpu_days)
     if not totals["calls"] and not periods["month_calls"]:
         layout.empty("No calls in this range.", "Push calls to `/v1/events`, import a gateway export "
                      "(`llmledger import …`), or start with `llmledger up --demo`.")
@@ -81,16 +91,12 @@ with layout.guard(api):
                        "included), attributed to users, routes, … by tokens on the Attribution page.")
     layout.metric(row[1], "Calls in range", fmt.count(calls),
                   f"{fmt.money(spend.total_usd / calls) if calls else fmt.MISSING} per call, GPUs included")
-    with st.spinner("Loading cache savings…"):
-        savings = api.cache_savings(view).row(0, named=True)
     layout.metric(row[2], "Cache savings in range", fmt.money(savings["net_saved_usd"]),
                   f"{fmt.money(savings['saved_usd'])} saved − {fmt.money(savings['write_premium_usd'])} write premium",
                   help="What cache reads cost less than the full input price, minus what cache writes cost more.")
     layout.metric(row[3], "Errors", fmt.percent(errors / calls) if calls else fmt.MISSING,
                   f"{fmt.count(errors)} of {fmt.count(calls)} calls")
 
-    with st.spinner("Loading the self-hosted finding…"):
-        finding = api.nodes("finding", view)
     for f in finding.filter(pl.col("excess_usd") > 0).iter_rows(named=True) if finding.height else []:
         st.warning(
             f"**Self-hosted {f['model']}: GPUs {fmt.number(f['util_pct'])}% utilised.** "
@@ -101,19 +107,16 @@ with layout.guard(api):
             icon=":material/memory:")
         layout.link("Self-hosted nodes: utilisation and break-even →", controls.link("nodes"))
 
-    grain = controls.bar_grain(view)
     left, right = st.columns([3, 2])
-    with left, st.spinner("Loading spend over time…"):
-        series = api.timeseries(view, grain=grain, dimension="provider", top=8)
-        gpu_series = api.infra(view, "project", grain=grain)
+    with left:
         if gpu_series.height:
             series = pl.concat([series.filter(pl.col("value").cast(pl.Float64) > 0),
                                 gpu_series.group_by("bucket").agg(pl.col("infra_cost_usd").sum().alias("value"))
                                 .select("bucket", pl.lit(GPUS).alias("key"), pl.col("value").cast(series["value"].dtype))])
         st.plotly_chart(figures.stacked_bars(series, title=f"Spend per {grain}: API by provider, and GPU time",
                                              y_title="USD"), key="spend_series")
-    with right, st.spinner("Loading the month…"):
-        daily = api.timeseries(month, grain="day")
+    with right:
+        daily = month_days
         month_gpus = gpu_days.filter(pl.col("bucket") >= periods["month_start"])
         if month_gpus.height:
             daily = pl.concat([daily.select("bucket", pl.col("value").cast(pl.Float64)),
@@ -122,7 +125,6 @@ with layout.guard(api):
         st.plotly_chart(figures.cumulative_spend(daily, month_start=periods["month_start"],
                                                  month_end=periods["month_end"],
                                                  forecast_usd=float(forecast.total_usd)), key="month")
-        budgets = api.budgets(view)
         if budgets.is_empty():
             layout.empty("No budgets configured.", "Add monthly budgets per team or project, e.g. "
                          "`[[signals.budgets]]` with `team = \"data\"` and `monthly_usd = \"1500\"`.")
@@ -152,8 +154,7 @@ with layout.guard(api):
                                       where=[*view.filters, f"{dimension}:{top['key']}"]))
     with right:
         st.subheader("Open alerts")
-        with st.spinner("Loading alerts…"):
-            engine, _, open_alerts = api.alerts(state="open")
+        engine, _, open_alerts = alerts
         if not engine:
             layout.empty("No alert engine configured.", "Signals (cache collapse, latency tail, spend spikes, "
                          "budgets, …) open incidents here once the signal engine evaluates them.")
@@ -166,6 +167,5 @@ with layout.guard(api):
                               links={"summary": "url"}, key="open_alerts")
         layout.link("Every incident of this range →", controls.link("alerts"))
 
-    with st.spinner("Loading the heatmap…"):
-        st.plotly_chart(figures.heatmap(api.heatmap(view)), key="heatmap")
+    st.plotly_chart(figures.heatmap(cells), key="heatmap")
     layout.link("The calls of this range →", controls.link("calls"))

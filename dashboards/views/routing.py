@@ -23,9 +23,12 @@ st.title("Reasoning & routing")
 with layout.guard(api):
     st.header("Reasoning tokens")
     per = controls.choice("per", ["route", "model"], "route", title="Per", horizontal=True)
-    with st.spinner("Loading reasoning tokens…"):
-        quantiles = api.distribution(view, measure="reasoning_tokens", dimension=per, nonzero=True)
-        worst = api.reasoning_outliers(view, n=25)
+    grain = {"5min": "hour"}.get(controls.grain_for(view), controls.grain_for(view))  # enough requests per bucket
+    with st.spinner("Loading reasoning and routing…"):
+        quantiles, worst, series, steps, frontier, usage = api.together(
+            lambda: api.distribution(view, measure="reasoning_tokens", dimension=per, nonzero=True),
+            lambda: api.reasoning_outliers(view, n=25), lambda: api.cascade_series(view, grain=grain),
+            lambda: api.cascade_steps(view), lambda: api.cascade_frontier(view), lambda: api.usage(view, "route"))
     if quantiles.is_empty():
         layout.empty("No call reported reasoning tokens in this range.",
                      "Reasoning models report them as `reasoning_tokens` (part of `output_tokens`).")
@@ -50,11 +53,6 @@ with layout.guard(api):
             key="outlier_table", height=260)
 
     st.header("Cascade routing")
-    grain = {"5min": "hour"}.get(controls.grain_for(view), controls.grain_for(view))  # enough requests per bucket
-    with st.spinner("Loading escalation rates…"):
-        series = api.cascade_series(view, grain=grain)
-        steps = api.cascade_steps(view)
-        frontier = api.cascade_frontier(view)
     if series.is_empty():
         layout.empty("No cascade routing in this range.", "Calls of a cascade carry `routing_policy` and "
                      "`cascade_step` (0 = first model tried); escalations are steps ≥ 1.")
@@ -93,7 +91,7 @@ with layout.guard(api):
     tables.show_table(steps, key="steps_table")
 
     st.header("Threshold advice")
-    routes = api.usage(view, "route").filter(pl.col("key") != "")["key"].to_list()[:50]
+    routes = usage.filter(pl.col("key") != "")["key"].to_list()[:50]
     cascaded = [r for r in ("support-chat", "ticket-triage") if r in routes] + [r for r in routes
                                                                               if r not in ("support-chat", "ticket-triage")]
     route = st.selectbox("Route", cascaded, key="advice_route") if cascaded else None

@@ -280,7 +280,7 @@ before and {load_after[0]:.1f} after the run, on 2 cores shared with other work:
 
 **Slowest page: {worst[0]}, median {worst[1]['median_ms']:,} ms** (target ≤ 2,000 ms on a quiet machine).
 **Fresh data:** a call pushed to `/v1/events` showed on the calls page after {', '.join(f'{f} s' for f in result['fresh_s'])}
-(target ≤ 10 s: the flusher writes within ~1 s, the dashboard caches answers for 5 s).
+(target ≤ 10 s: the flusher writes within ~1 s, the dashboard caches answers for 3 s).
 """
     record("Dashboards at 10M calls", body)
 

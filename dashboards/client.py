@@ -28,7 +28,7 @@ MONEY = pl.Decimal(38, 18)
 CACHE_ENV = "LLMLEDGER_DASHBOARD_CACHE_S"
 # fresh pushes reach the warehouse within ~1 s; a page shows them at most this much later (0: no
 # cache, as the dashboards benchmark measures first loads)
-CACHE_S = 5
+CACHE_S = 3
 IDLE = "(idle capacity)"  # the infra row of GPU time that served no call (warehouse.queries.nodes.IDLE)
 _TIME_COLUMNS = {"bucket", "ts", "at", "first_seen", "last_seen", "month_start", "month_end"}
 
@@ -192,7 +192,7 @@ def _money(value: Any) -> Decimal:
 
 
 def spend_of(totals: pl.DataFrame, infra: pl.DataFrame) -> Spend:
-    """Total spend from `/v1/totals` and `/v1/usage/infra?dimension=project` of the same view: the
+    """Total spend from `/v1/totals` and `/v1/usage/infra` of the same view (any dimension or grain): the
     split from `/v1/totals` where it carries one (`api_cost_usd`, `infra_cost_usd`), else its API
     cost plus the infra rows (the idle-capacity row included when unfiltered). The one place that
     decides where total spend comes from."""

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from starlette.requests import Request
 
+from llmledger import formatting as fmt
 from llmledger.demo import truth_file
 from llmledger.service.keys import KeyScope
 from llmledger.service.reading import query_tag
@@ -206,3 +207,20 @@ def test_the_dashboard_client_keeps_money_exact(demo_service: Running) -> None:
     assert [str(v.normalize()) for v in frame["saved_usd"]] == [str(Decimal(r["saved_usd"]).normalize()) for r in raw["rows"]]
     windows = Api(demo_service.url).cache_windows(View(start, end), grain="day")
     assert windows.schema["bucket"] == pl.Datetime("us", "UTC")
+
+
+def test_the_weekly_report_saves_what_the_overview_finds(demo_service: Running) -> None:
+    """The self-hosted finding of the overview is the company report's savings item, from the same
+    query; a team's report leaves the shared GPU fleet out."""
+    from alerts.report.savings import opportunities, per_month
+    from alerts.report.week import Week
+
+    wh, settings = demo_service.state.read_wh, demo_service.settings
+    week = Week.containing(datetime.now(UTC) - timedelta(days=7))
+    found = [o for o in opportunities(wh, settings, ALL, week, None) if o.kind == "self_hosted_underused"]
+    finding = selfhost.self_hosted_vs_api(wh, ALL, week.start, week.end).row(0, named=True)
+    assert len(found) == 1 and found[0].saving_usd_month == per_month(finding["excess_usd"])
+    assert f"GPUs {fmt.number(finding['util_pct'])}% utilised" in found[0].title
+    assert "per 1M output tokens as run vs $" in found[0].evidence
+    assert not [o for o in opportunities(wh, settings, ALL, week, {"team": ["platform"]})
+                if o.kind == "self_hosted_underused"]

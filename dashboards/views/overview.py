@@ -43,16 +43,17 @@ with layout.guard(api):
         month_start = today.replace(day=1)
         since = min(month_start, week_start, today - timedelta(days=7))
         grain = controls.bar_grain(view)
-        (periods, totals, infra, gpu_days, savings, finding, series, gpu_series, month_days, budgets, alerts,
+        # the GPU cost per bar of the spend chart is also the range's GPU total (the same node-hours)
+        (periods, totals, gpu_days, savings, finding, series, gpu_series, month_days, budgets, alerts,
          cells) = api.together(
-            lambda: api.periods(view), lambda: api.totals(view), lambda: api.infra(view, "project"),
+            lambda: api.periods(view), lambda: api.totals(view),
             lambda: api.infra(View(since, view.end, view.filters), "project", grain="day"),
             lambda: api.cache_savings(view), lambda: api.nodes("finding", view),
             lambda: api.timeseries(view, grain=grain, dimension="provider", top=8),
             lambda: api.infra(view, "project", grain=grain),
             lambda: api.timeseries(View(month_start, view.end, view.filters), grain="day"),
             lambda: api.budgets(view), lambda: api.alerts(state="open"), lambda: api.heatmap(view))
-        spend = spend_of(totals, infra)
+        spend = spend_of(totals, gpu_series)
         periods, totals, savings = periods.row(0, named=True), totals.row(0, named=True), savings.row(0, named=True)
         trailing = view.end - timedelta(days=int(periods["forecast_days"]))
         gpu_days = infra_days(gpu_days)

@@ -1,5 +1,6 @@
 """Tables as people read them: every cell written by the shared formatting layer (money as money,
-counts with separators, durations in the unit the column title names, "—" for a missing value,
+in cents wherever a column reaches a dollar and to two significant digits in columns of sub-cent
+amounts such as per-call costs, counts with separators, durations in the unit the column title names, "—" for a missing value,
 never "None" or "NaN"), human column titles with units, numbers right-aligned, and drill-down
 links. What the grid draws is what the page's DOM holds, so the browser test reads the same
 text a person sees. Exact values stay in the CSV download.
@@ -8,6 +9,7 @@ text a person sees. Exact values stay in the CSV download.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +45,15 @@ def _writer(what: str):  # noqa: ANN202 - a callable of one value
     return fmt.formatter(what)
 
 
+def _largest(values: pl.Series) -> float:
+    """The largest absolute amount of a money column (0 when empty or not numeric)."""
+    try:
+        top = values.cast(pl.Float64, strict=False).abs().max()
+    except pl.exceptions.InvalidOperationError:
+        return 0.0
+    return float(top) if isinstance(top, int | float) else 0.0
+
+
 def displayed(frame: pl.DataFrame, *, kinds: Mapping[str, str] | None = None) -> tuple[pl.DataFrame, dict[str, str]]:
     """(every cell as its display string, column → kind). `kinds` overrides the kind of a column
     (e.g. "percent" for a 0–1 share, "count" for a float that counts)."""
@@ -51,6 +62,8 @@ def displayed(frame: pl.DataFrame, *, kinds: Mapping[str, str] | None = None) ->
     exprs = []
     for column, what in found.items():
         write = _writer(what)
+        if what == "money" and _largest(frame[column]) >= 1:  # one precision per column: cents beside dollars
+            write = partial(fmt.money, places=2)
         exprs.append(pl.col(column).map_elements(write, return_dtype=pl.String, skip_nulls=True)
                      .fill_null(fmt.MISSING).alias(column))
     return (frame.select(exprs) if exprs else frame), found

@@ -174,6 +174,15 @@ def timestamp(value: datetime | None, *, seconds: bool = False) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
+def moment(value: datetime | str | None) -> str:
+    """An instant in few characters, in UTC: Nov 17 15:45."""
+    value = _instant(value)
+    if value is None:
+        return MISSING
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime("%b %d %H:%M")
+
+
 def weekday_time(value: datetime | None) -> str:
     """An instant within a week, in UTC: Mon 03 Nov 14:05 UTC."""
     value = _instant(value)

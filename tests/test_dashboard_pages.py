@@ -33,6 +33,12 @@ def _range() -> View:
     return View(start, end)
 
 
+def _as_column(values: list) -> list[str]:
+    """Money as a table column writes it: cents once the column reaches a dollar."""
+    places = 2 if max((abs(float(v)) for v in values if v is not None), default=0) >= 1 else None
+    return [fmt.money(v, places=places) for v in values]
+
+
 def _dollars(text: str) -> float:
     return float(text.replace("$", "").replace(",", "").replace("−", "-"))
 
@@ -90,8 +96,7 @@ def test_attribution_filters_live_in_the_url_and_equal_the_api(demo_service: Run
     api = Api(demo_service.url).usage(View(*range_of("30d", end=now_minute()), ("team:data",)), "route")
     assert sorted(cells["route"]) == sorted(api["key"].to_list())
     mine = dict(zip(cells["route"], cells["cost_usd"], strict=True))
-    for row in api.iter_rows(named=True):
-        assert mine[row["key"]] == fmt.money(row["cost_usd"])
+    assert mine == dict(zip(api["key"].to_list(), _as_column(api["cost_usd"].to_list()), strict=True))
     assert all(u.startswith("/calls?") and "team%3Adata" in u for u in cells["route url"])  # drill to the calls
     assert any("team = data" in b.label for b in at.button)  # the filter, removable, in the sidebar
     assert at.query_params["f"] == "team:data" and at.query_params["dim"] == "route"
@@ -106,13 +111,15 @@ def test_attribution_adds_self_hosted_infra_as_the_api_attributes_it(demo_servic
     usage = Api(demo_service.url).usage(view, "route")
     served = infra.filter(infra["key"] != "(idle capacity)")
     assert not served.is_empty()  # the demo's self-hosted routes ran on GPUs with a price
-    mine = {k: (gpu, total) for k, gpu, total in zip(cells["route"], cells["infra_cost_usd"], cells["total_usd"],
-                                                    strict=True)}
+    gpus = dict(zip(served["key"].to_list(), served["infra_cost_usd"].to_list(), strict=True))
     api_cost = dict(zip(usage["key"].to_list(), usage["cost_usd"].to_list(), strict=True))
-    for row in served.iter_rows(named=True):
-        assert mine[row["key"]] == (fmt.money(row["infra_cost_usd"]), fmt.money(api_cost[row["key"]] + row["infra_cost_usd"]))
-    totals = [Decimal(t.replace("$", "").replace(",", "").replace("−", "-")) for t in cells["total_usd"]]
-    assert totals == sorted(totals, reverse=True)  # ranked by what each costs in all, GPUs included
+    totals = {k: v + gpus.get(k, 0) for k, v in api_cost.items()}
+    assert dict(zip(cells["route"], cells["infra_cost_usd"], strict=True)) == dict(
+        zip(api_cost, _as_column([gpus.get(k) for k in api_cost]), strict=True))
+    assert dict(zip(cells["route"], cells["total_usd"], strict=True)) == dict(
+        zip(totals, _as_column(list(totals.values())), strict=True))
+    ranked = [Decimal(t.replace("$", "").replace(",", "").replace("−", "-")) for t in cells["total_usd"]]
+    assert ranked == sorted(ranked, reverse=True)  # ranked by what each costs in all, GPUs included
     bars = json.loads(next(c for c in charts(at) if "bars_route" in c.proto.id).proto.spec)
     assert [t["name"] for t in bars["data"]] == ["API calls", "self-hosted GPU time"]
     assert any("GPU time attributed by tokens" in c.value for c in at.caption)

@@ -82,7 +82,7 @@ def incident_view(incident_id: str) -> None:
     layout.metric(row[2], "Value at last change", _value(incident.get("value"), unit),
                   f"threshold {_value(incident.get('threshold'), unit)}")
     lasted = (resolved or datetime.now(UTC)) - opened if opened else None
-    layout.metric(row[3], "Opened (UTC)", f"{opened:%b %d %H:%M}" if opened else fmt.MISSING,
+    layout.metric(row[3], "Opened (UTC)", fmt.moment(opened),
                   (f"resolved after {fmt.duration_ms(lasted.total_seconds() * 1000)}" if resolved else
                    f"open for {fmt.duration_ms(lasted.total_seconds() * 1000)}") if lasted else None)
     if last.get("cause"):

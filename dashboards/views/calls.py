@@ -69,7 +69,7 @@ def session_view(session_id: str) -> None:
     first, last = turns.row(0, named=True), turns.row(turns.height - 1, named=True)
     row = st.columns(4)
     lasted = (last["ts"] - first["ts"]).total_seconds() * 1000
-    layout.metric(row[0], "Turns", fmt.count(turns.height), f"over {fmt.duration_ms(lasted)} from {first['ts']:%b %d %H:%M}")
+    layout.metric(row[0], "Turns", fmt.count(turns.height), f"over {fmt.duration_ms(lasted)} from {fmt.moment(first['ts'])}")
     layout.metric(row[1], "Session cost", fmt.money(last["cumulative_cost_usd"]),
                   f"{fmt.money(Decimal(str(last['cumulative_cost_usd'])) / turns.height)} per turn")
     layout.metric(row[2], "Input tokens, first → last turn",

@@ -110,7 +110,7 @@ with layout.guard(api):
                       f"{fmt.count(advice['requests_sampled'])} scores, {advice['cheap']} → {advice['frontier']})"),
                 key="advice_curve")
             cols = st.columns(4)
-            cols[0].metric("Recommended threshold", f"{rec['threshold']:.2f}")
+            cols[0].metric("Recommended threshold", fmt.number(rec["threshold"], places=2))
             cols[1].metric("Escalation", fmt.percent(rec["escalation_rate"]))
             cols[2].metric("Monthly cost", fmt.money(Decimal(rec["monthly_cost_usd"])))
             cols[3].metric("Saving vs all frontier", fmt.percent(rec["saving_vs_frontier"]))
@@ -119,6 +119,7 @@ with layout.guard(api):
             for warning in advice["warnings"]:
                 st.warning(warning, icon=":material/warning:")
             bim = advice["bimodality"]
-            st.caption(f"{bim['method']}: " + (f"dip {bim['dip']:.4f}, p = {bim['p_value']:.3g}" if bim["tested"]
+            st.caption(f"{bim['method']}: " + (f"dip {fmt.number(bim['dip'], places=4)}, p = {bim['p_value']:.3g}" if bim["tested"]
                                                else "not run (too few scores)")
-                       + (f" · current threshold {cur['threshold']:.2f}: {advice['current_source']}" if cur else ""))
+                       + (f" · current threshold {fmt.number(cur['threshold'], places=2)}: {advice['current_source']}"
+                          if cur else ""))

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import RangeQuery, Table

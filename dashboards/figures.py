@@ -162,7 +162,7 @@ def budget_bars(budgets: pl.DataFrame) -> go.Figure:
     labelled, each bar saying its share and status."""
     used, forecast = _num(budgets, "used"), _num(budgets, "forecast_used")
     top = max([1.1, *[(v or 0) * 1.08 for v in [*used, *forecast]]])
-    fig = _figure("Budgets: month to date (coloured by status) over the month-end forecast (grey)",
+    fig = _figure("Budgets: month to date over the month-end forecast (grey)",
                   barmode="overlay", bargap=0.35, showlegend=False,
                   xaxis={"title": "share of the monthly budget", "tickformat": ".0%", "range": [0, top],
                          "tickvals": [t for t in (0, 0.5, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0) if t <= top]},

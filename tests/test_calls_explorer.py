@@ -54,17 +54,16 @@ def _all_pages(wh: Warehouse, order: str, *, limit: int, scope: Scope = Scope.of
             return pages
 
 
-@pytest.mark.parametrize("order", ["newest", "oldest", "costliest", "slowest"])
-def test_keyset_pages_list_every_call_once_in_order(stored: Warehouse, order: str) -> None:
-    pages = _all_pages(stored, order, limit=7)
-    ids = [i for p in pages for i in p["event_id"].to_list()]
-    assert len(ids) == len(set(ids)) == 64  # the other project's call is not there
-    assert all(p.height == 7 for p in pages[:-1]) and 0 < pages[-1].height <= 7
-    listed = pl.concat(pages)
-    key, descending = {"newest": ("ts", True), "oldest": ("ts", False), "costliest": ("cost_usd", True),
-                       "slowest": ("latency_ms", True)}[order]
-    expected = listed.sort([key, "ts", "event_id"], descending=descending, nulls_last=True)
-    assert listed["event_id"].to_list() == expected["event_id"].to_list()
+def test_keyset_pages_list_every_call_once_in_order(stored: Warehouse) -> None:
+    for order, key, descending in (("newest", "ts", True), ("oldest", "ts", False), ("costliest", "cost_usd", True),
+                                   ("slowest", "latency_ms", True)):
+        pages = _all_pages(stored, order, limit=7)
+        ids = [i for p in pages for i in p["event_id"].to_list()]
+        assert len(ids) == len(set(ids)) == 64, order  # the other project's call is not there
+        assert all(p.height == 7 for p in pages[:-1]) and 0 < pages[-1].height <= 7, order
+        listed = pl.concat(pages)
+        expected = listed.sort([key, "ts", "event_id"], descending=descending, nulls_last=True)
+        assert listed["event_id"].to_list() == expected["event_id"].to_list(), order
 
 
 def test_filters_and_ranges(stored: Warehouse) -> None:

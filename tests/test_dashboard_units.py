@@ -145,3 +145,14 @@ def test_time_ranges_and_bucket_widths() -> None:
     day, month = View(*range_of("24h", end=end)), View(*range_of("30d", end=end))
     assert (grain_for(day), grain_for(month), bar_grain(day), bar_grain(month)) == ("5min", "hour", "hour", "day")
     assert step_seconds(day) == 300 and step_seconds(month) == 3 * 3600
+
+
+def test_no_page_parameter_reads_as_an_old_link_parameter() -> None:
+    """A page choice named like a dimension (`model=`) would be taken for an old-style filter and
+    rewritten into `f=` on the next run."""
+    import re
+
+    taken = set(links.DIMENSIONS) | set(links.OLD_RANGE_KEYS) | {"f", "filter"}
+    views = Path(__file__).resolve().parents[1] / "dashboards" / "views"
+    names = {m for p in views.glob("*.py") for m in re.findall(r'choice\("([a-z_]+)"', p.read_text())}
+    assert names and not names & taken, names & taken

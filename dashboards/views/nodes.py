@@ -88,7 +88,7 @@ with layout.guard(api):
         layout.empty("No self-hosted calls in this range to compare.",
                      "Calls served by your nodes carry `deployment = self_hosted` and `node`.")
         st.stop()
-    model = controls.choice("model", served["key"].to_list(), served["key"][0], title="Self-hosted model")
+    model = controls.choice("hosted", served["key"].to_list(), served["key"][0], title="Self-hosted model")
     mine = served.filter(pl.col("key") == model).row(0, named=True)
     days = (view.end - view.start).total_seconds() / 86_400
     work = economics.Workload(calls_per_month=mine["calls"] * 30.44 / days,

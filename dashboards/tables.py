@@ -1,6 +1,6 @@
 """Tables as people read them: every cell written by the shared formatting layer (money as money,
-in cents wherever a column reaches a dollar and to two significant digits in columns of sub-cent
-amounts such as per-call costs, counts with separators, durations in the unit the column title names, "—" for a missing value,
+one precision per column — cents once it reaches a dollar, more decimals in a column of sub-cent
+amounts such as per-call costs —, counts with separators, durations in the unit the column title names, "—" for a missing value,
 never "None" or "NaN"), human column titles with units, numbers right-aligned, and drill-down
 links. What the grid draws is what the page's DOM holds, so the browser test reads the same
 text a person sees. Exact values stay in the CSV download.
@@ -8,6 +8,7 @@ text a person sees. Exact values stay in the CSV download.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -45,13 +46,16 @@ def _writer(what: str):  # noqa: ANN202 - a callable of one value
     return fmt.formatter(what)
 
 
-def _largest(values: pl.Series) -> float:
-    """The largest absolute amount of a money column (0 when empty or not numeric)."""
-    try:
-        top = values.cast(pl.Float64, strict=False).abs().max()
-    except pl.exceptions.InvalidOperationError:
-        return 0.0
-    return float(top) if isinstance(top, int | float) else 0.0
+def money_places(values: pl.Series) -> int:
+    """The decimals of a money column: cents once it reaches a dollar; below, enough for two
+    significant digits of its typical (median non-zero) amount, at most 6 — so a column of per-call
+    costs reads $0.0123, $0.0093, $0.0007 rather than $0.01 beside $0.0093."""
+    amounts = values.cast(pl.Float64, strict=False).abs().drop_nulls()
+    amounts = amounts.filter(amounts > 0)
+    if amounts.is_empty() or amounts.max() >= 1:
+        return 2
+    typical = float(amounts.median())
+    return min(6, max(2, -math.floor(math.log10(typical)) + 1))
 
 
 def displayed(frame: pl.DataFrame, *, kinds: Mapping[str, str] | None = None) -> tuple[pl.DataFrame, dict[str, str]]:
@@ -62,8 +66,8 @@ def displayed(frame: pl.DataFrame, *, kinds: Mapping[str, str] | None = None) ->
     exprs = []
     for column, what in found.items():
         write = _writer(what)
-        if what == "money" and _largest(frame[column]) >= 1:  # one precision per column: cents beside dollars
-            write = partial(fmt.money, places=2)
+        if what == "money":  # one precision per column
+            write = partial(fmt.money, places=money_places(frame[column]))
         exprs.append(pl.col(column).map_elements(write, return_dtype=pl.String, skip_nulls=True)
                      .fill_null(fmt.MISSING).alias(column))
     return (frame.select(exprs) if exprs else frame), found

@@ -19,6 +19,7 @@ from warehouse.queries.scope import Scope
 
 T0 = datetime(2025, 11, 3, tzinfo=UTC)
 START, END = T0 - timedelta(days=2), T0 + timedelta(days=3)
+DEFAULT = Scope.of("default")
 
 
 def _records() -> list[dict]:
@@ -45,10 +46,10 @@ def stored(pipeline: Pipeline, wh: Warehouse) -> Warehouse:
     return wh
 
 
-def _all_pages(wh: Warehouse, order: str, *, limit: int, scope: Scope = Scope.of("default"), **kw: object) -> list[pl.DataFrame]:
+def _all_pages(wh: Warehouse, order: str, *, limit: int) -> list[pl.DataFrame]:
     pages, cursor = [], None
     while True:
-        page, cursor = calls.calls_page(wh, scope, START, END, order=order, cursor=cursor, limit=limit, **kw)
+        page, cursor = calls.calls_page(wh, DEFAULT, START, END, order=order, cursor=cursor, limit=limit)
         pages.append(page)
         if cursor is None:
             return pages

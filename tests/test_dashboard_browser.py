@@ -39,7 +39,7 @@ PAGES = {"": ("Overview", 5, 0), "attribution": ("Attribution", 5, 1), "caching"
          "calls": ("Calls", 0, 1), "alerts": ("Alerts", 0, 1), "health": ("Data health", 0, 0)}
 MONEY_PAGES = {"", "attribution", "caching", "routing", "nodes", "calls"}
 # What the page has drawn, judged on the things the test asserts rather than on a quiet DOM: the
-# script run finished (no running indicator or spinner), each Plotly chart has drawn its SVG (a drawn
+# script run finished (Streamlit's script state, no running indicator or spinner), each Plotly chart has drawn its SVG (a drawn
 # chart holds several .main-svg layers, so charts are counted, not layers), the tables are in the page
 # (their grids draw lazily, and an empty one draws no canvas), or the page shows an exception.
 DRAWN = """() => {
@@ -47,6 +47,8 @@ DRAWN = """() => {
   const tables = all('[data-testid="stDataFrame"]');
   return {
     title: (document.querySelector('h1') || {}).innerText || null,
+    script: (document.querySelector('[data-testid="stApp"]') || {getAttribute: () => null})
+      .getAttribute('data-test-script-state'),
     running: all('[data-testid="stStatusWidget"], [data-testid="stSpinner"], [data-testid="stSkeleton"]').length,
     charts: all('.js-plotly-plot').length,
     drawn: all('.js-plotly-plot').filter((p) => p.querySelector('.main-svg')).length,
@@ -70,8 +72,8 @@ WELL_FORMED = re.compile(r"^−?\$(0|[1-9][0-9]{0,2}(,[0-9]{3})*)(\.[0-9]+)?[kMB
 def _settled(state: dict, title: str, charts: int, tables: int) -> bool:
     if state["errors"]:
         return True  # judged below: the page shows a traceback
-    return (state["title"] == title and not state["running"] and state["charts"] >= charts
-            and state["drawn"] >= state["charts"] and state["tables"] >= tables)
+    return (state["script"] == "notRunning" and state["title"] == title and not state["running"]
+            and state["charts"] >= charts and state["drawn"] >= state["charts"] and state["tables"] >= tables)
 
 
 def _missing(state: dict, title: str, charts: int, tables: int) -> str:
@@ -193,7 +195,8 @@ def _landed(tab: Any, *, title: str, path: str, start: str, end: str, filters: l
     deadline = time.monotonic() + WAIT_S
     while True:
         state, query = tab.evaluate(DRAWN), parse_qs(urlparse(tab.url).query)
-        if state["title"] == title and not state["running"] and query.get("range") == ["custom"]:
+        if (state["script"] == "notRunning" and state["title"] == title and not state["running"]
+                and query.get("range") == ["custom"]):
             break
         assert not state["errors"], state["errors"][0]
         assert time.monotonic() < deadline, f"{tab.url} did not land on {title}: {state}"

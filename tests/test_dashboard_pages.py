@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from llmledger import formatting as fmt
 from dashboards.client import Api, View
+from dashboards.tables import money_places
 from dashboards.controls import now_minute, range_of
 from llmledger.service.keys import KeyScope
 from tests.dashboard_support import PAGES, charts, page, table
@@ -34,8 +35,8 @@ def _range() -> View:
 
 
 def _as_column(values: list) -> list[str]:
-    """Money as a table column writes it: cents once the column reaches a dollar."""
-    places = 2 if max((abs(float(v)) for v in values if v is not None), default=0) >= 1 else None
+    """Money as a table column writes it (one precision per column)."""
+    places = money_places(pl.Series([None if v is None else float(v) for v in values], dtype=pl.Float64))
     return [fmt.money(v, places=places) for v in values]
 
 

@@ -88,6 +88,9 @@ def test_tables_are_text_without_none_or_nan() -> None:
     assert shown.row(0) == ("$2,230.37", "1.23", "1,659", "5.3%", "a", "2025-11-03 00:00 UTC")
     assert shown.row(1) == ("—",) * 6
     assert shown.row(2)[0] == "−$15.00" and shown.row(2)[4] == "(none)"
+    per_call = pl.DataFrame({"cost_usd": [Decimal("0.0123"), Decimal("0.0093"), Decimal("0.00065"), Decimal(0)]},
+                            schema={"cost_usd": pl.Decimal(38, 18)})
+    assert displayed(per_call)[0]["cost_usd"].to_list() == ["$0.0123", "$0.0093", "$0.0007", "$0.0000"]
 
 
 def test_deep_links_in_every_shape_read_the_same() -> None:

@@ -177,13 +177,13 @@ def _cpu_s(process: Any, *, children: bool = False, without: tuple[int, ...] = (
     return total
 
 
-def _load(tab: Any, url: str | None, title: str, charts: int, tables: int, limit_s: float = 120.0) -> tuple[float, dict]:
-    """Navigate — to `url` (a full page load), or with None by a click on the page's link in the
-    sidebar (the app stays loaded, as when a visitor moves between pages) — and wait for the page's
-    last chart; (ms from navigation to drawn, final state)."""
+def _load(tab: Any, url: str, title: str, charts: int, tables: int, limit_s: float = 120.0) -> tuple[float, dict]:
+    """Navigate — to `url` (a full page load), or with a bare page path by a click on the page's
+    link in the sidebar (the app stays loaded, as when a visitor moves between pages) — and wait for
+    the page's last chart; (ms from navigation to drawn, final state)."""
     began = time.perf_counter()
-    if url is None:
-        tab.locator('[data-testid="stSidebarNavLink"]', has_text=title.split(" ")[0]).first.click()
+    if not url.startswith("http"):
+        tab.locator(f'[data-testid="stSidebarNavLink"][href$="/{url}"]').first.click()
     else:
         tab.goto(url, wait_until="commit")
     state: dict = {}
@@ -248,10 +248,10 @@ def run(calls: int, repeat: int, pages: list[str]) -> dict[str, Any]:
                     for _ in range(repeat):
                         reloads.append(_load(tab, url, *PAGES[name])[0])  # the whole app, as on a first visit
                         other = "alerts" if name != "alerts" else "health"
-                        _load(tab, None, *PAGES[other])  # then from another page, through the sidebar
+                        _load(tab, other, *PAGES[other])  # then from another page, through the sidebar
                         timed.requests.clear()
                         before = spent()
-                        ms, state = _load(tab, None, *PAGES[name])
+                        ms, state = _load(tab, "" if name == "overview" else name, *PAGES[name])
                         cpu.append(tuple(b - a for a, b in zip(before, spent(), strict=True)))
                         samples.append(ms)
                         seen = list(timed.requests)

@@ -1,6 +1,7 @@
 """The llmledger dashboard: `streamlit run dashboards/app.py` (started by `llmledger up`). A client
 of the service's read API at `LLMLEDGER_API_URL` (key: `LLMLEDGER_API_KEY`, or the visitor's own
-when `LLMLEDGER_DASHBOARD_EXPOSED=1`)."""
+when `LLMLEDGER_DASHBOARD_EXPOSED=1`). Each page's URL path is its file's name (`/calls`,
+`/alerts`, …), the paths deep links from e-mails and Slack use (`llmledger.links`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ PAGES = (
     ("routing.py", "Reasoning & routing", ":material/alt_route:"),
     ("nodes.py", "Self-hosted nodes", ":material/memory:"),
     ("reconciliation.py", "Reconciliation", ":material/receipt_long:"),
-    ("health.py", "Alerts & data health", ":material/notifications:"),
+    ("calls.py", "Calls", ":material/list_alt:"),
+    ("alerts.py", "Alerts", ":material/notifications:"),
+    ("health.py", "Data health", ":material/health_and_safety:"),
 )
 
 st.set_page_config(page_title="llmledger", page_icon=":material/payments:", layout="wide")

@@ -1,16 +1,19 @@
 """The controls every page shares, kept in the URL so a view can be shared: the time range
-(`range`, and `from` / `to` for a custom one), the filters (`f=dimension:value`, repeatable) and
-page-specific choices (`choice(...)`). Ranges are UTC and end at the next whole minute.
+(`range`, and `from` / `to` for a custom one: dates, or instants from a deep link), the filters
+(`f=dimension:value`, repeatable) and page-specific choices (`choice(...)`). Ranges are UTC and
+end at the next whole minute. Links in older shapes (the weekly report's `start` / `end` /
+`team`, Slack's `at` / `scope.*`) are rewritten to these parameters on arrival (`llmledger.links`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 
 from dashboards.client import Api, ApiError, View
+from llmledger import links
 
 RANGES: dict[str, str] = {
     "24h": "Last 24 hours",
@@ -37,18 +40,12 @@ def now_minute() -> datetime:
     return now + timedelta(minutes=1)
 
 
-def _day(text: str | None, fallback: date) -> date:
-    try:
-        return date.fromisoformat(text) if text else fallback
-    except ValueError:
-        return fallback
-
-
-def range_of(choice: str, *, end: datetime, first: date | None = None, last: date | None = None) -> tuple[datetime, datetime]:
-    """[start, end) of a range choice (`first` / `last`: the dates of a custom one, inclusive)."""
-    if choice == "custom" and first and last:
-        lo, hi = min(first, last), max(first, last)
-        return (datetime.combine(lo, time(0), tzinfo=UTC), datetime.combine(hi, time(0), tzinfo=UTC) + timedelta(days=1))
+def range_of(choice: str, *, end: datetime, first: date | datetime | None = None,
+             last: date | datetime | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of a range choice (`first` / `last`: a custom one's dates, inclusive, or instants,
+    `last` exclusive)."""
+    if choice == "custom" and first and last and type(first) is type(last):
+        return links.instants(first, last)
     if choice == "mtd":
         return datetime(end.year, end.month, 1, tzinfo=UTC), end
     days = {"24h": 1, "7d": 7}.get(choice, 30)
@@ -145,22 +142,46 @@ def choice(name: str, options: Sequence[str], default: str, *, title: str, where
     return str(value)
 
 
+def adopt_link() -> None:
+    """Rewrite a deep link of an older shape (`start` / `end`, `at`, `team=…`, `scope.route=…`,
+    `filter=…`) into the canonical parameters, once, before any control reads them."""
+    params = {name: st.query_params.get_all(name) for name in st.query_params}
+    if links.is_canonical(params):
+        return
+    st.query_params.from_dict(links.read(params).params())
+
+
+def _as_shown(value: date | datetime, *, last: bool) -> date:
+    """The day a date picker shows for a range edge (an exclusive instant's last day for `last`)."""
+    if isinstance(value, datetime):
+        return (value - timedelta(milliseconds=1)).date() if last else value.date()
+    return value
+
+
+def _custom(end: datetime) -> tuple[date | datetime, date | datetime]:
+    """A custom range's edges: the URL's (dates or a link's instants) until the visitor picks dates."""
+    first = links.day_or_instant(st.query_params.get("from"))
+    last = links.day_or_instant(st.query_params.get("to"))
+    if first is None or last is None or type(first) is not type(last):
+        first, last = (end - timedelta(days=7)).date(), end.date()
+    shown = (_as_shown(first, last=False), _as_shown(last, last=True))
+    picked = st.sidebar.date_input("Dates (UTC)", value=shown, key="q_dates")
+    if isinstance(picked, tuple) and len(picked) == 2 and tuple(picked) != shown:
+        first, last = picked
+        st.query_params["from"], st.query_params["to"] = first.isoformat(), last.isoformat()
+    return first, last
+
+
 def view(api: Api | None = None) -> View:
     """Draw the sidebar's time range and filters; the View they describe."""
+    adopt_link()
     end = now_minute()
     sidebar = st.sidebar
     picked = choice("range", list(RANGES), DEFAULT_RANGE, title="Time range", where=sidebar,
                     format_func=lambda k: RANGES[k])
     first = last = None
     if picked == "custom":
-        default_first = _day(st.query_params.get("from"), (end - timedelta(days=7)).date())
-        default_last = _day(st.query_params.get("to"), end.date())
-        picked_dates = sidebar.date_input("Dates (UTC)", value=(default_first, default_last), key="q_dates")
-        if isinstance(picked_dates, tuple) and len(picked_dates) == 2:
-            first, last = picked_dates
-            st.query_params["from"], st.query_params["to"] = first.isoformat(), last.isoformat()
-        else:
-            first, last = default_first, default_last
+        first, last = _custom(end)
     start, stop = range_of(picked, end=end, first=first, last=last)
     current = filters()
     _filter_controls(api, View(start, stop, tuple(current)), current)
@@ -192,3 +213,32 @@ def _add(dimension: str, value: str) -> None:
     """The "Add filter" button: filter, and fold the form away (a callback: it runs before the rerun)."""
     add_filter(dimension, value)
     st.session_state["add_open"] = False
+
+
+def link(page: str, *, start: datetime | None = None, end: datetime | None = None,
+         where: Sequence[str] | None = None, **extra: str | None) -> str:
+    """A relative link to another page: the given range (instants) or the one in force here, the
+    filters `where` or the ones in force here, and page parameters (`session`, `incident`, …)."""
+    chosen = list(where) if where is not None else filters()
+    if start is not None and end is not None:
+        return links.build("", page, start=start, end=end, filters=chosen, **extra)
+    here = {k: st.query_params.get(k) for k in ("range", "from", "to") if st.query_params.get(k)}
+    kept = {k: v for k, v in {**here, **extra}.items() if v is not None and v != ""}
+    return links.Link(page.strip("/"), filters=tuple(dict.fromkeys(chosen)),
+                      extra=tuple((k, str(v)) for k, v in kept.items())).url("")
+
+
+def drill_urls(values: Sequence[object], page: str, *, dimension: str | None = None, param: str | None = None,
+               **extra: str | None) -> list[str | None]:
+    """For each value a link to `page` with this page's range: its filters plus `dimension = value`,
+    or the value as the page parameter `param` (a session, an incident: no filters); None for a
+    missing value."""
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+        elif dimension:
+            out.append(link(page, where=[*filters(), f"{dimension}:{value}"], **extra))
+        else:
+            out.append(link(page, where=[], **{**extra, str(param): str(value)}))
+    return out

@@ -1,16 +1,15 @@
 """Layout pieces every page uses: the API client for the visitor (asking for a read key where the
 dashboard is served beyond localhost, or where the API wants one), an error boundary that turns
-`ApiError`s into messages, empty states that say what to configure, and tables with money shown
-as money.
+`ApiError`s into messages, headline numbers, empty states that say what to configure, and links.
+Tables are `dashboards.tables`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-import polars as pl
 import streamlit as st
 
 from dashboards.client import EXPOSED_ENV, KEY_ENV, URL_ENV, Api, ApiError
@@ -71,40 +70,6 @@ def empty(message: str, hint: str | None = None) -> None:
     st.info(message + (f"\n\n{hint}" if hint else ""), icon=":material/info:")
 
 
-def money_columns(frame: pl.DataFrame) -> list[str]:
-    return [c for c, t in frame.schema.items() if isinstance(t, pl.Decimal)]
-
-
-def _title(column: str) -> str:
-    return column.removesuffix("_usd").replace("_", " ") + (" ($)" if column.endswith("_usd") else "")
-
-
-def show_table(frame: pl.DataFrame, *, percent: tuple[str, ...] = (), height: int | None = None,
-               key: str | None = None) -> None:
-    """A sortable table: money as dollars (exact values are in the CSV export), shares as %,
-    counts with thousands separators, readable column titles."""
-    if frame.is_empty():
-        st.caption("nothing in this range")
-        return
-    money = money_columns(frame)
-    shown = frame.with_columns(pl.col(c).cast(pl.Float64) for c in money)
-    config = {}
-    for column, dtype in shown.schema.items():
-        if column in money:
-            small = (shown[column].abs().max() or 0) < 1
-            config[column] = st.column_config.NumberColumn(_title(column), format="$%.4f" if small else "$%.2f")
-        elif column in percent:
-            config[column] = st.column_config.NumberColumn(_title(column), format="percent")
-        elif dtype.is_integer():
-            config[column] = st.column_config.NumberColumn(_title(column), format="localized")
-        elif dtype.is_float():
-            config[column] = st.column_config.NumberColumn(_title(column), format="%.2f")
-        else:
-            config[column] = st.column_config.Column(_title(column))
-    st.dataframe(shown, hide_index=True, height=height or "auto", key=key, column_config=config)
-
-
-def csv_bytes(frame: pl.DataFrame) -> bytes:
-    """CSV for export: money as exact decimal strings, times in ISO 8601 UTC."""
-    out = frame.with_columns(*(pl.col(c).cast(pl.String) for c in money_columns(frame)))
-    return out.write_csv().encode()
+def link(label: str, url: str, *, where=None) -> None:  # noqa: ANN001 - a Streamlit container
+    """A drill-down link (it opens the page in a new tab, with its range and filters in the URL)."""
+    (where or st).markdown(f"[{label}]({url})")

@@ -19,6 +19,7 @@ PROVIDERS: dict[str, str] = {
     "bedrock": "#E0A100",
     "mistral": "#E4572E",
     "other": "#9AA0A6",
+    "self-hosted GPUs": "#7B52C9",  # the GPU time of self-hosted nodes, charted beside the API providers
 }
 MODELS: dict[str, str] = {
     "claude-sonnet-4-5": "#C8643B",

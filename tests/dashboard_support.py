@@ -17,7 +17,7 @@ from llmledger.runtime import open_warehouse
 from tests.service_support import Running, service_settings, start_in_thread
 
 VIEWS = Path(__file__).resolve().parents[1] / "dashboards" / "views"
-PAGES = ("overview", "attribution", "caching", "latency", "routing", "nodes", "health")
+PAGES = ("overview", "attribution", "caching", "latency", "routing", "nodes", "calls", "alerts", "health")
 DEMO_DAYS, DEMO_CALLS_PER_DAY = 21, 5000  # every incident fits; the cascade serves 40-60 requests in its incident hours
 
 
@@ -53,3 +53,21 @@ def page(name: str, url: str, *, query: dict[str, str | list[str]] | None = None
 def charts(at: AppTest) -> list:
     """The Plotly charts a page drew."""
     return list(at.get("plotly_chart"))
+
+
+def table(at: AppTest, index: int = 0) -> dict[str, list[str]]:
+    """A drawn table as column → the text of its cells; a link column under its own name, holding
+    the text it shows (the URL's fragment) and the URL beside it as `<name> url`."""
+    from urllib.parse import unquote
+
+    frame = at.dataframe[index].value
+    out: dict[str, list[str]] = {}
+    for column in frame.columns:
+        values = [str(v) for v in frame[column].tolist()]
+        if column.endswith("__url"):
+            name = column.removesuffix("__url")
+            out[name] = [unquote(v.partition("#")[2]) for v in values]
+            out[f"{name} url"] = [v.partition("#")[0] for v in values]
+        else:
+            out[column] = values
+    return out

@@ -13,13 +13,14 @@ import polars as pl
 import pytest
 from starlette.requests import Request
 
+from llmledger import formatting as fmt
 from llmledger.demo import truth_file
 from llmledger.service.keys import KeyScope
 from llmledger.service.reading import query_tag
 from llmledger.settings import SchedulerSettings
 from llmledger.simulator import GroundTruth
 from tests.service_support import Running, service_settings, start_in_thread
-from warehouse.queries import caching, distributions, nodes, ops, routing, series, spend
+from warehouse.queries import alerts, calls, caching, distributions, nodes, ops, routing, selfhost, series, spend
 from warehouse.queries.scope import Scope
 
 ALL = Scope.all()
@@ -37,6 +38,11 @@ def _get(svc: Running, path: str, params: dict[str, Any], token: str | None = No
     return response.json()
 
 
+def _busiest_session(wh: Any) -> str:
+    return str(wh.scalar("SELECT session_id FROM calls WHERE session_id != '' GROUP BY session_id "
+                         "ORDER BY count() DESC, session_id LIMIT 1"))
+
+
 def _same(rows: list[dict[str, Any]], frame: Any) -> None:
     """API rows equal the frame's: decimals exactly, floats closely, the rest as they are."""
     assert len(rows) == frame.height
@@ -44,8 +50,10 @@ def _same(rows: list[dict[str, Any]], frame: Any) -> None:
         for column, value in want.items():
             if isinstance(value, Decimal):
                 assert Decimal(got[column]) == value, column
+            elif isinstance(value, float) and value != value:
+                assert got[column] is None, column  # NaN is written as null
             elif isinstance(value, float):
-                assert got[column] == pytest.approx(value, rel=1e-9, nan_ok=True), column
+                assert got[column] == pytest.approx(value, rel=1e-9), column
             elif isinstance(value, datetime):
                 assert got[column].startswith(value.strftime("%Y-%m-%dT%H:%M:%S")), column
             else:
@@ -79,6 +87,14 @@ def test_each_endpoint_answers_what_its_query_computes(demo_service: Running) ->
         ("/v1/usage/infra", {"dimension": "user_id"}, nodes.infra_by(wh, ALL, "user_id", start, end)),
         ("/v1/usage/infra", {"dimension": "route", "filter": "team:platform"},
          nodes.infra_by(wh, ALL, "route", start, end, {"team": ["platform"]})),
+        ("/v1/usage/infra", {"dimension": "provider", "grain": "day"},
+         nodes.infra_by(wh, ALL, "provider", start, end, grain="day")),
+        ("/v1/nodes/finding", {}, selfhost.self_hosted_vs_api(wh, ALL, start, end)),
+        ("/v1/incidents", {}, alerts.incidents_between(wh, ALL, start, end)),
+        ("/v1/sessions/" + _busiest_session(wh), {}, calls.session_calls(wh, ALL, _busiest_session(wh), start, end)),
+        ("/v1/calls", {"filter": ["team:data", "status:ok"], "order": "slowest", "limit": 30, "min_cost_usd": "0.001"},
+         calls.calls_page(wh, ALL, start, end, {"team": ["data"], "status": ["ok"]}, order="slowest", limit=30,
+                          ranges=calls.Ranges(min_cost_usd=Decimal("0.001")))[0]),
     ]
     for path, params, expected in cases:
         assert not expected.is_empty(), path  # the simulated weeks have something for every endpoint
@@ -91,12 +107,36 @@ def test_each_endpoint_answers_what_its_query_computes(demo_service: Running) ->
     assert {"gpt-4o", "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo"} <= {p["model"] for p in prices}
 
 
+def test_calls_page_by_cursor_and_stay_in_their_project(demo_service: Running) -> None:
+    start, end = _window()
+    r = {"start": start.isoformat(), "end": end.isoformat(), "filter": ["route:support-chat"], "limit": 40}
+    first = _get(demo_service, "/v1/calls", r)
+    second = _get(demo_service, "/v1/calls", {**r, "cursor": first["next_cursor"]})
+    assert len(first["rows"]) == 40 and first["next_cursor"] and second["rows"]
+    newest_second = max(row["ts"] for row in second["rows"])
+    assert newest_second <= min(row["ts"] for row in first["rows"])  # newest first, no overlap
+    assert not {row["event_id"] for row in first["rows"]} & {row["event_id"] for row in second["rows"]}
+    assert not {"prompt", "response", "messages", "content", "input", "output"} & set(first["columns"])  # no text
+    with demo_service.client() as http:
+        assert http.get("/v1/calls", params={**r, "cursor": "bogus"}).status_code == 422
+        assert http.get("/v1/calls", params={**r, "order": "costliest", "cursor": first["next_cursor"]}
+                        ).status_code == 422  # a cursor of another order
+        assert http.get("/v1/calls", params={**r, "min_cost_usd": "2", "max_cost_usd": "1"}).status_code == 422
+    key, token = demo_service.state.keys.create([KeyScope.READ], project="acme-app", name="calls")
+    try:
+        mine = _get(demo_service, "/v1/calls", {**r, "filter": [], "limit": 200}, token)["rows"]
+        assert mine and {row["project"] for row in mine} == {"acme-app"}
+    finally:
+        demo_service.state.keys.revoke(key.key_id)
+
+
 def test_parameters_outside_the_allow_lists_are_refused(demo_service: Running) -> None:
     start, end = _window()
     r = {"start": start.isoformat(), "end": end.isoformat()}
     bad = [("/v1/cache/windows", {"by": ["prompt; DROP TABLE calls"]}), ("/v1/distribution", {"measure": "cost_usd"}),
            ("/v1/movers", {"dimension": "ts"}), ("/v1/nodes/gpu", {"step_s": 1}), ("/v1/cascade/series", {"grain": "2h"}),
-           ("/v1/latency/series", {"filter": ["nope:x"]}), ("/v1/alerts", {"state": "sideways"})]
+           ("/v1/latency/series", {"filter": ["nope:x"]}), ("/v1/alerts", {"state": "sideways"}),
+           ("/v1/calls", {"order": "random"}), ("/v1/calls", {"limit": 100_000}), ("/v1/usage/infra", {"dimension": "route", "grain": "5min"})]
     with demo_service.client() as http:
         for path, params in bad:
             assert http.get(path, params={**r, **params}).status_code == 422, path
@@ -167,3 +207,20 @@ def test_the_dashboard_client_keeps_money_exact(demo_service: Running) -> None:
     assert [str(v.normalize()) for v in frame["saved_usd"]] == [str(Decimal(r["saved_usd"]).normalize()) for r in raw["rows"]]
     windows = Api(demo_service.url).cache_windows(View(start, end), grain="day")
     assert windows.schema["bucket"] == pl.Datetime("us", "UTC")
+
+
+def test_the_weekly_report_saves_what_the_overview_finds(demo_service: Running) -> None:
+    """The self-hosted finding of the overview is the company report's savings item, from the same
+    query; a team's report leaves the shared GPU fleet out."""
+    from alerts.report.savings import opportunities, per_month
+    from alerts.report.week import Week
+
+    wh, settings = demo_service.state.read_wh, demo_service.settings
+    week = Week.containing(datetime.now(UTC) - timedelta(days=7))
+    found = [o for o in opportunities(wh, settings, ALL, week, None) if o.kind == "self_hosted_underused"]
+    finding = selfhost.self_hosted_vs_api(wh, ALL, week.start, week.end).row(0, named=True)
+    assert len(found) == 1 and found[0].saving_usd_month == per_month(finding["excess_usd"])
+    assert f"GPUs {fmt.number(finding['util_pct'])}% utilised" in found[0].title
+    assert "per 1M output tokens as run vs $" in found[0].evidence
+    assert not [o for o in opportunities(wh, settings, ALL, week, {"team": ["platform"]})
+                if o.kind == "self_hosted_underused"]

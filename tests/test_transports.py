@@ -33,6 +33,7 @@ from warehouse.queries import (
     alerts,
     attribution,
     caching,
+    calls,
     calls_export,
     collectors,
     distributions,
@@ -45,6 +46,7 @@ from warehouse.queries import (
     report_sends,
     routing,
     savings,
+    selfhost,
     series,
     signals,
     spend,
@@ -56,6 +58,13 @@ START, END = datetime(2025, 11, 5, tzinfo=UTC), datetime(2025, 11, 6, tzinfo=UTC
 # not on the hour: whole hours come from the rollups, the edges from raw calls
 ROUTED = "support-chat"  # the simulator's cascade-v2 route
 MID_START, MID_END = datetime(2025, 11, 5, 3, 17, 29, tzinfo=UTC), datetime(2025, 11, 5, 20, 41, 3, tzinfo=UTC)
+
+
+
+def _busiest_session(wh: Warehouse) -> str:
+    return str(wh.scalar("SELECT session_id FROM calls WHERE session_id != '' GROUP BY session_id "
+                         "ORDER BY count() DESC, session_id LIMIT 1"))
+
 
 # Every query-library function, called as a dashboard or job would (a new one must be added here).
 QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
@@ -114,7 +123,9 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "nodes.gpu_cost": lambda wh: nodes.gpu_cost(wh, Scope.all(), START, END),
     "nodes.self_host_cost": lambda wh: nodes.self_host_cost(wh, Scope.all(), START, END),
     "nodes.breakeven_inputs": lambda wh: nodes.breakeven_inputs(wh, Scope.all(), START, END),
-    "nodes.infra_by": lambda wh: nodes.infra_by(wh, Scope.all(), "user_id", START, END),
+    "nodes.infra_by": lambda wh: (nodes.infra_by(wh, Scope.all(), "user_id", START, END),
+                                  nodes.infra_by(wh, Scope.all(), "team", START, END, {"team": ["data"]}, grain="hour")),
+    "selfhost.self_hosted_vs_api": lambda wh: selfhost.self_hosted_vs_api(wh, Scope.all(), START, END),
     # signal windows over the simulated day (the evaluation itself is compared in test_signals_transports)
     "signals.cache_buckets": lambda wh: signals.cache_buckets(
         wh, Scope.all(), START, END, min_tokens={"anthropic": 1024, "openai": 1024}),
@@ -184,6 +195,10 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
                                                                     period="2025-W45"),
     "report_sends.sends": lambda wh: report_sends.sends(wh, Scope.all()),
     "alerts.incidents_between": lambda wh: alerts.incidents_between(wh, Scope.all(), START, END, team="data"),
+    "calls.calls_page": lambda wh: calls.calls_page(wh, Scope.all(), MID_START, MID_END, {"team": ["data"]},
+                                                    ranges=calls.Ranges(min_latency_ms=100), order="costliest",
+                                                    limit=20),
+    "calls.session_calls": lambda wh: calls.session_calls(wh, Scope.all(), _busiest_session(wh), START, END),
 }
 
 

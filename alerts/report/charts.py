@@ -23,6 +23,7 @@ import polars as pl
 
 from alerts.report.errors import ChartsUnavailable
 from alerts.report.model import WeeklyReport
+from llmledger import formatting as fmt
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ def daily_spend_figure(report: WeeklyReport) -> go.Figure:
     figure.update_layout(barmode="stack")
     figure.update_xaxes(categoryorder="array",
                         categoryarray=[(report.week.start + timedelta(days=i)).strftime("%a %d") for i in range(7)])
-    figure.update_yaxes(tickprefix="$")
+    peak = daily.group_by("bucket").agg(pl.col("value").cast(pl.Float64).sum())["value"].max() if daily.height else 0
+    figure.update_yaxes(tickformat=fmt.d3_money(peak))
     return _layout(figure, height=320, title=f"Daily spend by {by}")
 
 
@@ -136,11 +138,12 @@ def movers_figure(report: WeeklyReport) -> go.Figure | None:
     figure = go.Figure(go.Bar(
         x=deltas, y=[m.key for m in movers], orientation="h",
         marker_color=["#dc2626" if d > 0 else "#16a34a" for d in deltas],
-        text=[f"{'+' if d > 0 else '−'}${abs(d):,.2f}" for d in deltas], textposition="outside", cliponaxis=False,
+        text=[fmt.signed_money(d) for d in deltas], textposition="outside", cliponaxis=False,
     ))
     low, high = min(0.0, *deltas), max(0.0, *deltas)
     pad = (high - low) * 0.2 or 1.0  # room for the labels outside the bars, inside the plot
-    figure.update_xaxes(tickprefix="$", zeroline=True, range=[low - (pad if low < 0 else 0), high + pad])
+    figure.update_xaxes(tickformat=fmt.d3_money(max(abs(low), abs(high))), zeroline=True,
+                        range=[low - (pad if low < 0 else 0), high + pad])
     figure.update_layout(showlegend=False)
     return _layout(figure, height=max(180, 60 + 34 * len(movers)), title="Biggest movers by route (vs last week)")
 
@@ -160,7 +163,7 @@ def budget_figure(report: WeeklyReport) -> go.Figure | None:
                        marker={"symbol": "line-ns-open", "size": 30, "color": "#dc2626",
                                "line": {"width": 4, "color": "#dc2626"}})
     figure.update_layout(barmode="stack")
-    figure.update_xaxes(tickprefix="$")
+    figure.update_xaxes(tickformat=fmt.d3_money(max(float(t.forecast_usd) for t in teams)))
     figure = _layout(figure, height=max(200, 110 + 40 * len(teams)), title=f"Budgets, {report.week.month_start:%B %Y}")
     figure.update_layout(legend={"y": -0.3}, margin={"b": 64})
     return figure

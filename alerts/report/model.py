@@ -206,7 +206,7 @@ class Incidents:
 class Opportunity:
     """A saving the data shows, with its estimate per month."""
 
-    kind: str  # uncached_prefix | not_on_batch_api | cheap_step_answers_most | reasoning_budget
+    kind: str  # uncached_prefix | not_on_batch_api | cheap_step_answers_most | reasoning_budget | self_hosted_underused
     title: str
     scope: dict[str, str]
     evidence: str

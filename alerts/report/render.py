@@ -1,6 +1,7 @@
 """A weekly report as the three things an e-mail carries: HTML (Jinja2 templates in `templates/`,
 table layout, CSS inlined by css-inline, images by `cid:`), plain text, and the per-dimension
-CSV. Money is formatted from Decimal; the CSV keeps exact decimals as the read API writes them.
+CSV. Numbers are written by the shared formatting layer (`llmledger.formatting`, the dashboards'
+too); the CSV keeps exact decimals as the read API writes them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import css_inline
@@ -17,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from alerts.report.charts import Chart
 from alerts.report.model import WeeklyReport
+from llmledger import formatting as fmt
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DIMENSION_TITLES = {"team": "Teams", "route": "Routes", "feature": "Features", "user_id": "Users", "model": "Models"}
@@ -41,39 +43,27 @@ def exact(value: Decimal) -> str:
 
 
 def usd(value: Decimal | None, places: int = 2) -> str:
-    """$1,234.57 (rounded half up); "—" for None."""
-    if value is None:
-        return "—"
-    quantum = Decimal(1).scaleb(-places)
-    rounded = Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
-    sign = "−" if rounded < 0 else ""
-    return f"{sign}${abs(rounded):,.{places}f}"
+    """$1,234.57 (rounded half up); "—" for None (the shared formatting layer)."""
+    return fmt.money(value, places=places)
 
 
 def signed_usd(value: Decimal | None) -> str:
     """+$12.30 / −$4.00."""
-    if value is None:
-        return "—"
-    return ("+" if value > 0 else "") + usd(value)
+    return fmt.signed_money(value)
 
 
 def pct(value: Decimal | float | None, places: int = 0, *, signed: bool = False) -> str:
     """25% (or +25% with `signed`); "—" for None."""
-    if value is None:
-        return "—"
-    number = Decimal(str(value)) * 100
-    rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    sign = "+" if signed and rounded > 0 else ("−" if rounded < 0 else "")
-    return f"{sign}{abs(rounded):,.{places}f}%"
+    return fmt.percent(value, places, signed=signed)
 
 
 def ms(value: float | None) -> str:
-    """1,234 ms; "—" for None."""
-    return "—" if value is None else f"{value:,.0f} ms"
+    """A duration given in ms, in the unit that reads best (850 ms, 12.3 s); "—" for None."""
+    return fmt.duration_ms(value)
 
 
 def when(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%a %d %b %H:%M UTC")
+    return fmt.weekday_time(value)
 
 
 def content_id(chart: Chart) -> str:
@@ -84,7 +74,7 @@ def content_id(chart: Chart) -> str:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(usd=usd, signed_usd=signed_usd, pct=pct, ms=ms, when=when)
+    env.filters.update(usd=usd, signed_usd=signed_usd, pct=pct, ms=ms, when=when, count=fmt.count)
     env.globals.update(dimension_titles=DIMENSION_TITLES, content_id=content_id)
     return env
 

@@ -26,6 +26,7 @@ from llmledger.service.routes import (
     alerting,
     behaviour,
     caching,
+    calls,
     health,
     keys,
     nodes,
@@ -111,7 +112,7 @@ def create_app(
     )
     for router in (health.router, push.router, read.router, spend.router, caching.router, behaviour.router,
                    nodes.router, ops.router, alerting.router, keys.router, admin.router, routing.router,
-                   reconciliation.router):
+                   reconciliation.router, calls.router):
         app.include_router(router)
     app.include_router(metrics_routes.router)
     app.include_router(export_routes.router)

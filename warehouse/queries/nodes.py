@@ -338,17 +338,28 @@ def self_host_cost(
 IDLE = "(idle capacity)"  # the `key` of GPU time in node-hours that served no call
 
 
+INFRA_GRAINS: dict[str, str] = {  # node-hours bucketed for a time series of infra cost
+    "hour": "toDateTime64(b_hour, 3, 'UTC')",
+    "day": "toDateTime64(toStartOfDay(b_hour), 3, 'UTC')",
+    "week": "toDateTime64(toMonday(b_hour), 3, 'UTC')",
+}
+
+
 def infra_by(
     wh: Warehouse, scope: Scope, dimension: str, start: datetime, end: datetime, filters: Filters | None = None,
-    *, max_gap_s: int = 120, tag: str = "nodes:infra_by",
+    *, grain: str | None = None, max_gap_s: int = 120, tag: str = "nodes:infra_by",
 ) -> pl.DataFrame:
     """Self-hosted infra cost attributed to each value of `dimension` (column `key`), most expensive
     first: every node-hour's GPU cost (GPU-hours × $/GPU-hour) is split over the self-hosted calls the
     node served in that hour by their tokens (input + output), so a user's share of a node is what
     it made the node do. Columns: calls, tokens, infra_cost_usd, and `uncosted_calls` (calls in
     node-hours with no GPU samples or no GPU price, which carry no infra cost). Without filters a
-    last row `IDLE` holds the GPU cost of node-hours that served no call."""
+    last row `IDLE` holds the GPU cost of node-hours that served no call. With a `grain` (hour, day,
+    week) the same per UTC bucket of node-hours (a first column `bucket`)."""
     column = identifier(dimension, DIMENSIONS)
+    if grain is not None and grain not in INFRA_GRAINS:
+        raise ValueError(f"grain must be one of {sorted(INFRA_GRAINS)}")
+    bucket = f"{INFRA_GRAINS[grain]} AS bucket, " if grain else ""
     params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000, "idle": IDLE}
     samples = _range(scope, start, end, max_gap_s, params)
     self_hosted = " AND deployment = 'self_hosted' AND node != ''"
@@ -357,10 +368,11 @@ def infra_by(
     # one scan of calls and one of GPU samples (a CTE would be evaluated once per reference): the
     # node-hour totals are window sums over every call, the chosen calls a flag on the same groups
     sql = f"""
-        SELECT key, sum(n_calls) AS calls, sum(n_tokens) AS tokens, sum(share_usd) AS infra_cost_usd,
+        SELECT {bucket}key, sum(n_calls) AS calls, sum(n_tokens) AS tokens, sum(share_usd) AS infra_cost_usd,
             sumIf(n_calls, uncosted) AS uncosted_calls
         FROM (
-            SELECT if(m.node IS NULL, {{idle:String}}, m.key) AS key, ifNull(m.calls, 0) AS n_calls,
+            SELECT if(m.node IS NULL, {{idle:String}}, m.key) AS key, ifNull(m.hour, c.hour) AS b_hour,
+                ifNull(m.calls, 0) AS n_calls,
                 ifNull(m.tokens, 0) AS n_tokens, m.node IS NOT NULL AND c.cost_usd IS NULL AS uncosted,
                 -- by tokens (by calls in a node-hour that served no token); in integers: Decimal × Decimal
                 -- adds scales (18 + 18) and would overflow
@@ -386,8 +398,8 @@ def infra_by(
             ) AS c ON c.node = m.node AND c.hour = m.hour
             WHERE {"m.chosen" if filters else "m.node IS NULL OR m.chosen"}
         )
-        GROUP BY key
-        ORDER BY key = {{idle:String}}, infra_cost_usd DESC, key
+        GROUP BY {"bucket, " if grain else ""}key
+        ORDER BY {"bucket, " if grain else ""}key = {{idle:String}}, infra_cost_usd DESC, key
         SETTINGS join_use_nulls = 1
     """
     return wh.query_df(sql, params, tag=tag)

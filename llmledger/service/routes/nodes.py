@@ -1,5 +1,6 @@
 """Self-hosted node endpoints over the node-metric queries: GPU utilisation, inference load,
-throughput, vLLM latency quantiles, cost per 1M tokens and the measured break-even inputs."""
+throughput, vLLM latency quantiles, cost per 1M tokens, the measured break-even inputs and the
+self-hosted finding (utilisation and $ per 1M output tokens as run vs the API)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Instant, Table
 from llmledger.service.reading import Tag, table, value
-from warehouse.queries import nodes
+from warehouse.queries import nodes, selfhost
 
 router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
 
@@ -78,3 +79,11 @@ def breakeven(q: Annotated[NodeQuery, Query()], state: State, who: Reader, tag: 
     """Per node and model: GPUs, $/GPU-hour, measured mean / peak / estimated-capacity tokens/s per GPU
     and the $ per 1M output tokens at each."""
     return table(nodes.breakeven_inputs(state.read_wh, who.read_scope, q.start, q.end, tag=tag))
+
+
+@router.get("/finding", response_model=Table, summary="Self-hosted models against the API: utilisation and $ per 1M output")
+def finding(q: Annotated[NodeQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+    """Per self-hosted model: GPUs, mean GPU utilisation, GPU cost, tokens served, $ per 1M output
+    tokens as run, the cheapest comparable API model's $ per 1M output for this traffic, what the
+    same tokens cost there and the difference (`excess_usd`)."""
+    return table(selfhost.self_hosted_vs_api(state.read_wh, who.read_scope, q.start, q.end, tag=tag))

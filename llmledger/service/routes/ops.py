@@ -41,6 +41,13 @@ class Alerts(Table):
     detail: str = ""
 
 
+class IncidentsQuery(BaseModel):
+    model_config = {"extra": "forbid"}
+    start: Instant
+    end: Instant
+    team: str | None = Field(default=None, max_length=256, description="Only this team's incidents.")
+
+
 class CountsQuery(BaseModel):
     model_config = {"extra": "forbid"}
     start: Instant
@@ -67,6 +74,17 @@ def alerts(q: Annotated[AlertsQuery, Query()], state: State, who: Reader, tag: T
     out = table(alert_queries.incidents(state.read_wh, who.read_scope, states=states, since=q.since, limit=q.limit,
                                         tag=tag))
     return Alerts(columns=out.columns, rows=out.rows, engine=True)
+
+
+@router.get("/incidents", response_model=Table, summary="Incidents of a range, with peak severity and cause")
+def incident_history(q: Annotated[IncidentsQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+    """Incidents open at any time in [start, end), oldest first: state now, `peak_severity` (the
+    highest reached before `end`), and the summary, cause and next step of their latest firing, so a
+    resolved incident still says why it fired."""
+    if q.end <= q.start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "end must be after start")
+    return table(alert_queries.incidents_between(state.read_wh, who.read_scope, q.start, q.end, team=q.team,
+                                                 tag=tag))
 
 
 @router.get("/dead-letters/counts", response_model=Table, summary="Dead letters per source and reason")

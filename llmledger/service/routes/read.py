@@ -6,6 +6,7 @@ project(s). Money is returned as decimal strings."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -24,8 +25,15 @@ class UsageQuery(RangeQuery):
     limit: int = Field(default=100, ge=1, le=100_000)
 
 
+class InfraGrain(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+
+
 class InfraQuery(RangeQuery):
     dimension: Dimension = Field(description="Attribute self-hosted infra cost to this column.")
+    grain: InfraGrain | None = Field(default=None, description="Also per UTC bucket of node-hours (column `bucket`).")
 
 
 class SeriesQuery(RangeQuery):
@@ -93,9 +101,10 @@ def usage(q: Annotated[UsageQuery, Query()], state: State, who: Reader, tag: Tag
 def usage_infra(q: Annotated[InfraQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Per value of `dimension` (column `key`): self-hosted calls, tokens and the GPU cost of the
     node-hours they used, split by tokens (`infra_cost_usd`); unfiltered, a last row
-    `(idle capacity)` holds the GPU cost of node-hours that served no call."""
+    `(idle capacity)` holds the GPU cost of node-hours that served no call. With `grain`, the same per
+    bucket (a time series of infra cost)."""
     return table(nodes.infra_by(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
-                                tag=tag))
+                                grain=value(q.grain), tag=tag))
 
 
 @router.get("/timeseries", response_model=Table, summary="A measure over time, optionally stacked")

@@ -22,7 +22,7 @@ from alerts.report.content import build_report
 from alerts.report.model import COMPANY, Audience
 from alerts.report.render import pct, render, usd
 from alerts.report.week import Week
-from dashboards import formatting as fmt
+from llmledger import formatting as fmt
 from ingest.collect import run_collector
 from llmledger.reconcile_cli import render as render_reconciliation
 from llmledger.service.keys import KeyScope
@@ -121,7 +121,7 @@ def test_the_dashboard_page_shows_capture_and_invisible_spend(billed: tuple[Runn
     invisible = at.dataframe[1].value  # the rows with invisible spend, largest first
     rows = reconcile(running.state.read_wh, Scope.all(), NOV[1], UNTIL)
     assert len(invisible) == rows.filter(rows["invisible_usd"] > 0).height
-    assert invisible["invisible_usd"].iloc[0] == pytest.approx(float(rows["invisible_usd"].max()))
+    assert invisible["invisible_usd"].iloc[0] == fmt.money(rows["invisible_usd"].max())  # cells are formatted text
     assert any("no logged call explains" in w.value for w in at.warning)
 
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, time, timedelta
 import polars as pl
 import streamlit as st
 
-from dashboards import controls, layout
-from dashboards import formatting as fmt
+from dashboards import controls, layout, tables
+from llmledger import formatting as fmt
 
 DETAIL = ("day", "provider", "api_key_id", "model", "billed_usd", "logged_usd", "invisible_usd", "capture_rate",
           "provider_input_tokens", "logged_input_tokens", "logged_calls")
@@ -47,8 +47,8 @@ with layout.guard(api):
     if invisible_total > 0:
         st.warning(f"{fmt.money(invisible_total)} billed that no logged call explains — calls made outside the "
                    "gateway, or logged without the provider's API key id (`api_key_id`).", icon=":material/visibility_off:")
-    layout.show_table(providers.select("provider", "grain", "days", "billed_usd", "logged_usd", "invisible_usd",
-                                       "capture_rate"), percent=("capture_rate",), key="providers")
+    tables.show_table(providers.select("provider", "grain", "days", "billed_usd", "logged_usd", "invisible_usd",
+                                       "capture_rate"), key="providers")
 
     with st.spinner("Loading days, keys and models…"):
         rows = api.get("/v1/reconciliation", **days)
@@ -64,8 +64,8 @@ with layout.guard(api):
     if unexplained.is_empty():
         st.success("Every billed dollar is explained by logged calls.", icon=":material/check_circle:")
     else:
-        layout.show_table(unexplained.select([c for c in DETAIL if c in rows.columns]), percent=("capture_rate",),
+        tables.show_table(unexplained.select([c for c in DETAIL if c in rows.columns]),
                           key="invisible")
     with st.expander("Every row (billed and logged, tokens on both sides)"):
-        layout.show_table(rows, percent=("capture_rate",), key="rows", height=360)
-        st.download_button("Download CSV", layout.csv_bytes(rows), file_name="reconciliation.csv", mime="text/csv")
+        tables.show_table(rows, key="rows", height=360)
+        st.download_button("Download CSV", tables.csv_bytes(rows), file_name="reconciliation.csv", mime="text/csv")

@@ -44,7 +44,7 @@ def totals(
 ) -> pl.DataFrame:
     """One row of totals for the range."""
     params: dict[str, Any] = {}
-    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=MEASURE_NAMES, params=params)
+    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=MEASURE_NAMES, params=params, days=True)
     if rows is not None:
         return wh.query_df(f"SELECT {hybrid.summed(MEASURE_NAMES)} FROM ({rows})", params, tag=tag)
     sql = f"SELECT {_MEASURES} FROM calls WHERE {where(scope, start, end, filters, params=params)}"
@@ -65,7 +65,8 @@ def usage_by(
     """Measures per value of `dimension` (column `key`), most expensive first."""
     column = identifier(dimension, DIMENSIONS)
     params: dict[str, Any] = {}
-    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params,
+                       days=True)
     if rows is not None:
         sql = f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key ORDER BY cost_usd DESC, key"
     else:
@@ -84,10 +85,15 @@ def cache_hit_ratio(
 ) -> float | None:
     """cache_read / (cache_read + cache_write) tokens over the range; None when nothing was cached."""
     params: dict[str, Any] = {}
-    sql = (
-        "SELECT sum(cache_read_tokens), sum(cache_write_5m_tokens + cache_write_1h_tokens) FROM calls "
-        f"WHERE {where(scope, start, end, filters, params=params)}"
-    )
+    measures = ("cache_read_tokens", "cache_write_tokens")
+    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=measures, params=params, days=True)
+    if rows is not None:
+        sql = f"SELECT sum(cache_read_tokens), sum(cache_write_tokens) FROM ({rows})"
+    else:
+        sql = (
+            "SELECT sum(cache_read_tokens), sum(cache_write_5m_tokens + cache_write_1h_tokens) FROM calls "
+            f"WHERE {where(scope, start, end, filters, params=params)}"
+        )
     reads, writes = wh.query_rows(sql, params, tag=tag)[0]
     total = int(reads or 0) + int(writes or 0)
     return None if total == 0 else int(reads) / total
@@ -110,7 +116,7 @@ def latency_percentiles(
     key = f"{identifier(dimension, DIMENSIONS)} AS key, " if dimension else ""
     group = " GROUP BY key ORDER BY key" if dimension else ""
     rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
-                       measures=LATENCY_MEASURES, params=params)
+                       measures=LATENCY_MEASURES, params=params, days=True)
     if rows is not None:
         levels = hybrid.DIGEST_LEVELS
         sql = f"""

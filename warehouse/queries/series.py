@@ -39,6 +39,7 @@ MEASURES: dict[str, str] = {
 
 OTHER = "other"
 COARSE_GRAINS = frozenset({"hour", "day", "week"})  # what whole hours of the rollups can be bucketed into
+DAY_GRAINS = frozenset({"day", "week"})  # what whole days of the daily rollups can be bucketed into
 
 
 def _grain(grain: str) -> str:
@@ -72,7 +73,7 @@ def time_series(
     rows = None
     if grain in COARSE_GRAINS and measure in hybrid.MEASURES:
         rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
-                           measures=[measure], params=params)
+                           measures=[measure], params=params, days=grain in DAY_GRAINS)
     if rows is not None:
         at = hybrid.bucket(bucket)
         if dimension is None:
@@ -121,8 +122,8 @@ def top_n(
     params: dict[str, Any] = {"n": int(n)}
     column = identifier(dimension, DIMENSIONS)
     wanted = list(dict.fromkeys([measure, "calls", "cost_usd"]))
-    rows = (hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=wanted, params=params)
-            if measure in hybrid.MEASURES else None)
+    rows = (hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=wanted, params=params,
+                        days=True) if measure in hybrid.MEASURES else None)
     if rows is not None:
         sql = (f"SELECT key, sum({measure}) AS value, sum(calls) AS n_calls, sum(cost_usd) AS total_cost "
                f"FROM ({rows}) GROUP BY key ORDER BY value DESC, key LIMIT {{n:UInt32}}")
@@ -149,21 +150,29 @@ def cache_hit_series(
     tag: str = "cache_series",
 ) -> pl.DataFrame:
     """Per bucket (and key): cache read and write tokens and the hit ratio read / (read + write),
-    null where nothing was read from or written to the cache."""
+    null where nothing was read from or written to the cache. At hour grain and coarser, whole
+    hours (whole days at day and week grain) come from the rollups."""
     params: dict[str, Any] = {}
-    key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
     group = ", key" if dimension else ""
+    rows = None
+    if grain in COARSE_GRAINS:
+        rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
+                           measures=("cache_read_tokens", "cache_write_tokens", "calls"), params=params,
+                           days=grain in DAY_GRAINS)
+    if rows is None:
+        key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
+        rows = (f"SELECT ts AS t{key}, cache_read_tokens, cache_write_5m_tokens + cache_write_1h_tokens AS "
+                f"cache_write_tokens, toUInt64(1) AS calls FROM calls WHERE {where(scope, start, end, filters, params=params)}")
     sql = f"""
-        SELECT {_grain(grain)} AS bucket{key},
-               sum(cache_read_tokens) AS cache_read_tokens,
-               sum(cache_write_5m_tokens + cache_write_1h_tokens) AS cache_write_tokens,
-               if(cache_read_tokens + cache_write_tokens = 0, NULL,
-                  cache_read_tokens / (cache_read_tokens + cache_write_tokens)) AS hit_ratio,
-               count() AS calls
-        FROM calls WHERE {where(scope, start, end, filters, params=params)}
+        SELECT {hybrid.bucket(_grain(grain))} AS bucket{group},
+               toUInt64(sum(cache_read_tokens)) AS read_tokens, toUInt64(sum(cache_write_tokens)) AS write_tokens,
+               if(read_tokens + write_tokens = 0, NULL, read_tokens / (read_tokens + write_tokens)) AS hit_ratio,
+               toUInt64(sum(calls)) AS n_calls
+        FROM ({rows})
         GROUP BY bucket{group} ORDER BY bucket{group}
     """
-    return wh.query_df(sql, params, tag=tag)
+    return wh.query_df(sql, params, tag=tag).rename(
+        {"read_tokens": "cache_read_tokens", "write_tokens": "cache_write_tokens", "n_calls": "calls"})
 
 
 def latency_series(
@@ -186,7 +195,7 @@ def latency_series(
     rows = None
     if grain in COARSE_GRAINS:
         rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
-                           measures=LATENCY_MEASURES, params=params)
+                           measures=LATENCY_MEASURES, params=params, days=grain in DAY_GRAINS)
     if rows is not None:
         levels = hybrid.DIGEST_LEVELS
         sql = f"""

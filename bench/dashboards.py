@@ -85,16 +85,21 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[max(0, int(round(q * len(ordered))) - 1)]
 
 
-def run(calls: int, repeat: int) -> dict[str, Any]:
+Recorded = list[tuple[str, str, tuple[tuple[str, str], ...], float]]  # (page, path, query pairs, ms)
+
+
+def record_pages(url: str, query: dict[str, str]) -> tuple[dict[str, dict[str, Any]], Recorded]:
+    """Render every page under Streamlit's AppTest against the API at `url` (a warm-up pass, then
+    one with an empty cache per page), recording each API call a page makes; returns per page its
+    render time, API calls and errors, and the recorded calls."""
+    import os
+
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     import dashboards.client as client
 
-    build_seconds, rows = build(calls)
-    first, last = _span()
-    query = {"range": "custom", "from": (last - timedelta(days=29)).date().isoformat(), "to": last.date().isoformat()}
-    recorded: list[tuple[str, str, tuple[tuple[str, str], ...], float]] = []
+    recorded: Recorded = []
     plain = client.fetch
     current = {"page": ""}
 
@@ -104,13 +109,10 @@ def run(calls: int, repeat: int) -> dict[str, Any]:
         recorded.append((current["page"], path, tuple(pairs), (time.perf_counter() - began) * 1000))
         return body
 
-    server, url = _serve()
     pages: dict[str, dict[str, Any]] = {}
+    os.environ["LLMLEDGER_API_URL"] = url
+    client._FETCH = timed  # noqa: SLF001 - record every call, no cache
     try:
-        import os
-
-        os.environ["LLMLEDGER_API_URL"] = url
-        client._FETCH = timed  # noqa: SLF001 - record every call, no cache
         for name in PAGES:  # a warm-up pass: the engine's caches, Python imports
             AppTest.from_file(str(ROOT / "dashboards" / "views" / f"{name}.py"), default_timeout=120).run()
         recorded.clear()
@@ -127,17 +129,38 @@ def run(calls: int, repeat: int) -> dict[str, Any]:
             pages[name] = {"render_ms": round(wall), "api_calls": len(calls_of_page),
                            "api_ms": round(sum(r[3] for r in calls_of_page)),
                            "errors": [e.value for e in at.exception] + [e.value for e in at.error]}
-        replay: dict[str, list[float]] = {}
-        for page, path, pairs, _ in recorded:
-            label = f"{page}: {path}" + "".join(f" {k}={v}" for k, v in pairs if k in
-                                                 ("dimension", "by", "measure", "grain", "metric", "state", "like"))
-            samples = replay.setdefault(label, [])
-            for _ in range(repeat):
-                began = time.perf_counter()
-                plain(url, None, page, path, pairs)
-                samples.append((time.perf_counter() - began) * 1000)
     finally:
         client._FETCH = None  # noqa: SLF001
+    return pages, recorded
+
+
+def label(page: str, path: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """`page: path` with the query parameters that tell one call of a path from another."""
+    return f"{page}: {path}" + "".join(f" {k}={v}" for k, v in pairs if k in
+                                       ("dimension", "by", "measure", "grain", "metric", "state", "like"))
+
+
+def month_query(last: datetime) -> dict[str, str]:
+    """The pages' URL parameters for the 30 days ending with `last`'s day."""
+    return {"range": "custom", "from": (last - timedelta(days=29)).date().isoformat(), "to": last.date().isoformat()}
+
+
+def run(calls: int, repeat: int) -> dict[str, Any]:
+    import dashboards.client as client
+
+    build_seconds, rows = build(calls)
+    first, last = _span()
+    server, url = _serve()
+    try:
+        pages, recorded = record_pages(url, month_query(last))
+        replay: dict[str, list[float]] = {}
+        for page, path, pairs, _ in recorded:
+            samples = replay.setdefault(label(page, path, pairs), [])
+            for _ in range(repeat):
+                began = time.perf_counter()
+                client.fetch(url, None, page, path, pairs)
+                samples.append((time.perf_counter() - began) * 1000)
+    finally:
         server.should_exit = True
     queries = {label: {"p50_ms": round(statistics.median(s), 1), "p95_ms": round(_percentile(s, 0.95), 1),
                        "max_ms": round(max(s), 1)} for label, s in replay.items()}

@@ -87,19 +87,24 @@ COLUMNS = ("request_id", "call_type", "api_key", "spend", "total_tokens", "promp
 
 # The calls as LiteLLM's proxy logs them (one row per call; a CSV for COPY).
 EXPORT = """
-SELECT event_id, 'acompletion', api_key_id, toFloat64(cost_usd), input_tokens + output_tokens, input_tokens,
-    output_tokens, formatDateTime(ts, '%Y-%m-%d %H:%i:%S.%f'),
-    formatDateTime(ts + toIntervalMillisecond(ifNull(latency_ms, 0)), '%Y-%m-%d %H:%i:%S.%f'), latency_ms,
-    if(ttft_ms IS NULL, NULL, formatDateTime(ts + toIntervalMillisecond(assumeNotNull(ttft_ms)), '%Y-%m-%d %H:%i:%S.%f')),
-    model, model, provider, user_id,
+SELECT event_id AS request_id, 'acompletion' AS call_type, api_key_id AS api_key, toFloat64(cost_usd) AS spend,
+    input_tokens + output_tokens AS total_tokens, input_tokens AS prompt_tokens, output_tokens AS completion_tokens,
+    formatDateTime(ts, '%Y-%m-%d %H:%i:%S.%f') AS start_time,
+    formatDateTime(ts + toIntervalMillisecond(ifNull(latency_ms, 0)), '%Y-%m-%d %H:%i:%S.%f') AS end_time,
+    latency_ms AS request_duration_ms,
+    if(ttft_ms IS NULL, NULL, formatDateTime(ts + toIntervalMillisecond(assumeNotNull(ttft_ms)), '%Y-%m-%d %H:%i:%S.%f'))
+        AS completion_start_time,
+    toString(model) AS model_name, toString(model) AS model_group, toString(provider) AS custom_llm_provider,
+    user_id AS user,
     concat('{"user_api_key_team_alias":', toJSONString(toString(team)), ',"user_api_key_team_id":',
            toJSONString(toString(team)), ',"user_api_key_user_id":', toJSONString(user_id),
            ',"additional_usage_values":{"cache_read_input_tokens":', toString(cache_read_tokens),
-           ',"cache_creation_input_tokens":', toString(cache_write_5m_tokens + cache_write_1h_tokens), '}}'),
-    'False',
-    concat('[', toJSONString(concat('route:', toString(route))), ',', toJSONString(concat('feature:', toString(feature))), ']'),
-    user_id, session_id, if(status = 'ok', 'success', 'failure')
-FROM calls ORDER BY ts
+           ',"cache_creation_input_tokens":', toString(cache_write_5m_tokens + cache_write_1h_tokens), '}}') AS metadata,
+    'False' AS cache_hit,
+    concat('[', toJSONString(concat('route:', toString(route))), ',', toJSONString(concat('feature:', toString(feature))),
+           ']') AS request_tags,
+    user_id AS end_user, session_id AS session, if(status = 'ok', 'success', 'failure') AS litellm_status
+FROM calls
 """
 
 
@@ -152,25 +157,26 @@ def load(pg: Postgres, store: Path) -> int:
     """The store's calls into `"LiteLLM_SpendLogs"` (once); returns the rows there."""
     with pg.connect() as conn:
         conn.execute(DDL)
-        have = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
-        if have:
-            return int(have)
+        if conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'spendlogs_session'").fetchone()[0]:
+            return int(conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])  # loaded by an earlier run
+        conn.execute(f"TRUNCATE {TABLE}")  # a load that did not finish
     from warehouse.client import Warehouse
 
-    csv = OUT / "spendlogs.csv"
-    with Warehouse.embedded(store, "llmledger") as wh:
-        wh.command(f"INSERT INTO FUNCTION file('{csv}', 'CSV') {EXPORT}")
-    with pg.connect() as conn:
-        with conn.cursor().copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy, \
-                csv.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                copy.write(chunk)
+    csv = OUT / "spendlogs-day.csv"  # one day at a time: the disk holds a day's CSV, not the month's
+    with Warehouse.embedded(store, "llmledger") as wh, pg.connect() as conn:
+        days = [d for (d,) in wh.query_rows("SELECT DISTINCT toDate(ts) AS d FROM calls ORDER BY d")]
+        for day in days:
+            wh.command(f"INSERT INTO FUNCTION file('{csv}', 'CSV') {EXPORT} WHERE toDate(ts) = {{d:Date}} ORDER BY ts "
+                       "SETTINGS engine_file_truncate_on_insert = 1", {"d": day})
+            with conn.cursor().copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy, \
+                    csv.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    copy.write(chunk)
+        csv.unlink(missing_ok=True)
         for statement in INDEXES:
             conn.execute(statement)
         conn.execute(f"VACUUM ANALYZE {TABLE}")
-        rows = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
-    csv.unlink()
-    return int(rows)
+        return int(conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0])
 
 
 @dataclass(frozen=True)
@@ -279,10 +285,14 @@ def run(calls: int, repeat: int) -> dict[str, Any]:
     end = last + timedelta(milliseconds=1)
     pg = Postgres()
     pg.start()
-    began = time.perf_counter()
-    rows = load(pg, store)
-    load_seconds = time.perf_counter() - began
-    service, url = _serve(store)
+    try:
+        began = time.perf_counter()
+        rows = load(pg, store)
+        load_seconds = time.perf_counter() - began
+        service, url = _serve(store)
+    except BaseException:
+        pg.stop()
+        raise
     timings: dict[str, dict[str, list[float]]] = {q.name: {"pg": [], "llmledger": []} for q in QUESTIONS}
     agree: dict[str, bool] = {}
     try:

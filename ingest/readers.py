@@ -132,7 +132,7 @@ def parse_jsonl_chunk(
     data: bytes, first_line: int = 1, newlines: int | None = None, schema: Schema = READ_SCHEMA
 ) -> RawBatch:
     """Parse one chunk of whole JSON lines (`newlines`: its count of line ends, if known)."""
-    unknown = _unknown_fields(data, frozenset(schema))
+    unknown = unknown_fields(data, frozenset(schema))
     try:
         frame = pl.read_ndjson(io.BytesIO(data), schema=schema)
     except Exception:  # noqa: BLE001 - polars raises ComputeError and friends; isolate the bad lines
@@ -192,7 +192,7 @@ def _classify(item: tuple[int, bytes], err: Exception) -> ParseFailure:
     return ParseFailure(line_no, Reason.INVALID_TYPE, f"a field has the wrong type: {message}", raw)
 
 
-def _unknown_fields(data: bytes, known: frozenset[str] = KNOWN_FIELDS) -> set[str]:
+def unknown_fields(data: bytes, known: frozenset[str] = KNOWN_FIELDS) -> set[str]:
     """Top-level field names outside the schema read, from a sample of the chunk's lines."""
     names: set[str] = set()
     for line in data.split(b"\n", _SAMPLE_LINES)[:_SAMPLE_LINES]:

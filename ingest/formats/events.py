@@ -19,15 +19,21 @@ class MalformedBody(ValueError):
 
 def parse_events(body: bytes, *, ndjson: bool = False) -> RawBatch:
     """A batch of canonical records from a request body (see module docstring)."""
+    return parse_jsonl_chunk(events_ndjson(body, ndjson=ndjson))
+
+
+def events_ndjson(body: bytes, *, ndjson: bool = False) -> bytes:
+    """The body's records as JSON lines (record i on line i + 1), without parsing them into a frame:
+    the push API parses the lines of concurrent requests together. Raises `MalformedBody`."""
     if not body.strip():
         raise MalformedBody("empty body: send a JSON array of call records, {\"events\": [...]}, or NDJSON")
     if ndjson:
-        return parse_jsonl_chunk(body)
+        return body
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as err:
         if looks_like_ndjson(body):
-            return parse_jsonl_chunk(body)
+            return body
         raise MalformedBody(f"body is not valid JSON: {err}") from None
     if isinstance(value, dict) and "events" in value:
         value = value["events"]
@@ -35,9 +41,7 @@ def parse_events(body: bytes, *, ndjson: bool = False) -> RawBatch:
         value = [value]
     if not isinstance(value, list):
         raise MalformedBody(f"expected a JSON array of call records, got {type(value).__name__}")
-    if not value:
-        return parse_jsonl_chunk(b"")
-    return parse_jsonl_chunk(b"\n".join(map(orjson.dumps, value)))
+    return b"\n".join(map(orjson.dumps, value))
 
 
 def looks_like_ndjson(body: bytes) -> bool:

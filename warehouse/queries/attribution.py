@@ -1,6 +1,6 @@
 """Cost and usage attribution: totals, breakdowns by a dimension, cache hit ratios and latency
-percentiles. Whole hours are read from the hourly rollups where they keep what is asked
-(`hybrid`), the rest from raw calls; sums are exact either way. Money comes back as
+percentiles. Whole days and hours are read from the daily and hourly rollups where they keep what
+is asked (`hybrid`), the rest from raw calls; sums are exact either way. Money comes back as
 Decimal(38, 18) columns (`*_usd`).
 """
 

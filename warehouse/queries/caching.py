@@ -4,7 +4,8 @@ reads saved and what the missing caching cost, and prompt-version changes to mar
 Eligibility: a call (status ok) is long enough to cache when its input reaches the minimum of the
 longest matching `provider/model` prefix in `min_tokens` (`DEFAULT_MIN_CACHEABLE` mirrors the
 providers' documented minimums and the cache-not-applied signal's default). Whole hours come from
-the `calls_cache_hourly` rollup when every minimum is one it counts, the rest from raw calls.
+the `calls_cache_hourly` rollup when every minimum is one it counts, the rest from raw calls;
+prompt-version markers come from `calls_prompt_hourly`.
 Savings price tokens at base rates (`rates`); money is Decimal(38, 18) USD; ranges are [start, end).
 """
 

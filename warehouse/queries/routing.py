@@ -5,6 +5,7 @@ Escalation rate = calls at step 1 / calls at step 0 of a policy (the stale-routi
 definition; a third step is a second escalation, not counted again). The frontier model of a
 policy is the model most used at its escalation step (step 1) in the range; "all on the frontier"
 reprices the tokens of the step-0 calls (one per request) at that model's base rates (`rates`).
+Whole hours come from the rollups (`calls_routing_hourly` for steps and token classes).
 Money is Decimal(38, 18) USD; ranges are [start, end).
 """
 

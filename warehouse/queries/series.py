@@ -3,7 +3,8 @@
 Buckets come from an allow-listed grain (minute, 5min, hour, day, week starting Monday, all UTC);
 measures from an allow-listed set; a stacking dimension keeps its `top` values by the measure
 and folds the rest into `other`. At hour grain and coarser, whole hours come from the hourly
-rollups where they keep what is asked (`hybrid`). Money columns are Decimal(38, 18).
+rollups where they keep what is asked, and at day and week grain whole days from the daily ones
+(`hybrid`). Money columns are Decimal(38, 18).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from ingest.validate import Reason
 from llmledger.service.auth import Ingester, State
 from llmledger.service.body import read_body
 from llmledger.service.models import PushResult, RecordError, body_docs
-from llmledger.service.push import PushOutcome, push
+from llmledger.service.push import INLINE_PARSE_BYTES, PushOutcome, push
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -68,7 +68,7 @@ async def push_events(request: Request, state: State, principal: Ingester, sourc
     ndjson = _is_ndjson(request)
     try:
         outcome = await push(state, lambda: (events_ndjson(body, ndjson=ndjson), None),
-                             source=source or "api", principal=principal)
+                             source=source or "api", principal=principal, inline=len(body) <= INLINE_PARSE_BYTES)
     except MalformedBody as err:
         raise _bad(err) from None
     return _answer(outcome)

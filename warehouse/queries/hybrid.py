@@ -5,7 +5,8 @@ hour). Sums and counts come out equal to a scan of raw calls, to the last Decima
 digests and bins are what the rollups' own states give (see `warehouse.queries.distributions`).
 
 `rows(...)` returns a subquery with a time column `t` (DateTime64(3, 'UTC'): the day or hour for
-rollup rows, the call's own `ts` for raw ones), the requested keys (as text) and partial measures;
+rollup rows and for raw calls of an edge hour, the call's own `ts` in an hour holding a boundary the
+caller splits on), the requested keys (as text) and partial measures;
 callers re-aggregate it (sum, min / max, sumMap, or -Merge for digests). It returns None when a
 rollup cannot answer: a dimension, filter or measure it does not keep (tags, status, environment,
 …) — then the caller reads raw calls as before.
@@ -252,7 +253,10 @@ def rows(
         raw_cond += f" AND {subset}"
     hourly_cond = where(scope, first, last, filters, params=params, ts="hour", bounds=("h_first", "h_last"))
     hourly_cond += " AND hour NOT IN {h_raw:Array(DateTime('UTC'))}"
-    parts = [("ts", "calls", raw_cond, "raw"), ("hour", rollup.table, hourly_cond, rollup.column)]
+    # raw calls of an edge hour are summed per hour (callers bucket whole hours or coarser); those of
+    # an hour holding a boundary keep their instant, so the caller can split the hour on it
+    raw_t = "if(toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))}, ts, toDateTime64(toStartOfHour(ts), 3, 'UTC'))"
+    parts = [(raw_t, "calls", raw_cond, "raw"), ("hour", rollup.table, hourly_cond, rollup.column)]
     d_first, d_last = _ceil_day(first), _floor_day(last)
     if days and rollup.daily and d_first < d_last:
         # whole days from the daily tier, except those the caller splits inside (read by the hour)
@@ -284,7 +288,7 @@ def raw_rows(
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}")
     cond = where(scope, start, end, filters, params=params) + (f" AND {subset}" if subset else "")
-    return _select(keys, measures, "ts", "calls", cond, "raw")
+    return _select(keys, measures, "ts", "calls", cond, "raw")  # per instant: any grain may bucket them
 
 
 _KEYS = DIMENSIONS | frozenset().union(*(r.dimensions for r in ROLLUPS))
@@ -292,7 +296,8 @@ _KEYS = DIMENSIONS | frozenset().union(*(r.dimensions for r in ROLLUPS))
 
 def _select(keys: Mapping[str, str], measures: Sequence[str], column: str, table: str, cond: str,
             attribute: str) -> str:
-    """One part of the rows: raw calls grouped per instant (`attribute` 'raw') or a rollup's rows."""
+    """One part of the rows: raw calls grouped by `column` (an expression of `ts`; `attribute` 'raw')
+    or a rollup's rows (`column`: its time column)."""
     # inner aliases are prefixed: an alias equal to a column (cost_usd, model) would capture that
     # column inside the other aggregates of the same SELECT
     inner_keys = "".join(f", toString({identifier(d, _KEYS)}) AS x_{alias}" for alias, d in keys.items())
@@ -300,7 +305,7 @@ def _select(keys: Mapping[str, str], measures: Sequence[str], column: str, table
     renamed = "".join(f", x_{alias} AS {alias}" for alias in keys) + "".join(f", x_{m} AS {m}" for m in measures)
     if attribute == "raw":
         raw_measures = ", ".join(f"{MEASURES[m].raw} AS x_{m}" for m in measures)
-        inner = f"SELECT ts AS t{inner_keys}, {raw_measures} FROM calls WHERE {cond} GROUP BY t{group}"
+        inner = f"SELECT {column} AS t{inner_keys}, {raw_measures} FROM calls WHERE {cond} GROUP BY t{group}"
     else:
         # rollup rows are partial already: passed on as they are, the caller's aggregation merges them once
         rolled = ", ".join(f"{getattr(MEASURES[m], attribute)} AS x_{m}" for m in measures)

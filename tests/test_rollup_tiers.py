@@ -50,7 +50,12 @@ def loaded(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wa
 # each read, and the rollup tables it must read (besides raw calls for the partial hours)
 READS: dict[str, tuple[Read, set[str]]] = {
     "usage by user, days": (lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e),
-                            {"calls_user_daily", "calls_user_hourly"}),
+                            {"calls_user_totals_daily", "calls_user_totals_hourly"}),
+    "top users": (lambda wh, s, e: series.top_n(wh, ALL, s, e, dimension="user_id", n=20),
+                  {"calls_user_totals_daily", "calls_user_totals_hourly"}),
+    "usage by user of a route, days": (
+        lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e, {"route": ["code-agent", "support-chat"]}),
+        {"calls_user_daily", "calls_user_hourly"}),
     "totals filtered, days": (lambda wh, s, e: attribution.totals(wh, ALL, s, e, {"team": ["data", "devtools"]}),
                               {"calls_daily", "calls_hourly"}),
     "daily series by team": (lambda wh, s, e: series.time_series(wh, ALL, s, e, grain="day", dimension="team"),
@@ -150,7 +155,7 @@ def test_token_quantiles_are_nearest_rank_within_the_bins(loaded: Warehouse) -> 
 
 
 def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse, settings: Settings) -> None:
-    """A store filled before migrations 70-75 gets every new rollup back-filled to equal its raw
+    """A store filled before migrations 70-77 gets every new rollup back-filled to equal its raw
     calls (and the daily tiers their hourly rollups); running the back-fills again adds nothing."""
     mine = [m for m in discover() if 70 <= m.version < 80]
     migrate(fresh_wh, [m for m in discover() if m.version < 70])
@@ -160,7 +165,8 @@ def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse,
             pipeline.ingest_frame(day.calls, source="simulator")
     assert migrate(fresh_wh) == [m.name for m in mine]
     for table in ("calls_daily", "calls_user_daily", "calls_prompt_hourly", "calls_tokens_hourly",
-                  "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly"):
+                  "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly", "calls_user_totals_hourly",
+                  "calls_user_totals_daily"):
         assert fresh_wh.scalar(f"SELECT count() FROM {table}") > 0, table
     assert stale_partitions(fresh_wh)[1] == []
     for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):

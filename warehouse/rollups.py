@@ -51,6 +51,8 @@ ROLLUPS: tuple[Rollup, ...] = (
     Rollup("tool_runs_hourly", "tool_runs_hourly_mv", "tool_runs", "runs", None, raw="tool_runs"),
     Rollup("calls_daily", "calls_daily_mv", "calls_hourly", "calls", _COST),
     Rollup("calls_user_daily", "calls_user_daily_mv", "calls_user_hourly", "calls", _COST),
+    Rollup("calls_user_totals_hourly", "calls_user_totals_hourly_mv", "calls_user_hourly", "calls", _COST),
+    Rollup("calls_user_totals_daily", "calls_user_totals_daily_mv", "calls_user_daily", "calls", _COST),
     Rollup("calls_prompt_hourly", "calls_prompt_hourly_mv", "calls", "calls", None),
     Rollup("calls_tokens_hourly", "calls_tokens_hourly_mv", "calls", "calls",
            ("sum(input_tokens) + sum(output_tokens)", "sum(input_sum) + sum(output_sum)")),

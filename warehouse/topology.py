@@ -108,6 +108,8 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     # daily tiers: their views read the shard's own hourly rows, so each shard merges its hours into days
     "calls_daily": Sharded("cityHash64(project, route)"),
     "calls_user_daily": Sharded("cityHash64(project, user_id)"),
+    "calls_user_totals_hourly": Sharded("cityHash64(project, user_id)"),
+    "calls_user_totals_daily": Sharded("cityHash64(project, user_id)"),
     "calls_tokens_daily": Sharded("cityHash64(project, route)"),
     # alert state and job bookkeeping: small, and every replica's scheduler must see the same rows
     "alert_incidents": EVERYWHERE,

@@ -62,6 +62,7 @@ HOURLY_DIMENSIONS: frozenset[str] = frozenset(
     {"project", "route", "model", "provider", "team", "feature", "api_key_id", "tool_name", "routing_policy"}
 )
 USER_DIMENSIONS: frozenset[str] = frozenset({"project", "user_id", "team", "feature", "route", "model", "provider"})
+USER_TOTAL_DIMENSIONS: frozenset[str] = frozenset({"project", "user_id"})  # the per-user totals (same measures)
 CACHE_EDGES = (1024, 2048, 4096)  # the input-length minimums `calls_cache_hourly` counts calls at
 CACHE_DIMENSIONS = frozenset({"project", "route", "model", "provider", "is_batch", "service_tier"})
 PROMPT_DIMENSIONS = frozenset({"project", "route", "feature", "team", "model", "provider", "prompt_version",
@@ -74,6 +75,7 @@ SELF_HOSTED = "deployment = 'self_hosted' AND node != ''"  # the calls of `calls
 NODE_DIMENSIONS = frozenset({"project", "node", "route", "model", "provider", "team", "feature", "api_key_id"})
 ROLLUPS = (
     Rollup("calls_hourly", HOURLY_DIMENSIONS, "hourly", daily="calls_daily"),
+    Rollup("calls_user_totals_hourly", USER_TOTAL_DIMENSIONS, "users", daily="calls_user_totals_daily"),
     Rollup("calls_user_hourly", USER_DIMENSIONS, "users", daily="calls_user_daily"),
     Rollup("calls_cache_hourly", CACHE_DIMENSIONS, "cache"),
     Rollup("calls_prompt_hourly", PROMPT_DIMENSIONS, "prompts"),

@@ -31,8 +31,9 @@ DIGEST_LEVELS = "0.5, 0.9, 0.95, 0.99"  # the levels of the rollups' t-digests
 
 @dataclass(frozen=True)
 class Measure:
-    """A measure as a raw aggregate and as the column (typed as the raw aggregate) of each rollup
-    holding its partial sums, bins or digest states."""
+    """A measure as a raw aggregate and as the column of each rollup holding its partial sums, bins or
+    digest states (of the raw aggregate's type: UNION ALL reads a SimpleAggregateFunction column as
+    its value, so the two unite without a cast)."""
 
     raw: str
     hourly: str | None
@@ -88,59 +89,59 @@ _TPOT_KNOWN = "status = 'ok' AND latency_ms IS NOT NULL AND ttft_ms IS NOT NULL 
 
 
 MEASURES: dict[str, Measure] = {
-    "calls": Measure("toUInt64(count())", "toUInt64(calls)", "toUInt64(calls)", "toUInt64(calls)",
-                     prompts="toUInt64(calls)", tokens="toUInt64(calls)", routing="toUInt64(calls)",
-                     nodes="toUInt64(calls)"),
-    "ok_calls": Measure("toUInt64(countIf(status = 'ok'))", "toUInt64(ok_calls)"),
-    "cost_usd": Measure("sum(cost_usd)", "toDecimal128(cost_usd, 18)", "toDecimal128(cost_usd, 18)",
-                        routing="toDecimal128(cost_usd, 18)"),
-    "input_cost_usd": Measure("sum(input_cost_usd)", "toDecimal128(input_cost_usd, 18)", "toDecimal128(input_cost_usd, 18)"),
-    "cache_read_cost_usd": Measure("sum(cache_read_cost_usd)", "toDecimal128(cache_read_cost_usd, 18)",
-                                   "toDecimal128(cache_read_cost_usd, 18)",
-                                   "toDecimal128(cache_read_cost_usd, 18)"),
-    "cache_write_cost_usd": Measure("sum(cache_write_cost_usd)", "toDecimal128(cache_write_cost_usd, 18)",
-                                    "toDecimal128(cache_write_cost_usd, 18)",
-                                    "toDecimal128(cache_write_cost_usd, 18)"),
-    "output_cost_usd": Measure("sum(output_cost_usd)", "toDecimal128(output_cost_usd, 18)",
-                               "toDecimal128(output_cost_usd, 18)"),
-    "tool_cost_usd": Measure("sum(tool_cost_usd)", "toDecimal128(tool_cost_usd, 18)", "toDecimal128(tool_cost_usd, 18)"),
-    "batch_discount_usd": Measure("sum(batch_discount_usd)", "toDecimal128(batch_discount_usd, 18)",
-                                  "toDecimal128(batch_discount_usd, 18)"),
-    "input_tokens": Measure("toUInt64(sum(input_tokens))", "toUInt64(input_tokens)", "toUInt64(input_tokens)",
-                            routing="toUInt64(input_tokens)"),
-    "cache_read_tokens": Measure("toUInt64(sum(cache_read_tokens))", "toUInt64(cache_read_tokens)",
-                                 "toUInt64(cache_read_tokens)", "toUInt64(cache_read_tokens)",
-                                 routing="toUInt64(cache_read_tokens)"),
+    "calls": Measure("toUInt64(count())", "calls", "calls", "calls",
+                     prompts="calls", tokens="calls", routing="calls",
+                     nodes="calls"),
+    "ok_calls": Measure("toUInt64(countIf(status = 'ok'))", "ok_calls"),
+    "cost_usd": Measure("sum(cost_usd)", "cost_usd", "cost_usd",
+                        routing="cost_usd"),
+    "input_cost_usd": Measure("sum(input_cost_usd)", "input_cost_usd", "input_cost_usd"),
+    "cache_read_cost_usd": Measure("sum(cache_read_cost_usd)", "cache_read_cost_usd",
+                                   "cache_read_cost_usd",
+                                   "cache_read_cost_usd"),
+    "cache_write_cost_usd": Measure("sum(cache_write_cost_usd)", "cache_write_cost_usd",
+                                    "cache_write_cost_usd",
+                                    "cache_write_cost_usd"),
+    "output_cost_usd": Measure("sum(output_cost_usd)", "output_cost_usd",
+                               "output_cost_usd"),
+    "tool_cost_usd": Measure("sum(tool_cost_usd)", "tool_cost_usd", "tool_cost_usd"),
+    "batch_discount_usd": Measure("sum(batch_discount_usd)", "batch_discount_usd",
+                                  "batch_discount_usd"),
+    "input_tokens": Measure("toUInt64(sum(input_tokens))", "input_tokens", "input_tokens",
+                            routing="input_tokens"),
+    "cache_read_tokens": Measure("toUInt64(sum(cache_read_tokens))", "cache_read_tokens",
+                                 "cache_read_tokens", "cache_read_tokens",
+                                 routing="cache_read_tokens"),
     "cache_write_tokens": Measure("toUInt64(sum(cache_write_5m_tokens + cache_write_1h_tokens))",
-                                  "toUInt64(cache_write_tokens)", "toUInt64(cache_write_tokens)",
-                                  "toUInt64(cache_write_tokens)"),
-    "output_tokens": Measure("toUInt64(sum(output_tokens))", "toUInt64(output_tokens)", "toUInt64(output_tokens)",
-                             routing="toUInt64(output_tokens)"),
-    "reasoning_tokens": Measure("toUInt64(sum(reasoning_tokens))", "toUInt64(reasoning_tokens)",
-                                "toUInt64(reasoning_tokens)", routing="toUInt64(reasoning_tokens)"),
-    "errors": Measure("toUInt64(countIf(status != 'ok'))", "toUInt64(errors)", "toUInt64(errors)"),
-    "unpriced_calls": Measure("toUInt64(countIf(unpriced))", "toUInt64(unpriced_calls)", "toUInt64(unpriced_calls)"),
+                                  "cache_write_tokens", "cache_write_tokens",
+                                  "cache_write_tokens"),
+    "output_tokens": Measure("toUInt64(sum(output_tokens))", "output_tokens", "output_tokens",
+                             routing="output_tokens"),
+    "reasoning_tokens": Measure("toUInt64(sum(reasoning_tokens))", "reasoning_tokens",
+                                "reasoning_tokens", routing="reasoning_tokens"),
+    "errors": Measure("toUInt64(countIf(status != 'ok'))", "errors", "errors"),
+    "unpriced_calls": Measure("toUInt64(countIf(unpriced))", "unpriced_calls", "unpriced_calls"),
     # cascades: calls at the first step and escalations (step ≥ 1) of a routing policy
-    "step0_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 0))", "toUInt64(cascade_step0_calls)"),
-    "step1_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 1))", "toUInt64(cascade_step1_calls)"),
+    "step0_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 0))", "cascade_step0_calls"),
+    "step1_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 1))", "cascade_step1_calls"),
     # latency of ok calls: counts, sums (ms) and t-digest states of the rollups' levels
-    "latency_calls": Measure("toUInt64(countIf(status = 'ok' AND latency_ms IS NOT NULL))", "toUInt64(latency_calls)"),
-    "latency_ms_sum": Measure("toUInt64(sumIf(ifNull(latency_ms, 0), status = 'ok'))", "toUInt64(latency_ms_sum)"),
+    "latency_calls": Measure("toUInt64(countIf(status = 'ok' AND latency_ms IS NOT NULL))", "latency_calls"),
+    "latency_ms_sum": Measure("toUInt64(sumIf(ifNull(latency_ms, 0), status = 'ok'))", "latency_ms_sum"),
     "latency_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(latency_ms), "
                               "status = 'ok' AND latency_ms IS NOT NULL)",
                               "latency_ms_digest"),
-    "ttft_calls": Measure("toUInt64(countIf(status = 'ok' AND ttft_ms IS NOT NULL))", "toUInt64(ttft_calls)"),
-    "ttft_ms_sum": Measure("toUInt64(sumIf(ifNull(ttft_ms, 0), status = 'ok'))", "toUInt64(ttft_ms_sum)"),
+    "ttft_calls": Measure("toUInt64(countIf(status = 'ok' AND ttft_ms IS NOT NULL))", "ttft_calls"),
+    "ttft_ms_sum": Measure("toUInt64(sumIf(ifNull(ttft_ms, 0), status = 'ok'))", "ttft_ms_sum"),
     "ttft_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(ttft_ms), "
                            "status = 'ok' AND ttft_ms IS NOT NULL)",
                            "ttft_ms_digest"),
     # time per output token: (latency - TTFT) / (output tokens - 1) of ok calls with both times
-    "tpot_calls": Measure(f"toUInt64(countIf({_TPOT_KNOWN}))", "toUInt64(tpot_calls)"),
+    "tpot_calls": Measure(f"toUInt64(countIf({_TPOT_KNOWN}))", "tpot_calls"),
     "tpot_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(toFloat32((assumeNotNull(latency_ms) - "
                            f"assumeNotNull(ttft_ms)) / (output_tokens - 1)), {_TPOT_KNOWN})", "tpot_ms_digest"),
     # queue time, where the source reports it (self-hosted servers)
-    "queue_calls": Measure("toUInt64(countIf(status = 'ok' AND queue_ms IS NOT NULL))", "toUInt64(queue_calls)"),
-    "queue_ms_sum": Measure("toUInt64(sumIf(ifNull(queue_ms, 0), status = 'ok'))", "toUInt64(queue_ms_sum)"),
+    "queue_calls": Measure("toUInt64(countIf(status = 'ok' AND queue_ms IS NOT NULL))", "queue_calls"),
+    "queue_ms_sum": Measure("toUInt64(sumIf(ifNull(queue_ms, 0), status = 'ok'))", "queue_ms_sum"),
     "queue_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(queue_ms), "
                             "status = 'ok' AND queue_ms IS NOT NULL)", "queue_ms_digest"),
     # prompt releases: the first and last call of each version (timestamps of the calls themselves)
@@ -149,15 +150,15 @@ MEASURES: dict[str, Measure] = {
     # routed calls' token classes, as the frontier repricing charges them
     "uncached_input_tokens": Measure(
         "toInt64(sum(input_tokens - cache_read_tokens - cache_write_5m_tokens - cache_write_1h_tokens))", None,
-        routing="toInt64(uncached_input_tokens)"),
+        routing="uncached_input_tokens"),
     "cache_write_5m_tokens": Measure("toUInt64(sum(cache_write_5m_tokens))", None,
-                                     routing="toUInt64(cache_write_5m_tokens)"),
+                                     routing="cache_write_5m_tokens"),
     "cache_write_1h_tokens": Measure("toUInt64(sum(cache_write_1h_tokens))", None,
-                                     routing="toUInt64(cache_write_1h_tokens)"),
+                                     routing="cache_write_1h_tokens"),
     "visible_output_tokens": Measure("toInt64(sum(output_tokens - reasoning_tokens))", None,
-                                     routing="toInt64(visible_output_tokens)"),
+                                     routing="visible_output_tokens"),
     # what a self-hosted call made its node do (infra cost is split by it)
-    "io_tokens": Measure("toUInt64(sum(input_tokens + output_tokens))", None, nodes="toUInt64(io_tokens)"),
+    "io_tokens": Measure("toUInt64(sum(input_tokens + output_tokens))", None, nodes="io_tokens"),
 }
 
 
@@ -172,18 +173,18 @@ for _kind, _column in TOKEN_KINDS.items():  # per-call token distributions: bins
     MEASURES[f"{_kind}_bins"] = Measure(f"sumMap([{token_bin(_column)}], [toUInt64(1)])", None,
                                         tokens=f"{_kind}_bins")
     MEASURES[f"{_kind}_max"] = Measure(f"max({_column})", None, tokens=f"{_kind}_max")
-    MEASURES[f"{_kind}_sum"] = Measure(f"toUInt64(sum({_column}))", None, tokens=f"toUInt64({_kind}_sum)")
+    MEASURES[f"{_kind}_sum"] = Measure(f"toUInt64(sum({_column}))", None, tokens=f"{_kind}_sum")
 
 
 for _edge in CACHE_EDGES:  # ok calls long enough to cache at each minimum, uncached ones and their input
     MEASURES[f"eligible_{_edge}"] = Measure(f"toUInt64(countIf(status = 'ok' AND input_tokens >= {_edge}))", None,
-                                            None, f"toUInt64(eligible_{_edge})")
+                                            None, f"eligible_{_edge}")
     MEASURES[f"uncached_{_edge}"] = Measure(
         f"toUInt64(countIf(status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED}))", None, None,
-        f"toUInt64(uncached_{_edge})")
+        f"uncached_{_edge}")
     MEASURES[f"uncached_input_{_edge}"] = Measure(
         f"toUInt64(sumIf(input_tokens, status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED}))", None, None,
-        f"toUInt64(uncached_input_{_edge})")
+        f"uncached_input_{_edge}")
 
 
 def _floor(at: datetime) -> datetime:
@@ -258,19 +259,25 @@ def rows(
     # raw calls of an edge hour are summed per hour (callers bucket whole hours or coarser); those of
     # an hour holding a boundary keep their instant, so the caller can split the hour on it
     raw_t = "if(toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))}, ts, toDateTime64(toStartOfHour(ts), 3, 'UTC'))"
-    parts = [(raw_t, "calls", raw_cond, "raw"), ("hour", rollup.table, hourly_cond, rollup.column)]
+    parts = []
+    if start != first or end != last or raw_hours:
+        parts.append(_select(keys, measures, raw_t, "calls", raw_cond, "raw"))
     d_first, d_last = _ceil_day(first), _floor_day(last)
     if days and rollup.daily and d_first < d_last:
         # whole days from the daily tier, except those the caller splits inside (read by the hour)
         split = sorted({_floor_day(b) for b in inside if b != _floor_day(b)})
         params["d_split"] = split
-        parts[1] = ("hour", rollup.table, hourly_cond + " AND (hour < {d_first:DateTime64(3, 'UTC')} OR "
-                    "hour >= {d_last:DateTime64(3, 'UTC')} OR toStartOfDay(hour) IN {d_split:Array(DateTime('UTC'))})",
-                    rollup.column)
+        if first != d_first or last != d_last or split:
+            parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond + (
+                " AND (hour < {d_first:DateTime64(3, 'UTC')} OR hour >= {d_last:DateTime64(3, 'UTC')} "
+                "OR toStartOfDay(hour) IN {d_split:Array(DateTime('UTC'))})"), rollup.column))
         daily_cond = where(scope, d_first, d_last, filters, params=params, ts="day", bounds=("d_first", "d_last"))
-        parts.append(("day", rollup.daily, daily_cond + " AND day NOT IN {d_split:Array(DateTime('UTC'))}",
-                      rollup.column))
-    return " UNION ALL ".join(_select(keys, measures, *part) for part in parts)
+        parts.append(_select(keys, measures, "day", rollup.daily,
+                             daily_cond + " AND day NOT IN {d_split:Array(DateTime('UTC'))}", rollup.column))
+    else:
+        parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond, rollup.column))
+    # every part costs the engine its own parse and plan (a few ms): parts with nothing to read are left out
+    return " UNION ALL ".join(parts)
 
 
 def raw_rows(
@@ -300,19 +307,20 @@ def _select(keys: Mapping[str, str], measures: Sequence[str], column: str, table
             attribute: str) -> str:
     """One part of the rows: raw calls grouped by `column` (an expression of `ts`; `attribute` 'raw')
     or a rollup's rows (`column`: its time column)."""
+    if attribute != "raw":
+        # rollup rows are partial already: passed on as they are, the caller's aggregation merges them once
+        named = "".join(f", toString({identifier(d, _KEYS)}) AS {alias}" for alias, d in keys.items())
+        rolled = "".join(f", {e}" if (e := getattr(MEASURES[m], attribute)) == m else f", {e} AS {m}"
+                         for m in measures)
+        return f"SELECT toDateTime64({column}, 3, 'UTC') AS t{named}{rolled} FROM {table} WHERE {cond}"
     # inner aliases are prefixed: an alias equal to a column (cost_usd, model) would capture that
     # column inside the other aggregates of the same SELECT
     inner_keys = "".join(f", toString({identifier(d, _KEYS)}) AS x_{alias}" for alias, d in keys.items())
     group = "".join(f", x_{alias}" for alias in keys)
     renamed = "".join(f", x_{alias} AS {alias}" for alias in keys) + "".join(f", x_{m} AS {m}" for m in measures)
-    if attribute == "raw":
-        raw_measures = ", ".join(f"{MEASURES[m].raw} AS x_{m}" for m in measures)
-        inner = f"SELECT {column} AS t{inner_keys}, {raw_measures} FROM calls WHERE {cond} GROUP BY t{group}"
-    else:
-        # rollup rows are partial already: passed on as they are, the caller's aggregation merges them once
-        rolled = ", ".join(f"{getattr(MEASURES[m], attribute)} AS x_{m}" for m in measures)
-        inner = f"SELECT toDateTime64({column}, 3, 'UTC') AS t{inner_keys}, {rolled} FROM {table} WHERE {cond}"
-    return f"SELECT t{renamed} FROM ({inner})"
+    raw_measures = ", ".join(f"{MEASURES[m].raw} AS x_{m}" for m in measures)
+    return (f"SELECT t{renamed} FROM (SELECT {column} AS t{inner_keys}, {raw_measures} FROM calls WHERE {cond} "
+            f"GROUP BY t{group})")
 
 
 def summed(measures: Sequence[str]) -> str:

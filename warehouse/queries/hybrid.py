@@ -89,10 +89,10 @@ _TPOT_KNOWN = "status = 'ok' AND latency_ms IS NOT NULL AND ttft_ms IS NOT NULL 
 
 
 MEASURES: dict[str, Measure] = {
-    "calls": Measure("toUInt64(count())", "calls", "calls", "calls",
+    "calls": Measure("count()", "calls", "calls", "calls",
                      prompts="calls", tokens="calls", routing="calls",
                      nodes="calls"),
-    "ok_calls": Measure("toUInt64(countIf(status = 'ok'))", "ok_calls"),
+    "ok_calls": Measure("countIf(status = 'ok')", "ok_calls"),
     "cost_usd": Measure("sum(cost_usd)", "cost_usd", "cost_usd",
                         routing="cost_usd"),
     "input_cost_usd": Measure("sum(input_cost_usd)", "input_cost_usd", "input_cost_usd"),
@@ -107,41 +107,41 @@ MEASURES: dict[str, Measure] = {
     "tool_cost_usd": Measure("sum(tool_cost_usd)", "tool_cost_usd", "tool_cost_usd"),
     "batch_discount_usd": Measure("sum(batch_discount_usd)", "batch_discount_usd",
                                   "batch_discount_usd"),
-    "input_tokens": Measure("toUInt64(sum(input_tokens))", "input_tokens", "input_tokens",
+    "input_tokens": Measure("sum(input_tokens)", "input_tokens", "input_tokens",
                             routing="input_tokens"),
-    "cache_read_tokens": Measure("toUInt64(sum(cache_read_tokens))", "cache_read_tokens",
+    "cache_read_tokens": Measure("sum(cache_read_tokens)", "cache_read_tokens",
                                  "cache_read_tokens", "cache_read_tokens",
                                  routing="cache_read_tokens"),
-    "cache_write_tokens": Measure("toUInt64(sum(cache_write_5m_tokens + cache_write_1h_tokens))",
+    "cache_write_tokens": Measure("sum(cache_write_5m_tokens + cache_write_1h_tokens)",
                                   "cache_write_tokens", "cache_write_tokens",
                                   "cache_write_tokens"),
-    "output_tokens": Measure("toUInt64(sum(output_tokens))", "output_tokens", "output_tokens",
+    "output_tokens": Measure("sum(output_tokens)", "output_tokens", "output_tokens",
                              routing="output_tokens"),
-    "reasoning_tokens": Measure("toUInt64(sum(reasoning_tokens))", "reasoning_tokens",
+    "reasoning_tokens": Measure("sum(reasoning_tokens)", "reasoning_tokens",
                                 "reasoning_tokens", routing="reasoning_tokens"),
-    "errors": Measure("toUInt64(countIf(status != 'ok'))", "errors", "errors"),
-    "unpriced_calls": Measure("toUInt64(countIf(unpriced))", "unpriced_calls", "unpriced_calls"),
+    "errors": Measure("countIf(status != 'ok')", "errors", "errors"),
+    "unpriced_calls": Measure("countIf(unpriced)", "unpriced_calls", "unpriced_calls"),
     # cascades: calls at the first step and escalations (step ≥ 1) of a routing policy
-    "step0_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 0))", "cascade_step0_calls"),
-    "step1_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 1))", "cascade_step1_calls"),
+    "step0_calls": Measure("countIf(routing_policy != '' AND cascade_step = 0)", "cascade_step0_calls"),
+    "step1_calls": Measure("countIf(routing_policy != '' AND cascade_step = 1)", "cascade_step1_calls"),
     # latency of ok calls: counts, sums (ms) and t-digest states of the rollups' levels
-    "latency_calls": Measure("toUInt64(countIf(status = 'ok' AND latency_ms IS NOT NULL))", "latency_calls"),
-    "latency_ms_sum": Measure("toUInt64(sumIf(ifNull(latency_ms, 0), status = 'ok'))", "latency_ms_sum"),
+    "latency_calls": Measure("countIf(status = 'ok' AND latency_ms IS NOT NULL)", "latency_calls"),
+    "latency_ms_sum": Measure("sumIf(ifNull(latency_ms, 0), status = 'ok')", "latency_ms_sum"),
     "latency_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(latency_ms), "
                               "status = 'ok' AND latency_ms IS NOT NULL)",
                               "latency_ms_digest"),
-    "ttft_calls": Measure("toUInt64(countIf(status = 'ok' AND ttft_ms IS NOT NULL))", "ttft_calls"),
-    "ttft_ms_sum": Measure("toUInt64(sumIf(ifNull(ttft_ms, 0), status = 'ok'))", "ttft_ms_sum"),
+    "ttft_calls": Measure("countIf(status = 'ok' AND ttft_ms IS NOT NULL)", "ttft_calls"),
+    "ttft_ms_sum": Measure("sumIf(ifNull(ttft_ms, 0), status = 'ok')", "ttft_ms_sum"),
     "ttft_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(ttft_ms), "
                            "status = 'ok' AND ttft_ms IS NOT NULL)",
                            "ttft_ms_digest"),
     # time per output token: (latency - TTFT) / (output tokens - 1) of ok calls with both times
-    "tpot_calls": Measure(f"toUInt64(countIf({_TPOT_KNOWN}))", "tpot_calls"),
+    "tpot_calls": Measure(f"countIf({_TPOT_KNOWN})", "tpot_calls"),
     "tpot_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(toFloat32((assumeNotNull(latency_ms) - "
                            f"assumeNotNull(ttft_ms)) / (output_tokens - 1)), {_TPOT_KNOWN})", "tpot_ms_digest"),
     # queue time, where the source reports it (self-hosted servers)
-    "queue_calls": Measure("toUInt64(countIf(status = 'ok' AND queue_ms IS NOT NULL))", "queue_calls"),
-    "queue_ms_sum": Measure("toUInt64(sumIf(ifNull(queue_ms, 0), status = 'ok'))", "queue_ms_sum"),
+    "queue_calls": Measure("countIf(status = 'ok' AND queue_ms IS NOT NULL)", "queue_calls"),
+    "queue_ms_sum": Measure("sumIf(ifNull(queue_ms, 0), status = 'ok')", "queue_ms_sum"),
     "queue_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(queue_ms), "
                             "status = 'ok' AND queue_ms IS NOT NULL)", "queue_ms_digest"),
     # prompt releases: the first and last call of each version (timestamps of the calls themselves)
@@ -149,16 +149,16 @@ MEASURES: dict[str, Measure] = {
     "last_seen": Measure("max(ts)", None, prompts="last_seen"),
     # routed calls' token classes, as the frontier repricing charges them
     "uncached_input_tokens": Measure(
-        "toInt64(sum(input_tokens - cache_read_tokens - cache_write_5m_tokens - cache_write_1h_tokens))", None,
+        "sum(input_tokens - cache_read_tokens - cache_write_5m_tokens - cache_write_1h_tokens)", None,
         routing="uncached_input_tokens"),
-    "cache_write_5m_tokens": Measure("toUInt64(sum(cache_write_5m_tokens))", None,
+    "cache_write_5m_tokens": Measure("sum(cache_write_5m_tokens)", None,
                                      routing="cache_write_5m_tokens"),
-    "cache_write_1h_tokens": Measure("toUInt64(sum(cache_write_1h_tokens))", None,
+    "cache_write_1h_tokens": Measure("sum(cache_write_1h_tokens)", None,
                                      routing="cache_write_1h_tokens"),
-    "visible_output_tokens": Measure("toInt64(sum(output_tokens - reasoning_tokens))", None,
+    "visible_output_tokens": Measure("sum(output_tokens - reasoning_tokens)", None,
                                      routing="visible_output_tokens"),
     # what a self-hosted call made its node do (infra cost is split by it)
-    "io_tokens": Measure("toUInt64(sum(input_tokens + output_tokens))", None, nodes="io_tokens"),
+    "io_tokens": Measure("sum(input_tokens + output_tokens)", None, nodes="io_tokens"),
 }
 
 
@@ -173,17 +173,17 @@ for _kind, _column in TOKEN_KINDS.items():  # per-call token distributions: bins
     MEASURES[f"{_kind}_bins"] = Measure(f"sumMap([{token_bin(_column)}], [toUInt64(1)])", None,
                                         tokens=f"{_kind}_bins")
     MEASURES[f"{_kind}_max"] = Measure(f"max({_column})", None, tokens=f"{_kind}_max")
-    MEASURES[f"{_kind}_sum"] = Measure(f"toUInt64(sum({_column}))", None, tokens=f"{_kind}_sum")
+    MEASURES[f"{_kind}_sum"] = Measure(f"sum({_column})", None, tokens=f"{_kind}_sum")
 
 
 for _edge in CACHE_EDGES:  # ok calls long enough to cache at each minimum, uncached ones and their input
-    MEASURES[f"eligible_{_edge}"] = Measure(f"toUInt64(countIf(status = 'ok' AND input_tokens >= {_edge}))", None,
+    MEASURES[f"eligible_{_edge}"] = Measure(f"countIf(status = 'ok' AND input_tokens >= {_edge})", None,
                                             None, f"eligible_{_edge}")
     MEASURES[f"uncached_{_edge}"] = Measure(
-        f"toUInt64(countIf(status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED}))", None, None,
+        f"countIf(status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED})", None, None,
         f"uncached_{_edge}")
     MEASURES[f"uncached_input_{_edge}"] = Measure(
-        f"toUInt64(sumIf(input_tokens, status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED}))", None, None,
+        f"sumIf(input_tokens, status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED})", None, None,
         f"uncached_input_{_edge}")
 
 
@@ -250,15 +250,17 @@ def rows(
     raw_hours = sorted({_floor(b) for b in inside if b != _floor(b)})
     params.update(h_first=first, h_last=last, h_raw=raw_hours)
     raw_cond = where(scope, start, end, filters, params=params)
-    raw_cond += (" AND (ts < {h_first:DateTime64(3, 'UTC')} OR ts >= {h_last:DateTime64(3, 'UTC')} "
-                 "OR toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))})")
+    raw_cond += (" AND (ts < {h_first:DateTime64(3, 'UTC')} OR ts >= {h_last:DateTime64(3, 'UTC')}"
+                 + (" OR toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))})" if raw_hours else ")"))
     if subset:
         raw_cond += f" AND {subset}"
     hourly_cond = where(scope, first, last, filters, params=params, ts="hour", bounds=("h_first", "h_last"))
-    hourly_cond += " AND hour NOT IN {h_raw:Array(DateTime('UTC'))}"
+    if raw_hours:
+        hourly_cond += " AND hour NOT IN {h_raw:Array(DateTime('UTC'))}"
     # raw calls of an edge hour are summed per hour (callers bucket whole hours or coarser); those of
     # an hour holding a boundary keep their instant, so the caller can split the hour on it
-    raw_t = "if(toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))}, ts, toDateTime64(toStartOfHour(ts), 3, 'UTC'))"
+    raw_t = ("if(toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))}, ts, toDateTime64(toStartOfHour(ts), 3, 'UTC'))"
+             if raw_hours else "toDateTime64(toStartOfHour(ts), 3, 'UTC')")
     parts = []
     if start != first or end != last or raw_hours:
         parts.append(_select(keys, measures, raw_t, "calls", raw_cond, "raw"))
@@ -269,11 +271,12 @@ def rows(
         params["d_split"] = split
         if first != d_first or last != d_last or split:
             parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond + (
-                " AND (hour < {d_first:DateTime64(3, 'UTC')} OR hour >= {d_last:DateTime64(3, 'UTC')} "
-                "OR toStartOfDay(hour) IN {d_split:Array(DateTime('UTC'))})"), rollup.column))
+                " AND (hour < {d_first:DateTime64(3, 'UTC')} OR hour >= {d_last:DateTime64(3, 'UTC')}"
+                + (" OR toStartOfDay(hour) IN {d_split:Array(DateTime('UTC'))})" if split else ")")), rollup.column))
         daily_cond = where(scope, d_first, d_last, filters, params=params, ts="day", bounds=("d_first", "d_last"))
-        parts.append(_select(keys, measures, "day", rollup.daily,
-                             daily_cond + " AND day NOT IN {d_split:Array(DateTime('UTC'))}", rollup.column))
+        if split:
+            daily_cond += " AND day NOT IN {d_split:Array(DateTime('UTC'))}"
+        parts.append(_select(keys, measures, "day", rollup.daily, daily_cond, rollup.column))
     else:
         parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond, rollup.column))
     # every part costs the engine its own parse and plan (a few ms): parts with nothing to read are left out

@@ -211,7 +211,7 @@ QUESTIONS = (
     Question("spend per route within one team, 30 days", 30,
              f"SELECT {_ROUTE} AS route, sum(spend) AS spend FROM {TABLE} WHERE {_RANGE} "
              f"AND metadata->>'user_api_key_team_alias' = '{TEAM}' GROUP BY route ORDER BY spend DESC",
-             "/v1/usage", (("dimension", "route"), ("team", TEAM))),
+             "/v1/usage", (("dimension", "route"), ("filter", f"team:{TEAM}"))),
     Question("top 20 users, last 24 hours", 1,
              f"SELECT end_user, sum(spend) AS spend FROM {TABLE} WHERE {_RANGE} GROUP BY end_user "
              "ORDER BY spend DESC LIMIT 20",

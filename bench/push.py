@@ -11,7 +11,10 @@
 Runs two shapes by default: large batches (what SDK batch exporters send: OTel 512, LiteLLM
 up to its batch size) and small ones (100 events per request), to show the per-request cost.
 
-Usage: python -m bench.push [--events 600000] [--batch 1000 --batch 100] [--concurrency 8] [--seconds 60]
+Many SDK processes push at once; `--concurrency` is how many requests are in flight together (what
+lets the service coalesce them into one prepare and one fsync).
+
+Usage: python -m bench.push [--events 600000] [--batch 1000 --batch 100] [--concurrency 32] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -168,6 +171,7 @@ def run(events: int, batch: int, concurrency: int, seconds: float) -> dict[str, 
         "batch": batch,
         "concurrency": concurrency,
         "load_before": load_before,
+        "load_after": os.getloadavg()[0],
     }
 
 
@@ -175,29 +179,31 @@ def report(results: list[dict[str, object]]) -> str:
     head = """
 Sustained `POST /v1/events` into one `llmledger up` process (embedded chDB) from a separate load process
 on loopback. A 200 means parsed, validated and fsynced to the spool (group commit); the flush thread then
-writes to the warehouse. Target: ≥ 20,000 events/s acknowledged.
+writes to the warehouse. Service CPU counts everything the service process did from the first
+request until the last event was queryable (HTTP, parsing, validation, spool, warehouse writes and
+their rollups). Targets at 100 events per request: ≥ 50,000 events/s acknowledged, ≤ 20 µs of service
+CPU per event.
 
-| events per request × in flight | load avg before |  acknowledged | **acknowledged events/s** | ack p50 / p99 / max (ms) | drain after last ack | end-to-end events/s (queryable) | service CPU | group commits / flushes |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| events per request × in flight | load avg before / after |  acknowledged | **acknowledged events/s** | ack p50 / p99 / max (ms) | drain after last ack | end-to-end events/s (queryable) | service CPU | **µs per event** | group commits / flushes |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 """
     rows = [
-        f"| {r['batch']} × {r['concurrency']} | {r['load_before']:.1f} | {r['acked']:,} in {r['wall_s']:.1f} s ({r['error_count']} errors) "
+        f"| {r['batch']} × {r['concurrency']} | {r['load_before']:.1f} / {r['load_after']:.1f} "
+        f"| {r['acked']:,} in {r['wall_s']:.1f} s ({r['error_count']} errors) "
         f"| **{r['events_per_s']:,.0f}** | {r['ack_p50_ms']:.0f} / {r['ack_p99_ms']:.0f} / {r['ack_max_ms']:.0f} "
         f"| {r['drain_s']:.2f} s | {r['end_to_end_events_per_s']:,.0f} ({r['stored']:,} rows) "
-        f"| {r['service_cpu_s']:.1f} s | {r['group_commits']:,} / {r['flushes']} |"
+        f"| {r['service_cpu_s']:.1f} s | **{r['service_cpu_s'] / max(r['acked'], 1) * 1e6:.0f}** "
+        f"| {r['group_commits']:,} / {r['flushes']} |"
         for r in results
     ]
-    note = ("\nService CPU per acknowledged event is the machine-independent cost: "
-            + ", ".join(f"{r['service_cpu_s'] / max(r['acked'], 1) * 1e6:.0f} µs at {r['batch']} events/request"
-                        for r in results) + ".\n")
-    return head + "\n".join(rows) + "\n" + note
+    return head + "\n".join(rows) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=600_000)
     parser.add_argument("--batch", type=int, action="append", help="events per request (repeatable)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: run as the load process against URL
     args = parser.parse_args()

@@ -180,11 +180,13 @@ class Pipeline:
             project=project,
         )
 
-    def prepare(self, raw: RawBatch, *, source: str, project: str | None = None) -> PreparedBatch:
+    def prepare(self, raw: RawBatch, *, source: str, project: str | None = None, cast: bool = True) -> PreparedBatch:
         """Normalise and validate one batch (pure Polars: runs ahead in a worker thread).
 
         `project` binds the batch to one project (the push API's project-bound keys): records
         without one get it, records naming another are dead-lettered (`project_not_allowed`).
+        `cast=False` leaves the good rows in their read types (only the stored columns kept): the
+        push API spools them so, and its flusher casts many requests' rows at once before writing.
         Thread-safe: the push API prepares concurrent requests in parallel.
         """
         started = datetime.now(UTC)
@@ -194,7 +196,8 @@ class Pipeline:
             frame = frame.with_columns(pl.col("project").fill_null(project))
         frame = normalise(frame, source=source, catalog=self.catalog)
         good, bad = split_valid(frame, self.limits(project))
-        staged = self.writer.prepare(good, batch_id=batch_id, ingested_at=started)
+        staged = (self.writer.prepare(good, batch_id=batch_id, ingested_at=started) if cast
+                  else self.writer.trim(good, ingested_at=started))
         rejections = [Rejection(-1, f.line_no, f.reason.value, f.detail) for f in raw.failures]
         letters = [DeadLetter(source, f.reason.value, f.detail, f.line_no, f.raw) for f in raw.failures]
         if bad.height:

@@ -110,19 +110,19 @@ def iter_jsonl_chunks(handle: io.BufferedIOBase, batch_bytes: int, schema: Schem
     rest = b""
     while True:
         buf = handle.read(batch_bytes)
-        data = rest + buf
         if buf:
-            cut = data.rfind(b"\n") + 1
+            cut = buf.rfind(b"\n") + 1
             if cut == 0:
-                rest = data  # one line longer than a batch: keep reading
+                rest += buf  # one line longer than a batch: keep reading
                 continue
-            data, rest = data[:cut], data[cut:]
+            # one copy of the batch (memoryview: the slice itself copies nothing)
+            data, rest = b"".join((rest, memoryview(buf)[:cut])), buf[cut:]
         else:
-            rest = b""
+            data, rest = rest, b""
         if not data:
             return
         newlines = data.count(b"\n")
-        if data.strip():
+        if not data.isspace():
             yield parse_jsonl_chunk(data, line_no, newlines, schema)
         line_no += newlines
         if not buf:
@@ -133,7 +133,7 @@ def parse_jsonl_chunk(
     data: bytes, first_line: int = 1, newlines: int | None = None, schema: Schema = READ_SCHEMA
 ) -> RawBatch:
     """Parse one chunk of whole JSON lines (`newlines`: its count of line ends, if known)."""
-    unknown = _unknown_fields(data, frozenset(schema))
+    unknown = unknown_fields(data, frozenset(schema))
     try:
         frame = pl.read_ndjson(io.BytesIO(data), schema=schema)
     except Exception:  # noqa: BLE001 - polars raises ComputeError and friends; isolate the bad lines
@@ -199,10 +199,16 @@ def _classify(item: tuple[int, bytes], err: Exception) -> ParseFailure:
     return ParseFailure(line_no, Reason.INVALID_TYPE, f"a field has the wrong type: {message}", raw)
 
 
-def _unknown_fields(data: bytes, known: frozenset[str] = KNOWN_FIELDS) -> set[str]:
+def unknown_fields(data: bytes, known: frozenset[str] = KNOWN_FIELDS) -> set[str]:
     """Top-level field names outside the schema read, from a sample of the chunk's lines."""
     names: set[str] = set()
-    for line in data.split(b"\n", _SAMPLE_LINES)[:_SAMPLE_LINES]:
+    end = 0
+    for _ in range(_SAMPLE_LINES):  # the sample's bytes, without copying the rest of the chunk
+        end = data.find(b"\n", end) + 1
+        if not end:
+            end = len(data)
+            break
+    for line in data[:end].split(b"\n")[:_SAMPLE_LINES]:
         if not line.strip():
             continue
         try:

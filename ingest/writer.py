@@ -131,6 +131,13 @@ class CallWriter:
             self._stage_columns,
         )
 
+    def trim(self, frame: pl.DataFrame, *, ingested_at: datetime) -> pl.DataFrame:
+        """The batch's stored columns in their read types, stamped `ingested_at`, not cast: `prepare`
+        casts them later (the push spool's rows are cast once per flush, not once per request)."""
+        kept = [name for name in frame.columns if name in self._stage_columns and name != "ingested_at"]
+        return frame.select(kept).with_columns(
+            pl.lit(ingested_at).cast(pl.Datetime("ms", "UTC")).alias("ingested_at"))
+
     def write(self, frame: pl.DataFrame, *, batch_id: str, ingested_at: datetime) -> WriteResult:
         """Price and insert one batch; returns counts. Duplicates are dropped, not errors."""
         return self.write_prepared(self.prepare(frame, batch_id=batch_id, ingested_at=ingested_at))

@@ -68,8 +68,9 @@ class WarehouseSettings(BaseModel):
 class IngestSettings(BaseModel):
     """The batch pipeline's bounds and validation limits."""
 
-    batch_bytes: int = Field(default=32 << 20, ge=1024, description="Bytes per batch read from a JSON-lines file.")
-    batch_rows: int = Field(default=100_000, ge=1, description="Rows per batch read from a CSV or Parquet file.")
+    # a batch is one insert into `calls` and each rollup: fewer, larger parts leave the engine less to merge
+    batch_bytes: int = Field(default=128 << 20, ge=1024, description="Bytes per batch read from a JSON-lines file.")
+    batch_rows: int = Field(default=250_000, ge=1, description="Rows per batch read from a CSV or Parquet file.")
     dead_letter_raw_max_bytes: int = Field(default=16_384, ge=256, description="Raw payload cap per dead letter.")
     max_future_skew_s: int = Field(default=3_600, ge=0, description="Reject calls this far in the future.")
     max_tokens_per_call: int = Field(default=50_000_000, ge=1, description="Token counts above this are impossible.")

@@ -75,13 +75,17 @@ def test_latency_series_queue_p99_from_the_rollup(loaded: Warehouse, raw_only) -
     _close(planned, raw, ["queue_p99_ms", "latency_p95_ms", "ttft_p95_ms"], 0.15)
 
 
-def test_per_user_attribution_reads_the_user_rollup(loaded: Warehouse) -> None:
-    """The planner really serves users from `calls_user_hourly` (not just agreeing by accident)."""
+def test_per_user_attribution_reads_the_user_rollups(loaded: Warehouse) -> None:
+    """The planner really serves users from the per-user totals, and users of a route from
+    `calls_user_hourly` (not just agreeing by accident)."""
     start, end = RANGES[0]
     before = attribution.usage_by(loaded, ALL, "user_id", start, end)
+    of_route = attribution.usage_by(loaded, ALL, "user_id", start, end, {"route": ["code-agent"]})
+    loaded.command("TRUNCATE TABLE calls_user_totals_hourly")
+    assert attribution.usage_by(loaded, ALL, "user_id", start, end)["calls"].sum() < before["calls"].sum()
     loaded.command("TRUNCATE TABLE calls_user_hourly")
-    after = attribution.usage_by(loaded, ALL, "user_id", start, end)
-    assert after["calls"].sum() < before["calls"].sum()
+    after = attribution.usage_by(loaded, ALL, "user_id", start, end, {"route": ["code-agent"]})
+    assert after["calls"].sum() < of_route["calls"].sum()
 
 
 def test_the_rollup_migrations_back_fill_earlier_months(fresh_wh: Warehouse, settings: Settings) -> None:

@@ -19,7 +19,7 @@ from llmledger.simulator import SimulationConfig, iter_days
 from warehouse.client import Warehouse
 from warehouse.queries import attribution, hybrid, series
 from warehouse.queries.scope import Scope
-from warehouse.rollups import rebuild_rollups, refresh_rollups, stale_partitions
+from warehouse.rollups import ROLLUPS, rebuild_rollups, refresh_rollups, stale_partitions
 
 START = datetime(2025, 10, 31, tzinfo=UTC)  # two month partitions
 END = START + timedelta(days=2)
@@ -103,9 +103,11 @@ def test_refresh_repairs_a_reprice_run_without_the_hook(loaded: Warehouse, raw_o
     load_prices(loaded, pricing)
     reprice(loaded, Catalog(override_names(pricing)), since=START, until=END)
     compared, stale = stale_partitions(loaded)
-    # four rollups × two months compared; the discount moves google's costs, cache reads included
-    assert compared == 8
-    assert {t for t, _ in stale} == {"calls_hourly", "calls_user_hourly", "calls_cache_hourly"}
+    # every rollup × two months compared; the discount moves google's costs, cache reads included,
+    # in the hourly rollups and their daily tiers (which are checked against raw calls too)
+    assert compared == 2 * len(ROLLUPS)
+    assert {t for t, _ in stale} == {"calls_hourly", "calls_user_hourly", "calls_cache_hourly", "calls_daily",
+                                     "calls_user_daily", "calls_user_totals_hourly", "calls_user_totals_daily"}
     report = refresh_rollups(loaded)
     assert report.rebuilt == stale
     _assert_rollups_equal_raw(loaded, raw_only)

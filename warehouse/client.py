@@ -3,8 +3,9 @@
 `Warehouse` hides which transport is in use. Both run the same SQL with server-side bound
 parameters (`{name:Type}`), take Arrow in (`insert_arrow`) and give Polars out (`query_df`).
 Every driver exception is translated into `warehouse.errors` here, naming the failing statement;
-every query may carry a `tag` that lands in ClickHouse's `log_comment`, so the platform can see
-what its own warehouse work costs per page and job.
+every query may carry a `tag` that lands in the server's `log_comment`, so the platform can see
+what its own warehouse work costs per page and job (embedded, the tag only reaches `on_query`: a
+per-call setting costs chDB a settings snapshot, SET and restore, ~5 ms on every read).
 
 Embedded mode takes the store's owner lock (`warehouse.lock`) before opening chDB, because chDB
 allows one process per store directory. Server mode (`Warehouse.server`) shares one session-less
@@ -227,6 +228,10 @@ class Warehouse:
         finally:
             self.on_query(tag, time.perf_counter() - began)
 
+    def _tag(self, tag: str | None) -> dict[str, Any]:
+        """The setting that tags a query on a server; none embedded (see the module docstring)."""
+        return {} if self.embedded_mode else _log_comment(tag)
+
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None) -> pl.DataFrame:
         """Run a SELECT and return its result as a Polars frame (via Arrow)."""
         table = self.query_arrow(sql, params, tag=tag)
@@ -234,7 +239,7 @@ class Warehouse:
 
     def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None) -> pa.Table:
         """Run a SELECT and return its result as an Arrow table."""
-        settings = {**self._query_settings, **_tag(tag)}
+        settings = {**self._query_settings, **self._tag(tag)}
         return self._timed(tag, lambda: self._run(
             sql,
             lambda: self._client.query_arrow(
@@ -247,7 +252,7 @@ class Warehouse:
         self, sql: str, params: Mapping[str, Any] | None = None, *, tag: str | None = None
     ) -> list[tuple[Any, ...]]:
         """Run a SELECT and return Python rows (for small results)."""
-        settings = {k: v for k, v in {**self._query_settings, **_tag(tag)}.items() if k != "enable_http_compression"}
+        settings = {k: v for k, v in {**self._query_settings, **self._tag(tag)}.items() if k != "enable_http_compression"}
         return self._timed(tag, lambda: self._run(
             sql,
             lambda: list(self._client.query(sql, parameters=dict(params or {}), settings=settings).result_rows),
@@ -275,7 +280,7 @@ class Warehouse:
         safe to run twice); otherwise it is retried only when it never reached the server.
         `data` is sent as the request body (for `input()`).
         """
-        merged = {**_tag(tag), **(settings or {})}
+        merged = {**self._tag(tag), **(settings or {})}
         return self._run(
             sql,
             lambda: self._client.command(
@@ -350,7 +355,7 @@ class Warehouse:
         arrow = data.to_arrow() if isinstance(data, pl.DataFrame) else data
         if arrow.num_rows == 0:
             return 0
-        settings = {**self.topology.write_settings(), **_tag(tag)}
+        settings = {**self.topology.write_settings(), **self._tag(tag)}
         if small and self.async_insert and not self.embedded_mode:
             settings.update(ASYNC_INSERT_SETTINGS)
         summary = self._run(
@@ -408,7 +413,7 @@ def _arrow_ipc(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _tag(tag: str | None) -> dict[str, Any]:
+def _log_comment(tag: str | None) -> dict[str, Any]:
     return {"log_comment": f"llmledger:{tag}"} if tag else {}
 
 

@@ -1,12 +1,13 @@
-"""Maintenance of the incremental rollups (`calls_hourly`, `calls_user_hourly`, `calls_cache_hourly`,
-`tool_runs_hourly`).
+"""Maintenance of the incremental rollups (`ROLLUPS`: the hourly ones over `calls` and `tool_runs`,
+and the daily tiers fed from hourly ones).
 
 Materialized views keep them current on every insert, but they never see `REPLACE PARTITION`
 (reprice), data that predates the view (a fresh migration over old data) or rows a background
 merge collapses. `rebuild_rollups(wh, partition_id)` recomputes one month of every rollup from
 its source, with the view's own SELECT (read back from the engine, so there is one definition),
-and swaps it in atomically; `refresh_rollups(wh)` finds the months whose rollups disagree with
-their source (count and exact Decimal cost) and rebuilds just those.
+and swaps it in atomically — hourly rollups before the daily tiers built from them;
+`refresh_rollups(wh)` finds the months whose rollups disagree with the raw table they summarise
+(row count and an exact total) and rebuilds just those.
 """
 
 from __future__ import annotations
@@ -27,20 +28,40 @@ class RollupError(WarehouseError):
 
 @dataclass(frozen=True)
 class Rollup:
-    """A rollup table, the view that feeds it and the table it summarises."""
+    """A rollup table, the view that feeds it, the table the view reads (`source`: raw, or the hourly
+    rollup a daily tier merges) and how it is checked against the raw table it summarises (`raw`):
+    rows counted by `count_column`, an exact total (`total`: raw expression, rollup expression) and
+    the raw rows it keeps (`raw_where`)."""
 
     table: str
     view: str
     source: str
-    count_column: str  # the rollup column that counts source rows
-    cost_column: str | None  # an exact Decimal sum to compare with the source, if any
+    count_column: str
+    total: tuple[str, str] | None
+    raw: str = "calls"
+    raw_where: str = "1"
 
 
+_COST = ("sum(cost_usd)", "sum(cost_usd)")
+# In rebuild order: a daily tier after the hourly rollup it is built from.
 ROLLUPS: tuple[Rollup, ...] = (
-    Rollup("calls_hourly", "calls_hourly_mv", "calls", "calls", "cost_usd"),
-    Rollup("calls_user_hourly", "calls_user_hourly_mv", "calls", "calls", "cost_usd"),
-    Rollup("calls_cache_hourly", "calls_cache_hourly_mv", "calls", "calls", "cache_read_cost_usd"),
-    Rollup("tool_runs_hourly", "tool_runs_hourly_mv", "tool_runs", "runs", None),
+    Rollup("calls_hourly", "calls_hourly_mv", "calls", "calls", _COST),
+    Rollup("calls_user_hourly", "calls_user_hourly_mv", "calls", "calls", _COST),
+    Rollup("calls_cache_hourly", "calls_cache_hourly_mv", "calls", "calls", ("sum(cache_read_cost_usd)",) * 2),
+    Rollup("tool_runs_hourly", "tool_runs_hourly_mv", "tool_runs", "runs", None, raw="tool_runs"),
+    Rollup("calls_daily", "calls_daily_mv", "calls_hourly", "calls", _COST),
+    Rollup("calls_user_daily", "calls_user_daily_mv", "calls_user_hourly", "calls", _COST),
+    Rollup("calls_user_totals_hourly", "calls_user_totals_hourly_mv", "calls_user_hourly", "calls", _COST),
+    Rollup("calls_user_totals_daily", "calls_user_totals_daily_mv", "calls_user_daily", "calls", _COST),
+    Rollup("calls_prompt_hourly", "calls_prompt_hourly_mv", "calls", "calls", None),
+    Rollup("calls_tokens_hourly", "calls_tokens_hourly_mv", "calls", "calls",
+           ("sum(input_tokens) + sum(output_tokens)", "sum(input_sum) + sum(output_sum)")),
+    Rollup("calls_tokens_daily", "calls_tokens_daily_mv", "calls_tokens_hourly", "calls",
+           ("sum(input_tokens) + sum(output_tokens)", "sum(input_sum) + sum(output_sum)")),
+    Rollup("calls_routing_hourly", "calls_routing_hourly_mv", "calls", "calls", _COST,
+           raw_where="routing_policy != ''"),
+    Rollup("calls_node_hourly", "calls_node_hourly_mv", "calls", "calls",
+           ("sum(input_tokens + output_tokens)", "sum(io_tokens)"), raw_where="deployment = 'self_hosted' AND node != ''"),
 )
 _SCRATCH = "_rebuild_{table}"
 
@@ -98,34 +119,34 @@ def rebuild_rollups(wh: Warehouse, partition_id: str) -> None:
             wh.command(f"DROP TABLE IF EXISTS {scratch}")
 
 
-def _source_totals(wh: Warehouse, rollup: Rollup) -> dict[str, tuple[int, Decimal]]:
-    cost = f"sum({rollup.cost_column})" if rollup.cost_column else "toDecimal128(0, 18)"
+def _raw_totals(wh: Warehouse, rollup: Rollup) -> dict[str, tuple[int, Decimal]]:
+    total = rollup.total[0] if rollup.total else "0"
     rows = wh.query_rows(
-        f"SELECT _partition_id, count(), {cost} FROM {rollup.source} GROUP BY _partition_id",
+        f"SELECT _partition_id, count(), {total} FROM {rollup.raw} WHERE {rollup.raw_where} GROUP BY _partition_id",
         tag="rollups:check-source",
     )
     return {str(p): (int(n), Decimal(c or 0)) for p, n, c in rows}
 
 
 def _rollup_totals(wh: Warehouse, rollup: Rollup) -> dict[str, tuple[int, Decimal]]:
-    cost = f"sum({rollup.cost_column})" if rollup.cost_column else "toDecimal128(0, 18)"
+    total = rollup.total[1] if rollup.total else "0"
     rows = wh.query_rows(
-        f"SELECT _partition_id, sum({rollup.count_column}), {cost} FROM {rollup.table} GROUP BY _partition_id",
+        f"SELECT _partition_id, sum({rollup.count_column}), {total} FROM {rollup.table} GROUP BY _partition_id",
         tag="rollups:check-rollup",
     )
     return {str(p): (int(n), Decimal(c or 0)) for p, n, c in rows}
 
 
 def stale_partitions(wh: Warehouse) -> tuple[int, list[tuple[str, str]]]:
-    """(pairs compared, the (rollup table, partition id) pairs whose row count or exact cost
-    differs from the source)."""
+    """(pairs compared, the (rollup table, partition id) pairs whose row count or exact total
+    differs from the raw table's)."""
     stale: list[tuple[str, str]] = []
-    sources: dict[tuple[str, str | None], dict[str, tuple[int, Decimal]]] = {}
+    sources: dict[tuple[str, str, tuple[str, str] | None], dict[str, tuple[int, Decimal]]] = {}
     compared = 0
     for rollup in ROLLUPS:
-        key = (rollup.source, rollup.cost_column)
+        key = (rollup.raw, rollup.raw_where, rollup.total)
         if key not in sources:
-            sources[key] = _source_totals(wh, rollup)
+            sources[key] = _raw_totals(wh, rollup)
         source = sources[key]
         have = _rollup_totals(wh, rollup)
         for partition in sorted(set(source) | set(have)):

@@ -12,8 +12,7 @@ from __future__ import annotations
 import orjson
 
 from ingest.formats import jsonvalues
-from ingest.readers import ParseFailure, RawBatch, parse_jsonl_chunk
-from ingest.validate import Reason
+from ingest.readers import RawBatch, parse_jsonl_chunk
 
 
 class MalformedBody(ValueError):
@@ -22,15 +21,21 @@ class MalformedBody(ValueError):
 
 def parse_events(body: bytes, *, ndjson: bool = False) -> RawBatch:
     """A batch of canonical records from a request body (see module docstring)."""
+    return parse_jsonl_chunk(events_ndjson(body, ndjson=ndjson))
+
+
+def events_ndjson(body: bytes, *, ndjson: bool = False) -> bytes:
+    """The body's records as JSON lines (record i on line i + 1), without parsing them into a frame:
+    the push API parses the lines of concurrent requests together. Raises `MalformedBody`."""
     if not body.strip():
         raise MalformedBody("empty body: send a JSON array of call records, {\"events\": [...]}, or NDJSON")
     if ndjson:
-        return parse_jsonl_chunk(body)
+        return body
     try:
         value = jsonvalues.loads(body)
     except ValueError as err:
         if looks_like_ndjson(body):
-            return parse_jsonl_chunk(body)
+            return body
         raise MalformedBody(f"body is not valid JSON: {err}") from None
     if isinstance(value, dict) and "events" in value:
         value = value["events"]
@@ -38,26 +43,10 @@ def parse_events(body: bytes, *, ndjson: bool = False) -> RawBatch:
         value = [value]
     if not isinstance(value, list):
         raise MalformedBody(f"expected a JSON array of call records, got {type(value).__name__}")
-    if not value:
-        return parse_jsonl_chunk(b"")
-    return records_chunk(value)
-
-
-def records_chunk(records: list[object]) -> RawBatch:
-    """Record i of `records` as line i + 1 of a batch; a record holding NaN or Infinity (from
-    `jsonvalues.loads`) is rejected alone (`invalid_type`), the others read as usual."""
-    bad = {i: detail for i, r in enumerate(records) if (detail := jsonvalues.describe(r)) is not None}
-    if not bad:
-        return parse_jsonl_chunk(b"\n".join(map(orjson.dumps, records)))
-    kept = [i for i in range(len(records)) if i not in bad]
-    batch = parse_jsonl_chunk(b"\n".join(orjson.dumps(records[i]) for i in kept)) if kept else parse_jsonl_chunk(b"")
-    original = [kept[batch.line_no(row) - 1] + 1 for row in range(batch.frame.height)]
-    for failure in batch.failures:
-        failure.line_no = kept[failure.line_no - 1] + 1
-    batch.failures += [ParseFailure(i + 1, Reason.INVALID_TYPE, detail, jsonvalues.dumps(records[i]))
-                       for i, detail in bad.items()]
-    batch.line_numbers = original
-    return batch
+    if b"NaN" in body or b"Infinity" in body:  # a record may hold a non-finite number: written back as
+        # it came, so the line reader rejects that record alone (`invalid_type`) and keeps the others
+        return b"\n".join(jsonvalues.dumps(r) if jsonvalues.describe(r) else orjson.dumps(r) for r in value)
+    return b"\n".join(map(orjson.dumps, value))
 
 
 def looks_like_ndjson(body: bytes) -> bool:

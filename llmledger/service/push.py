@@ -1,10 +1,12 @@
 """The push path shared by every ingest endpoint: parse (per request, in a worker thread), then
 prepare concurrent requests together and spool them with one fsynced append; answer once durable.
 
-Preparing a batch (normalise, validate, stage) costs ~9 ms of fixed Polars overhead whatever its
+Preparing a batch (normalise, validate) costs milliseconds of fixed Polars overhead whatever its
 size, so requests that arrive while a prepare is running are coalesced into the next one (per
 source and project binding): one Polars pass and one spool entry for the group, results split
-back per request. Under light load a request is prepared alone, without waiting.
+back per request. Under light load a request is prepared alone, without waiting. Canonical events
+are only checked and turned into JSON lines per request; the lines of a group are read into one
+frame together (`parse_together`), since reading a frame has a fixed cost of its own.
 """
 
 from __future__ import annotations
@@ -12,21 +14,23 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 import polars as pl
 from fastapi import HTTPException, status
 from starlette.concurrency import run_in_threadpool
 
 from ingest.flusher import encode
 from ingest.pipeline import Rejection
-from ingest.readers import RawBatch
+from ingest.readers import RawBatch, parse_jsonl_chunk, unknown_fields
 from ingest.spool import Entry, SpoolFull
 from ingest.writer import DeadLetter
 from llmledger.service.auth import Principal
 from llmledger.service.state import ServiceState
 
 MAX_GROUP_ROWS = 100_000
+Lines = bytes  # canonical events as JSON lines, not read into a frame yet
 
 
 @dataclass
@@ -39,7 +43,7 @@ class PushOutcome:
     tool_runs: int = 0
 
 
-Parse = Callable[[], tuple[RawBatch, pl.DataFrame | None]]
+Parse = Callable[[], tuple[RawBatch | Lines, pl.DataFrame | None]]
 
 
 def spool_full(err: SpoolFull, retry_after_s: int) -> HTTPException:
@@ -53,9 +57,40 @@ def spool_full(err: SpoolFull, retry_after_s: int) -> HTTPException:
 
 @dataclass
 class _Request:
-    raw: RawBatch
+    raw: RawBatch | Lines
     tool_runs: pl.DataFrame | None
     future: asyncio.Future[PushOutcome]
+
+    @property
+    def rows(self) -> int:
+        return self.raw.count(b"\n") + 1 if isinstance(self.raw, bytes) else self.raw.frame.height
+
+
+def parse_together(group: list[_Request]) -> None:
+    """Read the JSON lines of the group's requests into one frame at once and give each request its
+    slice as a `RawBatch`: its own line numbers, parse failures and unknown fields, as if read alone."""
+    pending = [r for r in group if isinstance(r.raw, bytes)]
+    if not pending:
+        return
+    chunks = [r.raw if r.raw.endswith(b"\n") or not r.raw else r.raw + b"\n" for r in pending]  # type: ignore[union-attr]
+    counts = np.array([c.count(b"\n") for c in chunks], dtype=np.int64)
+    starts = np.concatenate(([1], 1 + np.cumsum(counts)))  # the group line each request's first line is
+    batch = parse_jsonl_chunk(b"".join(chunks))
+    lines = (np.asarray(batch.line_numbers, dtype=np.int64) if batch.line_numbers is not None
+             else np.arange(1, batch.frame.height + 1, dtype=np.int64))
+    bounds = np.searchsorted(lines, starts)  # rows of request k: bounds[k] .. bounds[k + 1]
+    for k, (request, chunk) in enumerate(zip(pending, chunks, strict=True)):
+        lo, hi, first = int(bounds[k]), int(bounds[k + 1]), int(starts[k])
+        frame = batch.frame.slice(lo, hi - lo)
+        failures = [replace(f, line_no=f.line_no - first + 1) for f in batch.failures
+                    if first <= f.line_no < starts[k + 1]]
+        local = lines[lo:hi] - first + 1
+        if not failures and hi - lo == counts[k]:
+            request.raw = RawBatch(frame, unknown_fields=unknown_fields(chunk), chunk=chunk)
+            continue
+        text = chunk.split(b"\n")
+        request.raw = RawBatch(frame, line_numbers=local.tolist(), failures=failures,
+                               unknown_fields=unknown_fields(chunk), raw_lines=[text[n - 1] for n in local])
 
 
 class _ByRow(Sequence):  # type: ignore[type-arg]
@@ -76,6 +111,7 @@ def prepare_group(
     state: ServiceState, group: list[_Request], *, source: str, project: str | None
 ) -> tuple[list[PushOutcome], list[Entry]]:
     """One prepare for a group of requests; per-request outcomes and the group's spool entries."""
+    parse_together(group)
     offsets, total = [], 0
     for request in group:
         offsets.append(total)
@@ -83,7 +119,7 @@ def prepare_group(
     frame = pl.concat([r.raw.frame for r in group], how="diagonal_relaxed") if len(group) > 1 else group[0].raw.frame
     combined = RawBatch(frame, line_numbers=_ByRow(group, offsets, lambda raw, row: raw.line_no(row)),  # type: ignore[arg-type]
                         raw_lines=_ByRow(group, offsets, lambda raw, row: raw.raw([row])[0]))  # type: ignore[arg-type]
-    prepared = state.pipeline.prepare(combined, source=source, project=project)
+    prepared = state.pipeline.prepare(combined, source=source, project=project, cast=False)
     rejected: list[list[Rejection]] = [[] for _ in group]
     for rejection in prepared.rejections:
         at = bisect.bisect_right(offsets, rejection.row) - 1
@@ -115,7 +151,8 @@ class Coalescer:
         self._running: set[tuple[str, str | None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def push(self, raw: RawBatch, tool_runs: pl.DataFrame | None, *, source: str, project: str | None) -> PushOutcome:
+    async def push(self, raw: RawBatch | Lines, tool_runs: pl.DataFrame | None, *, source: str,
+                   project: str | None) -> PushOutcome:
         """Durably accept one parsed request; returns its outcome once its group is fsynced."""
         key = (source, project)
         request = _Request(raw, tool_runs, asyncio.get_running_loop().create_future())
@@ -133,10 +170,10 @@ class Coalescer:
     def _take(self, key: tuple[str, str | None]) -> list[_Request]:
         pending = self._pending.get(key, [])
         group, rows = [], 0
-        while pending and (not group or rows + pending[0].raw.frame.height <= MAX_GROUP_ROWS):
+        while pending and (not group or rows + pending[0].rows <= MAX_GROUP_ROWS):
             request = pending.pop(0)
             group.append(request)
-            rows += request.raw.frame.height
+            rows += request.rows
         if not pending:
             self._pending.pop(key, None)
         return group
@@ -174,10 +211,15 @@ class Coalescer:
                 request.future.set_result(outcome)
 
 
-async def push(state: ServiceState, parse: Parse, *, source: str, principal: Principal) -> PushOutcome:
-    """Parse (may raise the format's Malformed* error) in a worker thread, then accept durably."""
+INLINE_PARSE_BYTES = 256 << 10  # a body this small is checked on the event loop: cheaper than a thread hop
+
+
+async def push(state: ServiceState, parse: Parse, *, source: str, principal: Principal,
+               inline: bool = False) -> PushOutcome:
+    """Parse (may raise the format's Malformed* error) in a worker thread, or on the event loop when
+    `inline` (a light check of a small body), then accept durably."""
     try:
-        raw, tool_runs = await run_in_threadpool(parse)
+        raw, tool_runs = parse() if inline else await run_in_threadpool(parse)
     except Exception:
         state.meters.refused(source, "malformed")
         raise

@@ -1,6 +1,6 @@
 """Cost and usage attribution: totals, breakdowns by a dimension, cache hit ratios and latency
-percentiles. Whole hours are read from the hourly rollups where they keep what is asked
-(`hybrid`), the rest from raw calls; sums are exact either way. Money comes back as
+percentiles. Whole days and hours are read from the daily and hourly rollups where they keep what
+is asked (`hybrid`), the rest from raw calls; sums are exact either way. Money comes back as
 Decimal(38, 18) columns (`*_usd`).
 """
 
@@ -56,7 +56,8 @@ def totals(
       without GPU samples or a GPU price.
     Calls, tokens and errors count every call."""
     params: dict[str, Any] = {}
-    rows = hybrid.rows(scope, start, end, filters, keys={"p": "provider"}, measures=MEASURE_NAMES, params=params)
+    rows = hybrid.rows(scope, start, end, filters, keys={"p": "provider"}, measures=MEASURE_NAMES, params=params,
+                       days=True)
     if rows is not None:
         per_provider = f"SELECT p, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY p"
     else:
@@ -105,7 +106,8 @@ def _per_key(scope: Scope, dimension: str, start: datetime, end: datetime, filte
     """SELECT of the measures per value of `dimension` (`key`): whole hours from a rollup where one
     keeps them, else raw calls."""
     column = identifier(dimension, DIMENSIONS)
-    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params)
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params,
+                       days=True)
     if rows is not None:
         return f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key"
     return (f"SELECT toString({column}) AS key, {_MEASURES} FROM calls "
@@ -151,10 +153,15 @@ def cache_hit_ratio(
     read ÷ (read + write); otherwise: cached ÷ input of eligible calls); None when no call
     could have hit the cache."""
     params: dict[str, Any] = {}
-    sql = (
-        f"SELECT sum({cache_ratio.hit_tokens()}), sum({cache_ratio.base_tokens()}) FROM calls "
-        f"WHERE {where(scope, start, end, filters, params=params)}"
-    )
+    measures = ("cache_hit_tokens", "cache_base_tokens")
+    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=measures, params=params)
+    if rows is not None:
+        sql = f"SELECT sum(cache_hit_tokens), sum(cache_base_tokens) FROM ({rows})"
+    else:
+        sql = (
+            f"SELECT sum({cache_ratio.hit_tokens()}), sum({cache_ratio.base_tokens()}) FROM calls "
+            f"WHERE {where(scope, start, end, filters, params=params)}"
+        )
     hits, base = wh.query_rows(sql, params, tag=tag)[0]
     return None if not base else int(hits) / int(base)
 
@@ -176,7 +183,7 @@ def latency_percentiles(
     key = f"{identifier(dimension, DIMENSIONS)} AS key, " if dimension else ""
     group = " GROUP BY key ORDER BY key" if dimension else ""
     rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
-                       measures=LATENCY_MEASURES, params=params)
+                       measures=LATENCY_MEASURES, params=params, days=True)
     if rows is not None:
         levels = hybrid.DIGEST_LEVELS
         sql = f"""

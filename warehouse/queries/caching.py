@@ -4,7 +4,8 @@ reads saved and what the missing caching cost, and prompt-version changes to mar
 Eligibility: a call (status ok) is long enough to cache when its input reaches the minimum of the
 longest matching `provider/model` prefix in `min_tokens` (`DEFAULT_MIN_CACHEABLE` mirrors the
 providers' documented minimums and the cache-not-applied signal's default). Whole hours come from
-the `calls_cache_hourly` rollup when every minimum is one it counts, the rest from raw calls.
+the `calls_cache_hourly` rollup when every minimum is one it counts, the rest from raw calls;
+prompt-version markers come from `calls_prompt_hourly`.
 Savings price tokens at base rates (`rates`); money is Decimal(38, 18) USD; ranges are [start, end).
 """
 
@@ -187,14 +188,21 @@ def prompt_versions(
     filters: Filters | None = None, tag: str = "cache:prompt_versions",
 ) -> pl.DataFrame:
     """Each prompt version seen per value of `by`: first and last call in the range, calls and the
-    prompt-prefix hashes it used, oldest first — the markers of prompt releases on a time axis."""
-    column = identifier(by, DIMENSIONS)
+    prompt-prefix hashes it used (up to 8: the smallest, so the answer is stable), oldest first — the
+    markers of prompt releases on a time axis. Whole hours come from the prompt-version rollup."""
+    identifier(by, DIMENSIONS)
     params: dict[str, Any] = {}
+    keys = {"key": by, "version": "prompt_version", "prefix": "prompt_prefix_hash"}
+    measures = ("calls", "first_seen", "last_seen")
+    rows = (hybrid.rows(scope, start, end, filters, keys=keys, measures=measures, params=params)
+            or hybrid.raw_rows(scope, start, end, filters, keys=keys, measures=measures, params=params,
+                               subset="prompt_version != ''"))
     sql = f"""
-        SELECT toString({column}) AS key, toString(prompt_version) AS prompt_version,
-            min(ts) AS first_seen, max(ts) AS last_seen, count() AS calls,
-            arraySort(groupUniqArray(8)(prompt_prefix_hash)) AS prefix_hashes
-        FROM calls WHERE {where(scope, start, end, filters, params=params)} AND prompt_version != ''
-        GROUP BY key, prompt_version ORDER BY first_seen, key, prompt_version
+        SELECT key, version, min(first_seen) AS first_call, max(last_seen) AS last_call, toUInt64(sum(calls)) AS n,
+            arraySlice(arraySort(groupUniqArray(prefix)), 1, 8) AS prefixes
+        FROM ({rows}) WHERE version != ''
+        GROUP BY key, version ORDER BY first_call, key, version
     """
-    return wh.query_df(sql, params, tag=tag)
+    return wh.query_df(sql, params, tag=tag).rename({
+        "version": "prompt_version", "first_call": "first_seen", "last_call": "last_seen", "n": "calls",
+        "prefixes": "prefix_hashes"})

@@ -1,12 +1,15 @@
-"""Rows to aggregate from the cheapest exact source: the hourly rollups for whole hours, raw calls
-for the partial hours at the edges of a range (and around any boundary inside it that is not on
-the hour). Sums and counts come out equal to a scan of raw calls, to the last Decimal digit.
+"""Rows to aggregate from the cheapest exact source: the daily rollups for whole UTC days (when the
+caller does not bucket finer than a day), the hourly rollups for the other whole hours, raw calls
+for the partial hours at the edges of a range (and around any boundary inside it that is not on the
+hour). Sums and counts come out equal to a scan of raw calls, to the last Decimal digit; merged
+digests and bins are what the rollups' own states give (see `warehouse.queries.distributions`).
 
-`rows(...)` returns a subquery with a time column `t` (DateTime64(3, 'UTC'): the hour for rollup
-rows, the call's own `ts` for raw ones), the requested keys (as text) and partial measures; callers
-re-aggregate it (sum, or -Merge for digests). It returns None when a rollup cannot answer: a
-dimension, filter or measure it does not keep (tags, status, environment, …) — then the caller
-reads raw calls as before.
+`rows(...)` returns a subquery with a time column `t` (DateTime64(3, 'UTC'): the day or hour for
+rollup rows and for raw calls of an edge hour, the call's own `ts` in an hour holding a boundary the
+caller splits on), the requested keys (as text) and partial measures;
+callers re-aggregate it (sum, min / max, sumMap, or -Merge for digests). It returns None when a
+rollup cannot answer: a dimension, filter or measure it does not keep (tags, status, environment,
+…) — then the caller reads raw calls as before.
 """
 
 from __future__ import annotations
@@ -20,30 +23,40 @@ import polars as pl
 
 from warehouse.client import identifier
 from warehouse.queries import cache_ratio
-from warehouse.queries.scope import TAG_PREFIX, Filters, Scope, where
+from warehouse.queries.scope import DIMENSIONS, TAG_PREFIX, Filters, Scope, where
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 DIGEST_LEVELS = "0.5, 0.9, 0.95, 0.99"  # the levels of the rollups' t-digests
 
 
 @dataclass(frozen=True)
 class Measure:
-    """A measure as a raw aggregate and as the column (typed as the raw aggregate) of each rollup
-    holding its partial sums or digest states."""
+    """A measure as a raw aggregate and as the column of each rollup holding its partial sums, bins or
+    digest states (of the raw aggregate's type: UNION ALL reads a SimpleAggregateFunction column as
+    its value, so the two unite without a cast)."""
 
     raw: str
     hourly: str | None
     users: str | None = None
     cache: str | None = None
+    prompts: str | None = None
+    tokens: str | None = None
+    routing: str | None = None
+    nodes: str | None = None
 
 
 @dataclass(frozen=True)
 class Rollup:
-    """An hourly rollup table, the dimensions it keeps and which `Measure` attribute reads it."""
+    """An hourly rollup table, the dimensions it keeps, which `Measure` attribute reads it, its daily
+    tier (the same columns per UTC day, time column `day`) and, for a rollup of some calls only, the
+    raw condition those calls meet (`subset`: it serves only callers reading that subset)."""
 
     table: str
     dimensions: frozenset[str]
     column: str
+    daily: str | None = None
+    subset: str | None = None
 
 
 # Dimensions each rollup keeps (group-by and filter allow-lists).
@@ -51,84 +64,133 @@ HOURLY_DIMENSIONS: frozenset[str] = frozenset(
     {"project", "route", "model", "provider", "team", "feature", "api_key_id", "tool_name", "routing_policy"}
 )
 USER_DIMENSIONS: frozenset[str] = frozenset({"project", "user_id", "team", "feature", "route", "model", "provider"})
+USER_TOTAL_DIMENSIONS: frozenset[str] = frozenset({"project", "user_id"})  # the per-user totals (same measures)
 CACHE_EDGES = (1024, 2048, 4096)  # the input-length minimums `calls_cache_hourly` counts calls at
 CACHE_DIMENSIONS = frozenset({"project", "route", "model", "provider", "is_batch", "service_tier"})
+PROMPT_DIMENSIONS = frozenset({"project", "route", "feature", "team", "model", "provider", "prompt_version",
+                               "prompt_prefix_hash"})
+TOKEN_DIMENSIONS = frozenset({"project", "route", "model", "provider", "team", "feature"})
+ROUTED = "routing_policy != ''"  # the calls of cascade routing policies (`calls_routing_hourly`)
+ROUTING_DIMENSIONS = frozenset({"project", "routing_policy", "cascade_step", "model", "provider", "route", "team",
+                                "feature", "is_batch", "service_tier"})
+SELF_HOSTED = "deployment = 'self_hosted' AND node != ''"  # the calls of `calls_node_hourly`
+NODE_DIMENSIONS = frozenset({"project", "node", "route", "model", "provider", "team", "feature", "api_key_id"})
 ROLLUPS = (
-    Rollup("calls_hourly", HOURLY_DIMENSIONS, "hourly"),
-    Rollup("calls_user_hourly", USER_DIMENSIONS, "users"),
+    Rollup("calls_hourly", HOURLY_DIMENSIONS, "hourly", daily="calls_daily"),
+    Rollup("calls_user_totals_hourly", USER_TOTAL_DIMENSIONS, "users", daily="calls_user_totals_daily"),
+    Rollup("calls_user_hourly", USER_DIMENSIONS, "users", daily="calls_user_daily"),
     Rollup("calls_cache_hourly", CACHE_DIMENSIONS, "cache"),
+    Rollup("calls_prompt_hourly", PROMPT_DIMENSIONS, "prompts"),
+    Rollup("calls_tokens_hourly", TOKEN_DIMENSIONS, "tokens", daily="calls_tokens_daily"),
+    Rollup("calls_routing_hourly", ROUTING_DIMENSIONS, "routing", subset=ROUTED),
+    Rollup("calls_node_hourly", NODE_DIMENSIONS, "nodes", subset=SELF_HOSTED),
 )
 _UNCACHED = "cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens = 0"
 _TPOT_KNOWN = "status = 'ok' AND latency_ms IS NOT NULL AND ttft_ms IS NOT NULL AND output_tokens > 1"
 
 
 MEASURES: dict[str, Measure] = {
-    "calls": Measure("toUInt64(count())", "toUInt64(calls)", "toUInt64(calls)", "toUInt64(calls)"),
-    "ok_calls": Measure("toUInt64(countIf(status = 'ok'))", "toUInt64(ok_calls)"),
-    "cost_usd": Measure("sum(cost_usd)", "toDecimal128(cost_usd, 18)", "toDecimal128(cost_usd, 18)"),
-    "input_cost_usd": Measure("sum(input_cost_usd)", "toDecimal128(input_cost_usd, 18)", "toDecimal128(input_cost_usd, 18)"),
-    "cache_read_cost_usd": Measure("sum(cache_read_cost_usd)", "toDecimal128(cache_read_cost_usd, 18)",
-                                   "toDecimal128(cache_read_cost_usd, 18)",
-                                   "toDecimal128(cache_read_cost_usd, 18)"),
-    "cache_write_cost_usd": Measure("sum(cache_write_cost_usd)", "toDecimal128(cache_write_cost_usd, 18)",
-                                    "toDecimal128(cache_write_cost_usd, 18)",
-                                    "toDecimal128(cache_write_cost_usd, 18)"),
-    "output_cost_usd": Measure("sum(output_cost_usd)", "toDecimal128(output_cost_usd, 18)",
-                               "toDecimal128(output_cost_usd, 18)"),
-    "tool_cost_usd": Measure("sum(tool_cost_usd)", "toDecimal128(tool_cost_usd, 18)", "toDecimal128(tool_cost_usd, 18)"),
-    "batch_discount_usd": Measure("sum(batch_discount_usd)", "toDecimal128(batch_discount_usd, 18)",
-                                  "toDecimal128(batch_discount_usd, 18)"),
-    "input_tokens": Measure("toUInt64(sum(input_tokens))", "toUInt64(input_tokens)", "toUInt64(input_tokens)"),
-    "cache_read_tokens": Measure("toUInt64(sum(cache_read_tokens))", "toUInt64(cache_read_tokens)",
-                                 "toUInt64(cache_read_tokens)",
-                                 "toUInt64(cache_read_tokens)"),
-    "cache_write_tokens": Measure("toUInt64(sum(cache_write_5m_tokens + cache_write_1h_tokens))",
-                                  "toUInt64(cache_write_tokens)", "toUInt64(cache_write_tokens)",
-                                  "toUInt64(cache_write_tokens)"),
-    "output_tokens": Measure("toUInt64(sum(output_tokens))", "toUInt64(output_tokens)", "toUInt64(output_tokens)"),
-    "reasoning_tokens": Measure("toUInt64(sum(reasoning_tokens))", "toUInt64(reasoning_tokens)",
-                                "toUInt64(reasoning_tokens)"),
-    "errors": Measure("toUInt64(countIf(status != 'ok'))", "toUInt64(errors)", "toUInt64(errors)"),
-    "unpriced_calls": Measure("toUInt64(countIf(unpriced))", "toUInt64(unpriced_calls)", "toUInt64(unpriced_calls)"),
+    "calls": Measure("count()", "calls", "calls", "calls",
+                     prompts="calls", tokens="calls", routing="calls",
+                     nodes="calls"),
+    "ok_calls": Measure("countIf(status = 'ok')", "ok_calls"),
+    "cost_usd": Measure("sum(cost_usd)", "cost_usd", "cost_usd",
+                        routing="cost_usd"),
+    "input_cost_usd": Measure("sum(input_cost_usd)", "input_cost_usd", "input_cost_usd"),
+    "cache_read_cost_usd": Measure("sum(cache_read_cost_usd)", "cache_read_cost_usd",
+                                   "cache_read_cost_usd",
+                                   "cache_read_cost_usd"),
+    "cache_write_cost_usd": Measure("sum(cache_write_cost_usd)", "cache_write_cost_usd",
+                                    "cache_write_cost_usd",
+                                    "cache_write_cost_usd"),
+    "output_cost_usd": Measure("sum(output_cost_usd)", "output_cost_usd",
+                               "output_cost_usd"),
+    "tool_cost_usd": Measure("sum(tool_cost_usd)", "tool_cost_usd", "tool_cost_usd"),
+    "batch_discount_usd": Measure("sum(batch_discount_usd)", "batch_discount_usd",
+                                  "batch_discount_usd"),
+    "input_tokens": Measure("sum(input_tokens)", "input_tokens", "input_tokens",
+                            routing="input_tokens"),
+    "cache_read_tokens": Measure("sum(cache_read_tokens)", "cache_read_tokens",
+                                 "cache_read_tokens", "cache_read_tokens",
+                                 routing="cache_read_tokens"),
+    "cache_write_tokens": Measure("sum(cache_write_5m_tokens + cache_write_1h_tokens)",
+                                  "cache_write_tokens", "cache_write_tokens",
+                                  "cache_write_tokens"),
+    "output_tokens": Measure("sum(output_tokens)", "output_tokens", "output_tokens",
+                             routing="output_tokens"),
+    "reasoning_tokens": Measure("sum(reasoning_tokens)", "reasoning_tokens",
+                                "reasoning_tokens", routing="reasoning_tokens"),
+    "errors": Measure("countIf(status != 'ok')", "errors", "errors"),
+    "unpriced_calls": Measure("countIf(unpriced)", "unpriced_calls", "unpriced_calls"),
     # cascades: calls at the first step and escalations (step ≥ 1) of a routing policy
-    "step0_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 0))", "toUInt64(cascade_step0_calls)"),
-    "step1_calls": Measure("toUInt64(countIf(routing_policy != '' AND cascade_step = 1))", "toUInt64(cascade_step1_calls)"),
+    "step0_calls": Measure("countIf(routing_policy != '' AND cascade_step = 0)", "cascade_step0_calls"),
+    "step1_calls": Measure("countIf(routing_policy != '' AND cascade_step = 1)", "cascade_step1_calls"),
     # latency of ok calls: counts, sums (ms) and t-digest states of the rollups' levels
-    "latency_calls": Measure("toUInt64(countIf(status = 'ok' AND latency_ms IS NOT NULL))", "toUInt64(latency_calls)"),
-    "latency_ms_sum": Measure("toUInt64(sumIf(ifNull(latency_ms, 0), status = 'ok'))", "toUInt64(latency_ms_sum)"),
+    "latency_calls": Measure("countIf(status = 'ok' AND latency_ms IS NOT NULL)", "latency_calls"),
+    "latency_ms_sum": Measure("sumIf(ifNull(latency_ms, 0), status = 'ok')", "latency_ms_sum"),
     "latency_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(latency_ms), "
                               "status = 'ok' AND latency_ms IS NOT NULL)",
                               "latency_ms_digest"),
-    "ttft_calls": Measure("toUInt64(countIf(status = 'ok' AND ttft_ms IS NOT NULL))", "toUInt64(ttft_calls)"),
-    "ttft_ms_sum": Measure("toUInt64(sumIf(ifNull(ttft_ms, 0), status = 'ok'))", "toUInt64(ttft_ms_sum)"),
+    "ttft_calls": Measure("countIf(status = 'ok' AND ttft_ms IS NOT NULL)", "ttft_calls"),
+    "ttft_ms_sum": Measure("sumIf(ifNull(ttft_ms, 0), status = 'ok')", "ttft_ms_sum"),
     "ttft_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(ttft_ms), "
                            "status = 'ok' AND ttft_ms IS NOT NULL)",
                            "ttft_ms_digest"),
     # time per output token: (latency - TTFT) / (output tokens - 1) of ok calls with both times
-    "tpot_calls": Measure(f"toUInt64(countIf({_TPOT_KNOWN}))", "toUInt64(tpot_calls)"),
+    "tpot_calls": Measure(f"countIf({_TPOT_KNOWN})", "tpot_calls"),
     "tpot_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(toFloat32((assumeNotNull(latency_ms) - "
                            f"assumeNotNull(ttft_ms)) / (output_tokens - 1)), {_TPOT_KNOWN})", "tpot_ms_digest"),
     # queue time, where the source reports it (self-hosted servers)
-    "queue_calls": Measure("toUInt64(countIf(status = 'ok' AND queue_ms IS NOT NULL))", "toUInt64(queue_calls)"),
-    "queue_ms_sum": Measure("toUInt64(sumIf(ifNull(queue_ms, 0), status = 'ok'))", "toUInt64(queue_ms_sum)"),
+    "queue_calls": Measure("countIf(status = 'ok' AND queue_ms IS NOT NULL)", "queue_calls"),
+    "queue_ms_sum": Measure("sumIf(ifNull(queue_ms, 0), status = 'ok')", "queue_ms_sum"),
     "queue_digest": Measure(f"quantilesTDigestStateIf({DIGEST_LEVELS})(assumeNotNull(queue_ms), "
                             "status = 'ok' AND queue_ms IS NOT NULL)", "queue_ms_digest"),
+    # prompt releases: the first and last call of each version (timestamps of the calls themselves)
+    "first_seen": Measure("min(ts)", None, prompts="first_seen"),
+    "last_seen": Measure("max(ts)", None, prompts="last_seen"),
+    # routed calls' token classes, as the frontier repricing charges them
+    "uncached_input_tokens": Measure(
+        "sum(input_tokens - cache_read_tokens - cache_write_5m_tokens - cache_write_1h_tokens)", None,
+        routing="uncached_input_tokens"),
+    "cache_write_5m_tokens": Measure("sum(cache_write_5m_tokens)", None,
+                                     routing="cache_write_5m_tokens"),
+    "cache_write_1h_tokens": Measure("sum(cache_write_1h_tokens)", None,
+                                     routing="cache_write_1h_tokens"),
+    "visible_output_tokens": Measure("sum(output_tokens - reasoning_tokens)", None,
+                                     routing="visible_output_tokens"),
+    # what a self-hosted call made its node do (infra cost is split by it)
+    "io_tokens": Measure("sum(input_tokens + output_tokens)", None, nodes="io_tokens"),
 }
 
 
 # the two sums of the one cache hit ratio (`cache_ratio`): hit tokens and the tokens they are a share of
-MEASURES["cache_hit_tokens"] = Measure(f"sum({cache_ratio.hit_tokens()})", None, None, "toUInt64(cache_hit_tokens)")
-MEASURES["cache_base_tokens"] = Measure(f"sum({cache_ratio.base_tokens()})", None, None, "toUInt64(cache_base_tokens)")
+MEASURES["cache_hit_tokens"] = Measure(f"sum({cache_ratio.hit_tokens()})", None, None, "cache_hit_tokens")
+MEASURES["cache_base_tokens"] = Measure(f"sum({cache_ratio.base_tokens()})", None, None, "cache_base_tokens")
+
+
+def token_bin(column: str) -> str:
+    """The bin of a token count in the token rollups: the count itself below 128, above it one of 128
+    bins per doubling (floor(log2(v) × 128) − 768: within 0.3% of v). Written as in migration 0073."""
+    return f"if({column} < 128, toUInt16({column}), toUInt16(floor(log2(greatest({column}, 128)) * 128) - 768))"
+
+
+TOKEN_KINDS = {"input": "input_tokens", "output": "output_tokens", "reasoning": "reasoning_tokens"}
+for _kind, _column in TOKEN_KINDS.items():  # per-call token distributions: bins → calls, max and sum
+    MEASURES[f"{_kind}_bins"] = Measure(f"sumMap([{token_bin(_column)}], [toUInt64(1)])", None,
+                                        tokens=f"{_kind}_bins")
+    MEASURES[f"{_kind}_max"] = Measure(f"max({_column})", None, tokens=f"{_kind}_max")
+    MEASURES[f"{_kind}_sum"] = Measure(f"sum({_column})", None, tokens=f"{_kind}_sum")
+
 
 for _edge in CACHE_EDGES:  # ok calls long enough to cache at each minimum, uncached ones and their input
-    MEASURES[f"eligible_{_edge}"] = Measure(f"toUInt64(countIf(status = 'ok' AND input_tokens >= {_edge}))", None,
-                                            None, f"toUInt64(eligible_{_edge})")
+    MEASURES[f"eligible_{_edge}"] = Measure(f"countIf(status = 'ok' AND input_tokens >= {_edge})", None,
+                                            None, f"eligible_{_edge}")
     MEASURES[f"uncached_{_edge}"] = Measure(
-        f"toUInt64(countIf(status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED}))", None, None,
-        f"toUInt64(uncached_{_edge})")
+        f"countIf(status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED})", None, None,
+        f"uncached_{_edge}")
     MEASURES[f"uncached_input_{_edge}"] = Measure(
-        f"toUInt64(sumIf(input_tokens, status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED}))", None, None,
-        f"toUInt64(uncached_input_{_edge})")
+        f"sumIf(input_tokens, status = 'ok' AND input_tokens >= {_edge} AND {_UNCACHED})", None, None,
+        f"uncached_input_{_edge}")
 
 
 def _floor(at: datetime) -> datetime:
@@ -140,14 +202,25 @@ def _ceil(at: datetime) -> datetime:
     return floor if floor == at else floor + HOUR
 
 
-def _table(dimensions: set[str], measures: Sequence[str]) -> tuple[str, str] | None:
-    """(rollup table, attribute of `Measure`) of the first rollup able to serve these dimensions
-    and measures."""
+def _floor_day(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil_day(at: datetime) -> datetime:
+    floor = _floor_day(at)
+    return floor if floor == at else floor + DAY
+
+
+def _rollup(dimensions: set[str], measures: Sequence[str], subset: str | None) -> Rollup | None:
+    """The first rollup able to serve these dimensions and measures, holding exactly the calls the
+    caller reads (all, or the `subset`)."""
     if any(d.startswith(TAG_PREFIX) for d in dimensions):
         return None
     for rollup in ROLLUPS:
+        if rollup.subset != subset:
+            continue
         if dimensions <= rollup.dimensions and all(getattr(MEASURES[m], rollup.column) for m in measures):
-            return rollup.table, rollup.column
+            return rollup
     return None
 
 
@@ -161,41 +234,102 @@ def rows(
     measures: Sequence[str],
     params: dict[str, Any],
     boundaries: Sequence[datetime] = (),
+    days: bool = False,
+    subset: str | None = None,
 ) -> str | None:
     """The subquery described in the module docstring; `keys` maps output aliases to allow-listed
     dimensions, `boundaries` are instants inside the range the caller will split on (raw rows
-    carry their exact `ts`, so only the hours holding such an instant must come from raw calls)."""
+    carry their exact `ts`, so only the hours holding such an instant must come from raw calls).
+    `days`: the caller buckets by day or coarser (or not by time), so whole UTC days may come as
+    one row at midnight from a daily tier. `subset`: the caller reads only the calls meeting this
+    condition (`ROUTED`, `SELF_HOSTED`): raw rows are filtered by it and only the rollup holding
+    exactly those calls serves."""
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}")
-    chosen = _table({*keys.values(), *(filters or {})}, measures)
+    rollup = _rollup({*keys.values(), *(filters or {})}, measures, subset)
     first, last = _ceil(start), _floor(end)
-    if chosen is None or first >= last:
+    if rollup is None or first >= last:
         return None
-    table, attribute = chosen
     # hours that must come from raw calls: the partial ones at the edges and any holding a boundary
-    raw_hours = sorted({_floor(b) for b in boundaries if start < b < end and b != _floor(b)})
+    inside = [b for b in boundaries if start < b < end]
+    raw_hours = sorted({_floor(b) for b in inside if b != _floor(b)})
     params.update(h_first=first, h_last=last, h_raw=raw_hours)
     raw_cond = where(scope, start, end, filters, params=params)
-    raw_cond += (" AND (ts < {h_first:DateTime64(3, 'UTC')} OR ts >= {h_last:DateTime64(3, 'UTC')} "
-                 "OR toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))})")
-    rollup_cond = where(scope, first, last, filters, params=params, ts="hour", bounds=("h_first", "h_last"))
-    rollup_cond += " AND hour NOT IN {h_raw:Array(DateTime('UTC'))}"
-    allowed = frozenset().union(*(r.dimensions for r in ROLLUPS))
+    raw_cond += (" AND (ts < {h_first:DateTime64(3, 'UTC')} OR ts >= {h_last:DateTime64(3, 'UTC')}"
+                 + (" OR toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))})" if raw_hours else ")"))
+    if subset:
+        raw_cond += f" AND {subset}"
+    hourly_cond = where(scope, first, last, filters, params=params, ts="hour", bounds=("h_first", "h_last"))
+    if raw_hours:
+        hourly_cond += " AND hour NOT IN {h_raw:Array(DateTime('UTC'))}"
+    # raw calls of an edge hour are summed per hour (callers bucket whole hours or coarser); those of
+    # an hour holding a boundary keep their instant, so the caller can split the hour on it
+    raw_t = ("if(toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))}, ts, toDateTime64(toStartOfHour(ts), 3, 'UTC'))"
+             if raw_hours else "toDateTime64(toStartOfHour(ts), 3, 'UTC')")
+    parts = []
+    if start != first or end != last or raw_hours:
+        parts.append(_select(keys, measures, raw_t, "calls", raw_cond, "raw"))
+    d_first, d_last = _ceil_day(first), _floor_day(last)
+    if days and rollup.daily and d_first < d_last:
+        # whole days from the daily tier, except those the caller splits inside (read by the hour)
+        split = sorted({_floor_day(b) for b in inside if b != _floor_day(b)})
+        params["d_split"] = split
+        if first != d_first or last != d_last or split:
+            parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond + (
+                " AND (hour < {d_first:DateTime64(3, 'UTC')} OR hour >= {d_last:DateTime64(3, 'UTC')}"
+                + (" OR toStartOfDay(hour) IN {d_split:Array(DateTime('UTC'))})" if split else ")")), rollup.column))
+        daily_cond = where(scope, d_first, d_last, filters, params=params, ts="day", bounds=("d_first", "d_last"))
+        if split:
+            daily_cond += " AND day NOT IN {d_split:Array(DateTime('UTC'))}"
+        parts.append(_select(keys, measures, "day", rollup.daily, daily_cond, rollup.column))
+    else:
+        parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond, rollup.column))
+    # every part costs the engine its own parse and plan (a few ms): parts with nothing to read are left out
+    return " UNION ALL ".join(parts)
+
+
+def raw_rows(
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    filters: Filters | None,
+    *,
+    keys: Mapping[str, str],
+    measures: Sequence[str],
+    params: dict[str, Any],
+    subset: str | None = None,
+) -> str:
+    """The rows `rows` describes, all from raw calls (per call instant and key values): for reads no
+    rollup can serve (`rows` returned None), so the caller's aggregation is written once."""
+    unknown = set(measures) - set(MEASURES)
+    if unknown:
+        raise ValueError(f"unknown measures {sorted(unknown)}")
+    cond = where(scope, start, end, filters, params=params) + (f" AND {subset}" if subset else "")
+    return _select(keys, measures, "ts", "calls", cond, "raw")  # per instant: any grain may bucket them
+
+
+_KEYS = DIMENSIONS | frozenset().union(*(r.dimensions for r in ROLLUPS))
+
+
+def _select(keys: Mapping[str, str], measures: Sequence[str], column: str, table: str, cond: str,
+            attribute: str) -> str:
+    """One part of the rows: raw calls grouped by `column` (an expression of `ts`; `attribute` 'raw')
+    or a rollup's rows (`column`: its time column)."""
+    if attribute != "raw":
+        # rollup rows are partial already: passed on as they are, the caller's aggregation merges them once
+        named = "".join(f", toString({identifier(d, _KEYS)}) AS {alias}" for alias, d in keys.items())
+        rolled = "".join(f", {e}" if (e := getattr(MEASURES[m], attribute)) == m else f", {e} AS {m}"
+                         for m in measures)
+        return f"SELECT toDateTime64({column}, 3, 'UTC') AS t{named}{rolled} FROM {table} WHERE {cond}"
     # inner aliases are prefixed: an alias equal to a column (cost_usd, model) would capture that
     # column inside the other aggregates of the same SELECT
-    inner_keys = "".join(f", toString({identifier(d, allowed)}) AS x_{alias}" for alias, d in keys.items())
+    inner_keys = "".join(f", toString({identifier(d, _KEYS)}) AS x_{alias}" for alias, d in keys.items())
     group = "".join(f", x_{alias}" for alias in keys)
     renamed = "".join(f", x_{alias} AS {alias}" for alias in keys) + "".join(f", x_{m} AS {m}" for m in measures)
     raw_measures = ", ".join(f"{MEASURES[m].raw} AS x_{m}" for m in measures)
-    rollup_measures = ", ".join(f"{getattr(MEASURES[m], attribute)} AS x_{m}" for m in measures)
-    return (
-        f"SELECT t{renamed} FROM (SELECT ts AS t{inner_keys}, {raw_measures} FROM calls WHERE {raw_cond} "
-        f"GROUP BY t{group}) "
-        # rollup rows are partial already: passed on as they are, the caller's aggregation merges them once
-        f"UNION ALL SELECT t{renamed} FROM (SELECT toDateTime64(hour, 3, 'UTC') AS t{inner_keys}, {rollup_measures} "
-        f"FROM {table} WHERE {rollup_cond})"
-    )
+    return (f"SELECT t{renamed} FROM (SELECT {column} AS t{inner_keys}, {raw_measures} FROM calls WHERE {cond} "
+            f"GROUP BY t{group})")
 
 
 def summed(measures: Sequence[str]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, identifier
+from warehouse.queries import hybrid
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 
 HISTOGRAM_METRICS = ("ttft_s", "itl_s", "e2e_s", "queue_s", "prefill_s", "decode_s")
@@ -356,17 +357,26 @@ def infra_by(
     node-hours with no GPU samples or no GPU price, which carry no infra cost). Without filters a
     last row `IDLE` holds the GPU cost of node-hours that served no call. With a `grain` (hour, day,
     week) the same per UTC bucket of node-hours (a first column `bucket`)."""
-    column = identifier(dimension, DIMENSIONS)
+    identifier(dimension, DIMENSIONS)
     if grain is not None and grain not in INFRA_GRAINS:
         raise ValueError(f"grain must be one of {sorted(INFRA_GRAINS)}")
     bucket = f"{INFRA_GRAINS[grain]} AS bucket, " if grain else ""
     params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000, "idle": IDLE}
     samples = _range(scope, start, end, max_gap_s, params)
-    self_hosted = " AND deployment = 'self_hosted' AND node != ''"
-    every_call = where(scope, start, end, None, params=params) + self_hosted
-    chosen = where(scope, start, end, filters, params=params) if filters else "1"
-    # one scan of calls and one of GPU samples (a CTE would be evaluated once per reference): the
-    # node-hour totals are window sums over every call, the chosen calls a flag on the same groups
+    measures = ("calls", "io_tokens")
+
+    def self_hosted(keys: dict[str, str], chosen: Filters | None) -> str:
+        """Self-hosted calls and tokens per node-hour (and keys): the node rollup for whole hours."""
+        rows = (hybrid.rows(scope, start, end, chosen, keys=keys, measures=measures, params=params,
+                            subset=hybrid.SELF_HOSTED)
+                or hybrid.raw_rows(scope, start, end, chosen, keys=keys, measures=measures, params=params,
+                                   subset=hybrid.SELF_HOSTED))
+        names = "".join(f"{k}, " for k in keys)
+        return (f"SELECT {names}toStartOfHour(t) AS hour, toUInt64(sum(calls)) AS n_calls, "
+                f"toUInt64(sum(io_tokens)) AS n_tokens FROM ({rows}) GROUP BY {names}hour")
+
+    # the chosen calls per key and node-hour, next to every call of their node-hours (the shares'
+    # denominators); node-hours with GPU cost and no call at all are idle capacity (unfiltered only)
     sql = f"""
         SELECT {bucket}key, sum(n_calls) AS calls, sum(n_tokens) AS tokens, sum(share_usd) AS infra_cost_usd,
             sumIf(n_calls, uncosted) AS uncosted_calls
@@ -380,14 +390,10 @@ def infra_by(
                    c.cost_usd * toDecimal128(if(m.node_tokens = 0, m.calls, m.tokens), 0)
                        / toDecimal128(if(m.node_tokens = 0, m.node_calls, m.node_tokens), 0)) AS share_usd
             FROM (
-                SELECT key, node, hour, calls, tokens, chosen,
-                    sum(tokens) OVER (PARTITION BY node, hour) AS node_tokens,
-                    sum(calls) OVER (PARTITION BY node, hour) AS node_calls
-                FROM (
-                    SELECT toString({column}) AS key, toString(node) AS node, toStartOfHour(ts) AS hour,
-                        toBool({chosen}) AS chosen, count() AS calls, sum(input_tokens + output_tokens) AS tokens
-                    FROM calls WHERE {every_call} GROUP BY key, node, hour, chosen
-                )
+                SELECT k.key AS key, k.node AS node, k.hour AS hour, k.n_calls AS calls, k.n_tokens AS tokens,
+                    a.n_tokens AS node_tokens, a.n_calls AS node_calls
+                FROM ({self_hosted({"key": dimension, "node": "node"}, filters)}) AS k
+                JOIN ({self_hosted({"node": "node"}, None)}) AS a ON a.node = k.node AND a.hour = k.hour
             ) AS m
             FULL OUTER JOIN (
                 SELECT toString(node) AS node, hour,
@@ -396,7 +402,7 @@ def infra_by(
                 FROM ({_priced_gpu_time(samples, hourly=True)})
                 GROUP BY node, hour
             ) AS c ON c.node = m.node AND c.hour = m.hour
-            WHERE {"m.chosen" if filters else "m.node IS NULL OR m.chosen"}
+            {"WHERE m.node IS NOT NULL" if filters else ""}
         )
         GROUP BY {"bucket, " if grain else ""}key
         ORDER BY {"bucket, " if grain else ""}key = {{idle:String}}, infra_cost_usd DESC, key

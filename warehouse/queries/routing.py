@@ -5,6 +5,7 @@ Escalation rate = calls at step 1 / calls at step 0 of a policy (the stale-routi
 definition; a third step is a second escalation, not counted again). The frontier model of a
 policy is the model most used at its escalation step (step 1) in the range; "all on the frontier"
 reprices the tokens of the step-0 calls (one per request) at that model's base rates (`rates`).
+Whole hours come from the rollups (`calls_routing_hourly` for steps and token classes).
 Money is Decimal(38, 18) USD; ranges are [start, end).
 """
 
@@ -17,8 +18,8 @@ import polars as pl
 
 from warehouse.client import Warehouse
 from warehouse.queries import hybrid, rates
-from warehouse.queries.scope import Filters, Scope, where
-from warehouse.queries.series import COARSE_GRAINS, GRAINS
+from warehouse.queries.scope import Filters, Scope
+from warehouse.queries.series import COARSE_GRAINS, DAY_GRAINS, GRAINS
 
 
 def cascade_series(
@@ -27,18 +28,17 @@ def cascade_series(
 ) -> pl.DataFrame:
     """Per bucket and routing policy: step-0 calls, escalated calls (step 1), the escalation rate
     (NULL without step-0 calls) and the models answering step 0 (a changed cheap model shows here).
-    At hour grain and coarser, whole hours come from the hourly rollup."""
+    At hour grain and coarser, whole hours (days at day and week grain) come from the rollups."""
     if grain not in GRAINS:
         raise ValueError(f"{grain!r} is not one of {sorted(GRAINS)}")
     params: dict[str, Any] = {}
     rows = None
     if grain in COARSE_GRAINS:
         rows = hybrid.rows(scope, start, end, filters, keys={"policy": "routing_policy", "step_model": "model"},
-                           measures=("step0_calls", "step1_calls"), params=params)
+                           measures=("step0_calls", "step1_calls"), params=params, days=grain in DAY_GRAINS)
     if rows is None:
-        rows = (f"SELECT ts AS t, toString(routing_policy) AS policy, toString(model) AS step_model, "
-                f"toUInt64(cascade_step = 0) AS step0_calls, toUInt64(cascade_step = 1) AS step1_calls FROM calls "
-                f"WHERE {where(scope, start, end, filters, params=params)} AND routing_policy != ''")
+        rows = hybrid.raw_rows(scope, start, end, filters, keys={"policy": "routing_policy", "step_model": "model"},
+                               measures=("step0_calls", "step1_calls"), params=params, subset=hybrid.ROUTED)
     sql = f"""
         SELECT {hybrid.bucket(GRAINS[grain])} AS bucket, policy AS routing_policy,
             sum(step0_calls) AS step0, sum(step1_calls) AS step1,
@@ -57,16 +57,21 @@ def cascade_steps(
     """Per routing policy, step and model: calls, cost (`cost_usd`, and per call), input and output
     tokens, and the step's share of the policy's cost."""
     params: dict[str, Any] = {}
+    keys = {"policy": "routing_policy", "step": "cascade_step", "m": "model", "p": "provider"}
+    measures = ("calls", "cost_usd", "input_tokens", "output_tokens")
+    rows = (hybrid.rows(scope, start, end, filters, keys=keys, measures=measures, params=params, subset=hybrid.ROUTED)
+            or hybrid.raw_rows(scope, start, end, filters, keys=keys, measures=measures, params=params,
+                               subset=hybrid.ROUTED))
     sql = f"""
         SELECT routing_policy, cascade_step, model, provider, n_calls AS calls, step_cost AS cost_usd,
-            step_cost / n_calls AS cost_per_call_usd, input_tokens, output_tokens,
+            step_cost / n_calls AS cost_per_call_usd, in_tokens AS input_tokens, out_tokens AS output_tokens,
             if(sum(step_cost) OVER (PARTITION BY routing_policy) = 0, NULL,
                toFloat64(step_cost) / toFloat64(sum(step_cost) OVER (PARTITION BY routing_policy))) AS cost_share
         FROM (
-            SELECT toString(routing_policy) AS routing_policy, cascade_step, toString(model) AS model,
-                toString(provider) AS provider, count() AS n_calls, sum(cost_usd) AS step_cost,
-                sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
-            FROM calls WHERE {where(scope, start, end, filters, params=params)} AND routing_policy != ''
+            SELECT policy AS routing_policy, toUInt8(step) AS cascade_step, m AS model, p AS provider,
+                toUInt64(sum(calls)) AS n_calls, sum(cost_usd) AS step_cost, toUInt64(sum(input_tokens)) AS in_tokens,
+                toUInt64(sum(output_tokens)) AS out_tokens
+            FROM ({rows}) WHERE policy != ''
             GROUP BY routing_policy, cascade_step, model, provider
         )
         ORDER BY routing_policy, cascade_step, cost_usd DESC
@@ -82,15 +87,13 @@ def frontier_cost(
     frontier model, what the requests would have cost all on it (`all_frontier_cost_usd`, NULL when
     that model has no price) and the saving the cascade made (`saved_usd`)."""
     params: dict[str, Any] = {}
-    cond = where(scope, start, end, filters, params=params) + " AND routing_policy != ''"
     # two statements, not one: ClickHouse would evaluate a shared CTE once per reference. The
-    # policies' calls, cost and escalations come from the hourly rollup for whole hours.
-    rows = hybrid.rows(scope, start, end, filters, keys={"policy": "routing_policy", "p": "provider", "m": "model"},
-                       measures=("calls", "cost_usd", "step0_calls", "step1_calls"), params=params)
-    if rows is None:
-        rows = (f"SELECT toString(routing_policy) AS policy, toString(provider) AS p, toString(model) AS m, "
-                f"toUInt64(1) AS calls, cost_usd, toUInt64(cascade_step = 0) AS step0_calls, "
-                f"toUInt64(cascade_step = 1) AS step1_calls FROM calls WHERE {cond}")
+    # policies' calls, cost and escalations come from the daily and hourly rollups for whole days and hours.
+    keys = {"policy": "routing_policy", "p": "provider", "m": "model"}
+    measures = ("calls", "cost_usd", "step0_calls", "step1_calls")
+    rows = (hybrid.rows(scope, start, end, filters, keys=keys, measures=measures, params=params, days=True)
+            or hybrid.raw_rows(scope, start, end, filters, keys=keys, measures=measures, params=params,
+                               subset=hybrid.ROUTED))
     actual = wh.query_df(f"""
         SELECT policy AS routing_policy, sum(step0) AS requests, sum(n) AS calls, sum(cost) AS actual_cost_usd,
             argMax((p, m), (step1 > 0, step1, step0)) AS pm, pm.2 AS frontier_model, pm.1 AS frontier_provider
@@ -107,6 +110,13 @@ def frontier_cost(
                                    pl.lit(None, dtype=money).alias("saved_usd"))
     params.update(f_policies=actual["routing_policy"].to_list(), f_providers=actual["frontier_provider"].to_list(),
                   f_models=actual["frontier_model"].to_list())
+    # the step-0 calls' token classes per hour and price context, from the routing rollup for whole hours
+    keys = {"policy": "routing_policy", "step": "cascade_step", "is_batch": "is_batch", "service_tier": "service_tier"}
+    tokens = ("uncached_input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+              "visible_output_tokens", "reasoning_tokens")
+    steps = (hybrid.rows(scope, start, end, filters, keys=keys, measures=tokens, params=params, subset=hybrid.ROUTED)
+             or hybrid.raw_rows(scope, start, end, filters, keys=keys, measures=tokens, params=params,
+                                subset=hybrid.ROUTED))
     repriced = wh.query_df(f"""
         SELECT s.policy AS routing_policy,
             sum(toDecimal128(s.uncached, 0) * p.rate_input
@@ -117,16 +127,15 @@ def frontier_cost(
                 + toDecimal128(s.reasoning, 0) * ifNull(p.rate_output_reasoning, p.rate_output)) AS cost,
             countIf(p.rate_input IS NULL OR p.rate_output IS NULL) AS unpriced_hours
         FROM (
-            SELECT *, {rates.CONTEXT} AS context, toDateTime64(hour_start, 3, 'UTC') AS hour,
+            SELECT *, {rates.TEXT_CONTEXT} AS context, toDateTime64(hour_start, 3, 'UTC') AS hour,
                 {{f_providers:Array(String)}}[indexOf({{f_policies:Array(String)}}, policy)] AS f_provider,
                 {{f_models:Array(String)}}[indexOf({{f_policies:Array(String)}}, policy)] AS f_model
             FROM (
-                SELECT toString(routing_policy) AS policy, is_batch, service_tier, toStartOfHour(ts) AS hour_start,
-                    sum(input_tokens - cache_read_tokens - cache_write_5m_tokens - cache_write_1h_tokens) AS uncached,
-                    sum(cache_read_tokens) AS cache_read, sum(cache_write_5m_tokens) AS write_5m,
-                    sum(cache_write_1h_tokens) AS write_1h, sum(output_tokens - reasoning_tokens) AS visible,
-                    sum(reasoning_tokens) AS reasoning
-                FROM calls WHERE {cond} AND cascade_step = 0 GROUP BY policy, is_batch, service_tier, hour_start
+                SELECT policy, is_batch, service_tier, toStartOfHour(t) AS hour_start,
+                    sum(uncached_input_tokens) AS uncached, sum(cache_read_tokens) AS cache_read,
+                    sum(cache_write_5m_tokens) AS write_5m, sum(cache_write_1h_tokens) AS write_1h,
+                    sum(visible_output_tokens) AS visible, sum(reasoning_tokens) AS reasoning
+                FROM ({steps}) WHERE policy != '' AND step = '0' GROUP BY policy, is_batch, service_tier, hour_start
             )
         ) AS s
         LEFT JOIN prices AS p ON {rates.base_cell("p", "s", provider="s.f_provider", model="s.f_model")}

@@ -3,7 +3,8 @@
 Buckets come from an allow-listed grain (minute, 5min, hour, day, week starting Monday, all UTC);
 measures from an allow-listed set; a stacking dimension keeps its `top` values by the measure
 and folds the rest into `other`. At hour grain and coarser, whole hours come from the hourly
-rollups where they keep what is asked (`hybrid`). Money columns are Decimal(38, 18).
+rollups where they keep what is asked, and at day and week grain whole days from the daily ones
+(`hybrid`). Money columns are Decimal(38, 18).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ MEASURES: dict[str, str] = {
 
 OTHER = "other"
 COARSE_GRAINS = frozenset({"hour", "day", "week"})  # what whole hours of the rollups can be bucketed into
+DAY_GRAINS = frozenset({"day", "week"})  # what whole days of the daily rollups can be bucketed into
 
 
 def _grain(grain: str) -> str:
@@ -72,7 +74,7 @@ def time_series(
     rows = None
     if grain in COARSE_GRAINS and measure in hybrid.MEASURES:
         rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
-                           measures=[measure], params=params)
+                           measures=[measure], params=params, days=grain in DAY_GRAINS)
     if rows is not None:
         at = hybrid.bucket(bucket)
         if dimension is None:
@@ -121,8 +123,8 @@ def top_n(
     params: dict[str, Any] = {"n": int(n)}
     column = identifier(dimension, DIMENSIONS)
     wanted = list(dict.fromkeys([measure, "calls", "cost_usd"]))
-    rows = (hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=wanted, params=params)
-            if measure in hybrid.MEASURES else None)
+    rows = (hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=wanted, params=params,
+                        days=True) if measure in hybrid.MEASURES else None)
     if rows is not None:
         sql = (f"SELECT key, sum({measure}) AS value, sum(calls) AS n_calls, sum(cost_usd) AS total_cost "
                f"FROM ({rows}) GROUP BY key ORDER BY value DESC, key LIMIT {{n:UInt32}}")
@@ -135,6 +137,9 @@ def top_n(
         "GROUP BY key ORDER BY value DESC, key LIMIT {n:UInt32})"
     )
     return wh.query_df(sql, params, tag=tag)
+
+
+_CACHE_SERIES = ("cache_read_tokens", "cache_write_tokens", "cache_hit_tokens", "cache_base_tokens", "calls")
 
 
 def cache_hit_series(
@@ -150,22 +155,33 @@ def cache_hit_series(
 ) -> pl.DataFrame:
     """Per bucket (and key): cache read and write tokens, the hit and base tokens of the cache
     hit ratio and the ratio itself (`cache_ratio`: read ÷ (read + write) where calls report cache
-    writes, cached ÷ input of eligible calls otherwise), null where no call could hit."""
+    writes, cached ÷ input of eligible calls otherwise), null where no call could hit. At hour grain
+    and coarser, whole hours come from the cache rollup."""
     params: dict[str, Any] = {}
-    key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
     group = ", key" if dimension else ""
+    rows = None
+    if grain in COARSE_GRAINS:
+        rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
+                           measures=_CACHE_SERIES, params=params,
+                           days=grain in DAY_GRAINS)
+    if rows is None:
+        key = f", toString({identifier(dimension, DIMENSIONS)}) AS key" if dimension else ""
+        rows = (f"SELECT ts AS t{key}, cache_read_tokens, cache_write_5m_tokens + cache_write_1h_tokens AS "
+                f"cache_write_tokens, {cache_ratio.hit_tokens()} AS cache_hit_tokens, "
+                f"{cache_ratio.base_tokens()} AS cache_base_tokens, toUInt64(1) AS calls "
+                f"FROM calls WHERE {where(scope, start, end, filters, params=params)}")
     sql = f"""
-        SELECT {_grain(grain)} AS bucket{key},
-               sum(cache_read_tokens) AS cache_read_tokens,
-               sum(cache_write_5m_tokens + cache_write_1h_tokens) AS cache_write_tokens,
-               sum({cache_ratio.hit_tokens("calls")}) AS cache_hit_tokens,
-               sum({cache_ratio.base_tokens("calls")}) AS cache_base_tokens,
-               {cache_ratio.ratio("cache_hit_tokens", "cache_base_tokens")} AS hit_ratio,
-               count() AS calls
-        FROM calls WHERE {where(scope, start, end, filters, params=params)}
+        SELECT {hybrid.bucket(_grain(grain))} AS bucket{group},
+               toUInt64(sum(cache_read_tokens)) AS read_tokens, toUInt64(sum(cache_write_tokens)) AS write_tokens,
+               toUInt64(sum(cache_hit_tokens)) AS hit_tokens, toUInt64(sum(cache_base_tokens)) AS base_tokens,
+               {cache_ratio.ratio("hit_tokens", "base_tokens")} AS hit_ratio,
+               toUInt64(sum(calls)) AS n_calls
+        FROM ({rows})
         GROUP BY bucket{group} ORDER BY bucket{group}
     """
-    return wh.query_df(sql, params, tag=tag)
+    return wh.query_df(sql, params, tag=tag).rename(
+        {"read_tokens": "cache_read_tokens", "write_tokens": "cache_write_tokens", "hit_tokens": "cache_hit_tokens",
+         "base_tokens": "cache_base_tokens", "n_calls": "calls"})
 
 
 def latency_series(
@@ -188,7 +204,7 @@ def latency_series(
     rows = None
     if grain in COARSE_GRAINS:
         rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension} if dimension else {},
-                           measures=LATENCY_MEASURES, params=params)
+                           measures=LATENCY_MEASURES, params=params, days=grain in DAY_GRAINS)
     if rows is not None:
         levels = hybrid.DIGEST_LEVELS
         sql = f"""

@@ -50,7 +50,7 @@ def spend_periods(
     }
     since = min(week, month, trailing)
     rows = hybrid.rows(scope, since, now, filters, keys={}, measures=("cost_usd", "calls"), params=params,
-                       boundaries=(day, week, month, trailing))
+                       boundaries=(day, week, month, trailing), days=True)
     if rows is None:
         rows = f"SELECT ts AS t, cost_usd, 1 AS calls FROM calls WHERE {where(scope, since, now, filters, params=params)}"
     sql = f"""
@@ -107,7 +107,7 @@ def movers(
     previous = start - (end - start)
     params: dict[str, Any] = {"n": int(n), "mid": start}
     rows = hybrid.rows(scope, previous, end, filters, keys={"key": dimension}, measures=("cost_usd", "calls"),
-                       params=params, boundaries=(start,))
+                       params=params, boundaries=(start,), days=True)
     if rows is None:
         cond = where(scope, previous, end, filters, params=params)
         rows = f"SELECT ts AS t, toString({column}) AS key, cost_usd, 1 AS calls FROM calls WHERE {cond}"

@@ -17,14 +17,14 @@ from fastapi.responses import JSONResponse, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest.formats import jsonvalues, litellm, otlp
-from ingest.formats.events import MalformedBody, looks_like_ndjson, parse_events
+from ingest.formats.events import MalformedBody, events_ndjson, looks_like_ndjson
 from ingest.formats.records import records_batch
 from ingest.readers import ParseFailure
 from ingest.validate import Reason
 from llmledger.service.auth import Ingester, State
 from llmledger.service.body import read_body
 from llmledger.service.models import PushResult, RecordError, body_docs
-from llmledger.service.push import PushOutcome, push
+from llmledger.service.push import INLINE_PARSE_BYTES, PushOutcome, push
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -67,8 +67,8 @@ async def push_events(request: Request, state: State, principal: Ingester, sourc
     body = await read_body(request, state.settings.service.max_body_bytes)
     ndjson = _is_ndjson(request)
     try:
-        outcome = await push(state, lambda: (parse_events(body, ndjson=ndjson), None),
-                             source=source or "api", principal=principal)
+        outcome = await push(state, lambda: (events_ndjson(body, ndjson=ndjson), None),
+                             source=source or "api", principal=principal, inline=len(body) <= INLINE_PARSE_BYTES)
     except MalformedBody as err:
         raise _bad(err) from None
     return _answer(outcome)

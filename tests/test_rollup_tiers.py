@@ -1,0 +1,176 @@
+"""Reads served by the daily tiers and by the prompt-version, token, routing and node rollups equal
+the same reads over raw calls (rollups off) — sums to the last Decimal digit, token bins exactly —
+over a range whose whole days, other whole hours and partial hours come from different sources;
+and each read really comes from its rollup."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ingest.pipeline import Pipeline
+from ingest.pricing import load_prices
+from llmledger.settings import Settings
+from llmledger.simulator import SimulationConfig, iter_days
+from warehouse.client import Warehouse
+from warehouse.migrate import discover, migrate
+from warehouse.queries import attribution, caching, distributions, nodes, routing, series, spend
+from warehouse.queries.scope import Scope
+from warehouse.rollups import stale_partitions
+
+START = datetime(2025, 11, 4, tzinfo=UTC)
+# partial hours at both edges, whole hours on the first and last day, one whole day between
+SPAN = (datetime(2025, 11, 4, 3, 17, 9, tzinfo=UTC), datetime(2025, 11, 6, 21, 41, 30, tzinfo=UTC))
+ALL = Scope.all()
+Read = Callable[[Warehouse, datetime, datetime], object]
+
+
+@pytest.fixture(scope="module")
+def loaded(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """Three simulated days, ingested once for the module."""
+    settings = Settings(home=tmp_path_factory.mktemp("tiers-home"), warehouse={"path": store})
+    wh = Warehouse.embedded(store, f"t_tiers_{uuid.uuid4().hex[:8]}")
+    try:
+        migrate(wh)
+        load_prices(wh, settings.pricing)
+        with Pipeline(wh, settings) as pipeline:
+            for day in iter_days(SimulationConfig(start=START, days=3, calls_per_day=2_000, seed=11)):
+                pipeline.ingest_frame(day.calls, source="simulator")
+        yield wh
+    finally:
+        wh.command(f"DROP DATABASE IF EXISTS {wh.database}")
+        wh.close()
+
+
+# each read, and the rollup tables it must read (besides raw calls for the partial hours)
+READS: dict[str, tuple[Read, set[str]]] = {
+    "usage by user, days": (lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e),
+                            {"calls_user_totals_daily", "calls_user_totals_hourly"}),
+    "top users": (lambda wh, s, e: series.top_n(wh, ALL, s, e, dimension="user_id", n=20),
+                  {"calls_user_totals_daily", "calls_user_totals_hourly"}),
+    "usage by user of a route, days": (
+        lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e, {"route": ["code-agent", "support-chat"]}),
+        {"calls_user_daily", "calls_user_hourly"}),
+    "totals filtered, days": (lambda wh, s, e: attribution.totals(wh, ALL, s, e, {"team": ["data", "devtools"]}),
+                              {"calls_daily", "calls_hourly"}),
+    "daily series by team": (lambda wh, s, e: series.time_series(wh, ALL, s, e, grain="day", dimension="team"),
+                             {"calls_daily"}),
+    "cache hit series by route, days": (
+        lambda wh, s, e: series.cache_hit_series(wh, ALL, s, e, grain="day", dimension="route"),
+        {"calls_cache_hourly"}),
+    "cache hit series, hours": (lambda wh, s, e: series.cache_hit_series(wh, ALL, s, e, grain="hour"),
+                                {"calls_cache_hourly"}),
+    "cache hit series by service tier": (
+        lambda wh, s, e: series.cache_hit_series(wh, ALL, s, e, grain="week", dimension="service_tier"),
+        {"calls_cache_hourly"}),
+    "cache hit ratio": (lambda wh, s, e: attribution.cache_hit_ratio(wh, ALL, s, e),  # one ratio: its own sums
+                        {"calls_cache_hourly"}),
+    "prompt versions by route": (lambda wh, s, e: caching.prompt_versions(wh, ALL, s, e, by="route"),
+                                 {"calls_prompt_hourly"}),
+    "prompt versions by team, filtered": (
+        lambda wh, s, e: caching.prompt_versions(wh, ALL, s, e, by="team", filters={"model": ["gpt-4o"]}),
+        {"calls_prompt_hourly"}),
+    "input token quantiles": (lambda wh, s, e: distributions.token_quantiles(wh, ALL, s, e),
+                              {"calls_tokens_daily", "calls_tokens_hourly"}),
+    "reasoning quantiles, nonzero": (
+        lambda wh, s, e: distributions.token_quantiles(wh, ALL, s, e, measure="reasoning_tokens",
+                                                       dimension="model", nonzero=True), {"calls_tokens_daily"}),
+    "output token histogram by team": (
+        lambda wh, s, e: distributions.token_histogram(wh, ALL, s, e, measure="output_tokens", dimension="team"),
+        {"calls_tokens_daily"}),
+    "reasoning histogram, nonzero": (
+        lambda wh, s, e: distributions.token_histogram(wh, ALL, s, e, measure="reasoning_tokens", nonzero=True),
+        {"calls_tokens_daily"}),
+    "reasoning outliers": (lambda wh, s, e: distributions.reasoning_outliers(wh, ALL, s, e, n=7),
+                           {"calls_tokens_daily"}),
+    "cascade steps": (lambda wh, s, e: routing.cascade_steps(wh, ALL, s, e), {"calls_routing_hourly"}),
+    "all on the frontier": (lambda wh, s, e: routing.frontier_cost(wh, ALL, s, e),
+                            {"calls_daily", "calls_routing_hourly"}),
+    "cascade series, days": (lambda wh, s, e: routing.cascade_series(wh, ALL, s, e, grain="day"), {"calls_daily"}),
+    "infra by team": (lambda wh, s, e: nodes.infra_by(wh, ALL, "team", s, e), {"calls_node_hourly"}),
+    "infra by route, filtered": (
+        lambda wh, s, e: nodes.infra_by(wh, ALL, "api_key_id", s, e, {"team": ["platform"]}),
+        {"calls_node_hourly"}),
+    # boundaries inside the range: split days are read by the hour, split hours from raw calls
+    "spend periods": (lambda wh, s, e: spend.spend_periods(wh, ALL, e), {"calls_daily", "calls_hourly"}),
+    "movers across a split day": (
+        lambda wh, s, e: spend.movers(wh, ALL, "route", s + timedelta(hours=20, minutes=31), e),
+        {"calls_daily", "calls_hourly"}),
+}
+
+
+def _rows(frame: object) -> object:
+    return frame.rows() if isinstance(frame, pl.DataFrame) else frame
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_rollup_served_read_equals_the_raw_read(loaded: Warehouse, raw_only, name: str) -> None:
+    read, _ = READS[name]
+    got = read(loaded, *SPAN)
+    if isinstance(got, pl.DataFrame):
+        assert not got.is_empty()
+    assert _rows(got) == _rows(raw_only(read, loaded, *SPAN))
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_the_read_comes_from_its_rollups(loaded: Warehouse, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    read, tables = READS[name]
+    issued: list[str] = []
+    for method in ("query_df", "query_rows"):
+        plain = getattr(loaded, method)
+        monkeypatch.setattr(loaded, method, lambda sql, *a, _plain=plain, **k: (issued.append(sql), _plain(sql, *a, **k))[1])
+    read(loaded, *SPAN)
+    text = " ".join(issued)
+    for table in tables:
+        assert f"FROM {table} " in text, table
+
+
+def test_token_bins_nest_in_the_histogram_bins(loaded: Warehouse) -> None:
+    """The histogram from merged token bins equals one computed from each call's own count."""
+    start, end = SPAN
+    got = distributions.token_histogram(loaded, ALL, start, end, measure="input_tokens", dimension="route")
+    direct = loaded.query_df(
+        "SELECT toString(route) AS key, if(input_tokens = 0, -1, toInt32(floor(log2(input_tokens) * 4))) AS bin, "
+        "count() AS calls FROM calls WHERE ts >= {s:DateTime64(3, 'UTC')} AND ts < {e:DateTime64(3, 'UTC')} "
+        "GROUP BY key, bin ORDER BY key, bin", {"s": start, "e": end})
+    assert got.select("key", "calls").rows() == direct.select("key", "calls").rows()
+    assert got["bin_lo"].to_list() == [0 if b < 0 else 2 ** (b / 4) for b in direct["bin"].to_list()]
+
+
+def test_token_quantiles_are_nearest_rank_within_the_bins(loaded: Warehouse) -> None:
+    """Exact nearest-rank percentiles below 128 tokens, within 0.3% above."""
+    start, end = SPAN
+    got = distributions.token_quantiles(loaded, ALL, start, end, measure="output_tokens", dimension="route")
+    calls = loaded.query_df("SELECT toString(route) AS key, output_tokens AS v FROM calls WHERE "
+                            "ts >= {s:DateTime64(3, 'UTC')} AND ts < {e:DateTime64(3, 'UTC')}", {"s": start, "e": end})
+    for row in got.iter_rows(named=True):
+        values = sorted(calls.filter(pl.col("key") == row["key"])["v"].to_list())
+        assert row["calls"] == len(values) and row["max"] == values[-1]
+        for p in (5, 50, 95, 99):
+            want = values[-(-p * len(values) // 100) - 1]
+            assert row[f"p{p}"] == (want if want < 128 else pytest.approx(want, rel=3e-3))
+
+
+def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse, settings: Settings) -> None:
+    """A store filled before migrations 70-77 gets every new rollup back-filled to equal its raw
+    calls (and the daily tiers their hourly rollups); running the back-fills again adds nothing."""
+    mine = [m for m in discover() if 70 <= m.version < 80]
+    migrate(fresh_wh, [m for m in discover() if m.version < 70])
+    load_prices(fresh_wh, settings.pricing)
+    with Pipeline(fresh_wh, settings) as pipeline:
+        for day in iter_days(SimulationConfig(start=START, days=1, calls_per_day=1_500, seed=2)):
+            pipeline.ingest_frame(day.calls, source="simulator")
+    assert migrate(fresh_wh, [m for m in discover() if m.version < 80]) == [m.name for m in mine]
+    for table in ("calls_daily", "calls_user_daily", "calls_prompt_hourly", "calls_tokens_hourly",
+                  "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly", "calls_user_totals_hourly",
+                  "calls_user_totals_daily"):
+        assert fresh_wh.scalar(f"SELECT count() FROM {table}") > 0, table
+    assert stale_partitions(fresh_wh)[1] == []
+    for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):
+        fresh_wh.command(statement)
+    assert stale_partitions(fresh_wh)[1] == []

@@ -191,8 +191,9 @@ class PricingSettings(BaseModel):
 class SignalRule(BaseModel):
     """Parameters shared by every signal rule. `window_min`: the sliding window a measure is taken
     over; `sustain_min`: how long the condition must hold at every evaluation point before it fires
-    (and how long it must be clear everywhere before it resolves); `min_volume`: the fewest events
-    (calls, runs) a window needs to be judged at all."""
+    before it fires; `resolve_quiet_min`: how long the scope must then be clear (no breaching point)
+    before its incident resolves — hysteresis, so a short lull neither resolves nor re-opens it;
+    `min_volume`: the fewest events (calls, runs) a window needs to be judged at all."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -203,6 +204,13 @@ class SignalRule(BaseModel):
     warning: float = 0.0
     critical: float = 0.0
     min_volume: int = Field(20, ge=0)
+    resolve_quiet_min: int | None = Field(
+        None, ge=0, description="Clear this long before resolving (default: the window, at least 15 min).")
+
+    @property
+    def resolve_quiet(self) -> int:
+        """The quiet period in minutes (the setting, else max(window, 15))."""
+        return self.resolve_quiet_min if self.resolve_quiet_min is not None else max(self.window_min, 15)
 
 
 class CacheHitRule(SignalRule):
@@ -211,6 +219,9 @@ class CacheHitRule(SignalRule):
     warning: float = 0.50
     critical: float = 0.30
     confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal ratio is learned from.")
+    healthy_ratio: float = Field(0.9, gt=0, le=1, description="A scope whose normal ratio is under this is judged on "
+                                 "change: the thresholds scale by normal / healthy_ratio.")
 
 
 class CacheNotAppliedRule(SignalRule):
@@ -227,9 +238,11 @@ class CacheNotAppliedRule(SignalRule):
         description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins.",
     )
     confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal share is learned from.")
     automatic_providers: list[str] = Field(
         default_factory=lambda: ["openai"],
-        description="Providers that cache automatically (no cache_control breakpoint): their texts say so.",
+        description="Providers that cache automatically (no cache_control breakpoint): hit ratio = cached / input "
+                    "tokens of cache-eligible calls, and their texts say so (both cache signals).",
     )
 
 
@@ -315,7 +328,10 @@ class LatencyRule(SignalRule):
                                  "(fewer: it is just the slowest call).")
     baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal is learned from.")
     long_normal_change: float = Field(
-        2.0, gt=1, description="A scope whose normal p99 is already ≥ `critical` fires on p99 ≥ this × its normal.")
+        2.0, gt=1, description="p99 must also reach this × the scope's own normal p99 (a scope whose normal p99 is "
+                               "already long alerts on change, not on level).")
+    mean_moved: float = Field(
+        2.0, gt=1, description="A mean this × the scope's normal mean no longer 'looks fine' (said in the alert).")
     ttft_slo_routes: dict[str, int] = Field(
         default_factory=dict, description="Route glob → TTFT p99 SLO (ms); the first matching glob wins.")
     ttft_default: str = Field(
@@ -326,8 +342,9 @@ class LatencyRule(SignalRule):
 
 
 class SpendSpikeRule(SignalRule):
-    """+ spend spike: cost per user / route / feature over the window vs the same hours of the
-    previous days, and over a floor in $."""
+    """+ spend spike: cost per user / route / feature over the window vs the scope's seasonal
+    baseline and its own variability, and over a floor in $; plus a sustained-shift test over the
+    last whole hours."""
 
     window_min: int = 60
     sustain_min: int = 15
@@ -335,26 +352,40 @@ class SpendSpikeRule(SignalRule):
     warning: float = 3.0
     critical: float = 10.0
     min_volume: int = 0
-    baseline_days: int = Field(7, ge=1)
+    baseline_days: int = Field(7, ge=1, description="Days of the same clock hour the baseline's median spans.")
+    baseline_weeks: int = Field(3, ge=0, description="Weeks of the same hour of week the baseline also spans.")
     floor_usd: dict[str, float] = Field(
         default_factory=lambda: {"user_id": 5.0, "route": 10.0, "feature": 10.0},
         description="Spend a window must reach (per dimension) before it can fire.",
     )
     min_history_days: int = Field(
         3, ge=1, description="A user / route / feature younger than this is a new spend source: not judged yet.")
-    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (× 1.4826 MAD of log(cost / same-hour "
-                                                     "median)) a window must also reach to warn.")
+    full_history_days: int = Field(
+        7, ge=1, description="Until this age a scope is judged for a critical spike only (no warning, no sustained "
+                             "shift): its same-hour baseline does not yet span a week.")
+    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (σ = IQR / 1.349 of the scope's "
+                                                     "residuals log(cost / baseline) over its previous week) a "
+                                                     "window must also reach to warn.")
     z_critical: float = Field(5.0, ge=0, description="Robust z on the log scale a window must also reach to be critical.")
+    tail_quantile: float = Field(
+        0.99, gt=0.5, lt=1, description="A window must also exceed this quantile of the scope's previous week of "
+                                        "hourly residuals (its own normal bursts) to warn (× 10/3 to be critical).")
+    sustained_hours: int = Field(6, ge=2, description="Whole hours the sustained-shift test sums.")
+    sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
+                                                         "(besides the scope's own variability) to warn.")
 
 
 class Budget(BaseModel):
-    """A monthly budget for a team or a project (or a team within a project)."""
+    """A monthly budget for a team or a project (or a team within a project). `counts`: what it
+    holds — API spend only, or API spend plus the self-hosted infra cost allocated to the team /
+    project (GPU-hours × $/GPU-hour of the nodes, split by tokens served; closed hours only)."""
 
     model_config = ConfigDict(extra="forbid")
 
     team: str | None = None
     project: str | None = None
     monthly_usd: Decimal = Field(gt=0)
+    counts: Literal["api", "api+infra"] = "api"
 
     @model_validator(mode="after")
     def _names_a_scope(self) -> Budget:
@@ -372,6 +403,9 @@ class BudgetRule(SignalRule):
     min_volume: int = 0
     levels: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
     forecast_days: int = Field(7, ge=1, description="Days of recent spend the month-end forecast extrapolates.")
+    forecast_warning: float | None = Field(
+        1.0, gt=0, description="Warn once per period when the month-end forecast reaches this share of the budget "
+                               "(beside the spent levels); None: no forecast warning.")
 
 
 class SignalOverride(BaseModel):

@@ -57,14 +57,36 @@ class Rule:
     notify_resolved: ClassVar[bool] = True
     renotify: ClassVar[bool] = True  # re-notify a standing CRITICAL after the cool-down
     method: ClassVar[str] = "point value vs threshold"  # the statistic judged (`llmledger signals list`)
+    # one incident per cause: scopes of the same group (e.g. one provider) breaching in the same
+    # window are one incident listing them; empty: one incident per scope
+    group_keys: ClassVar[tuple[str, ...]] = ()
+    worse: ClassVar[str] = "higher"  # which way a value is worse (the group's worst member leads it)
+    notes: ClassVar[bool] = False  # the family may return info notes (`<name>:notes`), each told once
 
     def settings(self, ctx: RuleContext) -> SignalRule:
         """The rule's default parameters."""
-        return getattr(ctx.signals, self.name)
+        return self.settings_of(ctx.signals)
+
+    def settings_of(self, signals: SignalsSettings) -> SignalRule:
+        """The rule's default parameters from the signals settings."""
+        return getattr(signals, self.name)
 
     def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
         """The scope an observation row names."""
         return {key: str(row[key]) for key in self.scope_keys}
+
+    def levels_of(self, scope: dict[str, str]) -> tuple[Level, ...]:
+        """The levels a scope is graded on (most rules: the same for every scope)."""
+        return self.levels
+
+    def key_expr(self) -> pl.Expr:
+        """The scope's key (`alerts.model.scope_key` of `scope_of`) as a Polars expression."""
+        return pl.concat_str([pl.lit(f"{k}=") + pl.col(k).cast(pl.String).fill_null("None") for k in self.scope_keys],
+                             separator=",")
+
+    def note(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
+        """The text of an info note about a scope (rules with `notes`)."""
+        return Explanation(f"{self.title}: noted", self.next_step)
 
     def describe(self, row: dict[str, Any]) -> str:
         """One line: the value against the threshold."""

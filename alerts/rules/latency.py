@@ -21,16 +21,20 @@ KEYS = ["project", "route", "model", "provider"]
 
 class LatencyTail(Rule):
     """7 latency tail, per route/model/provider over a sliding hour of ok calls (timeouts excluded:
-    they carry the client timeout): CRITICAL when end-to-end p99 ≥ `critical` (30 s) — for a scope
-    whose own normal p99 (the previous `baseline_days`, rollup digests) is already that long
-    (reasoning), only when p99 ≥ `long_normal_change` × its normal: change, not level. WARNING when
-    the TTFT p99 of a streamed route exceeds its SLO × `warning`: the route's `ttft_slo_routes`
-    entry, else (`ttft_default` = baseline) `ttft_baseline_factor` × its own normal TTFT p99, never
-    under the chat (1 s, `chat_routes`) / other (3 s) SLO. Method: a p99 is judged only over
-    ≥ `p99_min_samples` (100) calls (fewer: it would be the slowest call). The mean is reported
-    beside its own normal: that it looks fine is why the tail goes unseen."""
+    they carry the client timeout): CRITICAL when end-to-end p99 ≥ `critical` (30 s) and — judged
+    against the scope's own normal (the previous `baseline_days`, rollup digests) — ≥
+    `long_normal_change` × its normal p99: a scope whose normal p99 is already long (reasoning)
+    alerts on change, not on level. WARNING when the TTFT p99 of a streamed route exceeds its SLO ×
+    `warning`: the route's `ttft_slo_routes` entry, else (`ttft_default` = baseline)
+    `ttft_baseline_factor` × its own normal TTFT p99, never under the chat (1 s, `chat_routes`) /
+    other (3 s) SLO. Method: a p99 is judged only over ≥ `p99_min_samples` (100) calls (fewer: it
+    would be the slowest call). Whether the mean "looks fine" is checked against the scope's own
+    normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
+    the whole distribution moved. One incident per provider: its route/model scopes breaching in
+    the same window are grouped."""
 
-    method = "p99 over ≥ 100 calls (t-digest); vs the scope's own 7-day normal"
+    method = "p99 over ≥ 100 calls (t-digest) ≥ max(30 s, 2× own normal p99); TTFT vs own normal"
+    group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"
     scope_keys = ("project", "route", "model", "provider")
@@ -39,13 +43,20 @@ class LatencyTail(Rule):
                  "off-peak, add capacity where a queue builds; alert on p99, not the mean.")
 
     def describe(self, row: dict[str, Any]) -> str:
-        base = row.get("base_latency_p99_ms")
-        normal = (f" (normal p99 {format_value(base, 'ms')}, mean {format_value(row.get('base_latency_mean_ms'), 'ms')})"
-                  if base is not None and base == base else "")
+        base, mean, base_mean = row.get("base_latency_p99_ms"), row.get("latency_mean_ms"), row.get("base_latency_mean_ms")
+        known = base_mean is not None and base_mean == base_mean and base_mean > 0 and mean is not None
+        if known and mean >= row.get("mean_moved", 2.0) * base_mean:
+            mean_text = (f"the mean moved too: {format_value(mean, 'ms')}, {mean / base_mean:.1f}x its normal "
+                         f"{format_value(base_mean, 'ms')}")
+        elif known:
+            mean_text = (f"while the mean {format_value(mean, 'ms')} looks normal (usual {format_value(base_mean, 'ms')})"
+                         ": the tail hides behind it")
+        else:
+            mean_text = f"with mean {format_value(mean, 'ms')}"
+        normal = f" (normal p99 {format_value(base, 'ms')})" if base is not None and base == base else ""
         ttft = (f"; TTFT p99 {format_value(row.get('ttft_p99_ms'), 'ms')} (SLO {format_value(row.get('ttft_slo_ms'), 'ms')})"
                 if row.get("ttft_slo_ms") is not None and row.get("ttft_p99_ms") is not None else "")
-        return (f"{self.title}: p99 {format_value(row.get('latency_p99_ms'), 'ms')} with mean "
-                f"{format_value(row.get('latency_mean_ms'), 'ms')}{normal}{ttft}")
+        return f"{self.title}: p99 {format_value(row.get('latency_p99_ms'), 'ms')}{normal} {mean_text}{ttft}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
@@ -94,7 +105,7 @@ class LatencyFamily(Family):
         judged = scope_thresholds(ctx, rule, rows, KEYS, ["warning", "critical", "min_volume", "enabled",
                                                          "ttft_slo_chat_ms", "ttft_slo_other_ms", "chat_routes",
                                                          "p99_min_samples", "long_normal_change",
-                                                         "ttft_default", "ttft_baseline_factor"])
+                                                         "ttft_default", "ttft_baseline_factor", "mean_moved"])
         slos = settings.ttft_slo_routes
         per_route = judged.select("route", "chat_routes").unique("route").with_columns(
             pl.struct("route", "chat_routes").map_elements(
@@ -113,13 +124,14 @@ class LatencyFamily(Family):
             pl.when(pl.col("route_slo_ms").is_not_null()).then(pl.col("route_slo_ms"))
             .when(pl.col("ttft_default") == "global").then(global_slo).otherwise(learned).alias("ttft_slo_ms"),
             pl.col("calls").cast(pl.Float64).alias("volume"),
-            # the scope's normal p99 is already past the critical level: judge the change
-            ((pl.col("base_calls") >= enough) & (pl.col("base_latency_p99_ms") >= pl.col("critical")))
+            # the scope's own normal p99 is known: p99 must also be well past it (change, not level)
+            ((pl.col("base_calls") >= enough) & pl.col("base_latency_p99_ms").is_not_null())
             .fill_null(False).alias("long_normal"),
         ).with_columns(
             ((pl.col("ttft_calls") >= enough) & pl.col("ttft_slo_ms").is_not_null()
              & (pl.col("ttft_p99_ms") > pl.col("ttft_slo_ms") * pl.col("warning"))).fill_null(False).alias("ttft_breach"),
-            pl.when(pl.col("long_normal")).then(pl.col("long_normal_change") * pl.col("base_latency_p99_ms"))
+            pl.when(pl.col("long_normal")).then(pl.max_horizontal(
+                pl.col("critical").cast(pl.Float64), pl.col("long_normal_change") * pl.col("base_latency_p99_ms")))
             .otherwise(pl.col("critical").cast(pl.Float64)).alias("tail_threshold"),
         ).with_columns(
             (pl.col("latency_p99_ms") >= pl.col("tail_threshold")).alias("tail_breach"),

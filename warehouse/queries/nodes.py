@@ -337,14 +337,15 @@ IDLE = "(idle capacity)"  # the `key` of GPU time in node-hours that served no c
 
 def infra_by(
     wh: Warehouse, scope: Scope, dimension: str, start: datetime, end: datetime, filters: Filters | None = None,
-    *, max_gap_s: int = 120, tag: str = "nodes:infra_by",
+    *, max_gap_s: int = 120, hourly: bool = False, tag: str = "nodes:infra_by",
 ) -> pl.DataFrame:
     """Self-hosted infra cost attributed to each value of `dimension` (column `key`), most expensive
     first: every node-hour's GPU cost (GPU-hours × $/GPU-hour) is split over the self-hosted calls the
     node served in that hour by their tokens (input + output), so a user's share of a node is what
     it made the node do. Columns: calls, tokens, infra_cost_usd, and `uncosted_calls` (calls in
     node-hours with no GPU samples or no GPU price, which carry no infra cost). Without filters a
-    last row `IDLE` holds the GPU cost of node-hours that served no call."""
+    last row `IDLE` holds the GPU cost of node-hours that served no call. `hourly`: one row per key
+    and clock hour (`hour`), e.g. for budgets that count self-hosted infra."""
     column = identifier(dimension, DIMENSIONS)
     params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000, "idle": IDLE}
     samples = _range(scope, start, end, max_gap_s, params)
@@ -354,10 +355,11 @@ def infra_by(
     # one scan of calls and one of GPU samples (a CTE would be evaluated once per reference): the
     # node-hour totals are window sums over every call, the chosen calls a flag on the same groups
     sql = f"""
-        SELECT key, sum(n_calls) AS calls, sum(n_tokens) AS tokens, sum(share_usd) AS infra_cost_usd,
-            sumIf(n_calls, uncosted) AS uncosted_calls
+        SELECT key{", hour" if hourly else ""}, sum(n_calls) AS calls, sum(n_tokens) AS tokens,
+            sum(share_usd) AS infra_cost_usd, sumIf(n_calls, uncosted) AS uncosted_calls
         FROM (
-            SELECT if(m.node IS NULL, {{idle:String}}, m.key) AS key, ifNull(m.calls, 0) AS n_calls,
+            SELECT if(m.node IS NULL, {{idle:String}}, m.key) AS key, if(m.node IS NULL, c.hour, m.hour) AS hour,
+                ifNull(m.calls, 0) AS n_calls,
                 ifNull(m.tokens, 0) AS n_tokens, m.node IS NOT NULL AND c.cost_usd IS NULL AS uncosted,
                 -- by tokens (by calls in a node-hour that served no token); in integers: Decimal × Decimal
                 -- adds scales (18 + 18) and would overflow
@@ -383,8 +385,8 @@ def infra_by(
             ) AS c ON c.node = m.node AND c.hour = m.hour
             WHERE {"m.chosen" if filters else "m.node IS NULL OR m.chosen"}
         )
-        GROUP BY key
-        ORDER BY key = {{idle:String}}, infra_cost_usd DESC, key
+        GROUP BY key{", hour" if hourly else ""}
+        ORDER BY key = {{idle:String}}, {"hour, " if hourly else ""}infra_cost_usd DESC, key
         SETTINGS join_use_nulls = 1
     """
     return wh.query_df(sql, params, tag=tag)

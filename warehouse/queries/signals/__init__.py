@@ -35,6 +35,19 @@ def cache_buckets(
     return _run(wh, "cache_buckets", scope, params, tag="cache")
 
 
+def cache_baseline(
+    wh: Warehouse, scope: Scope, days: Sequence[datetime], *, baseline_days: int
+) -> pl.DataFrame:
+    """Signals 1/1b baseline per project/route/model/provider and UTC day: the previous
+    `baseline_days` days' cache read, write and input tokens, and cache-eligible / uncached calls at
+    1024 and 2048 input tokens (rollups)."""
+    if not days:
+        return pl.DataFrame()
+    params = {"days": list(days), "lo": min(days) - timedelta(days=baseline_days), "hi": max(days),
+              "baseline_days": int(baseline_days)}
+    return _run(wh, "cache_baseline", scope, params, tag="cache-baseline")
+
+
 def prompt_buckets(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl.DataFrame:
     """Signal 2 per project/route/5 minutes: ok calls and their input tokens."""
     return _run(wh, "prompt_buckets", scope, {"lo": lo, "hi": hi}, tag="prompt")
@@ -114,18 +127,27 @@ def spend_buckets(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl
     return _run(wh, "spend_buckets", scope, {"lo": lo, "hi": hi}, tag="spend")
 
 
-def spend_baseline(
+def spend_hourly(
     wh: Warehouse,
     scope: Scope,
-    hours: Sequence[datetime],
+    lo: datetime,
+    hi: datetime,
     *,
-    users: Sequence[str],
-    routes: Sequence[str],
-    features: Sequence[str],
+    users: Sequence[str] = (),
+    routes: Sequence[str] = (),
+    features: Sequence[str] = (),
+    every_key: bool = False,
 ) -> pl.DataFrame:
-    """Hourly cost of the given users, routes and features at the given whole hours (rollups)."""
-    params = {"hours": list(hours), "users": list(users), "routes": list(routes), "features": list(features)}
-    return _run(wh, "spend_baseline", scope, params, tag="spend-baseline")
+    """Whole-hour cost per project / dimension / key in [lo, hi) from the rollups: of the given
+    users, routes and features, or of every key (`every_key`)."""
+    params = {"lo": lo, "hi": hi, "all": bool(every_key), "users": list(users), "routes": list(routes),
+              "features": list(features)}
+    return _run(wh, "spend_hourly", scope, params, tag="spend-hourly")
+
+
+def spend_user_routes(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime, *, users: Sequence[str]) -> pl.DataFrame:
+    """The given users' cost per route and 5 minutes in [lo, hi) (raw calls)."""
+    return _run(wh, "spend_user_routes", scope, {"lo": lo, "hi": hi, "users": list(users)}, tag="spend-user-routes")
 
 
 def spend_first_seen(

@@ -110,7 +110,7 @@ class _RuleRun:
 
     def _summary(self, row: dict[str, Any], incident: Incident | None = None) -> str:
         try:
-            text = self.rule.describe(row)
+            text = self.rule.describe({**row, "_incident": incident.detail if incident is not None else {}})
         except (KeyError, TypeError, ValueError):
             text = f"{self.rule.title}: {format_value(row.get('value'), self.rule.unit)}"
         members = (incident.detail.get("members") if incident is not None else None) or row.get("members") or []
@@ -136,9 +136,11 @@ class _RuleRun:
                 incident = replace(incident, summary=self._summary(row, incident))
             if event.kind in (EventKind.OPENED, EventKind.ESCALATED) and row is not None:
                 try:
-                    why = self.rule.explain(self.ctx, incident.scope, event.at, self._at_onset(incident, row))
+                    at_onset = self._at_onset(incident, row)
+                    why = self.rule.explain(self.ctx, incident.scope, event.at, at_onset)
                     incident = replace(incident, cause=why.cause, next_step=why.next_step,
-                                       detail={**incident.detail, **why.detail})
+                                       detail={**incident.detail, **why.detail,
+                                               "onset": at_onset["onset"].isoformat()})
                 except Exception:  # noqa: BLE001 - a failed cause query must not lose the alert
                     log.exception("explaining %s %s failed", self.rule.name, incident.scope_key)
                     incident = replace(incident, next_step=self.rule.next_step)
@@ -231,14 +233,16 @@ class _RuleRun:
                                       levels=rule.levels_of(scope), policy=self.policy)
             if incident is None:
                 continue
-            if incident.is_open and rule.group_keys:
-                incident = replace(incident, detail={**incident.detail, "group": key,
-                                                     "members": merge_members(incident, row.get("members") or [],
-                                                                              rule)})
+            if incident.is_open:
+                detail = rule.accumulate(incident.detail, row)
+                if rule.group_keys:
+                    detail = {**detail, "group": key, "members": merge_members(incident, row.get("members") or [], rule)}
+                incident = replace(incident, detail=detail)
             if event is not None:
                 incident = self._record(incident, event, row, key)
             elif incident.is_open:
-                last_row = row
+                if peak > 0:  # a quiet hold keeps the summary of the last breach
+                    last_row = row
                 self.open[key] = incident
         if incident is not None and incident.is_open:
             if last_row is not None:

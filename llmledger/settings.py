@@ -233,7 +233,7 @@ class CacheNotAppliedRule(SignalRule):
     min_tokens: dict[str, int] = Field(
         default_factory=lambda: {
             "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,
-            "anthropic/claude": 1024, "openai/": 1024,
+            "anthropic/claude": 1024, "openai/": 1024, "google/gemini-2.5-pro": 4096, "google/gemini": 1024,
         },
         description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins.",
     )

@@ -75,6 +75,10 @@ class Rule:
         """The scope an observation row names."""
         return {key: str(row[key]) for key in self.scope_keys}
 
+    def accumulate(self, detail: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        """An open incident's detail after one more observation (e.g. every runaway call it saw)."""
+        return detail
+
     def levels_of(self, scope: dict[str, str]) -> tuple[Level, ...]:
         """The levels a scope is graded on (most rules: the same for every scope)."""
         return self.levels

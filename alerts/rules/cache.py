@@ -119,7 +119,8 @@ class CacheHitCollapse(Rule):
 
 class CacheNotApplied(Rule):
     """1b cache not applied: share of calls long enough to cache (Anthropic Haiku ≥ 2048, Sonnet /
-    Opus ≥ 1024, OpenAI ≥ 1024 input tokens) that neither read nor wrote the cache, per route/model
+    Opus ≥ 1024, OpenAI ≥ 1024, Gemini 2.5 Pro ≥ 4096, other Gemini ≥ 1024 input tokens) that
+    neither read nor wrote the cache, per route/model
     over a sliding window; WARNING > 10%, CRITICAL > 50% — for a scope whose own normal share (the
     previous `baseline_days`, rollups) is already high, at least twice its normal and its normal
     plus half the rest. Invisible to signal 1 (its denominator is 0). Method: the Wilson lower bound
@@ -270,10 +271,11 @@ class CacheFamily(Family):
         floats = [c for c in base.columns if c.startswith("base_")]
         base = base.with_columns(pl.col("day").cast(TIME), *(pl.col(c).cast(pl.Float64) for c in floats)).join(
             minimum, on=["provider", "model"], how="left")
-        eligible = pl.when(pl.col("min_tokens") >= 2048).then(pl.col("base_eligible_2048")).otherwise(
-            pl.col("base_eligible_1024"))
-        uncached = pl.when(pl.col("min_tokens") >= 2048).then(pl.col("base_uncached_2048")).otherwise(
-            pl.col("base_uncached_1024"))
+        # the rollup keeps the documented minimums 1024, 2048 and 4096: the largest not above the model's
+        eligible = pl.when(pl.col("min_tokens") >= 4096).then(pl.col("base_eligible_4096")).when(
+            pl.col("min_tokens") >= 2048).then(pl.col("base_eligible_2048")).otherwise(pl.col("base_eligible_1024"))
+        uncached = pl.when(pl.col("min_tokens") >= 4096).then(pl.col("base_uncached_4096")).when(
+            pl.col("min_tokens") >= 2048).then(pl.col("base_uncached_2048")).otherwise(pl.col("base_uncached_1024"))
         cached = pl.col("base_read_tokens") + pl.col("base_write_tokens")
         return base.select(
             *KEYS, "day",

@@ -34,13 +34,20 @@ class ReasoningRunaway(Rule):
     absent_means_ok = True
     next_step = "Set a reasoning budget on the route: max_output_tokens / reasoning effort, and a timeout."
 
+    def accumulate(self, detail: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        seen = list(detail.get("runaway_calls") or [])
+        seen += [i for i in (row.get("event_ids") or []) if i not in seen]
+        return {**detail, "runaway_calls": seen}
+
     def describe(self, row: dict[str, Any]) -> str:
         capped, outliers = int(row.get("capped_calls") or 0), int(row.get("outlier_calls") or 0)
+        total = len((row.get("_incident") or {}).get("runaway_calls") or [])
         if not capped and not outliers:
-            return f"{self.title}: no runaway call in the last hour"
+            return f"{self.title}: {total} runaway call(s) in this incident, none in the last hour"
         what = (f"{capped} call(s) at ≥ {row.get('critical') or 100_000:,.0f} reasoning tokens" if capped else
                 f"{outliers} call(s) far above the route's p99")
-        return f"{self.title}: {what} in the last hour (largest {row.get('value') or 0:,.0f} tokens)"
+        so_far = f"; {total} runaway call(s) in this incident" if total > max(capped + outliers, 1) else ""
+        return f"{self.title}: {what} in the last hour (largest {row.get('value') or 0:,.0f} tokens){so_far}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         capped, outliers = int(row.get("capped_calls") or 0), int(row.get("outlier_calls") or 0)

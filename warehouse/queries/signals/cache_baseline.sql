@@ -1,12 +1,13 @@
 -- Signals 1 and 1b baseline: each route / model / provider's own normal over the `baseline_days`
 -- days before each UTC day given, from the rollups: cache read, write and input tokens (hit ratio),
--- and the ok calls long enough to cache at 1024 and 2048 input tokens with those that neither read
--- nor wrote the cache (the share not applied).
+-- and the ok calls long enough to cache at 1024, 2048 and 4096 input tokens with those that neither
+-- read nor wrote the cache (the share not applied).
 SELECT
     h.project AS project, h.route AS route, h.model AS model, h.provider AS provider, h.day AS day,
     h.read_tokens AS base_read_tokens, h.write_tokens AS base_write_tokens, h.input_tokens AS base_input_tokens,
     c.eligible_1024 AS base_eligible_1024, c.uncached_1024 AS base_uncached_1024,
-    c.eligible_2048 AS base_eligible_2048, c.uncached_2048 AS base_uncached_2048
+    c.eligible_2048 AS base_eligible_2048, c.uncached_2048 AS base_uncached_2048,
+    c.eligible_4096 AS base_eligible_4096, c.uncached_4096 AS base_uncached_4096
 FROM
 (
     SELECT project, route, model, provider, toDateTime64(day, 3, 'UTC') AS day,
@@ -22,7 +23,8 @@ LEFT JOIN
 (
     SELECT project, route, model, provider, toDateTime64(day, 3, 'UTC') AS day,
         sum(eligible_1024) AS eligible_1024, sum(uncached_1024) AS uncached_1024,
-        sum(eligible_2048) AS eligible_2048, sum(uncached_2048) AS uncached_2048
+        sum(eligible_2048) AS eligible_2048, sum(uncached_2048) AS uncached_2048,
+        sum(eligible_4096) AS eligible_4096, sum(uncached_4096) AS uncached_4096
     FROM calls_cache_hourly
     ARRAY JOIN {days:Array(DateTime('UTC'))} AS day
     WHERE __SCOPE__ AND calls_cache_hourly.hour >= {lo:DateTime('UTC')} AND calls_cache_hourly.hour < {hi:DateTime('UTC')}

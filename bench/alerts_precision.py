@@ -69,9 +69,11 @@ class Opened:
     pages: int
     first_cause: dict[str, str] = field(default_factory=dict)  # severity → cause of its first page at it
 
+    project_of: str = ""
+
     @property
     def project(self) -> str:
-        return self.scope.get("project", "")
+        return self.scope.get("project") or self.project_of
 
     def covers(self, wanted: dict[str, str]) -> bool:
         """True when the incident's scope, one of its grouped scopes or its team names `wanted`."""
@@ -102,7 +104,8 @@ def opened(wh: Warehouse) -> tuple[list[Opened], pl.DataFrame]:
         for row in pages.iter_rows(named=True):
             causes.setdefault(row["severity"], row["cause"])
         out.append(Opened(incident_id, first["signal"], dict(first["scope"]), members, first["team"],
-                          _utc(first["at"]), _utc(critical[0]) if len(critical) else None, pages.height, causes))
+                          _utc(first["at"]), _utc(critical[0]) if len(critical) else None, pages.height, causes,
+                          project_of=first["project"]))
     return out, notes
 
 
@@ -229,7 +232,8 @@ def fingerprint(scenarios: list[Scenario]) -> str:
 def settings_for(scenarios: list[Scenario], home: Path, warehouse: Path) -> Settings:
     """Settings with every scenario's budgets."""
     base = Settings(home=home, warehouse={"path": warehouse})
-    budgets = [Budget(**b) for s in scenarios for b in s.budgets]
+    # a scenario's budget is its project's (a team budget of one project, not of every project's team)
+    budgets = [Budget(**{"project": s.project, **b}) for s in scenarios for b in s.budgets]
     return base.model_copy(update={"signals": base.signals.model_copy(update={"budgets": budgets})})
 
 

@@ -608,8 +608,10 @@ def level_shift(p: Project, route: str, start: datetime) -> Incident:
     extra = live.sample(fraction=2.5, with_replacement=True, seed=int(p.rng.integers(1 << 30))).with_columns(
         (pl.col("ts_ms") + pl.int_range(pl.len()) % 1_777).alias("ts_ms"), pl.lit("").alias("session_id"))
     p.calls = pl.concat([p.calls, extra], how="diagonal_relaxed")
-    return Incident("spend_level_shift", "spend_spike", {"route": route}, start, end, "warning", start,
-                    also=("spend_spike",))
+    # the documented measure of a sustained shift: six whole hours at ≥ 2× their baseline, reached
+    # once 6 × 2 = 2.4 h × 3.5 + 3.6 h × 1
+    return Incident("spend_level_shift", "spend_spike", {"route": route}, start, end, "warning",
+                    start + timedelta(hours=2.4), also=("spend_spike",))
 
 
 def budget_growth(p: Project, team: str, start: datetime, end: datetime) -> Incident:
@@ -637,6 +639,7 @@ KINDS: dict[str, Callable[[Project, datetime], Incident]] = {
     "prefix_broken": lambda p, at: prefix_broken(p, "assistant-chat", at),
     "prefix_broken_openai": lambda p, at: prefix_broken(p, "search-answers", at),
     "cache_breakpoint_dropped": lambda p, at: breakpoint_dropped(p, "support-chat", at),
+    "cache_breakpoint_dropped_sonnet": lambda p, at: breakpoint_dropped(p, "assistant-chat", at),
     "prompt_accumulation": lambda p, at: prompt_growth(p, "assistant-chat", at),
     "tool_calls_frontier_model": lambda p, at: tool_release(p, "web_search", at),
     "reasoning_runaway": lambda p, at: reasoning_runaway(p, "deep-research", at),
@@ -774,12 +777,13 @@ PLANS = (
     Plan("at-tune-q1", "tune", 11, TUNE),
     Plan("at-tune-q2", "tune", 12, replace(TUNE, df=2.5, scale=0.3, bursts_per_day=0.5), new_route_day=6.0),
     Plan("at-tune-i1", "tune", 13, TUNE, TEN + ("budget_forecast",)),
-    Plan("at-tune-i2", "tune", 14, replace(TUNE, scale=0.3), ("prefix_broken_openai",) + TEN[1:]
-         + ("spend_level_shift",)),
+    Plan("at-tune-i2", "tune", 14, replace(TUNE, scale=0.3), ("prefix_broken_openai", "cache_breakpoint_dropped_sonnet")
+         + TEN[2:] + ("spend_level_shift",)),
     Plan("at-held-q1", "held-out", 101, HELD),
     Plan("at-held-q2", "held-out", 102, replace(HELD, df=1.8), new_route_day=6.0),
     Plan("at-held-i1", "held-out", 103, HELD, TEN + ("budget_forecast",)),
-    Plan("at-held-i2", "held-out", 104, HELD, ("prefix_broken_openai",) + TEN[1:] + ("spend_level_shift",)),
+    Plan("at-held-i2", "held-out", 104, HELD, ("prefix_broken_openai", "cache_breakpoint_dropped_sonnet") + TEN[2:]
+         + ("spend_level_shift",)),
 )
 
 

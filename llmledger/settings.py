@@ -295,7 +295,8 @@ class StaleRoutingRule(SignalRule):
     step_min: int = 5
     warning: float = 0.50
     critical: float = 0.70
-    min_volume: int = 200
+    min_volume: int = Field(50, description="The Wilson bound does the guarding; fewer first-step calls are too few "
+                            "for its normal approximation.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
 
 
@@ -308,7 +309,9 @@ class SandboxRule(SignalRule):
     critical: float = 0.20
     min_volume: int = 10
     min_timeouts: int = 3
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    confidence: float = Field(0.995, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
+                              "judged by (high: a 15-minute window judged every minute is many looks at the same "
+                              "few runs).")
 
 
 class LatencyRule(SignalRule):
@@ -330,6 +333,12 @@ class LatencyRule(SignalRule):
     long_normal_change: float = Field(
         2.0, gt=1, description="p99 must also reach this × the scope's own normal p99 (a scope whose normal p99 is "
                                "already long alerts on change, not on level).")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound on the "
+                              "share of calls slower than the p99 threshold (it must clear 1%).")
+    exceedance_levels_ms: list[int] = Field(
+        default_factory=lambda: [30_000, 45_000, 60_000, 90_000, 120_000, 180_000, 240_000, 360_000, 480_000,
+                                 720_000, 960_000, 1_440_000],
+        description="Latencies at which slow calls are counted (the smallest at or above a scope's threshold is used).")
     mean_moved: float = Field(
         2.0, gt=1, description="A mean this × the scope's normal mean no longer 'looks fine' (said in the alert).")
     ttft_slo_routes: dict[str, int] = Field(
@@ -370,6 +379,8 @@ class SpendSpikeRule(SignalRule):
     tail_quantile: float = Field(
         0.99, gt=0.5, lt=1, description="A window must also exceed this quantile of the scope's previous week of "
                                         "hourly residuals (its own normal bursts) to warn (× 10/3 to be critical).")
+    tail_margin: float = Field(1.5, ge=1, description="How far past its own tail quantile a scope must go: the "
+                               "quantile of one week is itself a rough estimate, and new hours exceed it by chance.")
     sustained_hours: int = Field(6, ge=2, description="Whole hours the sustained-shift test sums.")
     sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
                                                          "(besides the scope's own variability) to warn.")

@@ -77,7 +77,8 @@ class CacheHitCollapse(Rule):
     (`automatic_providers`, OpenAI) cached / input tokens of calls long enough to cache (their
     read/(read+write) is 1 by construction). WARNING < 0.50, CRITICAL < 0.30; a scope whose own
     normal (previous `baseline_days`, rollups) is under `healthy_ratio` is judged on change: the
-    thresholds scale with its normal. Method: the Wilson upper bound (one-sided, `confidence`) of
+    thresholds scale with its normal; a scope with no cached history (new, or never cached) is not
+    judged — it did not stop caching. Method: the Wilson upper bound (one-sided, `confidence`) of
     the ratio, with calls as the sample size (tokens of one call are not independent), must be
     under the threshold, over ≥ `min_volume` calls — a few unlucky calls in a small window cannot
     page."""
@@ -121,9 +122,10 @@ class CacheNotApplied(Rule):
     """1b cache not applied: share of calls long enough to cache (Anthropic Haiku ≥ 2048, Sonnet /
     Opus ≥ 1024, OpenAI ≥ 1024, Gemini 2.5 Pro ≥ 4096, other Gemini ≥ 1024 input tokens) that
     neither read nor wrote the cache, per route/model
-    over a sliding window; WARNING > 10%, CRITICAL > 50% — for a scope whose own normal share (the
-    previous `baseline_days`, rollups) is already high, at least twice its normal and its normal
-    plus half the rest. Invisible to signal 1 (its denominator is 0). Method: the Wilson lower bound
+    over a sliding window; WARNING > 10%, CRITICAL > 50% — each at least twice the scope's own normal
+    share (the previous `baseline_days`, rollups), so a route that never caches some calls is
+    judged on change; a scope without ≥ 100 cache-eligible calls of history is not judged yet.
+    Invisible to signal 1 (its denominator is 0). Method: the Wilson lower bound
     (one-sided, `confidence`) of the share must exceed the threshold, so random misses in small
     windows (OpenAI's automatic cache misses a few percent of calls) do not page. Texts are
     provider-aware: Anthropic restores its cache_control breakpoint, Gemini its context cache,
@@ -214,8 +216,9 @@ class CacheFamily(Family):
             ).with_columns(
                 wilson_upper(pl.col("value") * pl.col("volume"), pl.col("volume"), hit.confidence).alias("upper_bound"))
             judged = judged.with_columns(
+                # a scope with no cached history (new, or never cached) has not stopped caching: not judged
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan()
-                        | pl.col("value").is_null())
+                        | pl.col("value").is_null() | pl.col("normal").is_null() | (pl.col("normal") <= 0))
                 .then(UNKNOWN).when(pl.col("upper_bound") < pl.col("critical")).then(2)
                 .when(pl.col("upper_bound") < pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") < pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
@@ -238,9 +241,10 @@ class CacheFamily(Family):
                 wilson_lower(pl.col("uncached_calls"), pl.col("eligible_calls"), na.confidence).alias("lower_bound"),
                 # a scope that normally leaves many calls uncached is judged on change
                 pl.max_horizontal(pl.col("warning"), 2 * share0).alias("warning"),
-                pl.max_horizontal(pl.col("critical"), share0 + (1 - share0) * pl.col("critical")).alias("critical"),
+                pl.max_horizontal(pl.col("critical"), 2 * share0).alias("critical"),
             ).with_columns(
-                pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
+                pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan()
+                        | pl.col("normal").is_null())
                 .then(UNKNOWN).when(pl.col("lower_bound") > pl.col("critical")).then(2)
                 .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") > pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))

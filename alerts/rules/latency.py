@@ -13,6 +13,7 @@ import polars as pl
 
 from alerts.rules.base import TIME, UNKNOWN, Explanation, Family, Rule, RuleContext, format_value, \
     scope_thresholds, sustain, time_series
+from alerts.rules.stats import wilson_lower
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -28,12 +29,14 @@ class LatencyTail(Rule):
     `warning`: the route's `ttft_slo_routes` entry, else (`ttft_default` = baseline)
     `ttft_baseline_factor` × its own normal TTFT p99, never under the chat (1 s, `chat_routes`) /
     other (3 s) SLO. Method: a p99 is judged only over ≥ `p99_min_samples` (100) calls (fewer: it
-    would be the slowest call). Whether the mean "looks fine" is checked against the scope's own
+    would be the slowest call), and p99 ≥ T only when the Wilson lower bound (`confidence`) of the
+    share of calls at least T slow (counted at `exceedance_levels_ms`) clears 1% — a single slow
+    call in a quiet hour is no tail. Whether the mean "looks fine" is checked against the scope's own
     normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
     the whole distribution moved. One incident per provider: its route/model scopes breaching in
     the same window are grouped."""
 
-    method = "p99 over ≥ 100 calls (t-digest) ≥ max(30 s, 2× own normal p99); TTFT vs own normal"
+    method = "p99 over ≥ 100 calls ≥ max(30 s, 2× own normal p99), Wilson bound on the slow share; TTFT vs own normal"
     group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"
@@ -87,8 +90,10 @@ class LatencyFamily(Family):
         if sliding is None:
             return {}
         rule, settings, step, window, span = sliding
+        levels = sorted(settings.exceedance_levels_ms)
         rows = q.latency_windows(ctx.wh, ctx.scope, span[0] - window, span[-1],
-                                 step_s=int(step.total_seconds()), window_s=int(window.total_seconds()))
+                                 step_s=int(step.total_seconds()), window_s=int(window.total_seconds()),
+                                 levels_ms=levels)
         if rows.is_empty():
             return {rule.name: sustain(rows, KEYS, instants=instants, step=step, sustain_for=step)}
         rows = rows.with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC"))).filter(
@@ -134,7 +139,16 @@ class LatencyFamily(Family):
                 pl.col("critical").cast(pl.Float64), pl.col("long_normal_change") * pl.col("base_latency_p99_ms")))
             .otherwise(pl.col("critical").cast(pl.Float64)).alias("tail_threshold"),
         ).with_columns(
-            (pl.col("latency_p99_ms") >= pl.col("tail_threshold")).alias("tail_breach"),
+            # calls at least as slow as the smallest level at or above the threshold (conservative)
+            pl.col("over_levels").list.get(
+                pl.sum_horizontal([(pl.col("tail_threshold") > level).cast(pl.Int64) for level in levels])
+                .clip(0, len(levels) - 1), null_on_oob=True).cast(pl.Float64).alias("slow_calls"),
+        ).with_columns(
+            # p99 ≥ T means more than 1% of calls take ≥ T: believed only when the Wilson lower bound of
+            # that share clears 1% — one slow call among a hundred is not a tail
+            ((pl.col("latency_p99_ms") >= pl.col("tail_threshold"))
+             & (wilson_lower(pl.col("slow_calls"), pl.col("calls"), settings.confidence) > 0.01))
+            .fill_null(False).alias("tail_breach"),
         ).with_columns(
             pl.when(~pl.col("enabled") | (pl.col("volume") < pl.max_horizontal("min_volume", "p99_min_samples")))
             .then(UNKNOWN)
@@ -143,6 +157,6 @@ class LatencyFamily(Family):
             .otherwise(pl.col("latency_p99_ms")).alias("value"),
             pl.when(~pl.col("tail_breach") & pl.col("ttft_breach")).then(pl.col("ttft_slo_ms") * pl.col("warning"))
             .otherwise(pl.col("tail_threshold")).alias("threshold"),
-        ).drop("chat_routes", "ttft_default", "route_slo_ms")
+        ).drop("chat_routes", "ttft_default", "route_slo_ms", "over_levels")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         return {rule.name: out}

@@ -44,11 +44,12 @@ class SpendSpike(Rule):
     previous `baseline_weeks` weeks (zero where the scope existed but spent nothing) — and the
     scope's own variability, learned from the residuals log(cost / baseline) of its previous week
     of hours: a robust σ (IQR / 1.349) and their `tail_quantile` (heavy tails and news-like bursts
-    the scope showed as normal). A sliding hour warns at baseline × max(3, e^(`z_warning` σ),
-    e^(tail)) and is critical at baseline × max(10, e^(`z_critical` σ), e^(tail) × 10/3): the seed's
-    3×/10× are the minimum effect. Sustained shift: the last `sustained_hours` whole hours against
-    their baselines warn at max(`sustained_min` (2×), e^(`z_warning` σ₆), e^(tail₆)) — a day-long
-    level shift a one-hour window misses. Warm-up: a scope younger than `min_history_days` is not
+    the scope showed as normal; an hour that usually costs nothing counts as a third of the floor,
+    never as zero). A sliding hour warns at baseline × max(3, e^(`z_warning` σ), `tail_margin` ×
+    e^(tail)) and is critical at baseline × max(10, e^(`z_critical` σ), 2 × `tail_margin` ×
+    e^(tail)): the seed's 3×/10× are the minimum effect. Sustained shift: the last `sustained_hours`
+    whole hours against their baselines warn at max(`sustained_min` (2×), e^(`z_warning` σ₆),
+    `tail_margin` × e^(tail₆)) — a day-long level shift a one-hour window misses. Warm-up: a scope younger than `min_history_days` is not
     judged; until `full_history_days` only a critical spike is; either way it is told once as a new
     spend source (info). Calls with no user / route / feature are no scope (never judged as "").
     The same money is told once: a feature or user whose spend is one breaching route's is quiet."""
@@ -163,9 +164,11 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
              sustained_hours: int, tail: float) -> pl.DataFrame:
     """A dense hourly series per scope over [lo, hi): cost `v` (null before the scope existed), its
     seasonal baseline `base` (the larger of the same-hour median over the previous `days` days and
-    the same-hour-of-week median over the previous `weeks` weeks), and the variability learned from
-    the previous week's residuals log(v / base): `sigma`, `tail_r` (their `tail` quantile) per
-    hour, and the same for sums over `sustained_hours` (`sigma6`, `tail6`, `s6`, `b6`)."""
+    the same-hour-of-week median over the previous `weeks` weeks, and never under a third of the
+    dimension's `floor`: an hour that usually costs nothing is no zero baseline), and the
+    variability learned from the previous week's residuals log(v / base): `sigma`, `tail_r` (their
+    `tail` quantile) per hour, and the same for sums over `sustained_hours` (`sigma6`, `tail6`,
+    `s6`, `b6`). `first` holds each scope's first hour and its dimension's floor."""
     hours = pl.datetime_range(lo, hi - HOUR, interval="1h", eager=True, time_unit="ms", time_zone="UTC").alias("hour")
     dense = (first.join(hours.to_frame(), how="cross")
              .join(history.select([*KEYS, "hour", "cost_usd"]), on=[*KEYS, "hour"], how="left")
@@ -178,8 +181,8 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
         pl.concat_list(day_lags).list.median().alias("m_day"),
         pl.concat_list(day_lags).list.drop_nulls().list.len().alias("n_day"),
         pl.concat_list(week_lags).list.median().alias("m_week"),
-    ).with_columns(pl.max_horizontal("m_day", "m_week").alias("base"))
-    eps = 0.05 * pl.col("base") + 0.01
+    ).with_columns(pl.max_horizontal("m_day", "m_week", pl.col("floor") / 3).alias("base"))
+    eps = pl.col("floor") / 30  # a spend-free hour still has a log residual
     n = sustained_hours
     dense = dense.with_columns(
         pl.when(pl.col("n_day") >= 3).then(((pl.col("v") + eps) / (pl.col("base") + eps)).log()).alias("r"),
@@ -236,7 +239,8 @@ class SpendFamily(Family):
                                    routes=keys_of.get("route", []), features=keys_of.get("feature", []))
         if first.is_empty():
             return {rule.name: empty_observations(KEYS)}
-        first = first.with_columns(pl.col("first_hour").cast(TIME)).join(candidates, on=KEYS, how="semi")
+        first = first.with_columns(pl.col("first_hour").cast(TIME)).join(candidates, on=KEYS, how="semi").join(
+            floors, on="dimension", how="inner")
         lookback = timedelta(days=settings.baseline_weeks * 7 + 7) + (n + 1) * HOUR
         lo, hi = h_first - window - lookback, h_last + HOUR
         history = q.spend_hourly(ctx.wh, ctx.scope, lo, hi, users=keys_of.get("user_id", []),
@@ -268,9 +272,9 @@ class SpendFamily(Family):
                                                                                     how="left")
         judged = scope_thresholds(ctx, rule, sums, KEYS,
                                   ["warning", "critical", "enabled", "min_history_days", "full_history_days",
-                                   "z_warning", "z_critical", "sustained_min"])
+                                   "z_warning", "z_critical", "sustained_min", "tail_margin"])
         age = pl.col("at") - pl.col("first_hour")
-        judged = judged.join(first, on=KEYS, how="left").with_columns(
+        judged = judged.join(first.drop("floor"), on=KEYS, how="left").with_columns(
             pl.col("calls").alias("volume"),
             pl.max_horizontal("base0", "base1").alias("base_cost_usd"),
             (age >= pl.duration(days=1) * pl.col("min_history_days")).fill_null(False).alias("judged"),
@@ -279,11 +283,11 @@ class SpendFamily(Family):
             pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
             .otherwise(float("inf")).alias("value"),
             pl.max_horizontal(pl.col("warning"), (pl.col("z_warning") * pl.col("sigma")).exp(),
-                              pl.col("tail_r").exp()).alias("warning_mult"),
+                              pl.col("tail_r").exp() * pl.col("tail_margin")).alias("warning_mult"),
             pl.max_horizontal(pl.col("critical"), (pl.col("z_critical") * pl.col("sigma")).exp(),
-                              pl.col("tail_r").exp() * pl.col("critical") / pl.col("warning")).alias("critical_mult"),
+                              2 * pl.col("tail_r").exp() * pl.col("tail_margin")).alias("critical_mult"),
             pl.max_horizontal(pl.col("sustained_min"), (pl.col("z_warning") * pl.col("sigma6")).exp(),
-                              pl.col("tail6").exp()).alias("sustained_mult"),
+                              pl.col("tail6").exp() * pl.col("tail_margin")).alias("sustained_mult"),
             (pl.col("s6") / pl.col("b6")).alias("sustained_ratio"),
         ).with_columns(
             (pl.col("warning_mult") * pl.col("base_cost_usd")).alias("warning_usd"),
@@ -315,7 +319,7 @@ class SpendFamily(Family):
             if breaching_users.len() else pl.DataFrame())
         judged = _covered(judged, buckets, user_routes, window=window, span=span).drop(
             "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days", "z_warning",
-            "z_critical", "sustained_min", "s6", "b6", "r6", "m_week", "judged", "hour_level")
+            "z_critical", "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
                       absent_means_ok=True)
         teams = first_value(buckets, KEYS, "team")

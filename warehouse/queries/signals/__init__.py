@@ -95,12 +95,15 @@ def routing_buckets(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> 
 
 
 def latency_windows(
-    wh: Warehouse, scope: Scope, lo: datetime, hi: datetime, *, step_s: int, window_s: int
+    wh: Warehouse, scope: Scope, lo: datetime, hi: datetime, *, step_s: int, window_s: int,
+    levels_ms: Sequence[int] = (30_000,),
 ) -> pl.DataFrame:
     """Signal 7 per project/route/model/provider and bucket end `at`: ok calls, mean latency and
     p99 of latency and TTFT over the `window_s` before `at` (calls read from `lo`, which the caller
-    puts one window before the first instant)."""
-    params = {"lo": lo, "hi": hi, "step_s": int(step_s), "back_s": int(window_s - step_s)}
+    puts one window before the first instant), and `over_levels`: per level of `levels_ms`, the
+    calls at least that slow."""
+    params = {"lo": lo, "hi": hi, "step_s": int(step_s), "back_s": int(window_s - step_s),
+              "levels": [int(v) for v in levels_ms]}
     frame = _run(wh, "latency_windows", scope, params, tag="latency")
     if frame.is_empty():
         return frame

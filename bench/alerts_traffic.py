@@ -424,6 +424,14 @@ def share_at(start: datetime, ramp_min: float, final: float) -> pl.Expr:
     return (minutes / ramp_min).clip(0, 1) * final
 
 
+def _fresh(p: Project, copies: pl.DataFrame) -> pl.DataFrame:
+    """Copies of calls (added traffic) with their own random draws: a copied call does not copy its
+    original's cache miss or rollout cohort."""
+    n = copies.height
+    return copies.with_columns(pl.Series("cohort", p.rng.random(n)), pl.Series("draw", p.rng.random(n)),
+                               pl.Series("miss", p.rng.random(n) < 0.05 * p.noise.miss_scale))
+
+
 def _live(start: datetime, end: datetime) -> pl.Expr:
     return (pl.col("ts_ms") >= _ms(start)) & (pl.col("ts_ms") < _ms(end))
 
@@ -595,7 +603,7 @@ def runaway_agent(p: Project, route: str, start: datetime) -> Incident:
     user = "u-loop-" + str(int(p.rng.integers(100, 999)))
     keep = keep.with_columns(pl.lit(user).alias("user_id"), (pl.col("ts_ms") + pl.int_range(pl.len()) % 997)
                              .alias("ts_ms"), pl.lit("").alias("session_id"), pl.lit(0, pl.Int64).alias("turn"))
-    p.calls = pl.concat([p.calls, keep], how="diagonal_relaxed")
+    p.calls = pl.concat([p.calls, _fresh(p, keep)], how="diagonal_relaxed")
     # spend ≥ 10× the route's normal once the extra calls reach 9× its rate
     return Incident("runaway_agent", "spend_spike", {"route": route}, start, end, "critical",
                     _crossing(start, ramp, 1.0, 9 / 29), also=("spend_spike",), cause_hint=user)
@@ -607,7 +615,7 @@ def level_shift(p: Project, route: str, start: datetime) -> Incident:
     live = p.calls.filter((pl.col("route") == route) & _live(start, end) & (pl.col("tool_name") == ""))
     extra = live.sample(fraction=2.5, with_replacement=True, seed=int(p.rng.integers(1 << 30))).with_columns(
         (pl.col("ts_ms") + pl.int_range(pl.len()) % 1_777).alias("ts_ms"), pl.lit("").alias("session_id"))
-    p.calls = pl.concat([p.calls, extra], how="diagonal_relaxed")
+    p.calls = pl.concat([p.calls, _fresh(p, extra)], how="diagonal_relaxed")
     # the documented measure of a sustained shift: six whole hours at ≥ 2× their baseline, reached
     # once 6 × 2 = 2.4 h × 3.5 + 3.6 h × 1
     return Incident("spend_level_shift", "spend_spike", {"route": route}, start, end, "warning",
@@ -621,7 +629,7 @@ def budget_growth(p: Project, team: str, start: datetime, end: datetime) -> Inci
     live = p.calls.filter(pl.col("route").is_in(routes) & _live(start, end) & (pl.col("tool_name") == ""))
     extra = live.sample(fraction=1.3, with_replacement=True, seed=int(p.rng.integers(1 << 30))).with_columns(
         (pl.col("ts_ms") + pl.int_range(pl.len()) % 4_999).alias("ts_ms"), pl.lit("").alias("session_id"))
-    p.calls = pl.concat([p.calls, extra], how="diagonal_relaxed")
+    p.calls = pl.concat([p.calls, _fresh(p, extra)], how="diagonal_relaxed")
     costs = priced(cached(p.calls.filter(pl.col("team") == team)))
     daily = costs.filter(pl.col("ts_ms") < _ms(start)).group_by(pl.col("ts_ms") // (24 * HOUR_MS)).agg(
         pl.col("cost").sum())["cost"].median()

@@ -214,10 +214,14 @@ class SignalRule(BaseModel):
 
 
 class CacheHitRule(SignalRule):
-    """1 cache hit collapse: cache_read / (cache_read + cache_write) tokens per route/model."""
+    """1 cache hit collapse: cache_read / (cache_read + cache_write) tokens per route/model (automatic
+    caches: cached / input tokens of cache-eligible calls)."""
 
     warning: float = 0.50
     critical: float = 0.30
+    min_volume: int = Field(10, description="Calls that touched the cache; the Wilson bound does the rest.")
+    wide_window_min: int = Field(15, ge=1, description="A window with fewer than `min_volume` calls is widened to "
+                                 "this (a quiet route is judged on more calls, later, rather than never).")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
     baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal ratio is learned from.")
     healthy_ratio: float = Field(0.9, gt=0, le=1, description="A scope whose normal ratio is under this is judged on "
@@ -230,6 +234,8 @@ class CacheNotAppliedRule(SignalRule):
     warning: float = 0.10
     critical: float = 0.50
     min_volume: int = 10
+    wide_window_min: int = Field(15, ge=1, description="A window with fewer than `min_volume` eligible calls is "
+                                 "widened to this.")
     min_tokens: dict[str, int] = Field(
         default_factory=lambda: {
             "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,
@@ -254,7 +260,9 @@ class PromptAccumulationRule(SignalRule):
     step_min: int = 5
     warning: float = 2.0
     critical: float = 2.0
-    min_volume: int = 100
+    min_volume: int = Field(20, description="Ok calls in the window; the per-call mean is judged by its lower "
+                            "confidence bound (from the calls' own spread), so few calls need a larger move.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the bound on input per call.")
     baseline_days: int = Field(7, ge=1)
     baseline_min_calls: int = Field(100, ge=1, description="Hours with fewer ok calls are left out of the baseline.")
 
@@ -304,12 +312,13 @@ class SandboxRule(SignalRule):
     """6 sandbox runaway: share of a tool's runs ending in timeout."""
 
     window_min: int = 15
-    sustain_min: int = 5
+    sustain_min: int = Field(15, ge=0, description="A whole window: a burst of timeouts shorter than the window "
+                             "stays in it for up to 15 minutes, so only a condition lasting a window is sustained.")
     warning: float = 0.05
     critical: float = 0.20
     min_volume: int = 10
     min_timeouts: int = 3
-    confidence: float = Field(0.995, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
+    confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (high: a 15-minute window judged every minute is many looks at the same "
                               "few runs).")
 
@@ -336,9 +345,9 @@ class LatencyRule(SignalRule):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound on the "
                               "share of calls slower than the p99 threshold (it must clear 1%).")
     exceedance_levels_ms: list[int] = Field(
-        default_factory=lambda: [30_000, 45_000, 60_000, 90_000, 120_000, 180_000, 240_000, 360_000, 480_000,
-                                 720_000, 960_000, 1_440_000],
-        description="Latencies at which slow calls are counted (the smallest at or above a scope's threshold is used).")
+        default_factory=lambda: [int(round(30_000 * 1.15 ** i, -3)) for i in range(25)],
+        description="Latencies at which slow calls are counted, ~15% apart from 30 s to ~8 min (the largest at "
+                    "or under a scope's threshold is used).")
     mean_moved: float = Field(
         2.0, gt=1, description="A mean this × the scope's normal mean no longer 'looks fine' (said in the alert).")
     ttft_slo_routes: dict[str, int] = Field(
@@ -372,9 +381,9 @@ class SpendSpikeRule(SignalRule):
     full_history_days: int = Field(
         7, ge=1, description="Until this age a scope is judged for a critical spike only (no warning, no sustained "
                              "shift): its same-hour baseline does not yet span a week.")
-    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (σ = IQR / 1.349 of the scope's "
-                                                     "residuals log(cost / baseline) over its previous week) a "
-                                                     "window must also reach to warn.")
+    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (σ = (p90 − p50) / 1.2816 of the "
+                                                     "scope's residuals log(cost / baseline) over its previous "
+                                                     "week) a window must also reach to warn.")
     z_critical: float = Field(5.0, ge=0, description="Robust z on the log scale a window must also reach to be critical.")
     tail_quantile: float = Field(
         0.99, gt=0.5, lt=1, description="A window must also exceed this quantile of the scope's previous week of "

@@ -242,8 +242,10 @@ def sustain(
     absent_means_ok: bool = False,
 ) -> pl.DataFrame:
     """From per-point levels (`point_level`, UNKNOWN where a point could not be judged) to `level`
-    (held at every point of the sustain period ending at each instant) and `peak` (the highest
-    level at any of those points). Rows are returned for the requested instants only."""
+    (held at every judged point of the sustain period ending at each instant — a point too thin to
+    judge neither breaks nor makes it, but at least two points, or the only one, must be judged)
+    and `peak` (the highest level at any of those points). Rows are returned for the requested
+    instants only."""
     if judged.is_empty():
         return judged.with_columns(pl.lit(0, pl.Int8).alias("level"), pl.lit(0, pl.Int8).alias("peak"))
     span = points(instants, step, sustain_for)
@@ -256,9 +258,11 @@ def sustain(
     )
     width = int(sustain_for / step) + 1
     breach = pl.col("point_level") > 0
+    known = pl.col("point_level") >= 0
+    held = pl.when(known).then(pl.col("point_level")).otherwise(99).rolling_min(width, min_samples=1).over(keys)
+    enough = known.cast(pl.Int32).rolling_sum(width, min_samples=1).over(keys) >= min(2, width)
     out = full.with_columns(
-        pl.col("point_level").rolling_min(width, min_samples=1).over(keys).clip(lower_bound=0)
-        .cast(pl.Int8).alias("level"),
+        pl.when(enough).then(held).otherwise(0).clip(0, 98).cast(pl.Int8).alias("level"),
         pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),
         (~breach).cum_sum().over(keys).alias("_run"),
     ).with_columns(

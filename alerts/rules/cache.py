@@ -80,8 +80,8 @@ class CacheHitCollapse(Rule):
     thresholds scale with its normal; a scope with no cached history (new, or never cached) is not
     judged — it did not stop caching. Method: the Wilson upper bound (one-sided, `confidence`) of
     the ratio, with calls as the sample size (tokens of one call are not independent), must be
-    under the threshold, over ≥ `min_volume` calls — a few unlucky calls in a small window cannot
-    page."""
+    under the threshold, over ≥ `min_volume` calls (a thinner window is widened to
+    `wide_window_min`) — a few unlucky calls in a small window cannot page."""
 
     method = "Wilson upper bound (calls as n) < threshold; automatic caches: cached / input; vs own normal"
     group_keys = ("project", "provider")
@@ -171,6 +171,27 @@ class CacheNotApplied(Rule):
                                          "normal_share": row.get("normal")})
 
 
+def adaptive_sums(buckets: pl.DataFrame, columns: list[str], settings: Any, span: list[datetime], *,
+                  volume: pl.Expr, teams: pl.DataFrame) -> pl.DataFrame:
+    """Window sums of `columns` over the rule's window, or — where that window holds fewer than
+    `min_volume` calls (`volume`) — over its `wide_window_min`: a quiet route is judged on enough
+    calls, later, rather than never. `window_min` says which window each row used."""
+    narrow = window_sums(buckets, KEYS, columns, bucket=BUCKET, window=timedelta(minutes=settings.window_min), at=span)
+    wide_min = max(settings.wide_window_min, settings.window_min)
+    if wide_min == settings.window_min or narrow.is_empty():
+        return narrow.with_columns(pl.lit(settings.window_min).alias("window_min"))
+    wide = window_sums(buckets, KEYS, columns, bucket=BUCKET, window=timedelta(minutes=wide_min), at=span)
+    thin = narrow.join(teams.select([*KEYS, "provider"]), on=KEYS, how="left").with_columns(
+        (volume < settings.min_volume).fill_null(True).alias("_thin")).select([*KEYS, "at", "_thin"])
+    both = wide.join(narrow, on=[*KEYS, "at"], how="left", suffix="_narrow").join(thin, on=[*KEYS, "at"], how="left")
+    use_wide = pl.col("_thin").fill_null(True)
+    return both.select(
+        *KEYS, "at",
+        *(pl.when(use_wide).then(pl.col(c)).otherwise(pl.col(f"{c}_narrow")).alias(c) for c in columns),
+        pl.when(use_wide).then(wide_min).otherwise(settings.window_min).alias("window_min"),
+    )
+
+
 def _min_tokens(provider: str, model: str, rules: dict[str, int]) -> int:
     """The shortest cacheable input of a model: the longest matching `provider/model` prefix."""
     name = f"{provider}/{model}"
@@ -188,6 +209,7 @@ class CacheFamily(Family):
         hit_rule, na_rule = self.rules
         hit, na = hit_rule.settings(ctx), na_rule.settings(ctx)
         step, longest, span = self.reach(ctx, instants, [hit, na])
+        longest = max(longest, timedelta(minutes=max(hit.wide_window_min, na.wide_window_min)))
         buckets = q.cache_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1], min_tokens=na.min_tokens)
         teams = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "provider"), on=KEYS, how="full",
                                                    coalesce=True)
@@ -196,9 +218,10 @@ class CacheFamily(Family):
         out: dict[str, pl.DataFrame] = {}
 
         if hit.enabled:
-            sums = window_sums(buckets, KEYS, ["read_tokens", "write_tokens", "cached_calls", "eligible_calls",
-                                               "eligible_input_tokens", "eligible_read_tokens"], bucket=BUCKET,
-                               window=timedelta(minutes=hit.window_min), at=span)
+            sums = adaptive_sums(buckets, ["read_tokens", "write_tokens", "cached_calls", "eligible_calls",
+                                           "eligible_input_tokens", "eligible_read_tokens"], hit, span,
+                                 volume=pl.when(pl.col("provider").is_in(na.automatic_providers))
+                                 .then(pl.col("eligible_calls")).otherwise(pl.col("cached_calls")), teams=teams)
             judged = scope_thresholds(ctx, hit_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled",
                                                                  "healthy_ratio"])
             judged = judged.join(teams.select([*KEYS, "provider"]), on=KEYS, how="left").with_columns(
@@ -228,8 +251,8 @@ class CacheFamily(Family):
                                          sustain_for=timedelta(minutes=hit.sustain_min)).join(teams, on=KEYS,
                                                                                                how="left")
         if na.enabled:
-            sums = window_sums(buckets, KEYS, ["eligible_calls", "uncached_calls"], bucket=BUCKET,
-                               window=timedelta(minutes=na.window_min), at=span)
+            sums = adaptive_sums(buckets, ["eligible_calls", "uncached_calls"], na, span,
+                                 volume=pl.col("eligible_calls"), teams=teams)
             judged = scope_thresholds(ctx, na_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
             judged = judged.with_columns(pl.col("at").dt.truncate("1d").alias("day")).join(
                 normal.select([*KEYS, "day", "normal_share"]), on=[*KEYS, "day"], how="left")

@@ -30,7 +30,7 @@ class LatencyTail(Rule):
     `ttft_baseline_factor` × its own normal TTFT p99, never under the chat (1 s, `chat_routes`) /
     other (3 s) SLO. Method: a p99 is judged only over ≥ `p99_min_samples` (100) calls (fewer: it
     would be the slowest call), and p99 ≥ T only when the Wilson lower bound (`confidence`) of the
-    share of calls at least T slow (counted at `exceedance_levels_ms`) clears 1% — a single slow
+    share of calls at least T slow (counted at `exceedance_levels_ms`, the largest level ≤ T) clears 1% — a single slow
     call in a quiet hour is no tail. Whether the mean "looks fine" is checked against the scope's own
     normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
     the whole distribution moved. One incident per provider: its route/model scopes breaching in
@@ -139,9 +139,9 @@ class LatencyFamily(Family):
                 pl.col("critical").cast(pl.Float64), pl.col("long_normal_change") * pl.col("base_latency_p99_ms")))
             .otherwise(pl.col("critical").cast(pl.Float64)).alias("tail_threshold"),
         ).with_columns(
-            # calls at least as slow as the smallest level at or above the threshold (conservative)
+            # calls at least as slow as the largest level at or under the threshold (levels ~15% apart)
             pl.col("over_levels").list.get(
-                pl.sum_horizontal([(pl.col("tail_threshold") > level).cast(pl.Int64) for level in levels])
+                (pl.sum_horizontal([(pl.col("tail_threshold") >= level).cast(pl.Int64) for level in levels]) - 1)
                 .clip(0, len(levels) - 1), null_on_oob=True).cast(pl.Float64).alias("slow_calls"),
         ).with_columns(
             # p99 ≥ T means more than 1% of calls take ≥ T: believed only when the Wilson lower bound of

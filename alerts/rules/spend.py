@@ -26,7 +26,7 @@ from alerts.rules.base import (
     time_series,
     window_sums,
 )
-from alerts.rules.stats import IQR_TO_SIGMA
+from alerts.rules.stats import z_of
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -35,6 +35,7 @@ BUCKET = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
 BEHIND = {"user_id": ["route", "model"], "route": ["model", "user_id"], "feature": ["route", "model"]}
 STATS_HOURS = 168  # the week of residuals a scope's variability is learned from
+Z90 = z_of(0.9)  # a normal's 90th percentile is 1.2816 σ above its median
 
 
 class SpendSpike(Rule):
@@ -43,8 +44,8 @@ class SpendSpike(Rule):
     hour on the previous `baseline_days` days and the median of the same hour of week on the
     previous `baseline_weeks` weeks (zero where the scope existed but spent nothing) — and the
     scope's own variability, learned from the residuals log(cost / baseline) of its previous week
-    of hours: a robust σ (IQR / 1.349) and their `tail_quantile` (heavy tails and news-like bursts
-    the scope showed as normal; an hour that usually costs nothing counts as a third of the floor,
+    of hours: a robust upper σ ((p90 − p50) / 1.2816) and their `tail_quantile` (heavy tails and news-like bursts
+    the scope showed as normal; an hour that usually costs nothing counts as a tenth of the floor,
     never as zero). A sliding hour warns at baseline × max(3, e^(`z_warning` σ), `tail_margin` ×
     e^(tail)) and is critical at baseline × max(10, e^(`z_critical` σ), 2 × `tail_margin` ×
     e^(tail)): the seed's 3×/10× are the minimum effect. Sustained shift: the last `sustained_hours`
@@ -166,7 +167,8 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
     seasonal baseline `base` (the larger of the same-hour median over the previous `days` days and
     the same-hour-of-week median over the previous `weeks` weeks, and never under a third of the
     dimension's `floor`: an hour that usually costs nothing is no zero baseline), and the
-    variability learned from the previous week's residuals log(v / base): `sigma`, `tail_r` (their
+    variability learned from the previous week's residuals log(v / base): `sigma` (of their upper
+    half), `tail_r` (their
     `tail` quantile) per hour, and the same for sums over `sustained_hours` (`sigma6`, `tail6`,
     `s6`, `b6`). `first` holds each scope's first hour and its dimension's floor."""
     hours = pl.datetime_range(lo, hi - HOUR, interval="1h", eager=True, time_unit="ms", time_zone="UTC").alias("hour")
@@ -181,8 +183,8 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
         pl.concat_list(day_lags).list.median().alias("m_day"),
         pl.concat_list(day_lags).list.drop_nulls().list.len().alias("n_day"),
         pl.concat_list(week_lags).list.median().alias("m_week"),
-    ).with_columns(pl.max_horizontal("m_day", "m_week", pl.col("floor") / 3).alias("base"))
-    eps = pl.col("floor") / 30  # a spend-free hour still has a log residual
+    ).with_columns(pl.max_horizontal("m_day", "m_week", pl.col("floor") / 10).alias("base"))
+    eps = pl.col("floor") / 100  # a spend-free hour still has a log residual
     n = sustained_hours
     dense = dense.with_columns(
         pl.when(pl.col("n_day") >= 3).then(((pl.col("v") + eps) / (pl.col("base") + eps)).log()).alias("r"),
@@ -195,7 +197,9 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
     def stats(column: str, shift: int, sigma: str, upper: str) -> list[pl.Expr]:
         def quantile(q: float) -> pl.Expr:
             return pl.col(column).rolling_quantile(q, window_size=STATS_HOURS, min_samples=48).shift(shift).over(KEYS)
-        return [((quantile(0.75) - quantile(0.25)) * IQR_TO_SIGMA).alias(sigma), quantile(tail).alias(upper)]
+        # the upper half's spread: quiet hours (weekends, nights under a weekday median) must not widen
+        # what a spike is measured against
+        return [((quantile(0.9) - quantile(0.5)) / Z90).alias(sigma), quantile(tail).alias(upper)]
 
     # the variability in force at an hour comes from the residuals before it (before its 6-hour block)
     return dense.with_columns(*stats("r", 1, "sigma", "tail_r"), *stats("r6", n, "sigma6", "tail6"))

@@ -17,7 +17,6 @@ from statistics import NormalDist
 import polars as pl
 
 MAD_TO_SIGMA = 1.4826
-IQR_TO_SIGMA = 1 / 1.349  # a normal's interquartile range is 1.349 σ
 
 
 def z_of(confidence: float) -> float:

@@ -239,11 +239,15 @@ class CacheNotAppliedRule(SignalRule):
     min_tokens: dict[str, int] = Field(
         default_factory=lambda: {
             "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,
-            "anthropic/claude": 1024, "openai/": 1024, "google/gemini-2.5-pro": 4096, "google/gemini": 1024,
+            "anthropic/claude": 1024, "openai/": 1024,
         },
-        description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins.",
+        description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins. Gemini "
+                    "is not judged by default (its implicit cache misses a large, varying share of calls): add "
+                    "e.g. `google/gemini-2.5-pro: 4096` to judge a route that uses context caching.",
     )
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    confidence: float = Field(0.999, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound the share is "
+                              "judged by (high: a 5-minute window judged every minute is hundreds of looks a day, and "
+                              "misses come in clusters — a cold cache after a lull).")
     baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal share is learned from.")
     automatic_providers: list[str] = Field(
         default_factory=lambda: ["openai"],
@@ -303,9 +307,9 @@ class StaleRoutingRule(SignalRule):
     step_min: int = 5
     warning: float = 0.50
     critical: float = 0.70
-    min_volume: int = Field(50, description="The Wilson bound does the guarding; fewer first-step calls are too few "
-                            "for its normal approximation.")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    min_volume: int = Field(100, description="First-step calls in the window; the Wilson bound does the rest.")
+    confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
+                              "judged by (an hour judged every five minutes is many looks).")
 
 
 class SandboxRule(SignalRule):
@@ -381,15 +385,13 @@ class SpendSpikeRule(SignalRule):
     full_history_days: int = Field(
         7, ge=1, description="Until this age a scope is judged for a critical spike only (no warning, no sustained "
                              "shift): its same-hour baseline does not yet span a week.")
-    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (σ = (p90 − p50) / 1.2816 of the "
-                                                     "scope's residuals log(cost / baseline) over its previous "
-                                                     "week) a window must also reach to warn.")
-    z_critical: float = Field(5.0, ge=0, description="Robust z on the log scale a window must also reach to be critical.")
     tail_quantile: float = Field(
-        0.99, gt=0.5, lt=1, description="A window must also exceed this quantile of the scope's previous week of "
-                                        "hourly residuals (its own normal bursts) to warn (× 10/3 to be critical).")
-    tail_margin: float = Field(1.5, ge=1, description="How far past its own tail quantile a scope must go: the "
-                               "quantile of one week is itself a rough estimate, and new hours exceed it by chance.")
+        0.99, gt=0.5, lt=1, description="The quantile of the scope's own hourly residuals log(cost / baseline) — "
+                                        "its normal bursts and shifts — a window must clear (× `tail_margin`) to warn.")
+    stats_days: int = Field(14, ge=2, description="Days of a scope's own residuals its variability is learned from.")
+    tail_margin: float = Field(1.5, ge=1, description="How far past its own tail quantile a scope must go to warn "
+                               "(twice as far to be critical): the quantile is itself a rough estimate, and new "
+                               "hours exceed it by chance.")
     sustained_hours: int = Field(6, ge=2, description="Whole hours the sustained-shift test sums.")
     sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
                                                          "(besides the scope's own variability) to warn.")

@@ -267,6 +267,9 @@ def test_cache_rules_fit_the_provider_and_the_scopes_own_normal(wh: Warehouse, s
     gemini = _calls(g, start=T0, minutes=day + 120, seed=41, route="docs", provider="google", model="gemini-2.5-pro",
                     input_tokens=30_000, cache_read_tokens=pl.Series(np.where(dropped, 0, 24_000)))
     _ingest(wh, settings, openai, gemini)
+    rules = settings.signals.cache_not_applied.min_tokens | {"google/gemini-2.5-pro": 4096}  # context caching
+    settings = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+        "cache_not_applied": settings.signals.cache_not_applied.model_copy(update={"min_tokens": rules})})})
     evaluate_signals(wh, settings, since=T0 + timedelta(days=1), at=T0 + timedelta(days=1, minutes=55))
     assert _opened(wh, "cache_hit_collapse").is_empty() and _opened(wh, "cache_not_applied").is_empty()
     evaluate_signals(wh, settings, at=T0 + timedelta(days=1, hours=2))

@@ -120,8 +120,8 @@ class CacheHitCollapse(Rule):
 
 class CacheNotApplied(Rule):
     """1b cache not applied: share of calls long enough to cache (Anthropic Haiku ≥ 2048, Sonnet /
-    Opus ≥ 1024, OpenAI ≥ 1024, Gemini 2.5 Pro ≥ 4096, other Gemini ≥ 1024 input tokens) that
-    neither read nor wrote the cache, per route/model
+    Opus ≥ 1024, OpenAI ≥ 1024 input tokens; Gemini when configured) that neither read nor wrote
+    the cache, per route/model
     over a sliding window; WARNING > 10%, CRITICAL > 50% — each at least twice the scope's own normal
     share (the previous `baseline_days`, rollups), so a route that never caches some calls is
     judged on change; a scope without ≥ 100 cache-eligible calls of history is not judged yet.

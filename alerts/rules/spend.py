@@ -26,7 +26,6 @@ from alerts.rules.base import (
     time_series,
     window_sums,
 )
-from alerts.rules.stats import z_of
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -34,29 +33,28 @@ KEYS = ["project", "dimension", "key"]
 BUCKET = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
 BEHIND = {"user_id": ["route", "model"], "route": ["model", "user_id"], "feature": ["route", "model"]}
-STATS_HOURS = 168  # the week of residuals a scope's variability is learned from
-Z90 = z_of(0.9)  # a normal's 90th percentile is 1.2816 σ above its median
 
 
 class SpendSpike(Rule):
     """+ spend spike, per user / route / feature, above the dimension's floor in $ (`floor_usd`).
     Method: a seasonal robust baseline per scope — per clock hour the larger of the median of that
     hour on the previous `baseline_days` days and the median of the same hour of week on the
-    previous `baseline_weeks` weeks (zero where the scope existed but spent nothing) — and the
-    scope's own variability, learned from the residuals log(cost / baseline) of its previous week
-    of hours: a robust upper σ ((p90 − p50) / 1.2816) and their `tail_quantile` (heavy tails and news-like bursts
-    the scope showed as normal; an hour that usually costs nothing counts as a tenth of the floor,
-    never as zero). A sliding hour warns at baseline × max(3, e^(`z_warning` σ), `tail_margin` ×
-    e^(tail)) and is critical at baseline × max(10, e^(`z_critical` σ), 2 × `tail_margin` ×
-    e^(tail)): the seed's 3×/10× are the minimum effect. Sustained shift: the last `sustained_hours`
-    whole hours against their baselines warn at max(`sustained_min` (2×), e^(`z_warning` σ₆),
-    `tail_margin` × e^(tail₆)) — a day-long level shift a one-hour window misses. Warm-up: a scope younger than `min_history_days` is not
-    judged; until `full_history_days` only a critical spike is; either way it is told once as a new
-    spend source (info). Calls with no user / route / feature are no scope (never judged as "").
-    The same money is told once: a feature or user whose spend is one breaching route's is quiet."""
+    previous `baseline_weeks` weeks (zero where the scope existed but spent nothing; never under a
+    tenth of the floor: an hour that usually costs nothing is no zero baseline) — and the scope's own
+    variability: the `tail_quantile` of its residuals log(cost / baseline) over its previous
+    `stats_days` of hours (heavy tails, news-like bursts and level shifts it showed as normal). A
+    sliding hour warns at baseline × max(3, `tail_margin` × e^(tail)) and is critical at baseline ×
+    max(10, 2 × `tail_margin` × e^(tail)): the seed's 3×/10× are the minimum effect, a scope that
+    normally varies more needs a larger move. Sustained shift: the last `sustained_hours` whole
+    hours against their baselines warn at max(`sustained_min` (2×), `tail_margin` × e^(tail₆)) —
+    a day-long level shift a one-hour window misses. Warm-up: a scope younger than
+    `min_history_days` is not judged; until `full_history_days` only a critical spike is; either way
+    it is told once as a new spend source (info). Calls with no user / route / feature are no scope
+    (never judged as ""). The same money is told once: a feature or user whose spend is one
+    breaching route's is quiet."""
 
-    method = ("seasonal median (same hour, same hour of week) × max(3×/10×, e^(z·σ), e^(p99 residual)) per hour; "
-              "6-hour sustained shift ≥ 2×; warm-up 3/7 days")
+    method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5/3 × the scope's p99 residual) per "
+              "hour; 6-hour sustained shift ≥ 2×; warm-up 3/7 days")
 
     name = "spend_spike"
     title = "Spend spike"
@@ -162,15 +160,14 @@ def _covered(judged: pl.DataFrame, buckets: pl.DataFrame, user_routes: pl.DataFr
 
 
 def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: datetime, days: int, weeks: int,
-             sustained_hours: int, tail: float) -> pl.DataFrame:
+             sustained_hours: int, tail: float, stats_hours: int) -> pl.DataFrame:
     """A dense hourly series per scope over [lo, hi): cost `v` (null before the scope existed), its
     seasonal baseline `base` (the larger of the same-hour median over the previous `days` days and
     the same-hour-of-week median over the previous `weeks` weeks, and never under a third of the
     dimension's `floor`: an hour that usually costs nothing is no zero baseline), and the
-    variability learned from the previous week's residuals log(v / base): `sigma` (of their upper
-    half), `tail_r` (their
-    `tail` quantile) per hour, and the same for sums over `sustained_hours` (`sigma6`, `tail6`,
-    `s6`, `b6`). `first` holds each scope's first hour and its dimension's floor."""
+    variability learned from the previous `stats_hours` residuals log(v / base): `tail_r` (their
+    `tail` quantile) per hour, and the same for sums over `sustained_hours` (`tail6`, with `s6`,
+    `b6`). `first` holds each scope's first hour and its dimension's floor."""
     hours = pl.datetime_range(lo, hi - HOUR, interval="1h", eager=True, time_unit="ms", time_zone="UTC").alias("hour")
     dense = (first.join(hours.to_frame(), how="cross")
              .join(history.select([*KEYS, "hour", "cost_usd"]), on=[*KEYS, "hour"], how="left")
@@ -194,15 +191,11 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
         pl.when(pl.col("n_day") >= 3).then(((pl.col("s6") + n * eps) / (pl.col("b6") + n * eps)).log()).alias("r6"),
     )
 
-    def stats(column: str, shift: int, sigma: str, upper: str) -> list[pl.Expr]:
-        def quantile(q: float) -> pl.Expr:
-            return pl.col(column).rolling_quantile(q, window_size=STATS_HOURS, min_samples=48).shift(shift).over(KEYS)
-        # the upper half's spread: quiet hours (weekends, nights under a weekday median) must not widen
-        # what a spike is measured against
-        return [((quantile(0.9) - quantile(0.5)) / Z90).alias(sigma), quantile(tail).alias(upper)]
+    def upper(column: str, shift: int) -> pl.Expr:
+        return pl.col(column).rolling_quantile(tail, window_size=stats_hours, min_samples=48).shift(shift).over(KEYS)
 
     # the variability in force at an hour comes from the residuals before it (before its 6-hour block)
-    return dense.with_columns(*stats("r", 1, "sigma", "tail_r"), *stats("r6", n, "sigma6", "tail6"))
+    return dense.with_columns(upper("r", 1).alias("tail_r"), upper("r6", n).alias("tail6"))
 
 
 class SpendFamily(Family):
@@ -245,14 +238,15 @@ class SpendFamily(Family):
             return {rule.name: empty_observations(KEYS)}
         first = first.with_columns(pl.col("first_hour").cast(TIME)).join(candidates, on=KEYS, how="semi").join(
             floors, on="dimension", how="inner")
-        lookback = timedelta(days=settings.baseline_weeks * 7 + 7) + (n + 1) * HOUR
+        lookback = timedelta(days=max(settings.baseline_weeks * 7, settings.baseline_days) + settings.stats_days) \
+            + (n + 1) * HOUR
         lo, hi = h_first - window - lookback, h_last + HOUR
         history = q.spend_hourly(ctx.wh, ctx.scope, lo, hi, users=keys_of.get("user_id", []),
                                  routes=keys_of.get("route", []), features=keys_of.get("feature", [])).with_columns(
             pl.col("cost_usd").cast(pl.Float64), pl.col("hour").cast(TIME))
         dense = seasonal(history, first, lo=lo.replace(minute=0, second=0, microsecond=0), hi=hi,
                          days=settings.baseline_days, weeks=settings.baseline_weeks, sustained_hours=n,
-                         tail=settings.tail_quantile)
+                         tail=settings.tail_quantile, stats_hours=settings.stats_days * 24)
 
         # the sliding hour at every instant, for the scopes over their floor
         in_window = buckets.join(candidates, on=KEYS, how="semi")
@@ -264,19 +258,18 @@ class SpendFamily(Family):
         # the hourly test: the larger baseline of the two clock hours the window touches, with the
         # variability learned before the first of them
         h0 = (pl.col("at") - window).dt.truncate("1h")
-        hourly = dense.select([*KEYS, "hour", "base", "sigma", "tail_r"])
+        hourly = dense.select([*KEYS, "hour", "base", "tail_r"])
         sums = sums.with_columns(h0.alias("h0"), (h0 + HOUR).alias("h1")).join(
             hourly.rename({"hour": "h0", "base": "base0"}), on=[*KEYS, "h0"], how="left").join(
             hourly.select([*KEYS, pl.col("hour").alias("h1"), pl.col("base").alias("base1")]), on=[*KEYS, "h1"],
             how="left")
         # the sustained test: the last whole hours before the instant's hour (from the rollup)
-        block = dense.select([*KEYS, (pl.col("hour") + HOUR).alias("h_now"), "s6", "b6", "r6", "sigma6", "tail6",
-                              "m_week"])
+        block = dense.select([*KEYS, (pl.col("hour") + HOUR).alias("h_now"), "s6", "b6", "r6", "tail6", "m_week"])
         sums = sums.with_columns(pl.col("at").dt.truncate("1h").alias("h_now")).join(block, on=[*KEYS, "h_now"],
                                                                                     how="left")
         judged = scope_thresholds(ctx, rule, sums, KEYS,
                                   ["warning", "critical", "enabled", "min_history_days", "full_history_days",
-                                   "z_warning", "z_critical", "sustained_min", "tail_margin"])
+                                   "sustained_min", "tail_margin"])
         age = pl.col("at") - pl.col("first_hour")
         judged = judged.join(first.drop("floor"), on=KEYS, how="left").with_columns(
             pl.col("calls").alias("volume"),
@@ -286,12 +279,11 @@ class SpendFamily(Family):
         ).with_columns(
             pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
             .otherwise(float("inf")).alias("value"),
-            pl.max_horizontal(pl.col("warning"), (pl.col("z_warning") * pl.col("sigma")).exp(),
-                              pl.col("tail_r").exp() * pl.col("tail_margin")).alias("warning_mult"),
-            pl.max_horizontal(pl.col("critical"), (pl.col("z_critical") * pl.col("sigma")).exp(),
-                              2 * pl.col("tail_r").exp() * pl.col("tail_margin")).alias("critical_mult"),
-            pl.max_horizontal(pl.col("sustained_min"), (pl.col("z_warning") * pl.col("sigma6")).exp(),
-                              pl.col("tail6").exp() * pl.col("tail_margin")).alias("sustained_mult"),
+            pl.max_horizontal(pl.col("warning"), pl.col("tail_r").exp() * pl.col("tail_margin")).alias("warning_mult"),
+            pl.max_horizontal(pl.col("critical"), 2 * pl.col("tail_r").exp() * pl.col("tail_margin"))
+            .alias("critical_mult"),
+            pl.max_horizontal(pl.col("sustained_min"), pl.col("tail6").exp() * pl.col("tail_margin"))
+            .alias("sustained_mult"),
             (pl.col("s6") / pl.col("b6")).alias("sustained_ratio"),
         ).with_columns(
             (pl.col("warning_mult") * pl.col("base_cost_usd")).alias("warning_usd"),
@@ -322,8 +314,8 @@ class SpendFamily(Family):
             pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
             if breaching_users.len() else pl.DataFrame())
         judged = _covered(judged, buckets, user_routes, window=window, span=span).drop(
-            "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days", "z_warning",
-            "z_critical", "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level")
+            "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days",
+            "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
                       absent_means_ok=True)
         teams = first_value(buckets, KEYS, "team")

@@ -366,7 +366,11 @@ def _errors(p: Project, frame: pl.DataFrame) -> pl.DataFrame:
         pl.Series("status", np.where(u < 0.005, "error", np.where(u < 0.006, "timeout", "ok"))),
     ).with_columns(
         pl.when(pl.col("status") == "error").then(pl.col("latency_ms") * 0.1)
-        .when(pl.col("status") == "timeout").then(600_000.0).otherwise(pl.col("latency_ms")).alias("latency_ms"))
+        .when(pl.col("status") == "timeout").then(600_000.0).otherwise(pl.col("latency_ms")).alias("latency_ms"),
+    ).with_columns(
+        # the first token comes before the end (an error has none)
+        pl.when(pl.col("status") == "error").then(None)
+        .otherwise(pl.min_horizontal("ttft_ms", pl.col("latency_ms") * 0.9)).alias("ttft_ms"))
 
 
 def _provider_drift(p: Project, frame: pl.DataFrame) -> pl.DataFrame:
@@ -703,7 +707,7 @@ def _month_end(at: datetime) -> datetime:
 
 def forecasts(costs: pl.DataFrame, lo: datetime, hi: datetime, *, days: int = 7) -> np.ndarray:
     """The documented month-end forecast at each 5-minute instant in [lo, hi): month-to-date spend
-    plus the last `days` days' daily rate × the days left in the month."""
+    plus the daily rate of the last `days` days (of whole hours) × the days left in the month."""
     step = 5 * MINUTE_MS
     per = costs.group_by((pl.col("ts_ms") // step) * step).agg(pl.col("cost").sum()).sort("ts_ms")
     grid = np.arange(_ms(lo), _ms(hi), step)
@@ -715,7 +719,8 @@ def forecasts(costs: pl.DataFrame, lo: datetime, hi: datetime, *, days: int = 7)
 
     month0, month1 = _ms(_month_start(lo)), _ms(_month_end(lo))
     mtd = spent_before(grid) - spent_before(np.full(grid.size, month0))
-    rate = (spent_before(grid) - spent_before(grid - days * 24 * HOUR_MS)) / days
+    hour = grid - grid % HOUR_MS  # the rate of the last `days` days of whole hours
+    rate = (spent_before(hour) - spent_before(hour - days * 24 * HOUR_MS)) / days
     return mtd + rate * (month1 - grid) / (24 * HOUR_MS)
 
 

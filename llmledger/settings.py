@@ -234,8 +234,8 @@ class CacheNotAppliedRule(SignalRule):
     warning: float = 0.10
     critical: float = 0.50
     min_volume: int = 10
-    wide_window_min: int = Field(15, ge=1, description="A window with fewer than `min_volume` eligible calls is "
-                                 "widened to this.")
+    wide_window_min: int = Field(30, ge=1, description="A window with fewer than `min_volume` eligible calls is "
+                                 "widened to this (a critical share needs ~16 calls at the bound's confidence).")
     min_tokens: dict[str, int] = Field(
         default_factory=lambda: {
             "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,
@@ -369,7 +369,8 @@ class SpendSpikeRule(SignalRule):
     last whole hours."""
 
     window_min: int = 60
-    sustain_min: int = 15
+    sustain_min: int = Field(30, ge=0, description="Half the window: a one-off burst (one long conversation, a "
+                             "few minutes of retries) is small money and over before it pages.")
     step_min: int = 5
     warning: float = 3.0
     critical: float = 10.0
@@ -386,12 +387,13 @@ class SpendSpikeRule(SignalRule):
         7, ge=1, description="Until this age a scope is judged for a critical spike only (no warning, no sustained "
                              "shift): its same-hour baseline does not yet span a week.")
     tail_quantile: float = Field(
-        0.99, gt=0.5, lt=1, description="The quantile of the scope's own hourly residuals log(cost / baseline) — "
-                                        "its normal bursts and shifts — a window must clear (× `tail_margin`) to warn.")
+        1.0, gt=0.5, le=1, description="The quantile of the scope's own hourly residuals log(cost / baseline) — "
+                                       "its normal bursts and shifts — a window must clear (× `tail_margin`) to warn; "
+                                       "1: the largest of the last `stats_days`.")
     stats_days: int = Field(14, ge=2, description="Days of a scope's own residuals its variability is learned from.")
-    tail_margin: float = Field(1.5, ge=1, description="How far past its own tail quantile a scope must go to warn "
-                               "(twice as far to be critical): the quantile is itself a rough estimate, and new "
-                               "hours exceed it by chance.")
+    tail_margin: float = Field(1.5, ge=1, description="How far past its own largest excursion a scope must go to "
+                               "warn (critical: twice it): that excursion is itself a rough estimate, and new hours "
+                               "exceed it by chance.")
     sustained_hours: int = Field(6, ge=2, description="Whole hours the sustained-shift test sums.")
     sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
                                                          "(besides the scope's own variability) to warn.")

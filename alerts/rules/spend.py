@@ -44,8 +44,8 @@ class SpendSpike(Rule):
     variability: the `tail_quantile` of its residuals log(cost / baseline) over its previous
     `stats_days` of hours (heavy tails, news-like bursts and level shifts it showed as normal). A
     sliding hour warns at baseline × max(3, `tail_margin` × e^(tail)) and is critical at baseline ×
-    max(10, 2 × `tail_margin` × e^(tail)): the seed's 3×/10× are the minimum effect, a scope that
-    normally varies more needs a larger move. Sustained shift: the last `sustained_hours` whole
+    max(10, 2 × e^(tail)) — twice the scope's largest excursion: the seed's 3×/10× are the minimum
+    effect, a scope that normally varies more needs a larger move. Sustained shift: the last `sustained_hours` whole
     hours against their baselines warn at max(`sustained_min` (2×), `tail_margin` × e^(tail₆)) —
     a day-long level shift a one-hour window misses. Warm-up: a scope younger than
     `min_history_days` is not judged; until `full_history_days` only a critical spike is; either way
@@ -53,8 +53,8 @@ class SpendSpike(Rule):
     (never judged as ""). The same money is told once: a feature or user whose spend is one
     breaching route's is quiet."""
 
-    method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5/3 × the scope's p99 residual) per "
-              "hour; 6-hour sustained shift ≥ 2×; warm-up 3/7 days")
+    method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
+              "of 2 weeks) per hour; 6-hour sustained shift ≥ 2×; warm-up 3/7 days")
 
     name = "spend_spike"
     title = "Spend spike"
@@ -280,8 +280,7 @@ class SpendFamily(Family):
             pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
             .otherwise(float("inf")).alias("value"),
             pl.max_horizontal(pl.col("warning"), pl.col("tail_r").exp() * pl.col("tail_margin")).alias("warning_mult"),
-            pl.max_horizontal(pl.col("critical"), 2 * pl.col("tail_r").exp() * pl.col("tail_margin"))
-            .alias("critical_mult"),
+            pl.max_horizontal(pl.col("critical"), 2 * pl.col("tail_r").exp()).alias("critical_mult"),
             pl.max_horizontal(pl.col("sustained_min"), pl.col("tail6").exp() * pl.col("tail_margin"))
             .alias("sustained_mult"),
             (pl.col("s6") / pl.col("b6")).alias("sustained_ratio"),

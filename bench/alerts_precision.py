@@ -252,9 +252,12 @@ def load(wh: Warehouse, settings: Settings, scenarios: list[Scenario]) -> None:
                     runs.write(day)
 
 
-def _days(frame: pl.DataFrame) -> list[pl.DataFrame]:
-    return frame.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by("_day", include_key=False,
-                                                                                  maintain_order=True)
+def _days(frame: pl.DataFrame, rows: int = 200_000) -> list[pl.DataFrame]:
+    """A scenario's rows in ingest-sized batches: by UTC day when `ts` is a datetime, else by count."""
+    if frame.schema.get("ts") is not None and frame.schema["ts"].is_temporal():
+        return frame.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by(
+            "_day", include_key=False, maintain_order=True)
+    return [frame.slice(i, rows) for i in range(0, frame.height, rows)]
 
 
 def run_generator(name: str, days: int, warmup: int, store: Path = STORE) -> tuple[ModuleType, list[Scenario],

@@ -368,8 +368,8 @@ def _errors(p: Project, frame: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("status") == "error").then(pl.col("latency_ms") * 0.1)
         .when(pl.col("status") == "timeout").then(600_000.0).otherwise(pl.col("latency_ms")).alias("latency_ms"),
     ).with_columns(
-        # the first token comes before the end (an error has none)
-        pl.when(pl.col("status") == "error").then(None)
+        # the first token of a streamed call comes before its end (an error has none)
+        pl.when((pl.col("status") == "error") | pl.col("ttft_ms").is_nan() | pl.col("ttft_ms").is_null()).then(None)
         .otherwise(pl.min_horizontal("ttft_ms", pl.col("latency_ms") * 0.9)).alias("ttft_ms"))
 
 
@@ -774,7 +774,8 @@ def finish(p: Project) -> Scenario:
 
 @dataclass(frozen=True)
 class Plan:
-    """One project of a seed set."""
+    """One project of a seed set. Incident projects are mid-size (`volume`), so that each windowed
+    statistic has calls to judge within its window; quiet projects span small to mid-size."""
 
     name: str
     seed_set: str
@@ -789,13 +790,15 @@ TEN = ("prefix_broken", "cache_breakpoint_dropped", "prompt_accumulation", "tool
 PLANS = (
     Plan("at-tune-q1", "tune", 11, TUNE),
     Plan("at-tune-q2", "tune", 12, replace(TUNE, df=2.5, scale=0.3, bursts_per_day=0.5), new_route_day=6.0),
-    Plan("at-tune-i1", "tune", 13, TUNE, TEN + ("budget_forecast",)),
-    Plan("at-tune-i2", "tune", 14, replace(TUNE, scale=0.3), ("prefix_broken_openai", "cache_breakpoint_dropped_sonnet")
+    Plan("at-tune-i1", "tune", 13, replace(TUNE, volume=(1.0, 1.4)), TEN + ("budget_forecast",)),
+    Plan("at-tune-i2", "tune", 14, replace(TUNE, scale=0.3, volume=(1.0, 1.4)), ("prefix_broken_openai",
+                                                                               "cache_breakpoint_dropped_sonnet")
          + TEN[2:] + ("spend_level_shift",)),
     Plan("at-held-q1", "held-out", 101, HELD),
     Plan("at-held-q2", "held-out", 102, replace(HELD, df=1.8), new_route_day=6.0),
-    Plan("at-held-i1", "held-out", 103, HELD, TEN + ("budget_forecast",)),
-    Plan("at-held-i2", "held-out", 104, HELD, ("prefix_broken_openai", "cache_breakpoint_dropped_sonnet") + TEN[2:]
+    Plan("at-held-i1", "held-out", 103, replace(HELD, volume=(1.0, 1.5)), TEN + ("budget_forecast",)),
+    Plan("at-held-i2", "held-out", 104, replace(HELD, volume=(1.0, 1.5)), ("prefix_broken_openai",
+                                                                         "cache_breakpoint_dropped_sonnet") + TEN[2:]
          + ("spend_level_shift",)),
 )
 

@@ -234,8 +234,8 @@ class CacheNotAppliedRule(SignalRule):
     warning: float = 0.10
     critical: float = 0.50
     min_volume: int = 10
-    wide_window_min: int = Field(30, ge=1, description="A window with fewer than `min_volume` eligible calls is "
-                                 "widened to this (a critical share needs ~16 calls at the bound's confidence).")
+    wide_window_min: int = Field(15, ge=1, description="A window with fewer than `min_volume` eligible calls is "
+                                 "widened to this.")
     min_tokens: dict[str, int] = Field(
         default_factory=lambda: {
             "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,

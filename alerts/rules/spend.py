@@ -82,8 +82,9 @@ class SpendSpike(Rule):
             return f"{self.title}: held by the sustain window (no spend measured at this instant)"
         if not base or value == float("inf"):
             return f"{self.title}: ${cost:,.2f} in the last hour, new spend (this hour usually costs nothing)"
-        warn = row.get("warning_mult")
-        spread = f"; this scope's normal hours reach {warn:.1f}x" if warn and warn > 3.05 else ""
+        tail = row.get("tail_r")
+        reach = 2.718281828 ** tail if tail is not None and tail == tail else None
+        spread = f"; its busiest normal hours of two weeks reached {reach:.1f}x" if reach and reach > 2 else ""
         return f"{self.title}: ${cost:,.2f} in the last hour, {value:.1f}x the usual ${base:,.2f}{spread}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:

@@ -342,6 +342,8 @@ class LatencyRule(SignalRule):
     chat_routes: list[str] = Field(default_factory=lambda: ["*chat*"], description="Globs naming chat routes.")
     p99_min_samples: int = Field(100, ge=1, description="A p99 is judged only over at least this many calls "
                                  "(fewer: it is just the slowest call).")
+    wide_window_min: int = Field(180, ge=1, description="A window with fewer than `p99_min_samples` calls is "
+                                 "widened to this (a quiet route's tail is judged later rather than never).")
     baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal is learned from.")
     long_normal_change: float = Field(
         2.0, gt=1, description="p99 must also reach this × the scope's own normal p99 (a scope whose normal p99 is "

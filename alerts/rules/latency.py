@@ -29,14 +29,15 @@ class LatencyTail(Rule):
     `warning`: the route's `ttft_slo_routes` entry, else (`ttft_default` = baseline)
     `ttft_baseline_factor` × its own normal TTFT p99, never under the chat (1 s, `chat_routes`) /
     other (3 s) SLO. Method: a p99 is judged only over ≥ `p99_min_samples` (100) calls (fewer: it
-    would be the slowest call), and p99 ≥ T only when the Wilson lower bound (`confidence`) of the
+    would be the slowest call; a thinner hour is judged over `wide_window_min` instead), and p99 ≥ T only when the Wilson lower bound (`confidence`) of the
     share of calls at least T slow (counted at `exceedance_levels_ms`, the largest level ≤ T) clears 1% — a single slow
     call in a quiet hour is no tail. Whether the mean "looks fine" is checked against the scope's own
     normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
     the whole distribution moved. One incident per provider: its route/model scopes breaching in
     the same window are grouped."""
 
-    method = "p99 over ≥ 100 calls ≥ max(30 s, 2× own normal p99), Wilson bound on the slow share; TTFT vs own normal"
+    method = ("p99 over ≥ 100 calls (window widened to 3 h when thin) ≥ max(30 s, 2× own normal p99), Wilson bound "
+              "on the slow share; TTFT vs own normal")
     group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"
@@ -80,10 +81,21 @@ class LatencyTail(Rule):
 
 
 class LatencyFamily(Family):
-    """Signal 7 from one window-function query over ok calls."""
+    """Signal 7 from window-function queries over ok calls (a second, wider one only when some
+    scope's window is too thin for a p99)."""
 
     name = "latency"
     rules = (LatencyTail(),)
+
+    @staticmethod
+    def _windows(ctx: RuleContext, span: list[datetime], step: timedelta, window: timedelta,
+                 levels: list[int]) -> pl.DataFrame:
+        rows = q.latency_windows(ctx.wh, ctx.scope, span[0] - window, span[-1], step_s=int(step.total_seconds()),
+                                 window_s=int(window.total_seconds()), levels_ms=levels)
+        if rows.is_empty():
+            return rows
+        return rows.with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC"))).filter(
+            pl.col("at").is_in(time_series(span).implode()))
 
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
         sliding = self.sliding(ctx, instants)
@@ -91,13 +103,19 @@ class LatencyFamily(Family):
             return {}
         rule, settings, step, window, span = sliding
         levels = sorted(settings.exceedance_levels_ms)
-        rows = q.latency_windows(ctx.wh, ctx.scope, span[0] - window, span[-1],
-                                 step_s=int(step.total_seconds()), window_s=int(window.total_seconds()),
-                                 levels_ms=levels)
+        rows = self._windows(ctx, span, step, window, levels)
+        wide = timedelta(minutes=max(settings.wide_window_min, settings.window_min))
+        if wide > window and not rows.is_empty():
+            # a window with too few calls for a p99 is widened (judged later rather than never)
+            thin = rows.filter(pl.col("calls") < settings.p99_min_samples).select([*KEYS, "at"])
+            if not thin.is_empty():
+                widened = self._windows(ctx, span, step, wide, levels).join(thin, on=[*KEYS, "at"], how="semi")
+                rows = pl.concat([rows.join(widened.select([*KEYS, "at"]), on=[*KEYS, "at"], how="anti"),
+                                  widened.with_columns(pl.lit(True).alias("widened"))], how="diagonal_relaxed")
         if rows.is_empty():
             return {rule.name: sustain(rows, KEYS, instants=instants, step=step, sustain_for=step)}
-        rows = rows.with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC"))).filter(
-            pl.col("at").is_in(time_series(span).implode()))
+        rows = rows.with_columns(pl.col("widened").fill_null(False) if "widened" in rows.columns
+                                 else pl.lit(False).alias("widened"))
         rows = rows.with_columns(pl.col("at").dt.truncate("1d").alias("day"))
         days = sorted(set(rows["day"].to_list()))
         base = q.latency_baseline(ctx.wh, ctx.scope, days, baseline_days=settings.baseline_days)

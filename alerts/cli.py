@@ -96,15 +96,23 @@ def show(incident_id: str) -> None:
 
     with open_warehouse(get_settings()) as wh:
         events = queries.incident_events(wh, Scope.all(), incident_id=incident_id)
+        current = queries.incident(wh, Scope.all(), incident_id)
     if events.is_empty():
         console.print(f"[red]no incident {incident_id}[/red]")
         raise typer.Exit(1)
     for row in events.iter_rows(named=True):
         console.print(f"{row['at']:%Y-%m-%d %H:%M} {row['kind']}: {row['to_state']} — {row['summary']}")
-    last = events.row(-1, named=True)
-    console.print(f"[bold]Probable cause:[/bold] {last['cause']}\n[bold]Next step:[/bold] {last['next_step']}")
-    from alerts.message import backoff_text
+    import json
 
+    from alerts.message import backoff_text, members_text
+
+    last = events.row(-1, named=True)
+    detail = json.loads((current or last)["detail"] or "{}")
+    members = detail.get("members") or []
+    if len(members) > 1:
+        console.print(f"[bold]One cause, {len(members)} scopes:[/bold]\n" + members_text(members, last["unit"], 50))
+    onset = f" (looked up around the onset, {detail['onset'][:16].replace('T', ' ')} UTC)" if detail.get("onset") else ""
+    console.print(f"[bold]Probable cause{onset}:[/bold] {last['cause']}\n[bold]Next step:[/bold] {last['next_step']}")
     console.print(f"[bold]Re-notification:[/bold] {backoff_text(get_settings().signals.renotify_backoff_min)}")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from alerts.model import EventKind, scope_key
+from alerts.model import EventKind, IncidentState, Severity, scope_key, stable_id
 from alerts.outbox import build_notifications
 from alerts.rules import FAMILIES, Family, Rule, RuleContext
 from alerts.rules.base import floor_time, format_value, grid
@@ -66,6 +66,7 @@ def policy_for(settings: Settings, rule: Rule) -> Policy:
         notify_resolved=rule.notify_resolved,
         renotify=rule.renotify,
         renotify_backoff=tuple(timedelta(minutes=m) for m in settings.signals.renotify_backoff_min),
+        resolve_quiet=timedelta(minutes=rule.settings_of(settings.signals).resolve_quiet),
     )
 
 
@@ -90,23 +91,30 @@ def _plain(value: Any) -> Any:
 
 
 class _RuleRun:
-    """One rule's lifecycle over a range, its open incidents kept in memory between chunks."""
+    """One rule's lifecycle over a range, its open incidents kept in memory between chunks.
+
+    Incidents are keyed by the rule's cause group (`Rule.group_keys`, e.g. one provider's latency
+    across its routes and models) or, for rules without one, by scope: a group's observation at an
+    instant is its worst member's, and the incident lists every member that breached."""
 
     def __init__(self, ctx: RuleContext, settings: Settings, rule: Rule, open_incidents: dict[str, Incident],
-                 silences: list[dict[str, Any]]) -> None:
+                 silences: list[dict[str, Any]], noted: set[str]) -> None:
         self.ctx, self.settings, self.rule = ctx, settings, rule
         self.policy = policy_for(settings, rule)
-        self.open = open_incidents
+        self.open = {str(i.detail.get("group") or i.scope_key): i for i in open_incidents.values()}
         self.silences = silences
+        self.noted = noted
         self.changed: dict[str, Incident] = {}
         self.events: list[Event] = []
         self.silenced_events: set[str] = set()
 
-    def _summary(self, row: dict[str, Any]) -> str:
+    def _summary(self, row: dict[str, Any], incident: Incident | None = None) -> str:
         try:
-            return self.rule.describe(row)
+            text = self.rule.describe({**row, "_incident": incident.detail if incident is not None else {}})
         except (KeyError, TypeError, ValueError):
-            return f"{self.rule.title}: {format_value(row.get('value'), self.rule.unit)}"
+            text = f"{self.rule.title}: {format_value(row.get('value'), self.rule.unit)}"
+        members = (incident.detail.get("members") if incident is not None else None) or row.get("members") or []
+        return text + group_text(members, incident.scope if incident is not None else None, self.rule.unit)
 
     def _at_onset(self, incident: Incident, row: dict[str, Any]) -> dict[str, Any]:
         """`row` with `onset` no later than where the incident's condition began: an escalation's
@@ -119,18 +127,20 @@ class _RuleRun:
             began = min(began, onset)
         return {**row, "onset": began}
 
-    def _record(self, incident: Incident, event: Event | None, row: dict[str, Any] | None) -> Incident:
+    def _record(self, incident: Incident, event: Event | None, row: dict[str, Any] | None, key: str) -> Incident:
         if event is not None:
             if event.kind is EventKind.RESOLVED and (row is None or row.get("value") is None):
                 if "no data" not in incident.summary:
                     incident = replace(incident, summary=f"{self.rule.title}: back to normal")
             elif row is not None:
-                incident = replace(incident, summary=self._summary(row))
+                incident = replace(incident, summary=self._summary(row, incident))
             if event.kind in (EventKind.OPENED, EventKind.ESCALATED) and row is not None:
                 try:
-                    why = self.rule.explain(self.ctx, incident.scope, event.at, self._at_onset(incident, row))
+                    at_onset = self._at_onset(incident, row)
+                    why = self.rule.explain(self.ctx, incident.scope, event.at, at_onset)
                     incident = replace(incident, cause=why.cause, next_step=why.next_step,
-                                       detail={**incident.detail, **why.detail})
+                                       detail={**incident.detail, **why.detail,
+                                               "onset": at_onset["onset"].isoformat()})
                 except Exception:  # noqa: BLE001 - a failed cause query must not lose the alert
                     log.exception("explaining %s %s failed", self.rule.name, incident.scope_key)
                     incident = replace(incident, next_step=self.rule.next_step)
@@ -143,28 +153,24 @@ class _RuleRun:
             self.events.append(event)
         self.changed[incident.incident_id] = incident
         if incident.is_open:
-            self.open[incident.scope_key] = incident
+            self.open[key] = incident
         else:
-            self.open.pop(incident.scope_key, None)
+            self.open.pop(key, None)
         return incident
 
     def process(self, frame: pl.DataFrame, instants: list[datetime]) -> None:
-        """Step every interesting scope of `frame` (rows per scope and instant) through the lifecycle."""
+        """Step every interesting scope (or cause group) of `frame` (rows per scope and instant)
+        through the lifecycle."""
         rule = self.rule
         seen: set[str] = set()
         if not frame.is_empty():
-            keys = [k for k in rule.scope_keys if k in frame.columns]
-            active = frame.filter((pl.col("level") > 0) | (pl.col("peak") > 0)).select(keys).unique()
-            open_scopes = [inc.scope for inc in self.open.values()]
-            candidates = frame.join(active, on=keys, how="semi")
-            if open_scopes:
-                wanted = frame.select(keys).unique().filter(pl.struct(keys).map_elements(
-                    lambda s: scope_key(rule.scope_of({**s})) in self.open, return_dtype=pl.Boolean))
-                candidates = pl.concat([candidates, frame.join(wanted, on=keys, how="semi")]).unique(
-                    subset=[*keys, "at"], keep="first")
-            for _, group in candidates.sort([*keys, "at"]).group_by(keys, maintain_order=True):
-                self._step_scope(group)
-                seen.add(scope_key(rule.scope_of(group.row(0, named=True))))
+            frame = keyed(rule, frame)
+            active = frame.filter((pl.col("level") > 0) | (pl.col("peak") > 0))["_key"].unique()
+            candidates = frame.filter(pl.col("_key").is_in(active.implode())
+                                      | pl.col("_key").is_in(pl.Series(list(self.open), dtype=pl.String).implode()))
+            for (key,), group in candidates.sort(["_key", "at"]).group_by(["_key"], maintain_order=True):
+                self._step_scope(str(key), group)
+                seen.add(str(key))
         for key, incident in list(self.open.items()):
             if key in seen:
                 continue
@@ -172,47 +178,131 @@ class _RuleRun:
                 obs = Observation(instants[0], 0, 0, None, None, "")
                 incident, event = advance(incident, obs, signal=rule.name, scope=incident.scope,
                                           project=incident.project, team=incident.team, unit=rule.unit,
-                                          levels=rule.levels, policy=self.policy)
-                self._record(incident, event, None)  # type: ignore[arg-type]
+                                          levels=rule.levels_of(incident.scope), policy=self.policy)
+                self._record(incident, event, None, key)  # type: ignore[arg-type]
         for key, incident in list(self.open.items()):
             incident, event = expire(incident, instants[-1], self.policy)
             if event is not None:
-                self._record(incident, event, None)
+                self._record(incident, event, None, key)
 
-    def _step_scope(self, group: pl.DataFrame) -> None:
+    def note(self, frame: pl.DataFrame) -> None:
+        """Tell each scope of `frame` (rows: scope columns, `at`, …) once, as an info note."""
+        if frame.is_empty():
+            return
+        rule = self.rule
+        frame = keyed(rule, frame).sort("at").unique("_key", keep="first", maintain_order=True)
+        for row in frame.filter(~pl.col("_key").is_in(pl.Series(sorted(self.noted), dtype=pl.String).implode())) \
+                .iter_rows(named=True):
+            scope = rule.scope_of(row)
+            at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC)
+            why = rule.note(self.ctx, scope, at, row)
+            incident = Incident(
+                incident_id=stable_id(rule.name, scope_key(scope), "noted"), signal=rule.name, scope=scope,
+                project=str(row.get("project") or scope.get("project", "")), team=str(row.get("team") or ""),
+                state=IncidentState.INFO, level=0, severity=Severity.INFO, stage="info", opened_at=at, changed_at=at,
+                observed_at=at, value=float(row.get("value") or float("nan")), threshold=float("nan"),
+                unit=rule.unit, summary=why.cause.split(";")[0], cause=why.cause, next_step=why.next_step,
+                detail=why.detail)
+            event = Event(stable_id(incident.incident_id, EventKind.NOTED.value), EventKind.NOTED, at, incident,
+                          "ok", True)
+            if _silenced(self.silences, rule.name, scope, at):
+                self.silenced_events.add(event.event_id)
+            self.events.append(event)
+            self.noted.add(str(row["_key"]))
+
+    def _step_scope(self, key: str, group: pl.DataFrame) -> None:
         rule = self.rule
         rows = group.to_dicts()
-        scope = rule.scope_of(rows[0])
-        key = scope_key(scope)
         incident = self.open.get(key)
         values = [v for v in group["value"].to_list()] if "value" in group.columns else []
-        extra = [c for c in group.columns if c not in STANDARD and c not in rule.scope_keys]
+        extra = [c for c in group.columns if c not in STANDARD and c not in rule.scope_keys and c != "_key"]
         last_row: dict[str, Any] | None = None
         for i, row in enumerate(rows):
             at = row["at"]
             if incident is not None and incident.is_open and at <= incident.observed_at:
                 continue  # already judged (a re-run after an interrupted write)
+            scope = incident.scope if incident is not None and incident.is_open else rule.scope_of(row)
             peak = row["peak"] if row["peak"] is not None else -1
             series = [float(v) for v in values[max(0, i - SPARK_POINTS + 1): i + 1]
                       if v is not None and v == v and v != float("inf")]
             obs = Observation(at, int(row["level"] or 0), int(peak), row.get("value"), row.get("threshold"), "",
-                              series, {c: _plain(row.get(c)) for c in extra})
+                              series, {c: _plain(row.get(c)) for c in extra if c != "members"})
             incident, event = advance(incident, obs, signal=rule.name, scope=scope,
                                       project=str(row.get("project") or scope.get("project", "")),
-                                      team=str(row.get("team") or ""), unit=rule.unit, levels=rule.levels,
-                                      policy=self.policy)
+                                      team=str(row.get("team") or ""), unit=rule.unit,
+                                      levels=rule.levels_of(scope), policy=self.policy)
             if incident is None:
                 continue
+            if incident.is_open:
+                detail = rule.accumulate(incident.detail, row)
+                if rule.group_keys:
+                    detail = {**detail, "group": key, "members": merge_members(incident, row.get("members") or [], rule)}
+                incident = replace(incident, detail=detail)
             if event is not None:
-                incident = self._record(incident, event, row)
+                incident = self._record(incident, event, row, key)
             elif incident.is_open:
-                last_row = row
+                if peak > 0:  # a quiet hold keeps the summary of the last breach
+                    last_row = row
                 self.open[key] = incident
         if incident is not None and incident.is_open:
             if last_row is not None:
-                incident = replace(incident, summary=self._summary(last_row))
+                incident = replace(incident, summary=self._summary(last_row, incident))
             self.changed[incident.incident_id] = incident
             self.open[key] = incident
+
+
+def keyed(rule: Rule, frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with `_key`: the scope's key, or for a rule with cause groups one row per (group,
+    instant) — the worst member's row, the group's highest level and peak, and `members` (the
+    scopes that breached at that instant, with their values)."""
+    if not rule.group_keys:
+        return frame.with_columns(rule.key_expr().alias("_key"))
+    groups = [k for k in rule.group_keys if k in frame.columns]
+    scopes = [k for k in rule.scope_keys if k in frame.columns]
+    marked = frame.with_columns(
+        pl.concat_str([pl.lit(f"{k}=") + pl.col(k).cast(pl.String).fill_null("") for k in groups],
+                      separator=",").alias("_key"),
+        pl.struct([*(pl.col(k).cast(pl.String) for k in scopes), pl.col("value").cast(pl.Float64)]).alias("_member"),
+        ((pl.col("level") > 0) | (pl.col("peak") > 0)).alias("_breach"),
+    ).sort(["_key", "at", "level", "peak", "value"], descending=[False, False, True, True, rule.worse == "higher"],
+           nulls_last=True)
+    return marked.group_by(["_key", "at"], maintain_order=True).agg(
+        pl.all().exclude("_member", "_breach", "peak").first(),
+        pl.col("peak").max(),
+        pl.col("_member").filter(pl.col("_breach")).alias("members"),
+    )
+
+
+def merge_members(incident: Incident, members: list[dict[str, Any]], rule: Rule) -> list[dict[str, Any]]:
+    """The scopes an incident groups: every member that breached while it was open (the worst
+    value each reached), its own scope first."""
+    known = {scope_key({k: v for k, v in m.items() if k != "value"}): dict(m)
+             for m in incident.detail.get("members", [])}
+    for member in members:
+        key = scope_key({k: v for k, v in member.items() if k != "value"})
+        value = member.get("value")
+        old = known.get(key)
+        if old is None:
+            known[key] = {k: v for k, v in member.items()}
+        elif value is not None and (old.get("value") is None or (value > old["value"]) == (rule.worse == "higher")):
+            old["value"] = value
+    own = scope_key({k: v for k, v in incident.scope.items()})
+    return sorted(known.values(), key=lambda m: scope_key({k: v for k, v in m.items() if k != "value"}) != own)
+
+
+def group_text(members: list[dict[str, Any]], anchor: dict[str, str] | None, unit: str) -> str:
+    """'; 3 scopes: route=a/model=m 41.2 s, …' for an incident that groups several scopes (the
+    attributes they share are left out)."""
+    if len(members) < 2:
+        return ""
+    names = [{k: v for k, v in m.items() if k not in ("value", "project")} for m in members]
+    shared = {k for k in names[0] if all(n.get(k) == names[0][k] for n in names)}
+    parts = []
+    for m, name in zip(members[:6], names[:6], strict=False):
+        label = "/".join(f"{k}={v}" for k, v in name.items() if k not in shared) or scope_key(name)
+        parts.append(f"{label} {format_value(m.get('value'), unit)}")
+    more = f", +{len(members) - 6} more" if len(members) > 6 else ""
+    return f"; {len(members)} scopes: " + ", ".join(parts) + more
 
 
 def evaluate_signals(
@@ -253,7 +343,8 @@ def evaluate_signals(
             continue
         rules = family.active_rules(settings.signals)
         with STATE_LOCK:
-            runs = {r.name: _RuleRun(ctx, settings, r, load_open_incidents(wh, r.name), silences) for r in rules}
+            runs = {r.name: _RuleRun(ctx, settings, r, load_open_incidents(wh, r.name), silences,
+                                     queries.noted_scopes(wh, r.name) if r.notes else set()) for r in rules}
             chunk_start = instants[0]
             while chunk_start <= instants[-1]:
                 chunk = [t for t in instants if chunk_start <= t < chunk_start + CHUNK]
@@ -261,6 +352,8 @@ def evaluate_signals(
                 for name, run in runs.items():
                     if name in frames:
                         run.process(frames[name], chunk)
+                    if f"{name}:notes" in frames:
+                        run.note(frames[f"{name}:notes"])
                 chunk_start += CHUNK
             events = [e for run in runs.values() for e in run.events]
             write_incidents(wh, [i for run in runs.values() for i in run.changed.values()])

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 from slack_sdk.models.blocks import ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 BARS = "▁▂▃▄▅▆▇█"
-ICON = {"critical": "🔴", "warning": "🟠", "ok": "✅"}
+ICON = {"critical": "🔴", "warning": "🟠", "ok": "✅", "info": "ℹ️"}
 VERB = {"opened": "Opened", "escalated": "⬆️ Escalated to", "downgraded": "⬇️ Down to", "resolved": "✅ Resolved",
-        "renotified": "⏰ Still", "acknowledged": "👀 Acknowledged"}
+        "renotified": "⏰ Still", "acknowledged": "👀 Acknowledged", "noted": "ℹ️ Noted"}
 
 
 def sparkline(values: list[float]) -> str:
@@ -43,29 +43,51 @@ def _scope_text(scope: dict[str, str]) -> str:
     return "\n".join(f"{k}: `{v}`" for k, v in scope.items())
 
 
+def members_text(members: list[dict], unit: str, limit: int = 8) -> str:
+    """The scopes one incident groups, one per line with the worst value each reached (the
+    attributes they all share left out)."""
+    from alerts.rules.base import format_value
+
+    names = [{k: v for k, v in m.items() if k not in ("value", "project")} for m in members]
+    shared = {k for k in names[0] if all(n.get(k) == names[0][k] for n in names)} if names else set()
+    lines = [" ".join(f"{k}=`{v}`" for k, v in n.items() if k not in shared) + f": {format_value(m.get('value'), unit)}"
+             for m, n in zip(members[:limit], names[:limit], strict=False)]
+    if len(members) > limit:
+        lines.append(f"… and {len(members) - limit} more")
+    return "\n".join(lines)
+
+
+def _minutes_text(m: int) -> str:
+    return f"{m // 60} h" if m % 60 == 0 else f"{m} min"
+
+
 def backoff_text(gaps_min: list[int]) -> str:
     """The re-notification schedule of a standing CRITICAL for people: 'after 1 h, 4 h, 12 h, then
     every 24 h until acknowledged'."""
     if not gaps_min:
         return "none"
 
-    def fmt(m: int) -> str:
-        return f"{m // 60} h" if m % 60 == 0 else f"{m} min"
+    head = ", ".join(_minutes_text(m) for m in gaps_min[:-1])
+    last = _minutes_text(gaps_min[-1])
+    return (f"after {head}, then every {last}" if head else f"every {last}") + " until acknowledged"
 
-    head = ", ".join(fmt(m) for m in gaps_min[:-1])
-    return (f"after {head}, then every {fmt(gaps_min[-1])}" if head else f"every {fmt(gaps_min[-1])}") + \
-        " until acknowledged"
+
+def _onset_text(payload: dict[str, Any]) -> str:
+    onset = payload.get("onset")
+    return f" (looked up around the onset, {onset[11:16]} UTC)" if isinstance(onset, str) and len(onset) >= 16 else ""
 
 
 def fallback_text(payload: dict[str, Any]) -> str:
     """The notification text (what mobile notifications and the log show)."""
     state = payload["state"].upper() if payload["kind"] != "resolved" else "RESOLVED"
+    count = len(payload.get("members") or [])
+    grouped = f" [{count} scopes]" if count > 1 else ""
     # who it is about comes first (project, team), then the rest of the scope (route, model, period…)
     names = {"project": payload.get("project") or payload["scope"].get("project"),
              "team": payload.get("team") or payload["scope"].get("team")}
     parts = [f"{k}={v}" for k, v in names.items() if v]
     parts += [f"{k}={v}" for k, v in payload["scope"].items() if k not in names]
-    return f"[{state}] {payload['title']} ({payload['signal']}) — {', '.join(parts)}: {payload['summary']}"
+    return f"[{state}] {payload['title']} ({payload['signal']}) — {', '.join(parts)}{grouped}: {payload['summary']}"
 
 
 def render(payload: dict[str, Any], *, reply: bool) -> tuple[str, list[dict[str, Any]]]:
@@ -86,10 +108,15 @@ def render(payload: dict[str, Any], *, reply: bool) -> tuple[str, list[dict[str,
                           "(not acknowledged)",
             "acknowledged": f"{VERB[kind]} by {payload.get('actor') or 'someone'}",
             "opened": f"{icon} *{payload['state'].upper()}*",
+            "noted": f"{VERB[kind]}",
         }[kind]
         lines = [head, f"{payload['summary']}", f"Value: {value}" + (f"  `{trend}`" if trend else "")]
         if kind == "escalated" and payload.get("cause"):
-            lines.append(f"*Probable cause:* {payload['cause']}")
+            lines.append(f"*Probable cause{_onset_text(payload)}:* {payload['cause']}")
+        if len(payload.get("members") or []) > 1 and kind in ("escalated", "renotified"):
+            lines.append(f"*{len(payload['members'])} scopes:*\n" + members_text(payload["members"], payload["unit"]))
+        if payload.get("next_renotify_min"):
+            lines.append(f"Next reminder in {_minutes_text(int(payload['next_renotify_min']))} unless acknowledged")
         blocks = [SectionBlock(text=MarkdownTextObject(text="\n".join(lines)[:3000]))]
         return text, [b.to_dict() for b in blocks]
     state = "RESOLVED" if payload["kind"] == "resolved" else payload["state"].upper()
@@ -105,8 +132,13 @@ def render(payload: dict[str, Any], *, reply: bool) -> tuple[str, list[dict[str,
             ],
         ),
     ]
+    members = payload.get("members") or []
+    if len(members) > 1:
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=f"*One cause, {len(members)} scopes*\n{members_text(members, payload['unit'])}"[:3000])))
     if payload.get("cause"):
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Probable cause*\n{payload['cause']}"[:3000])))
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=f"*Probable cause{_onset_text(payload)}*\n{payload['cause']}"[:3000])))
     if payload.get("next_step"):
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Next step*\n{payload['next_step']}"[:3000])))
     if payload.get("renotify_backoff_min") and payload.get("severity") == "critical":

@@ -12,19 +12,22 @@ from enum import StrEnum
 
 
 class Severity(StrEnum):
-    """How loud an alert is."""
+    """How loud an alert is (INFO: a note told once, never a page)."""
 
     OK = "ok"
+    INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
 
 
 class IncidentState(StrEnum):
-    """Where an incident is in its lifecycle (OK → WARNING → CRITICAL → RESOLVED)."""
+    """Where an incident is in its lifecycle (OK → WARNING → CRITICAL → RESOLVED); INFO: a note
+    (e.g. a new spend source), told once and never open."""
 
     WARNING = "warning"
     CRITICAL = "critical"
     RESOLVED = "resolved"
+    INFO = "info"
 
 
 class EventKind(StrEnum):
@@ -36,6 +39,7 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     RENOTIFIED = "renotified"
     ACKNOWLEDGED = "acknowledged"
+    NOTED = "noted"  # an info note (no incident opens)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from alerts.errors import DeliveryFailed
 from alerts.message import chart_url, fallback_text, render
 from alerts.rules.base import Rule, format_value
 from alerts.slack import RATE_LIMITED, SlackClient
-from alerts.state import Event
+from alerts.state import Event, Policy
 from alerts.store import STATE_LOCK, Notification, notification_for, notification_from_row, write_notifications
 from llmledger.settings import Settings, SlackSettings
 from warehouse.client import Warehouse
@@ -87,6 +87,14 @@ def payload_of(event: Event, rule: Rule | None, settings: Settings) -> dict[str,
     payload["chart_url"] = chart_url(settings.slack.dashboard_url, payload)
     if rule is None or rule.renotify:  # issue 12: the message states its back-off schedule
         payload["renotify_backoff_min"] = list(settings.signals.renotify_backoff_min)
+        if event.kind.value in ("opened", "escalated", "renotified") and incident.severity.value == "critical":
+            gaps = [timedelta(minutes=m) for m in settings.signals.renotify_backoff_min]
+            policy = Policy(timedelta(minutes=settings.signals.renotify_after_min), timedelta(0),
+                            renotify_backoff=tuple(gaps))
+            payload["next_renotify_min"] = int(policy.next_gap(event.at - incident.changed_at).total_seconds() // 60)
+    # one incident per cause: the scopes it groups, and where its cause was looked for
+    payload["members"] = list(incident.detail.get("members") or [])
+    payload["onset"] = incident.detail.get("onset")
     return payload
 
 

@@ -3,7 +3,8 @@
 `advance(incident, observation)` returns the incident after one evaluation instant and the
 transition it made, if any. It escalates when a higher level has held for the whole sustain
 period, downgrades when no point of the period reached the current level any more, resolves when
-no point breached at all, holds otherwise (including when the window could not be judged), and
+no point breached for the policy's quiet period (hysteresis: a short lull neither resolves nor
+re-opens an incident), holds otherwise (including when the window could not be judged), and
 re-notifies a standing CRITICAL with a back-off (1 h, 4 h, 12 h, then daily by default) unless
 acknowledged. Ids are deterministic.
 """
@@ -59,6 +60,7 @@ class Incident:
     notified_at: datetime | None = None
     acked_by: str = ""
     acked_at: datetime | None = None
+    last_breach_at: datetime | None = None  # the last instant any point of the sustain period breached
 
     @property
     def scope_key(self) -> str:
@@ -66,7 +68,7 @@ class Incident:
 
     @property
     def is_open(self) -> bool:
-        return self.state is not IncidentState.RESOLVED
+        return self.state not in (IncidentState.RESOLVED, IncidentState.INFO)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class Policy:
     # gaps between re-notifications of a standing CRITICAL (e.g. 1 h, 4 h, 12 h, then daily: the
     # last gap repeats); empty: every `renotify_after`
     renotify_backoff: tuple[timedelta, ...] = ()
+    # how long a scope must be clear (no breaching point) before its incident resolves
+    resolve_quiet: timedelta = timedelta(0)
 
     def next_gap(self, since_change: timedelta) -> timedelta:
         """The wait after a notification sent `since_change` after the incident last changed level."""
@@ -148,15 +152,22 @@ def advance(
             opened = Incident(
                 incident_id=stable_id(signal, scope_key(scope), at.isoformat()), signal=signal, scope=scope,
                 project=project, team=team, state=_state_of(level), level=obs.level, severity=level.severity,
-                stage=level.name, opened_at=at, changed_at=at, unit=unit, detail=obs.detail, **measured,
+                stage=level.name, opened_at=at, changed_at=at, unit=unit, detail=obs.detail, last_breach_at=at,
+                **measured,
             )
             return opened, _event(EventKind.OPENED, opened, at, "ok", notify=True)
         escalated = replace(current, state=_state_of(level), level=obs.level, severity=level.severity,
-                            stage=level.name, changed_at=at, acked_by="", acked_at=None, detail=obs.detail, **measured)
+                            stage=level.name, changed_at=at, acked_by="", acked_at=None,
+                            detail={**current.detail, **obs.detail}, last_breach_at=at, **measured)
         return escalated, _event(EventKind.ESCALATED, escalated, at, current.state.value, notify=True)
     if current is None:
         return incident, None
+    if obs.peak > 0:
+        current = replace(current, last_breach_at=at)
     if obs.peak == 0:
+        clear_since = current.last_breach_at or current.changed_at
+        if at - clear_since < policy.resolve_quiet:  # clear, but not for long enough: hold
+            return replace(current, **measured), None
         resolved = replace(current, state=IncidentState.RESOLVED, level=0, severity=Severity.OK, stage="resolved",
                            changed_at=at, resolved_at=at, **measured)
         return resolved, _event(EventKind.RESOLVED, resolved, at, current.state.value, notify=policy.notify_resolved)

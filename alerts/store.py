@@ -59,6 +59,7 @@ def incident_from_row(row: dict[str, Any]) -> Incident:
         unit=row["unit"], summary=row["summary"], resolved_at=utc(row["resolved_at"]), cause=row["cause"],
         next_step=row["next_step"], detail=json.loads(row["detail"] or "{}"), series=list(row["series"] or []),
         notified_at=utc(row["notified_at"]), acked_by=row["acked_by"], acked_at=utc(row["acked_at"]),
+        last_breach_at=utc(row.get("last_breach_at")),
     )
 
 
@@ -76,7 +77,8 @@ def write_incidents(wh: Warehouse, incidents: Iterable[Incident]) -> int:
             "observed_at": i.observed_at, "resolved_at": i.resolved_at, "value": _num(i.value),
             "threshold": _num(i.threshold), "unit": i.unit, "summary": i.summary, "cause": i.cause,
             "next_step": i.next_step, "detail": _json(i.detail), "series": [float(v) for v in i.series],
-            "notified_at": i.notified_at, "acked_by": i.acked_by, "acked_at": i.acked_at, "version": next_version(),
+            "notified_at": i.notified_at, "acked_by": i.acked_by, "acked_at": i.acked_at,
+            "last_breach_at": i.last_breach_at, "version": next_version(),
         }
         for i in incidents
     ]
@@ -84,7 +86,8 @@ def write_incidents(wh: Warehouse, incidents: Iterable[Incident]) -> int:
         return 0
     frame = pl.DataFrame(rows, schema_overrides={
         "scope": pl.List(pl.Struct({"key": pl.String, "value": pl.String})), "opened_at": TIME, "changed_at": TIME,
-        "observed_at": TIME, "resolved_at": TIME, "notified_at": TIME, "acked_at": TIME, "level": pl.UInt8,
+        "observed_at": TIME, "resolved_at": TIME, "notified_at": TIME, "acked_at": TIME, "last_breach_at": TIME,
+        "level": pl.UInt8,
         "version": pl.UInt64, "series": pl.List(pl.Float64)})
     return wh.insert_arrow("alert_incidents", _as_maps(frame, ["scope"]), tag="alerts:write-incidents")
 

@@ -34,6 +34,8 @@ class Incident:
     {"tool_name": "web_search"}, {"team": "search"}). Time to detect counts from `crosses_at`, when
     the injected condition reaches the documented threshold. `also` lists other signals the same
     incident legitimately fires (its money moving, say), which then count as explained.
+    `cause_hint` (optional): text the probable cause of the first page should contain (the change
+    that started it), so a cause looked up at the wrong time shows.
     """
 
     kind: str
@@ -44,6 +46,7 @@ class Incident:
     severity: str  # "warning" | "critical": the severity it must reach
     crosses_at: datetime
     also: tuple[str, ...] = ()
+    cause_hint: str = ""
 
 
 @dataclass
@@ -57,7 +60,8 @@ class Scenario:
     needs). `tool_runs` has the `tool_runs` table's columns (event_id, ts, project, tool_name,
     status, duration_ms …), empty when the project runs no tools. `budgets` are monthly budgets the
     harness configures (`signals.budgets` entries). A scenario with no incidents is a quiet
-    project: every incident it opens is noise.
+    project: every incident it opens is noise. `seed_set` (optional) names the set of projects
+    the harness reports together (e.g. "tune", "held-out"); empty: one set per generator.
     """
 
     project: str
@@ -65,6 +69,7 @@ class Scenario:
     tool_runs: pl.DataFrame = field(default_factory=pl.DataFrame)
     incidents: list[Incident] = field(default_factory=list)
     budgets: list[dict[str, str | Decimal]] = field(default_factory=list)
+    seed_set: str = ""
 
     @property
     def quiet(self) -> bool:

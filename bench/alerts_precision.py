@@ -1,37 +1,48 @@
 """Alert precision on traffic the rules were not tuned on: how many incidents a day open on quiet
-traffic, how many opened incidents an injected incident explains, and whether every injected
-incident is caught at its severity in time.
+traffic, how many pages nothing explains, how many opened incidents an injected incident
+explains, and whether every injected incident is caught at its severity in time.
 
-Traffic comes from `bench.alerts_traffic` (its own generator). Two sets of projects: the "tune"
-seeds (the ones a rule change may be checked against) and the "held-out" seeds, with heavier
-tails, more bursts, larger level shifts and more cache misses, that no threshold was chosen on.
-Each set has quiet projects (no incident) and incident projects (ramps and partial rollouts).
-Every call goes through the real pipeline into the real warehouse; the signals are evaluated
-minute by minute after a warm-up with the scheduler's own code (`alerts.evaluate`).
+Generator-agnostic: each `--traffic MODULE` (repeatable; default `bench.alerts_traffic`) exposes
+`START` and `scenarios(days, warmup_days) -> list[Scenario]` (`bench.alert_cases`). Per generator,
+every scenario's calls go through the real pipeline and its tool runs through `ToolRunWriter` into
+a real embedded warehouse (one database per generator, rebuilt when the traffic changes), the
+scenarios' budgets are configured as `signals.budgets`, and the signals are evaluated minute by
+minute after the warm-up with the scheduler's own code (`alerts.evaluate`). One BENCHMARKS.md
+section per generator and seed set (`Scenario.seed_set`).
 
-An opened incident is explained when an injected incident of the same project names its signal
-(or one it legitimately trips too), its scope contains the injected one's, and it opened between
-the injection's start − 5 min and its end + 1 h. Pages = events that notify (opened, escalated,
-re-notified). Time to detect counts from when the ramp crosses the rule's threshold; in time means
-≤ window + sustain + step + 5 min.
+Scoring. An opened incident (info notes such as "new spend source" are no incidents) is explained
+when an injected incident of the same project names its signal, or one it legitimately trips too
+(`also`), its scope — or one of the scopes it groups — contains the injected one's, and it opened
+between the injection's start − 5 min and its end + 1 h. Pages = events that notify (opened,
+escalated, re-notified). Detected = an incident of the injected one's signal and scope opened
+between its start − 5 min and its end reached the expected severity; time to detect counts from
+`crosses_at`; in time = ≤ the rule's window + sustain + 5 min. "Incidents opened" per injected
+incident shows grouping (one cause, one incident); "cause" whether the first page at the expected
+severity named the injected change (`cause_hint`).
 
-Usage: python -m bench.alerts_precision [--days 6] [--warmup-days 3]  (records BENCHMARKS.md)
+Usage: python -m bench.alerts_precision [--traffic bench.alerts_traffic]… [--days 21] [--warmup-days 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib
+import json
+import os
+import re
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import polars as pl
 
 from alerts.evaluate import evaluate_signals
-from bench.alerts_traffic import START, Incident, Shape, project_calls
-from llmledger.settings import Settings
+from bench.alert_cases import Incident, Scenario
+from llmledger.settings import Budget, Settings
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 from warehouse.queries import alerts as alert_queries
@@ -40,41 +51,8 @@ from warehouse.queries.scope import Scope
 SLACK = timedelta(minutes=5)
 AFTER = timedelta(hours=1)
 NOTIFYING = ("opened", "escalated", "renotified")
-
-
-def incidents_for(day0: int) -> list[Incident]:
-    """The injected incidents of an incident project, from day `day0` (0 = the range's first day)."""
-    def at(day: int, hour: int, minute: int = 0) -> datetime:
-        return START + timedelta(days=day0 + day, hours=hour, minutes=minute)
-
-    return [
-        Incident("cache_breakpoint_dropped", "cache_not_applied", {"route": "assistant-chat"}, at(0, 10),
-                 at(0, 13), "critical", at(0, 10, 20)),
-        Incident("prefix_broken", "cache_hit_collapse", {"route": "assistant-chat"}, at(0, 16), at(0, 19),
-                 "critical", at(0, 16, 18), also=("spend_spike",)),
-        Incident("provider_slowdown", "latency_tail", {"provider": "anthropic"}, at(1, 9), at(1, 12), "critical",
-                 at(1, 9, 10)),
-        Incident("runaway_agent", "spend_spike", {"route": "search-answers"}, at(1, 15), at(1, 17), "critical",
-                 at(1, 15, 30), also=("spend_spike",)),
-        Incident("reasoning_runaway", "reasoning_runaway", {"route": "deep-research"}, at(2, 11), at(2, 11, 40),
-                 "critical", at(2, 11), also=("spend_spike", "latency_tail")),
-    ]
-
-
-def projects(days: int, warmup: int) -> dict[str, tuple[str, Shape]]:
-    """project → (set, shape): per set, two quiet projects and one with incidents."""
-    heavy = {"noise_df": 2.0, "noise_scale": 0.42, "bursts_per_day": 1.0, "level_shift": 2.2, "miss_scale": 1.5}
-    out: dict[str, tuple[str, Shape]] = {}
-    for name, seed, extra, injected in (
-        ("tune-q1", 1, {}, False), ("tune-q2", 2, {"noise_scale": 0.36}, False), ("tune-i1", 3, {}, True),
-        ("held-q1", 101, heavy, False), ("held-q2", 102, {**heavy, "noise_df": 1.5}, False),
-        ("held-i1", 103, heavy, True),
-    ):
-        shape = Shape(seed=seed, days=days, **extra)
-        if injected:
-            shape.incidents = incidents_for(warmup)
-        out[name] = ("tune" if name.startswith("tune") else "held-out", shape)
-    return out
+NOTES = ("noted",)  # info events: reported once, never a page, no incident
+STORE = Path(__file__).resolve().parent / "out" / "alerts-precision"
 
 
 @dataclass
@@ -84,158 +62,264 @@ class Opened:
     incident_id: str
     signal: str
     scope: dict[str, str]
+    members: list[dict[str, str]]  # the scopes it groups (its own first)
+    team: str
     opened_at: datetime
     critical_at: datetime | None
     pages: int
+    first_cause: dict[str, str] = field(default_factory=dict)  # severity → cause of its first page at it
+
+    project_of: str = ""
+
+    @property
+    def project(self) -> str:
+        return self.scope.get("project") or self.project_of
+
+    def covers(self, wanted: dict[str, str]) -> bool:
+        """True when the incident's scope, one of its grouped scopes or its team names `wanted`."""
+        return any(all((s.get(k) == v) or (k == "team" and self.team == v) for k, v in wanted.items())
+                   for s in [self.scope, *self.members])
 
 
 def _utc(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def opened(wh: Warehouse) -> list[Opened]:
-    """Every incident the evaluation opened, with its pages."""
-    events = alert_queries.incident_events(wh, Scope.all(), limit=1_000_000)
+def opened(wh: Warehouse) -> tuple[list[Opened], pl.DataFrame]:
+    """Every incident the evaluation opened, with its pages; and the info notes."""
+    events = alert_queries.incident_events(wh, Scope.all(), limit=10_000_000)
+    notes = events.filter(pl.col("kind").is_in(NOTES))
     out = []
-    for (incident_id,), group in events.sort("at").group_by(["incident_id"], maintain_order=True):
+    for (incident_id,), group in events.filter(~pl.col("kind").is_in(NOTES)).sort("at").group_by(
+            ["incident_id"], maintain_order=True):
         first = group.row(0, named=True)
         critical = group.filter(pl.col("to_state") == "critical")["at"]
-        pages = group.filter(pl.col("kind").is_in(NOTIFYING)).height
-        out.append(Opened(incident_id, first["signal"], dict(first["scope"]), _utc(first["at"]),
-                          _utc(critical[0]) if len(critical) else None, pages))
-    return out
+        pages = group.filter(pl.col("kind").is_in(NOTIFYING))
+        members: list[dict[str, str]] = []
+        for text in group["detail"].to_list():
+            for member in json.loads(text or "{}").get("members", []):
+                if member not in members:
+                    members.append(member)
+        causes = {}
+        for row in pages.iter_rows(named=True):
+            causes.setdefault(row["severity"], row["cause"])
+        out.append(Opened(incident_id, first["signal"], dict(first["scope"]), members, first["team"],
+                          _utc(first["at"]), _utc(critical[0]) if len(critical) else None, pages.height, causes,
+                          project_of=first["project"]))
+    return out, notes
 
 
-def _contains(scope: dict[str, str], wanted: dict[str, str]) -> bool:
-    return all(scope.get(k) == v for k, v in wanted.items())
-
-
-def _explains(incident: Incident, project: str, alert: Opened) -> bool:
-    if alert.scope.get("project") != project:
-        return False
+def _explains(incident: Incident, alert: Opened) -> bool:
     if not incident.start - SLACK <= alert.opened_at <= incident.end + AFTER:
         return False
-    if alert.signal == incident.signal and _contains(alert.scope, incident.scope):
+    if alert.signal == incident.signal and alert.covers(incident.scope):
         return True
-    # the incident's own money moving (spend on its route, feature or its users) is a consequence
-    return alert.signal in incident.also
+    return alert.signal in incident.also  # the incident's own money moving, say
 
 
 def allowed(signal: str, settings: Settings) -> timedelta:
+    """How long after the condition crosses its threshold the signal may reach the severity."""
     rule = getattr(settings.signals, signal)
-    return timedelta(minutes=rule.window_min + rule.sustain_min + rule.step_min) + SLACK
+    return timedelta(minutes=rule.window_min + rule.sustain_min) + SLACK
 
 
-def score(alerts: list[Opened], plan: dict[str, tuple[str, Shape]], settings: Settings, days: float) -> dict:
-    """Per set: quiet incidents/day per signal, precision per signal, recall and time to detect."""
-    result: dict[str, dict] = {}
-    for group in ("tune", "held-out"):
-        members = {p: s for p, (g, s) in plan.items() if g == group}
-        quiet = [p for p, s in members.items() if not s.incidents]
-        mine = [a for a in alerts if a.scope.get("project") in members]
-        explained, unexplained = [], []
-        for a in mine:
-            shape = members[a.scope["project"]]
-            (explained if any(_explains(i, a.scope["project"], a) for i in shape.incidents) else unexplained).append(a)
-        per_signal: dict[str, Counter] = defaultdict(Counter)
-        for a in explained:
-            per_signal[a.signal]["explained"] += 1
-        for a in unexplained:
-            per_signal[a.signal]["unexplained"] += 1
-            if a.scope["project"] in quiet:
-                per_signal[a.signal]["quiet"] += 1
-                per_signal[a.signal]["quiet_pages"] += a.pages
-            per_signal[a.signal]["unexplained_pages"] += a.pages
-        detections = []
-        for project, shape in members.items():
-            for incident in shape.incidents:
-                hits = sorted((a for a in mine if a.scope["project"] == project and a.signal == incident.signal
-                               and _contains(a.scope, incident.scope)
-                               and incident.start - SLACK <= a.opened_at <= incident.end), key=lambda a: a.opened_at)
-                fired = None
-                if hits:
-                    fired = min(((h.critical_at if incident.severity == "critical" else h.opened_at) for h in hits
-                                 if (h.critical_at if incident.severity == "critical" else h.opened_at)),
-                                default=None)
-                delay = fired - incident.crosses_at if fired else None
-                detections.append({"project": project, "kind": incident.kind, "signal": incident.signal,
-                                   "incidents": len(hits), "severity_ok": fired is not None,
-                                   "delay": delay, "in_time": delay is not None and delay <= allowed(incident.signal, settings)})
-        result[group] = {"quiet_projects": len(quiet), "projects": len(members), "per_signal": per_signal,
-                         "explained": len(explained), "unexplained": len(unexplained),
-                         "unexplained_pages": sum(a.pages for a in unexplained), "detections": detections,
-                         "quiet_days": len(quiet) * days, "project_days": len(members) * days}
-    return result
+@dataclass
+class Detection:
+    """How one injected incident was detected."""
+
+    project: str
+    incident: Incident
+    hits: int
+    delay: timedelta | None
+    in_time: bool
+    cause_ok: bool | None  # None: the incident names no cause hint
 
 
-def report(result: dict, *, calls: int, days: int, warmup: int, seconds: float, load: str) -> str:
+def detect(incident: Incident, project: str, alerts: list[Opened], settings: Settings) -> Detection:
+    """The first incident of the injected one's signal and scope to reach its severity."""
+    hits = sorted((a for a in alerts if a.project == project and a.signal == incident.signal
+                   and a.covers(incident.scope) and incident.start - SLACK <= a.opened_at <= incident.end),
+                  key=lambda a: a.opened_at)
+    reached = [(a.critical_at if incident.severity == "critical" else a.opened_at, a) for a in hits]
+    reached = sorted(((at, a) for at, a in reached if at is not None), key=lambda pair: pair[0])
+    if not reached:
+        return Detection(project, incident, len(hits), None, False, None if not incident.cause_hint else False)
+    at, alert = reached[0]
+    delay = at - incident.crosses_at
+    cause = alert.first_cause.get(incident.severity, "") or next(iter(alert.first_cause.values()), "")
+    return Detection(project, incident, len(hits), delay, delay <= allowed(incident.signal, settings),
+                     (incident.cause_hint in cause) if incident.cause_hint else None)
+
+
+def score(alerts: list[Opened], notes: pl.DataFrame, scenarios: list[Scenario], settings: Settings,
+          days: float) -> dict:
+    """Per signal: quiet incidents/day, unexplained pages per project-day, precision; recall and
+    time to detect per injected incident; info notes per project-day."""
+    members = {s.project: s for s in scenarios}
+    mine = [a for a in alerts if a.project in members]
+    explained, unexplained = [], []
+    for a in mine:
+        (explained if any(_explains(i, a) for i in members[a.project].incidents) else unexplained).append(a)
+    per_signal: dict[str, Counter] = defaultdict(Counter)
+    for a in explained:
+        per_signal[a.signal]["explained"] += 1
+    for a in unexplained:
+        per_signal[a.signal]["unexplained"] += 1
+        per_signal[a.signal]["unexplained_pages"] += a.pages
+        if members[a.project].quiet:
+            per_signal[a.signal]["quiet"] += 1
+    detections = [detect(i, s.project, mine, settings) for s in scenarios for i in s.incidents]
+    quiet = [s for s in scenarios if s.quiet]
+    my_notes = notes.filter(pl.col("project").is_in(list(members)))
+    return {"projects": len(scenarios), "quiet_projects": len(quiet), "quiet_days": len(quiet) * days,
+            "project_days": len(scenarios) * days, "per_signal": per_signal, "explained": len(explained),
+            "unexplained": unexplained, "unexplained_pages": sum(a.pages for a in unexplained),
+            "detections": detections, "notes": my_notes.height}
+
+
+def _minutes(delta: timedelta | None) -> str:
+    return f"{delta.total_seconds() / 60:.0f} min" if delta is not None else "—"
+
+
+def report(r: dict, *, generator: str, seed_set: str, calls: int, days: int, warmup: int, seconds: float,
+           load: str) -> str:
     """A Markdown section for BENCHMARKS.md."""
-    lines = [f"{calls:,} generated calls (`bench.alerts_traffic`, not the simulator), {days} days per project, "
-             f"signals evaluated minute by minute over the last {days - warmup} days after a {warmup}-day warm-up "
-             f"(evaluation {seconds:.0f} s; `uptime` load before the run: {load}).", ""]
-    for group, r in result.items():
-        total = r["explained"] + r["unexplained"]
-        precision = r["explained"] / total if total else 1.0
-        recall = sum(d["in_time"] for d in r["detections"]) / max(1, len(r["detections"]))
-        lines += [f"### {group} seeds ({r['projects']} projects, {r['quiet_projects']} quiet)", "",
-                  f"**Unexplained pages per project-day: {r['unexplained_pages'] / r['project_days']:.2f}**; "
-                  f"opened incidents explained by an injected one: **{precision:.0%}** ({r['explained']}/{total}); "
-                  f"recall in time at the expected severity: **{recall:.0%}**.", "",
-                  "| signal | quiet incidents/day | unexplained pages/project-day | precision |",
-                  "| --- | ---: | ---: | ---: |"]
-        for signal, c in sorted(r["per_signal"].items()):
-            n = c["explained"] + c["unexplained"]
-            lines.append(f"| {signal} | {c['quiet'] / max(r['quiet_days'], 1):.2f} | "
-                         f"{c['unexplained_pages'] / r['project_days']:.2f} | {c['explained'] / n:.0%} |")
-        lines += ["", "| injected | signal | detected in time | incidents opened | time to detect |",
-                  "| --- | --- | --- | ---: | ---: |"]
-        for d in r["detections"]:
-            delay = f"{d['delay'].total_seconds() / 60:.0f} min" if d["delay"] is not None else "—"
-            lines.append(f"| {d['kind']} | {d['signal']} | {'yes' if d['in_time'] else '**no**'} | "
-                         f"{d['incidents']} | {delay} |")
-        lines.append("")
-    return "\n".join(lines)
+    total = r["explained"] + len(r["unexplained"])
+    precision = r["explained"] / total if total else 1.0
+    detections = r["detections"]
+    recall = sum(d.in_time for d in detections) / max(1, len(detections))
+    per_day = r["unexplained_pages"] / max(r["project_days"], 1)
+    role = {"tune": " — the set rule changes were checked against while tuning",
+            "held-out": " — no threshold was chosen on it"}.get(seed_set, "")
+    lines = [f"`{generator}`, {seed_set} seeds{role}: {r['projects']} projects ({r['quiet_projects']} quiet), "
+             f"{calls:,} calls, {days} days each; signals evaluated minute by minute over the last {days - warmup} "
+             f"days after a {warmup}-day warm-up (the generator's whole evaluation {seconds:.0f} s; `uptime` load "
+             f"before the run: {load}).", "",
+             f"**Unexplained pages per project-day: {per_day:.2f}**; opened incidents explained by an injected one: "
+             f"**{precision:.0%}** ({r['explained']}/{total}); recall in time at the expected severity: "
+             f"**{recall:.0%}** ({sum(d.in_time for d in detections)}/{len(detections)}); "
+             f"info notes (new spend sources): {r['notes'] / max(r['project_days'], 1):.2f} per project-day.", "",
+             "| signal | quiet incidents/day | unexplained pages/project-day | precision |",
+             "| --- | ---: | ---: | ---: |"]
+    for signal, c in sorted(r["per_signal"].items()):
+        n = c["explained"] + c["unexplained"]
+        lines.append(f"| {signal} | {c['quiet'] / max(r['quiet_days'], 1):.2f} | "
+                     f"{c['unexplained_pages'] / max(r['project_days'], 1):.2f} | {c['explained'] / n:.0%} |")
+    if detections:
+        lines += ["", "| project | injected | signal | severity | in time | incidents opened | time to detect | "
+                  "cause named |", "| --- | --- | --- | --- | --- | ---: | ---: | --- |"]
+        for d in detections:
+            cause = "—" if d.cause_ok is None else ("yes" if d.cause_ok else "**no**")
+            lines.append(f"| {d.project} | {d.incident.kind} | {d.incident.signal} | {d.incident.severity} | "
+                         f"{'yes' if d.in_time else '**no**'} | {d.hits} | {_minutes(d.delay)} | {cause} |")
+    if r["unexplained"]:
+        lines += ["", "Unexplained incidents:", "", "| project | signal | scope | opened | pages |",
+                  "| --- | --- | --- | --- | ---: |"]
+        for a in sorted(r["unexplained"], key=lambda a: (a.project, a.opened_at))[:40]:
+            scope = ", ".join(f"{k}={v}" for k, v in a.scope.items() if k != "project")
+            lines.append(f"| {a.project} | {a.signal} | {scope} | {a.opened_at:%m-%d %H:%M} | {a.pages} |")
+    return "\n".join(lines) + "\n"
 
 
-def run(days: int, warmup: int, store: Path) -> tuple[dict, int, float]:
-    """Build (once) the store, evaluate afresh, score."""
+def fingerprint(scenarios: list[Scenario]) -> str:
+    """What the traffic is, cheaply: projects, row counts and content hashes."""
+    digest = hashlib.sha256()
+    for s in scenarios:
+        digest.update(s.project.encode())
+        for frame in (s.calls, s.tool_runs):
+            digest.update(f"{frame.height}:{int(frame.hash_rows(seed=7).sum()) if frame.height else 0}".encode())
+    return digest.hexdigest()[:16]
+
+
+def settings_for(scenarios: list[Scenario], home: Path, warehouse: Path) -> Settings:
+    """Settings with every scenario's budgets."""
+    base = Settings(home=home, warehouse={"path": warehouse})
+    # a scenario's budget is its project's (a team budget of one project, not of every project's team)
+    budgets = [Budget(**{"project": s.project, **b}) for s in scenarios for b in s.budgets]
+    return base.model_copy(update={"signals": base.signals.model_copy(update={"budgets": budgets})})
+
+
+def load(wh: Warehouse, settings: Settings, scenarios: list[Scenario]) -> None:
+    """Ingest every scenario's calls (real pipeline) and tool runs."""
     from ingest.pipeline import Pipeline
+    from ingest.tool_runs import ToolRunWriter
 
-    settings = Settings(home=store / "home", warehouse={"path": store / "warehouse"})
-    plan = projects(days, warmup)
-    with Warehouse.embedded(store / "warehouse", "alerts_precision") as wh:
+    runs = ToolRunWriter(wh)
+    with Pipeline(wh, settings) as pipeline:
+        for s in scenarios:
+            for day in _days(s.calls):
+                pipeline.ingest_frame(day, source="alerts-precision")
+            if s.tool_runs.height:
+                for day in _days(s.tool_runs):
+                    runs.write(day)
+
+
+def _days(frame: pl.DataFrame, rows: int = 200_000) -> list[pl.DataFrame]:
+    """A scenario's rows in ingest-sized batches: by UTC day when `ts` is a datetime, else by count."""
+    if frame.schema.get("ts") is not None and frame.schema["ts"].is_temporal():
+        return frame.with_columns(pl.col("ts").dt.date().alias("_day")).partition_by(
+            "_day", include_key=False, maintain_order=True)
+    return [frame.slice(i, rows) for i in range(0, frame.height, rows)]
+
+
+def run_generator(name: str, days: int, warmup: int, store: Path = STORE) -> tuple[ModuleType, list[Scenario],
+                                                                                     list[Opened], pl.DataFrame,
+                                                                                     Settings, int, float]:
+    """Generate, (re)load when the traffic changed, evaluate afresh; the alerts and notes."""
+    module = importlib.import_module(name)
+    scenarios = module.scenarios(days, warmup)
+    projects = [s.project for s in scenarios]
+    if len(set(projects)) != len(projects):
+        raise ValueError(f"{name}: project names repeat")
+    database = "ap_" + re.sub(r"\W", "_", name)
+    settings = settings_for(scenarios, store / "home", store / "warehouse")
+    mark = store / f"{database}.fingerprint"
+    print_ = fingerprint(scenarios)
+    with Warehouse.embedded(store / "warehouse", database) as wh:
+        if not mark.exists() or mark.read_text() != print_:
+            wh.command(f"DROP DATABASE IF EXISTS {wh.database}")
+            wh.command(f"CREATE DATABASE IF NOT EXISTS {wh.database}")
+            migrate(wh)
+            load(wh, settings, scenarios)
+            mark.write_text(print_)
         migrate(wh)
-        if not wh.scalar("SELECT count() FROM calls"):
-            with Pipeline(wh, settings) as pipeline:
-                for project, (_, shape) in plan.items():
-                    frame = project_calls(project, shape)
-                    pipeline.ingest_frame(frame, source="alerts-precision")
         for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
             wh.command(f"TRUNCATE TABLE {table}")
+        start = module.START
         began = time.perf_counter()
-        evaluate_signals(wh, settings, since=START + timedelta(days=warmup), at=START + timedelta(days=days))
+        evaluate_signals(wh, settings, since=start + timedelta(days=warmup), at=start + timedelta(days=days))
         seconds = time.perf_counter() - began
         calls = int(wh.scalar("SELECT count() FROM calls"))
-        result = score(opened(wh), plan, settings, days - warmup)
-    return result, calls, seconds
+        alerts, notes = opened(wh)
+    return module, scenarios, alerts, notes, settings, calls, seconds
 
 
 def main() -> None:
-    import os
-
     from bench.report import record
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=6)
-    parser.add_argument("--warmup-days", type=int, default=3)
-    parser.add_argument("--label", default="", help="Section suffix, e.g. 'before' (recorded separately).")
+    parser.add_argument("--traffic", action="append", help="Generator module (repeatable).")
+    parser.add_argument("--days", type=int, default=21)
+    parser.add_argument("--warmup-days", type=int, default=7)
+    parser.add_argument("--label", default="", help="Section suffix (recorded separately).")
+    parser.add_argument("--no-record", action="store_true", help="Print only.")
     args = parser.parse_args()
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    store = Path(__file__).resolve().parent / "out" / "alerts-precision"
-    result, calls, seconds = run(args.days, args.warmup_days, store)
-    body = report(result, calls=calls, days=args.days, warmup=args.warmup_days, seconds=seconds, load=load)
-    print(body)
-    record("Alert precision on independent traffic" + (f" ({args.label})" if args.label else ""), body)
+    STORE.mkdir(parents=True, exist_ok=True)
+    for name in args.traffic or ["bench.alerts_traffic"]:
+        load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        _, scenarios, alerts, notes, settings, calls, seconds = run_generator(name, args.days, args.warmup_days)
+        sets: dict[str, list[Scenario]] = defaultdict(list)
+        for s in scenarios:
+            sets[s.seed_set or "all"].append(s)
+        for seed_set, members in sets.items():
+            result = score(alerts, notes, members, settings, args.days - args.warmup_days)
+            set_calls = sum(s.calls.height for s in members)
+            body = report(result, generator=name, seed_set=seed_set, calls=set_calls, days=args.days,
+                          warmup=args.warmup_days, seconds=seconds, load=load_avg)
+            print(f"## {name} · {seed_set}\n{body}")
+            if not args.no_record:
+                title = f"Alert precision: {name}, {seed_set} seeds" + (f" ({args.label})" if args.label else "")
+                record(title, body)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def evaluate(wh: Warehouse, settings: Settings, cfg: SimulationConfig, *, warmup
     evaluate_signals(wh, settings, since=cfg.range_start + timedelta(days=warmup_days), at=cfg.range_end)
     seconds = time.perf_counter() - began
     events = alert_queries.incident_events(wh, Scope.all(), limit=1_000_000)
+    events = events.filter(pl.col("kind") != "noted")  # info notes (a new spend source) are no alerts
     alerts = []
     for (incident_id,), group in events.sort("at").group_by(["incident_id"], maintain_order=True):
         first = group.row(0, named=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     result = run(args.calls, args.repeat)
     print(json.dumps(result, indent=2))
     families: dict[str, float] = result["families_p50_s"]  # type: ignore[assignment]
@@ -105,7 +107,8 @@ def main() -> None:
 {result['rows']:,} simulated calls and {result['tool_runs']:,} tool runs over 30 days in the embedded
 warehouse ({build_note}). One evaluation = what the minute job does: every signal family at one
 instant (window queries over raw calls, baselines from the rollups, sustain, lifecycle, writes),
-watermarks cleared before each of {args.repeat} timed runs (after a warm-up).
+watermarks cleared before each of {args.repeat} timed runs (after a warm-up). `uptime` load before the
+run: {load} (a shared 2-core machine; the timings are wall time).
 
 **All signals: p50 {result['p50_s']} s, max {result['max_s']} s** — {verdict} the ≤ 2 s target.
 

@@ -216,8 +216,9 @@ class PricingSettings(BaseModel):
 class SignalRule(BaseModel):
     """Parameters shared by every signal rule. `window_min`: the sliding window a measure is taken
     over; `sustain_min`: how long the condition must hold at every evaluation point before it fires
-    (and how long it must be clear everywhere before it resolves); `min_volume`: the fewest events
-    (calls, runs) a window needs to be judged at all."""
+    before it fires; `resolve_quiet_min`: how long the scope must then be clear (no breaching point)
+    before its incident resolves — hysteresis, so a short lull neither resolves nor re-opens it;
+    `min_volume`: the fewest events (calls, runs) a window needs to be judged at all."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -228,14 +229,28 @@ class SignalRule(BaseModel):
     warning: float = 0.0
     critical: float = 0.0
     min_volume: int = Field(20, ge=0)
+    resolve_quiet_min: int | None = Field(
+        None, ge=0, description="Clear this long before resolving (default: the window, at least 15 min).")
+
+    @property
+    def resolve_quiet(self) -> int:
+        """The quiet period in minutes (the setting, else max(window, 15))."""
+        return self.resolve_quiet_min if self.resolve_quiet_min is not None else max(self.window_min, 15)
 
 
 class CacheHitRule(SignalRule):
-    """1 cache hit collapse: cache_read / (cache_read + cache_write) tokens per route/model."""
+    """1 cache hit collapse: cache_read / (cache_read + cache_write) tokens per route/model (automatic
+    caches: cached / input tokens of cache-eligible calls)."""
 
     warning: float = 0.50
     critical: float = 0.30
+    min_volume: int = Field(10, description="Calls that touched the cache; the Wilson bound does the rest.")
+    wide_window_min: int = Field(15, ge=1, description="A window with fewer than `min_volume` calls is widened to "
+                                 "this (a quiet route is judged on more calls, later, rather than never).")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal ratio is learned from.")
+    healthy_ratio: float = Field(0.9, gt=0, le=1, description="A scope whose normal ratio is under this is judged on "
+                                 "change: the thresholds scale by normal / healthy_ratio.")
 
 
 class CacheNotAppliedRule(SignalRule):
@@ -244,17 +259,25 @@ class CacheNotAppliedRule(SignalRule):
     warning: float = 0.10
     critical: float = 0.50
     min_volume: int = 10
+    wide_window_min: int = Field(15, ge=1, description="A window with fewer than `min_volume` eligible calls is "
+                                 "widened to this.")
     min_tokens: dict[str, int] = Field(
         default_factory=lambda: {
             "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,
             "anthropic/claude": 1024, "openai/": 1024,
         },
-        description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins.",
+        description="`provider/model-prefix` → shortest cacheable input; the longest matching prefix wins. Gemini "
+                    "is not judged by default (its implicit cache misses a large, varying share of calls): add "
+                    "e.g. `google/gemini-2.5-pro: 4096` to judge a route that uses context caching.",
     )
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    confidence: float = Field(0.999, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound the share is "
+                              "judged by (high: a 5-minute window judged every minute is hundreds of looks a day, and "
+                              "misses come in clusters — a cold cache after a lull).")
+    baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal share is learned from.")
     automatic_providers: list[str] = Field(
         default_factory=lambda: ["openai"],
-        description="Providers that cache automatically (no cache_control breakpoint): their texts say so.",
+        description="Providers that cache automatically (no cache_control breakpoint): hit ratio = cached / input "
+                    "tokens of cache-eligible calls, and their texts say so (both cache signals).",
     )
 
 
@@ -266,7 +289,9 @@ class PromptAccumulationRule(SignalRule):
     step_min: int = 5
     warning: float = 2.0
     critical: float = 2.0
-    min_volume: int = 100
+    min_volume: int = Field(20, description="Ok calls in the window; the per-call mean is judged by its lower "
+                            "confidence bound (from the calls' own spread), so few calls need a larger move.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the bound on input per call.")
     baseline_days: int = Field(7, ge=1)
     baseline_min_calls: int = Field(100, ge=1, description="Hours with fewer ok calls are left out of the baseline.")
 
@@ -307,20 +332,24 @@ class StaleRoutingRule(SignalRule):
     step_min: int = 5
     warning: float = 0.50
     critical: float = 0.70
-    min_volume: int = 200
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    min_volume: int = Field(100, description="First-step calls in the window; the Wilson bound does the rest.")
+    confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
+                              "judged by (an hour judged every five minutes is many looks).")
 
 
 class SandboxRule(SignalRule):
     """6 sandbox runaway: share of a tool's runs ending in timeout."""
 
     window_min: int = 15
-    sustain_min: int = 5
+    sustain_min: int = Field(15, ge=0, description="A whole window: a burst of timeouts shorter than the window "
+                             "stays in it for up to 15 minutes, so only a condition lasting a window is sustained.")
     warning: float = 0.05
     critical: float = 0.20
     min_volume: int = 10
     min_timeouts: int = 3
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is judged by.")
+    confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
+                              "judged by (high: a 15-minute window judged every minute is many looks at the same "
+                              "few runs).")
 
 
 class LatencyRule(SignalRule):
@@ -338,9 +367,20 @@ class LatencyRule(SignalRule):
     chat_routes: list[str] = Field(default_factory=lambda: ["*chat*"], description="Globs naming chat routes.")
     p99_min_samples: int = Field(100, ge=1, description="A p99 is judged only over at least this many calls "
                                  "(fewer: it is just the slowest call).")
+    wide_window_min: int = Field(180, ge=1, description="A window with fewer than `p99_min_samples` calls is "
+                                 "widened to this (a quiet route's tail is judged later rather than never).")
     baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal is learned from.")
     long_normal_change: float = Field(
-        2.0, gt=1, description="A scope whose normal p99 is already ≥ `critical` fires on p99 ≥ this × its normal.")
+        2.0, gt=1, description="p99 must also reach this × the scope's own normal p99 (a scope whose normal p99 is "
+                               "already long alerts on change, not on level).")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound on the "
+                              "share of calls slower than the p99 threshold (it must clear 1%).")
+    exceedance_levels_ms: list[int] = Field(
+        default_factory=lambda: [int(round(30_000 * 1.15 ** i, -3)) for i in range(25)],
+        description="Latencies at which slow calls are counted, ~15% apart from 30 s to ~8 min (the largest at "
+                    "or under a scope's threshold is used).")
+    mean_moved: float = Field(
+        2.0, gt=1, description="A mean this × the scope's normal mean no longer 'looks fine' (said in the alert).")
     ttft_slo_routes: dict[str, int] = Field(
         default_factory=dict, description="Route glob → TTFT p99 SLO (ms); the first matching glob wins.")
     ttft_default: str = Field(
@@ -351,35 +391,52 @@ class LatencyRule(SignalRule):
 
 
 class SpendSpikeRule(SignalRule):
-    """+ spend spike: cost per user / route / feature over the window vs the same hours of the
-    previous days, and over a floor in $."""
+    """+ spend spike: cost per user / route / feature over the window vs the scope's seasonal
+    baseline and its own variability, and over a floor in $; plus a sustained-shift test over the
+    last whole hours."""
 
     window_min: int = 60
-    sustain_min: int = 15
+    sustain_min: int = Field(30, ge=0, description="Half the window: a one-off burst (one long conversation, a "
+                             "few minutes of retries) is small money and over before it pages.")
     step_min: int = 5
     warning: float = 3.0
     critical: float = 10.0
     min_volume: int = 0
-    baseline_days: int = Field(7, ge=1)
+    baseline_days: int = Field(7, ge=1, description="Days of the same clock hour the baseline's median spans.")
+    baseline_weeks: int = Field(3, ge=0, description="Weeks of the same hour of week the baseline also spans.")
     floor_usd: dict[str, float] = Field(
         default_factory=lambda: {"user_id": 5.0, "route": 10.0, "feature": 10.0},
         description="Spend a window must reach (per dimension) before it can fire.",
     )
     min_history_days: int = Field(
         3, ge=1, description="A user / route / feature younger than this is a new spend source: not judged yet.")
-    z_warning: float = Field(3.0, ge=0, description="Robust z on the log scale (× 1.4826 MAD of log(cost / same-hour "
-                                                     "median)) a window must also reach to warn.")
-    z_critical: float = Field(5.0, ge=0, description="Robust z on the log scale a window must also reach to be critical.")
+    full_history_days: int = Field(
+        7, ge=1, description="Until this age a scope is judged for a critical spike only (no warning, no sustained "
+                             "shift): its same-hour baseline does not yet span a week.")
+    tail_quantile: float = Field(
+        1.0, gt=0.5, le=1, description="The quantile of the scope's own hourly residuals log(cost / baseline) — "
+                                       "its normal bursts and shifts — a window must clear (× `tail_margin`) to warn; "
+                                       "1: the largest of the last `stats_days`.")
+    stats_days: int = Field(14, ge=2, description="Days of a scope's own residuals its variability is learned from.")
+    tail_margin: float = Field(1.5, ge=1, description="How far past its own largest excursion a scope must go to "
+                               "warn (critical: twice it): that excursion is itself a rough estimate, and new hours "
+                               "exceed it by chance.")
+    sustained_hours: int = Field(6, ge=2, description="Whole hours the sustained-shift test sums.")
+    sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
+                                                         "(besides the scope's own variability) to warn.")
 
 
 class Budget(BaseModel):
-    """A monthly budget for a team or a project (or a team within a project)."""
+    """A monthly budget for a team or a project (or a team within a project). `counts`: what it
+    holds — API spend only, or API spend plus the self-hosted infra cost allocated to the team /
+    project (GPU-hours × $/GPU-hour of the nodes, split by tokens served; closed hours only)."""
 
     model_config = ConfigDict(extra="forbid")
 
     team: str | None = None
     project: str | None = None
     monthly_usd: Decimal = Field(gt=0)
+    counts: Literal["api", "api+infra"] = "api"
 
     @model_validator(mode="after")
     def _names_a_scope(self) -> Budget:
@@ -397,6 +454,9 @@ class BudgetRule(SignalRule):
     min_volume: int = 0
     levels: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
     forecast_days: int = Field(7, ge=1, description="Days of recent spend the month-end forecast extrapolates.")
+    forecast_warning: float | None = Field(
+        1.0, gt=0, description="Warn once per period when the month-end forecast reaches this share of the budget "
+                               "(beside the spent levels); None: no forecast warning.")
 
 
 class SignalOverride(BaseModel):

@@ -4,6 +4,7 @@ re-notification with back-off. Real pipeline, real embedded ClickHouse; times pi
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -57,16 +58,16 @@ def test_openai_random_cache_misses_in_small_windows_do_not_page_a_real_drop_doe
     rng = np.random.default_rng(1)
     # quiet: 6 hours, ~6 eligible calls a minute... at 5% random automatic-cache misses (bursts of 2-3 misses
     # in a 5-minute window of ~20 calls push the point estimate over 10% again and again)
-    n = 6 * 60 * 4
+    n = 30 * 60 * 4  # the day before (the route's normal) and six hours
     miss = rng.random(n) < 0.05
-    quiet = _calls(n, start=T0, minutes=360, seed=1, route="search", provider="openai", model="gpt-4o",
-                   cache_read_tokens=pl.Series(np.where(miss, 0, 2400)))
+    quiet = _calls(n, start=T0 - timedelta(days=1), minutes=30 * 60, seed=1, route="search", provider="openai",
+                   model="gpt-4o", cache_read_tokens=pl.Series(np.where(miss, 0, 2400)))
     point = quiet.with_columns((pl.col("ts").dt.truncate("5m")).alias("b")).group_by("b").agg(
         (pl.col("cache_read_tokens") == 0).mean().alias("share"))
     assert (point["share"] > 0.10).sum() >= 3  # the old rule's point estimate would have paged
-    # a real drop: a release stops caching for 70% of the calls from 06:00
+    # a real drop: a release stops caching for 85% of the calls from 06:00
     n2 = 60 * 4
-    lost = rng.random(n2) < 0.7
+    lost = rng.random(n2) < 0.85
     drop = _calls(n2, start=T0 + timedelta(hours=6), minutes=60, seed=2, route="search", provider="openai",
                   model="gpt-4o", cache_read_tokens=pl.Series(np.where(lost, 0, 2400)))
     _ingest(wh, settings, quiet, drop)
@@ -139,3 +140,213 @@ def test_spend_new_route_and_unset_feature_are_not_judged_an_established_spike_i
     assert {"project": "default", "route": "support"} in scopes
     assert "critical" in fired["to_state"].to_list()
     assert all(s.get("feature", "x") != "" and s.get("route") != "launch" for s in scopes)
+
+
+def test_a_short_lull_neither_resolves_nor_reopens_an_incident() -> None:
+    """Class 5: a sandbox incident whose timeouts pause for 12 minutes is one incident, not two."""
+    policy = Policy(renotify_after=timedelta(minutes=60), resolve_unobserved_after=timedelta(hours=2),
+                    resolve_quiet=timedelta(minutes=15))
+    kwargs = {"signal": "sandbox_runaway", "scope": {"project": "p", "tool_name": "code_sandbox"}, "project": "p",
+              "team": "", "unit": "share", "levels": WARNING_CRITICAL, "policy": policy}
+    incident, kinds = None, []
+    for minute in range(0, 120):
+        breaching = minute < 40 or 52 <= minute < 90  # a 12-minute lull, then clear from minute 90
+        obs = Observation(T0 + timedelta(minutes=minute), 2 if breaching else 0, 2 if breaching else 0, 0.4, 0.2, "")
+        incident, event = advance(incident, obs, **kwargs)
+        if event is not None and event.kind is not EventKind.RENOTIFIED:
+            kinds.append((minute, event.kind))
+    assert kinds == [(0, EventKind.OPENED), (104, EventKind.RESOLVED)]  # after 15 quiet minutes (last breach 89)
+    no_quiet = Policy(renotify_after=timedelta(minutes=60), resolve_unobserved_after=timedelta(hours=2))
+    incident, kinds = None, []
+    for minute in range(0, 60):
+        breaching = minute < 40 or minute >= 52
+        obs = Observation(T0 + timedelta(minutes=minute), 2 if breaching else 0, 2 if breaching else 0, 0.4, 0.2, "")
+        incident, event = advance(incident, obs, **{**kwargs, "policy": no_quiet})
+        kinds += [event.kind] if event is not None and event.kind is not EventKind.RENOTIFIED else []
+    assert kinds == [EventKind.OPENED, EventKind.RESOLVED, EventKind.OPENED]  # what flapping looked like
+
+
+def test_one_cause_is_one_incident_listing_its_scopes(wh: Warehouse, settings: Settings) -> None:
+    """Class 5: one provider's slowdown on three route/model scopes is one latency incident that lists
+    them; three runaway reasoning calls on one route are one incident with a count."""
+    frames = []
+    for i, (route, model) in enumerate((("chat", "claude-sonnet-4-5"), ("support", "claude-opus-4-1"),
+                                        ("batch", "claude-haiku-4-5"))):
+        calls = _calls(300, start=T0, minutes=120, seed=20 + i, route=route, provider="anthropic", model=model)
+        slow = (pl.col("ts") >= T0 + timedelta(hours=1)) & (pl.int_range(pl.len()) % 20 == 0)
+        frames.append(calls.with_columns(pl.when(slow).then(45_000).otherwise(pl.col("latency_ms")).alias("latency_ms")))
+    frames.append(_calls(120, start=T0, minutes=120, seed=30, route="fast", provider="openai", model="gpt-4o"))
+    deep = _calls(20, start=T0, minutes=120, seed=31, route="deep", provider="openai", model="o3",
+                  reasoning_tokens=8_000, output_tokens=9_000)
+    runaway = deep.head(3).with_columns(
+        pl.Series("ts", [T0 + timedelta(hours=1, minutes=m) for m in (5, 20, 44)]).cast(pl.Datetime("ms", "UTC")),
+        pl.Series("event_id", ["run-1", "run-2", "run-3"]), pl.lit(150_000).alias("reasoning_tokens"),
+        pl.lit(151_000).alias("output_tokens"))
+    _ingest(wh, settings, *frames, deep, runaway)
+    evaluate_signals(wh, settings, since=T0 + timedelta(minutes=55), at=T0 + timedelta(hours=3))
+    latency = _opened(wh, "latency_tail").filter(pl.col("kind") == "opened")
+    assert latency.height == 1  # not one page per route/model
+    members = json.loads(queries.incident(wh, Scope.all(), latency["incident_id"][0])["detail"])["members"]
+    assert sorted(m["route"] for m in members) == ["batch", "chat", "support"]
+    assert "3 scopes" in queries.incident(wh, Scope.all(), latency["incident_id"][0])["summary"]
+    reasoning = _opened(wh, "reasoning_runaway").filter(pl.col("kind") == "opened")
+    assert reasoning.height == 1
+    assert "3 runaway call(s) in this incident" in queries.incident(wh, Scope.all(), reasoning["incident_id"][0])["summary"]
+
+
+def _hourly_calls(counts: np.ndarray, *, start: datetime, route: str, seed: int, **columns) -> pl.DataFrame:
+    """Calls whose count per hour follows `counts` (Opus, 20k input tokens: ~$0.32 a call)."""
+    rng = np.random.default_rng(seed)
+    hour = np.repeat(np.arange(counts.size), counts)
+    offsets = hour * 3_600_000 + rng.integers(0, 3_600_000, hour.size)
+    ts = pl.Series("ts", start.timestamp() * 1000 + np.sort(offsets)).cast(pl.Int64).cast(pl.Datetime("ms", "UTC"))
+    frame = pl.DataFrame({"ts": ts, "event_id": [f"h-{route}-{seed}-{i}" for i in range(hour.size)]}).with_columns(
+        pl.lit("default").alias("project"), pl.lit(route).alias("route"), pl.lit(route).alias("feature"),
+        pl.lit("anthropic").alias("provider"), pl.lit("claude-opus-4-1").alias("model"),
+        pl.lit(20_000).alias("input_tokens"), pl.lit(200).alias("output_tokens"), pl.lit("ok").alias("status"),
+        pl.lit(2000).alias("latency_ms"), ("u-" + (pl.int_range(pl.len()) % 7).cast(pl.String)).alias("user_id"))
+    for name, value in columns.items():
+        frame = frame.with_columns(pl.lit(value).alias(name))
+    return frame
+
+
+def test_spend_judges_each_scope_by_its_own_variability_and_tells_new_sources_once(wh: Warehouse,
+                                                                                   settings: Settings) -> None:
+    """Class 9: a bursty route's usual ×4 news bursts do not page, a ×30 runaway on it does; a steady
+    route's day-long ×2.6 level shift (no hour reaches 3×) warns through the sustained-shift test.
+    Classes 4 and 11: a route launched yesterday is told once as a new spend source, never paged."""
+    rng = np.random.default_rng(5)
+    days = 11
+    noise = np.exp(0.25 * np.clip(rng.standard_t(3, days * 24), -3, 3))
+    bursty = (60 * noise).astype(np.int64)
+    for day in range(days - 1):  # a few-hour ×4 burst most days: this route's normal
+        if day % 3 != 2:
+            at = day * 24 + int(rng.integers(8, 18))
+            bursty[at: at + 2] *= 4
+    test_day = (days - 1) * 24
+    bursty[test_day + 9: test_day + 11] = 240  # today's news burst, like the others
+    bursty[test_day + 15: test_day + 17] = 1_800  # an agent loop: ×30
+    steady = np.full(days * 24, 60)
+    steady[test_day - 24 + 8: test_day - 24 + 20] = 156  # yesterday 08:00-20:00 at ×2.6
+    fresh = np.zeros(days * 24, dtype=np.int64)
+    fresh[test_day - 30:] = 80  # launched yesterday
+    _ingest(wh, settings, _hourly_calls(bursty, start=T0, route="news", seed=1),
+            _hourly_calls(steady, start=T0, route="steady", seed=2), _hourly_calls(fresh, start=T0, route="fresh", seed=3))
+    evaluate_signals(wh, settings, since=T0 + timedelta(days=days - 2), at=T0 + timedelta(days=days))
+    events = queries.incident_events(wh, Scope.all(), limit=100_000).filter(pl.col("signal") == "spend_spike")
+    pages = events.filter(pl.col("kind").is_in(["opened", "escalated"]))
+    routes = {(dict(s).get("route"), state, at.hour) for s, state, at in
+              zip(pages["scope"].to_list(), pages["to_state"].to_list(), pages["at"].to_list(), strict=True)}
+    news = sorted((state, hour) for route, state, hour in routes if route == "news")
+    assert news and all(hour >= 15 for _, hour in news), news  # the runaway, not the usual burst at 09:00
+    assert any(state == "critical" for state, _ in news), news
+    assert any(route == "steady" and state == "warning" for route, state, _ in routes)  # the sustained shift
+    steady_summary = events.filter(pl.col("scope").map_elements(lambda s: dict(s).get("route") == "steady",
+                                                               return_dtype=pl.Boolean))["summary"].to_list()
+    assert any("sustained shift" in text for text in steady_summary)
+    assert not any(route == "fresh" for route, _, _ in routes)
+    notes = events.filter(pl.col("kind") == "noted")
+    noted = [dict(s) for s in notes["scope"].to_list()]
+    assert {"project": "default", "route": "fresh"} in noted and noted.count({"project": "default", "route": "fresh"}) == 1
+    assert "New spend source" in notes["summary"].to_list()[noted.index({"project": "default", "route": "fresh"})]
+
+
+def test_cache_rules_fit_the_provider_and_the_scopes_own_normal(wh: Warehouse, settings: Settings) -> None:
+    """Class 1 / provider-aware rules: an OpenAI route whose normal cached / input is 0.4 (a short
+    shared prefix) is not a standing collapse, a broken prefix on it is; a Gemini route that stops
+    using its context cache is told about its context cache, not about cache_control."""
+    rng = np.random.default_rng(7)
+    day = 24 * 60
+    n = 8 * (day + 120)
+    cached = np.where(rng.random(n) < 0.95, 1024, 0)  # 1024 of ~2560 input tokens: ~0.38 normally
+    broken = np.arange(n) >= 8 * (day + 60)  # from 01:00 on day 1 a timestamp leads the prompt
+    openai = _calls(n, start=T0, minutes=day + 120, seed=40, route="answers", provider="openai", model="gpt-4o",
+                    input_tokens=2560, cache_read_tokens=pl.Series(np.where(broken & (rng.random(n) < 0.95), 0, cached)))
+    g = 2 * (day + 120)
+    dropped = np.arange(g) >= 2 * (day + 60)
+    gemini = _calls(g, start=T0, minutes=day + 120, seed=41, route="docs", provider="google", model="gemini-2.5-pro",
+                    input_tokens=30_000, cache_read_tokens=pl.Series(np.where(dropped, 0, 24_000)))
+    _ingest(wh, settings, openai, gemini)
+    rules = settings.signals.cache_not_applied.min_tokens | {"google/gemini-2.5-pro": 4096}  # context caching
+    settings = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+        "cache_not_applied": settings.signals.cache_not_applied.model_copy(update={"min_tokens": rules})})})
+    evaluate_signals(wh, settings, since=T0 + timedelta(days=1), at=T0 + timedelta(days=1, minutes=55))
+    assert _opened(wh, "cache_hit_collapse").is_empty() and _opened(wh, "cache_not_applied").is_empty()
+    evaluate_signals(wh, settings, at=T0 + timedelta(days=1, hours=2))
+    collapse = _opened(wh, "cache_hit_collapse")
+    assert "critical" in collapse["to_state"].to_list()
+    assert "prompt_cache_key" in collapse["next_step"][0] and "cache_control" not in collapse["next_step"][0]
+    docs = _opened(wh, "cache_not_applied").filter(
+        pl.col("scope").map_elements(lambda s: dict(s).get("route") == "docs", return_dtype=pl.Boolean))
+    assert "critical" in docs["to_state"].to_list()
+    text = docs["cause"][0] + docs["next_step"][0]
+    assert "context cache" in text and "cache_control" not in text
+
+
+def test_latency_is_judged_against_the_scopes_own_normal(wh: Warehouse, settings: Settings) -> None:
+    """Class 3: a route whose normal p99 is 20 s does not page when an hour's p99 reaches 32 s (only
+    2× its normal is news); a chat route whose normal TTFT p99 is ~2 s is not held to a global 1 s
+    SLO; a real slowdown of each still fires."""
+    from alerts.rules.latency import LatencyFamily
+
+    rng = np.random.default_rng(9)
+    hours = 8 * 24 + 3
+    n = 120 * hours
+    hour = np.arange(n) // 120
+    think_latency = rng.lognormal(np.log(8_000), 0.4, n)
+    think_latency[hour == hours - 3] *= 1.6  # a busy hour: p99 ~32 s
+    slow = (hour == hours - 1) & (rng.random(n) < 0.05)
+    think_latency[slow] = 65_000  # a real tail: p99 65 s
+    think = _calls(n, start=T0, minutes=hours * 60, seed=50, route="think", provider="openai", model="o3",
+                   latency_ms=pl.Series(think_latency.astype(np.int64)))
+    ttft = rng.lognormal(np.log(700), 0.45, n)
+    ttft[hour == hours - 1] *= 7  # a TTFT regression: p99 ~14 s
+    chat = _calls(n, start=T0, minutes=hours * 60, seed=51, route="assistant-chat", provider="anthropic",
+                  model="claude-sonnet-4-5", stream=True, ttft_ms=pl.Series(ttft.astype(np.int64)),
+                  latency_ms=pl.Series((ttft + 3_000).astype(np.int64)))
+    _ingest(wh, settings, think, chat)
+    last = T0 + timedelta(hours=hours)
+    evaluate_signals(wh, settings, since=last - timedelta(hours=3), at=last - timedelta(hours=1, minutes=5),
+                     families=(LatencyFamily(),))
+    assert _opened(wh, "latency_tail").is_empty()  # neither the busy hour nor the chat's normal TTFT
+    evaluate_signals(wh, settings, at=last, since=last - timedelta(hours=1), families=(LatencyFamily(),))
+    fired = _opened(wh, "latency_tail")
+    scopes = {dict(s)["route"]: state for s, state in zip(fired["scope"].to_list(), fired["to_state"].to_list(),
+                                                          strict=True)}
+    assert scopes == {"think": "critical", "assistant-chat": "warning"}
+    think_summary = fired.filter(pl.col("to_state") == "critical")["summary"][0]
+    assert "normal p99 20" in think_summary or "normal p99 19" in think_summary or "normal p99 21" in think_summary
+
+
+def test_budget_warns_once_when_the_month_end_forecast_crosses_it(wh: Warehouse, settings: Settings) -> None:
+    """Class 8: a team forecast past its budget is told before the money is spent — once per period,
+    even when the forecast dips and crosses again — beside the 50/80/100% spent levels; each budget
+    says what it counts."""
+    from alerts.rules.budget import BudgetFamily
+    from llmledger.settings import Budget
+
+    start = datetime(2025, 11, 1, tzinfo=UTC)
+    counts = np.full(14 * 24, 13)
+    counts[9 * 24: 11 * 24] = 60  # two days at ~4.6x: the forecast crosses, then dips back under
+    calls = _hourly_calls(counts, start=start, route="search", seed=60, team="search")
+    _ingest(wh, settings, calls)
+    budgets = [Budget(team="search", monthly_usd="3500"),
+               Budget(project="default", monthly_usd="100000", counts="api+infra")]
+    settings = settings.model_copy(update={"signals": settings.signals.model_copy(update={"budgets": budgets})})
+    evaluate_signals(wh, settings, since=start + timedelta(days=7), at=start + timedelta(days=14),
+                     families=(BudgetFamily(),))
+    events = queries.incident_events(wh, Scope.all(), limit=10_000).filter(pl.col("signal") == "budget")
+    forecast = events.filter(pl.col("scope").map_elements(lambda s: dict(s).get("measure") == "forecast",
+                                                          return_dtype=pl.Boolean))
+    assert forecast["kind"].to_list() == ["opened"] and forecast["to_state"].to_list() == ["warning"]
+    assert forecast["at"][0] < start + timedelta(days=11)  # while the month-to-date is still far under
+    assert "month-end forecast" in forecast["summary"][0] and "API spend only" in forecast["summary"][0]
+    spent = events.filter(pl.col("scope").map_elements(lambda s: "measure" not in dict(s), return_dtype=pl.Boolean))
+    assert spent.filter(pl.col("to_state") == "critical").is_empty()  # the money was not all spent
+    assert not events.filter(pl.col("scope").map_elements(lambda s: dict(s).get("project") == "default",
+                                                          return_dtype=pl.Boolean)).height  # never near
+    from alerts.rules.budget import BudgetThreshold
+
+    infra = BudgetThreshold().describe({"value": 10.0, "used": 0.1, "budget_usd": 100.0, "forecast_usd": 40.0,
+                                        "counts": "api+infra"})
+    assert "API spend + self-hosted infra" in infra

@@ -159,9 +159,14 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
                           "input_tokens": [3000, 5000], "cache_read_tokens": [1024, 0], "output_tokens": [400, 900]}),
         at=START),
     "advice.priced_providers": lambda wh: list(advice.priced_providers(wh, "gpt-4o")),
+    "signals.cache_baseline": lambda wh: signals.cache_baseline(wh, Scope.all(), [END], baseline_days=1)
+    .sort(["route", "model", "provider"]),
     "signals.spend_buckets": lambda wh: signals.spend_buckets(wh, Scope.all(), START, END),
-    "signals.spend_baseline": lambda wh: signals.spend_baseline(
-        wh, Scope.all(), [START], users=["u-0012"], routes=["assistant-chat"], features=[]),
+    "signals.spend_hourly": lambda wh: pl.concat([
+        signals.spend_hourly(wh, Scope.all(), START, END, users=["u-0012"], routes=["assistant-chat"]),
+        signals.spend_hourly(wh, Scope.all(), START, END, every_key=True)]).sort(["dimension", "key", "hour"]),
+    "signals.spend_user_routes": lambda wh: signals.spend_user_routes(
+        wh, Scope.all(), START, END, users=["u-0012"]).sort(["key", "route", "bucket"]),
     "signals.budget_hourly": lambda wh: signals.budget_hourly(wh, Scope.all(), START, END),
     "signals.budget_recent": lambda wh: signals.budget_recent(wh, Scope.all(), START, END),
     "signals.history_start": lambda wh: signals.history_start(wh, Scope.all()),
@@ -173,6 +178,7 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "alerts.outbox": lambda wh: alerts.outbox(wh),
     "alerts.silences": lambda wh: alerts.silences(wh, active_at=END),
     "alerts.watermarks": lambda wh: alerts.watermarks(wh),
+    "alerts.noted_scopes": lambda wh: sorted(alerts.noted_scopes(wh, "spend_spike")),
     "jobs.job_runs": lambda wh: jobs.job_runs(wh, Scope.all()),
     "jobs.job_failures": lambda wh: jobs.job_failures(wh, Scope.all()),
     "jobs.last_runs": lambda wh: jobs.last_runs(wh, Scope.all()),

@@ -57,14 +57,40 @@ class Rule:
     notify_resolved: ClassVar[bool] = True
     renotify: ClassVar[bool] = True  # re-notify a standing CRITICAL after the cool-down
     method: ClassVar[str] = "point value vs threshold"  # the statistic judged (`llmledger signals list`)
+    # one incident per cause: scopes of the same group (e.g. one provider) breaching in the same
+    # window are one incident listing them; empty: one incident per scope
+    group_keys: ClassVar[tuple[str, ...]] = ()
+    worse: ClassVar[str] = "higher"  # which way a value is worse (the group's worst member leads it)
+    notes: ClassVar[bool] = False  # the family may return info notes (`<name>:notes`), each told once
 
     def settings(self, ctx: RuleContext) -> SignalRule:
         """The rule's default parameters."""
-        return getattr(ctx.signals, self.name)
+        return self.settings_of(ctx.signals)
+
+    def settings_of(self, signals: SignalsSettings) -> SignalRule:
+        """The rule's default parameters from the signals settings."""
+        return getattr(signals, self.name)
 
     def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
         """The scope an observation row names."""
         return {key: str(row[key]) for key in self.scope_keys}
+
+    def accumulate(self, detail: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        """An open incident's detail after one more observation (e.g. every runaway call it saw)."""
+        return detail
+
+    def levels_of(self, scope: dict[str, str]) -> tuple[Level, ...]:
+        """The levels a scope is graded on (most rules: the same for every scope)."""
+        return self.levels
+
+    def key_expr(self) -> pl.Expr:
+        """The scope's key (`alerts.model.scope_key` of `scope_of`) as a Polars expression."""
+        return pl.concat_str([pl.lit(f"{k}=") + pl.col(k).cast(pl.String).fill_null("None") for k in self.scope_keys],
+                             separator=",")
+
+    def note(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
+        """The text of an info note about a scope (rules with `notes`)."""
+        return Explanation(f"{self.title}: noted", self.next_step)
 
     def describe(self, row: dict[str, Any]) -> str:
         """One line: the value against the threshold."""
@@ -216,8 +242,10 @@ def sustain(
     absent_means_ok: bool = False,
 ) -> pl.DataFrame:
     """From per-point levels (`point_level`, UNKNOWN where a point could not be judged) to `level`
-    (held at every point of the sustain period ending at each instant) and `peak` (the highest
-    level at any of those points). Rows are returned for the requested instants only."""
+    (held at every judged point of the sustain period ending at each instant — a point too thin to
+    judge neither breaks nor makes it, but at least two points, or the only one, must be judged)
+    and `peak` (the highest level at any of those points). Rows are returned for the requested
+    instants only."""
     if judged.is_empty():
         return judged.with_columns(pl.lit(0, pl.Int8).alias("level"), pl.lit(0, pl.Int8).alias("peak"))
     span = points(instants, step, sustain_for)
@@ -230,9 +258,11 @@ def sustain(
     )
     width = int(sustain_for / step) + 1
     breach = pl.col("point_level") > 0
+    known = pl.col("point_level") >= 0
+    held = pl.when(known).then(pl.col("point_level")).otherwise(99).rolling_min(width, min_samples=1).over(keys)
+    enough = known.cast(pl.Int32).rolling_sum(width, min_samples=1).over(keys) >= min(2, width)
     out = full.with_columns(
-        pl.col("point_level").rolling_min(width, min_samples=1).over(keys).clip(lower_bound=0)
-        .cast(pl.Int8).alias("level"),
+        pl.when(enough).then(held).otherwise(0).clip(0, 98).cast(pl.Int8).alias("level"),
         pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),
         (~breach).cum_sum().over(keys).alias("_run"),
     ).with_columns(

@@ -33,12 +33,20 @@ def budget_name(budget: Budget) -> str:
     return ",".join(f"{k}={v}" for k, v in (("project", budget.project), ("team", budget.team)) if v)
 
 
+def counts_text(budget_counts: str) -> str:
+    """What a budget holds, for people."""
+    return "API spend + self-hosted infra" if budget_counts == "api+infra" else "API spend only"
+
+
 class BudgetThreshold(Rule):
     """+ budget: month-to-date spend of a team / project (both when both are given) against its
     monthly budget; levels at 50% and 80% (WARNING) and 100% (CRITICAL), each notified once per
-    month. The alert carries a month-end forecast: month-to-date plus the daily rate of the last
-    `forecast_days` days times the days left."""
+    month. Beside them, a forecast warning, once per period: month-to-date plus the daily rate of
+    the last `forecast_days` days times the days left reaches `forecast_warning` (100%) of the
+    budget — its own incident (scope `measure=forecast`), which holds until the period ends. Each
+    budget says whether it counts API spend only or API spend + self-hosted infra (`counts`)."""
 
+    method = "month-to-date vs 50/80/100%; month-end forecast (7-day rate) ≥ 100% once per period"
     name = "budget"
     title = "Budget"
     scope_keys = ("budget", "period")
@@ -47,29 +55,54 @@ class BudgetThreshold(Rule):
     renotify = False  # each level is notified once per month
     next_step = ("Review the top spenders of the scope (routes, users, models) and the savings opportunities; "
                  "raise the budget or cap the spend.")
+    forecast_level = (Level("forecast over budget", Severity.WARNING),)
 
     def __init__(self, levels: list[float] | None = None) -> None:
         marks = levels or [0.5, 0.8, 1.0]
         self.levels = tuple(Level(f"{m:.0%}", Severity.CRITICAL if m >= 1.0 else Severity.WARNING) for m in marks)
 
+    def levels_of(self, scope: dict[str, str]) -> tuple[Level, ...]:
+        return self.forecast_level if scope.get("measure") == "forecast" else self.levels
+
     def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
         scope = dict(part.split("=", 1) for part in str(row["budget"]).split(","))
-        return {**scope, "period": str(row["period"])}
+        scope["period"] = str(row["period"])
+        if row.get("measure") == "forecast":
+            scope["measure"] = "forecast"
+        return scope
+
+    def key_expr(self) -> pl.Expr:
+        return pl.concat_str([pl.col("budget"), pl.lit(",period="), pl.col("period"),
+                              pl.when(pl.col("measure") == "forecast").then(pl.lit(",measure=forecast"))
+                              .otherwise(pl.lit(""))])
 
     def describe(self, row: dict[str, Any]) -> str:
+        counts = counts_text(str(row.get("counts") or "api"))
+        if row.get("measure") == "forecast":
+            return (f"{self.title}: month-end forecast ${row.get('forecast_usd', 0):,.2f}, "
+                    f"{(row.get('forecast_usd') or 0) / (row.get('budget_usd') or 1):.0%} of ${row.get('budget_usd', 0):,.2f} "
+                    f"({counts}); ${row.get('spent_usd', 0):,.2f} spent so far")
         return (f"{self.title}: ${row['value']:,.2f} spent this month, {row.get('used', 0):.0%} of "
-                f"${row.get('budget_usd', 0):,.2f}; forecast ${row.get('forecast_usd', 0):,.2f} by month end")
+                f"${row.get('budget_usd', 0):,.2f} ({counts}); forecast ${row.get('forecast_usd', 0):,.2f} by month end")
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         forecast, budget = row.get("forecast_usd") or 0, row.get("budget_usd") or 0
+        rate = row.get("daily_rate_usd") or 0
+        counts = counts_text(str(row.get("counts") or "api"))
+        if scope.get("measure") == "forecast":
+            return Explanation(
+                f"at the last {ctx.signals.budget.forecast_days} days' rate (${rate:,.2f}/day) the month ends at "
+                f"${forecast:,.2f}, {forecast / budget:.0%} of the budget ({counts}); warned once this period",
+                self.next_step)
         over = f"forecast ${forecast:,.2f} by month end ({forecast / budget:.0%} of the budget)" if budget else ""
         level = int(row.get("level") or 0)
         stage = self.levels[level - 1].name if level else "a level"
-        return Explanation(f"month-to-date spend crossed {stage} of the budget; {over}", self.next_step)
+        return Explanation(f"month-to-date spend ({counts}) crossed {stage} of the budget; {over}", self.next_step)
 
 
 class BudgetFamily(Family):
-    """Budgets from the hourly rollup plus the current hour's raw calls."""
+    """Budgets from the hourly rollup plus the current hour's raw calls (and, for budgets that
+    count it, the self-hosted infra cost allocated by hour)."""
 
     name = "budget"
     rules = (BudgetThreshold(),)
@@ -98,15 +131,19 @@ class BudgetFamily(Family):
             for column, value in (("team", budget.team), ("project", budget.project)):
                 if value:
                     match = match & (pl.col(column) == value)
-            h = hourly.filter(match).group_by("hour").agg(pl.col("cost_usd").sum()).sort("hour")
+            h = hourly.filter(match).group_by("hour").agg(pl.col("cost_usd").sum())
+            if budget.counts == "api+infra":
+                h = pl.concat([h, _infra_hourly(ctx, budget, hour_lo, hour_hi)]).group_by("hour").agg(
+                    pl.col("cost_usd").sum())
             r = recent.filter(match).group_by("bucket").agg(pl.col("cost_usd").sum()).sort("bucket")
-            frames.append(self._judge(at, h, r, budget, settings.forecast_days, rule))
+            frames.append(self._judge(at, h.sort("hour"), r, budget, settings.forecast_days, rule,
+                                      settings.forecast_warning))
         out = pl.concat(frames) if frames else empty_observations(KEYS)
         return {rule.name: out}
 
     @staticmethod
     def _judge(at: pl.DataFrame, hourly: pl.DataFrame, recent: pl.DataFrame, budget: Budget, forecast_days: int,
-               rule: BudgetThreshold) -> pl.DataFrame:
+               rule: BudgetThreshold, forecast_warning: float | None) -> pl.DataFrame:
         amount = float(budget.monthly_usd)
         # G(t): spend of whole hours before t (all fetched history); R(t): raw spend of buckets before t
         cum_h = hourly.with_columns(pl.col("cost_usd").cum_sum().alias("g"), (pl.col("hour") + timedelta(hours=1))
@@ -145,10 +182,38 @@ class BudgetFamily(Family):
         thresholds = pl.lit(marks[0] * amount)
         for mark in marks[1:]:
             thresholds = pl.when(pl.col("used") >= mark).then(mark * amount).otherwise(thresholds)
-        return out.with_columns(
+        common = [pl.lit(budget_name(budget)).alias("budget"), pl.col("month").dt.strftime("%Y-%m").alias("period"),
+                  pl.lit(budget.team or "").alias("team"), pl.lit(budget.project or "").alias("project"),
+                  pl.lit(0.0).alias("volume"), pl.lit(budget.counts).alias("counts")]
+        columns = ["budget", "period", "measure", "project", "team", "at", "level", "peak", "value", "threshold",
+                   "volume", "used", "budget_usd", "forecast_usd", "daily_rate_usd", "spent_usd", "counts"]
+        spent = out.with_columns(
             level.cast(pl.Int8).alias("level"), level.cast(pl.Int8).alias("peak"), thresholds.alias("threshold"),
-            pl.lit(budget_name(budget)).alias("budget"), pl.col("month").dt.strftime("%Y-%m").alias("period"),
-            pl.lit(budget.team or "").alias("team"), pl.lit(budget.project or "").alias("project"),
-            pl.lit(0.0).alias("volume"),
-        ).select("budget", "period", "project", "team", "at", "level", "peak", "value", "threshold", "volume",
-                 "used", "budget_usd", "forecast_usd", "daily_rate_usd")
+            pl.lit("spent").alias("measure"), pl.col("value").alias("spent_usd"), *common,
+        ).select(columns)
+        if forecast_warning is None:
+            return spent
+        over = pl.col("forecast_usd") >= forecast_warning * amount
+        # once crossed, held (never resolved) until the period ends: warned once per period
+        forecast = out.with_columns(
+            over.cast(pl.Int8).alias("level"), pl.when(over).then(1).otherwise(-1).cast(pl.Int8).alias("peak"),
+            pl.lit(forecast_warning * amount).alias("threshold"), pl.lit("forecast").alias("measure"),
+            pl.col("value").alias("spent_usd"), *common,
+        ).with_columns(pl.col("forecast_usd").alias("value")).select(columns)
+        return pl.concat([spent, forecast])
+
+
+def _infra_hourly(ctx: RuleContext, budget: Budget, lo: datetime, hi: datetime) -> pl.DataFrame:
+    """The self-hosted infra cost allocated to a budget's team / project per closed hour."""
+    from warehouse.queries import nodes
+    from warehouse.queries.scope import Scope
+
+    scope = Scope.of(budget.project) if budget.project else ctx.scope
+    if budget.project and ctx.scope.projects is not None and budget.project not in ctx.scope.projects:
+        return pl.DataFrame(schema={"hour": TIME, "cost_usd": pl.Float64})
+    dimension, filters = ("team", {"team": [budget.team]}) if budget.team else ("project", {"project": [budget.project]})
+    frame = nodes.infra_by(ctx.wh, scope, dimension, lo, hi, filters, grain="hour", tag="signals:budget-infra")
+    if frame.is_empty():
+        return pl.DataFrame(schema={"hour": TIME, "cost_usd": pl.Float64})
+    return frame.select(pl.col("bucket").cast(TIME).alias("hour"), pl.col("infra_cost_usd").cast(pl.Float64).fill_null(0.0)
+                        .alias("cost_usd"))

@@ -17,10 +17,12 @@ from alerts.rules.base import (
     Family,
     Rule,
     RuleContext,
+    TIME,
     first_value,
     onset_of,
     scope_thresholds,
     sustain,
+    time_series,
     window_sums,
 )
 from alerts.rules.stats import wilson_lower, wilson_upper
@@ -56,15 +58,34 @@ def describe_shift(ctx: RuleContext, filters: dict[str, list[str]], attributes: 
     return phrases, detail
 
 
-class CacheHitCollapse(Rule):
-    """1 cache hit collapse: cache_read / (cache_read + cache_write) tokens over a sliding window per
-    route/model, among calls with cache tokens; WARNING < 0.50, CRITICAL < 0.30, held for the
-    sustain period; judged only on windows with `min_volume` calls that touched the cache.
-    Method: the Wilson upper bound (one-sided, `confidence`) of the ratio, with the calls that
-    touched the cache as the sample size (tokens of one call are not independent), must be under
-    the threshold — a few unlucky calls in a small window cannot page."""
+EXPLICIT_GEMINI = ("google", "gemini", "vertex_ai")  # context caching: a cachedContent the request names
 
-    method = "Wilson upper bound (calls as n) < threshold"
+
+def cache_kind(provider: str, automatic: list[str]) -> str:
+    """How a provider caches: 'automatic' (OpenAI: the longest identical prefix, nothing to mark),
+    'gemini' (explicit context caches the request references) or 'anthropic' (cache_control
+    breakpoints)."""
+    if provider in automatic:
+        return "automatic"
+    return "gemini" if provider in EXPLICIT_GEMINI else "anthropic"
+
+
+class CacheHitCollapse(Rule):
+    """1 cache hit collapse, per route/model over a sliding window, held for the sustain period:
+    explicit-cache providers (Anthropic, Gemini context caching) cache_read / (cache_read +
+    cache_write) tokens among calls that touched the cache; automatic-cache providers
+    (`automatic_providers`, OpenAI) cached / input tokens of calls long enough to cache (their
+    read/(read+write) is 1 by construction). WARNING < 0.50, CRITICAL < 0.30; a scope whose own
+    normal (previous `baseline_days`, rollups) is under `healthy_ratio` is judged on change: the
+    thresholds scale with its normal; a scope with no cached history (new, or never cached) is not
+    judged — it did not stop caching. Method: the Wilson upper bound (one-sided, `confidence`) of
+    the ratio, with calls as the sample size (tokens of one call are not independent), must be
+    under the threshold, over ≥ `min_volume` calls (a thinner window is widened to
+    `wide_window_min`) — a few unlucky calls in a small window cannot page."""
+
+    method = "Wilson upper bound (calls as n) < threshold; automatic caches: cached / input; vs own normal"
+    group_keys = ("project", "provider")
+    worse = "lower"
 
     name = "cache_hit_collapse"
     title = "Cache hit collapse"
@@ -73,6 +94,16 @@ class CacheHitCollapse(Rule):
     next_step = ("Separate the fixed prefix from the dynamic suffix: roll back the prompt change that broke "
                  "the prefix, then check the hit ratio is back above 0.50 five minutes later; if not, look "
                  "for timestamps, request ids or user names inside the cached prefix.")
+    next_steps = {
+        "anthropic": next_step,
+        "gemini": ("The cached content no longer matches what requests send: roll back the prompt change, re-create "
+                   "the context cache from the fixed part only (system instruction, documents) and keep dynamic "
+                   "values in the request after it; check the cache's TTL outlives the gaps between calls."),
+        "automatic": ("OpenAI reuses the longest identical prompt prefix (from 1024 tokens): roll back the change that "
+                      "put a dynamic value (timestamp, id, user data) early in the prompt, keep static content first "
+                      "and tools in a fixed order, and pass prompt_cache_key so calls sharing a prefix reach the "
+                      "same cache."),
+    }
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
@@ -80,25 +111,35 @@ class CacheHitCollapse(Rule):
                               at - timedelta(minutes=settings.window_min + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()},
                                          ["prompt_version", "prompt_prefix_hash", "sdk"], at=at, changed_by=changed_by)
+        kind = cache_kind(str(row.get("provider") or ""), ctx.signals.cache_not_applied.automatic_providers)
         cause = ("; ".join(phrases) + " just before the drop") if phrases else (
             "no prompt version or prefix change around the onset: a dynamic value may have entered the prefix")
-        return Explanation(cause, self.next_step, detail)
+        return Explanation(cause, self.next_steps[kind], {**detail, "provider": row.get("provider"),
+                                                          "normal_ratio": row.get("normal")})
 
 
 class CacheNotApplied(Rule):
     """1b cache not applied: share of calls long enough to cache (Anthropic Haiku ≥ 2048, Sonnet /
-    Opus ≥ 1024, OpenAI ≥ 1024 input tokens) that neither read nor wrote the cache, per route/model
-    over a sliding window; WARNING > 10%, CRITICAL > 50%. Invisible to signal 1 (its denominator is 0).
-    Method: the Wilson lower bound (one-sided, `confidence`) of the share must exceed the threshold,
-    so random misses in small windows (OpenAI's automatic cache misses a few percent of calls) do not
-    page. Texts are provider-aware: automatic-cache providers (`automatic_providers`, OpenAI) have no
-    cache_control breakpoint to restore."""
+    Opus ≥ 1024, OpenAI ≥ 1024 input tokens; Gemini when configured) that neither read nor wrote
+    the cache, per route/model
+    over a sliding window; WARNING > 10%, CRITICAL > 50% — each at least twice the scope's own normal
+    share (the previous `baseline_days`, rollups), so a route that never caches some calls is
+    judged on change; a scope without ≥ 100 cache-eligible calls of history is not judged yet.
+    Invisible to signal 1 (its denominator is 0). Method: the Wilson lower bound
+    (one-sided, `confidence`) of the share must exceed the threshold, so random misses in small
+    windows (OpenAI's automatic cache misses a few percent of calls) do not page. Texts are
+    provider-aware: Anthropic restores its cache_control breakpoint, Gemini its context cache,
+    automatic-cache providers (`automatic_providers`, OpenAI) have nothing to mark."""
 
-    method = "Wilson lower bound > threshold"
+    method = "Wilson lower bound > threshold (vs own normal share)"
+    group_keys = ("project", "provider")
     automatic_next_step = ("OpenAI caches automatically (prompts of ≥ 1024 tokens whose beginning is identical): "
                            "put static content first and dynamic values (timestamps, ids, user data) last, keep "
                            "tools and images in a fixed order, and pass prompt_cache_key so calls sharing a prefix "
                            "reach the same cache; there is no cache_control breakpoint to set.")
+    gemini_next_step = ("Requests stopped naming the context cache (cached_content) or it expired: re-create it with a "
+                        "TTL longer than the gaps between calls and pass its name on every request (the SDK or "
+                        "prompt change that dropped it is the place to look).")
 
     name = "cache_not_applied"
     title = "Cache not applied"
@@ -113,21 +154,53 @@ class CacheNotApplied(Rule):
                               at - timedelta(minutes=settings.window_min + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()},
                                          ["sdk", "prompt_version", "model_raw"], at=at, changed_by=changed_by)
-        automatic = str(row.get("provider") or "") in settings.automatic_providers
+        kind = cache_kind(str(row.get("provider") or ""), settings.automatic_providers)
         if phrases:
             cause = "; ".join(phrases) + ": caching stopped with it"
-        elif automatic:
+        elif kind == "automatic":
             cause = ("no SDK or prompt change around the onset: the prompt's first 1024 tokens probably vary "
                      "between calls (a dynamic value early in the prompt) or the input fell under 1024 tokens")
+        elif kind == "gemini":
+            cause = ("no SDK or prompt change around the onset: the context cache may have expired (its TTL) or "
+                     "requests no longer name it")
         else:
             cause = ("no SDK or prompt change around the onset: the cache_control breakpoint may be missing or the "
                      "prefix under the minimum cacheable length")
-        return Explanation(cause, self.automatic_next_step if automatic else self.next_step,
-                           {**detail, "provider": row.get("provider"), "lower_bound": row.get("lower_bound")})
+        step = {"automatic": self.automatic_next_step, "gemini": self.gemini_next_step}.get(kind, self.next_step)
+        return Explanation(cause, step, {**detail, "provider": row.get("provider"), "lower_bound": row.get("lower_bound"),
+                                         "normal_share": row.get("normal")})
+
+
+def adaptive_sums(buckets: pl.DataFrame, columns: list[str], settings: Any, span: list[datetime], *,
+                  volume: pl.Expr, teams: pl.DataFrame) -> pl.DataFrame:
+    """Window sums of `columns` over the rule's window, or — where that window holds fewer than
+    `min_volume` calls (`volume`) — over its `wide_window_min`: a quiet route is judged on enough
+    calls, later, rather than never. `window_min` says which window each row used."""
+    narrow = window_sums(buckets, KEYS, columns, bucket=BUCKET, window=timedelta(minutes=settings.window_min), at=span)
+    wide_min = max(settings.wide_window_min, settings.window_min)
+    if wide_min == settings.window_min or narrow.is_empty():
+        return narrow.with_columns(pl.lit(settings.window_min).alias("window_min"))
+    wide = window_sums(buckets, KEYS, columns, bucket=BUCKET, window=timedelta(minutes=wide_min), at=span)
+    thin = narrow.join(teams.select([*KEYS, "provider"]), on=KEYS, how="left").with_columns(
+        (volume < settings.min_volume).fill_null(True).alias("_thin")).select([*KEYS, "at", "_thin"])
+    both = wide.join(narrow, on=[*KEYS, "at"], how="left", suffix="_narrow").join(thin, on=[*KEYS, "at"], how="left")
+    use_wide = pl.col("_thin").fill_null(True)
+    return both.select(
+        *KEYS, "at",
+        *(pl.when(use_wide).then(pl.col(c)).otherwise(pl.col(f"{c}_narrow")).alias(c) for c in columns),
+        pl.when(use_wide).then(wide_min).otherwise(settings.window_min).alias("window_min"),
+    )
+
+
+def _min_tokens(provider: str, model: str, rules: dict[str, int]) -> int:
+    """The shortest cacheable input of a model: the longest matching `provider/model` prefix."""
+    name = f"{provider}/{model}"
+    best = max((p for p in rules if name.startswith(p)), key=len, default=None)
+    return rules[best] if best is not None else 1024
 
 
 class CacheFamily(Family):
-    """Signals 1 and 1b from one scan of minute buckets."""
+    """Signals 1 and 1b from one scan of minute buckets and the rollups' normal per scope."""
 
     name = "cache"
     rules = (CacheHitCollapse(), CacheNotApplied())
@@ -136,44 +209,105 @@ class CacheFamily(Family):
         hit_rule, na_rule = self.rules
         hit, na = hit_rule.settings(ctx), na_rule.settings(ctx)
         step, longest, span = self.reach(ctx, instants, [hit, na])
+        longest = max(longest, timedelta(minutes=max(hit.wide_window_min, na.wide_window_min)))
         buckets = q.cache_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1], min_tokens=na.min_tokens)
         teams = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "provider"), on=KEYS, how="full",
                                                    coalesce=True)
+        normal = self._normal(ctx, buckets, span, max(hit.baseline_days, na.baseline_days), na)
+        automatic = pl.col("provider").is_in(na.automatic_providers).fill_null(False)
         out: dict[str, pl.DataFrame] = {}
 
         if hit.enabled:
-            sums = window_sums(buckets, KEYS, ["read_tokens", "write_tokens", "cached_calls"], bucket=BUCKET,
-                               window=timedelta(minutes=hit.window_min), at=span)
-            judged = scope_thresholds(ctx, hit_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
-            ratio = pl.col("read_tokens") / (pl.col("read_tokens") + pl.col("write_tokens"))
-            judged = judged.with_columns(ratio.alias("value"), pl.col("cached_calls").alias("volume")).with_columns(
+            sums = adaptive_sums(buckets, ["read_tokens", "write_tokens", "cached_calls", "eligible_calls",
+                                           "eligible_input_tokens", "eligible_read_tokens"], hit, span,
+                                 volume=pl.when(pl.col("provider").is_in(na.automatic_providers))
+                                 .then(pl.col("eligible_calls")).otherwise(pl.col("cached_calls")), teams=teams)
+            judged = scope_thresholds(ctx, hit_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled",
+                                                                 "healthy_ratio"])
+            judged = judged.join(teams.select([*KEYS, "provider"]), on=KEYS, how="left").with_columns(
+                pl.col("at").dt.truncate("1d").alias("day")).join(normal, on=[*KEYS, "day"], how="left")
+            ratio = pl.when(automatic).then(pl.col("eligible_read_tokens") / pl.col("eligible_input_tokens")).otherwise(
+                pl.col("read_tokens") / (pl.col("read_tokens") + pl.col("write_tokens")))
+            # a scope whose normal is under `healthy_ratio` is judged on change (thresholds scale with it)
+            scale = pl.min_horizontal(pl.lit(1.0), pl.when(automatic).then(pl.col("normal_auto"))
+                                      .otherwise(pl.col("normal_explicit")) / pl.col("healthy_ratio")).fill_null(1.0)
+            judged = judged.with_columns(
+                ratio.alias("value"),
+                pl.when(automatic).then(pl.col("eligible_calls")).otherwise(pl.col("cached_calls")).alias("volume"),
+                pl.when(automatic).then(pl.col("normal_auto")).otherwise(pl.col("normal_explicit")).alias("normal"),
+                (pl.col("warning") * scale).alias("warning"), (pl.col("critical") * scale).alias("critical"),
+            ).with_columns(
                 wilson_upper(pl.col("value") * pl.col("volume"), pl.col("volume"), hit.confidence).alias("upper_bound"))
             judged = judged.with_columns(
-                pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
+                # a scope with no cached history (new, or never cached) has not stopped caching: not judged
+                pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan()
+                        | pl.col("value").is_null() | pl.col("normal").is_null() | (pl.col("normal") <= 0))
                 .then(UNKNOWN).when(pl.col("upper_bound") < pl.col("critical")).then(2)
                 .when(pl.col("upper_bound") < pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") < pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
-            )
+            ).drop("day", "provider", "normal_auto", "normal_explicit", "normal_share", "healthy_ratio")
             out[hit_rule.name] = sustain(judged, KEYS, instants=instants, step=step,
                                          sustain_for=timedelta(minutes=hit.sustain_min)).join(teams, on=KEYS,
                                                                                                how="left")
         if na.enabled:
-            sums = window_sums(buckets, KEYS, ["eligible_calls", "uncached_calls"], bucket=BUCKET,
-                               window=timedelta(minutes=na.window_min), at=span)
+            sums = adaptive_sums(buckets, ["eligible_calls", "uncached_calls"], na, span,
+                                 volume=pl.col("eligible_calls"), teams=teams)
             judged = scope_thresholds(ctx, na_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
+            judged = judged.with_columns(pl.col("at").dt.truncate("1d").alias("day")).join(
+                normal.select([*KEYS, "day", "normal_share"]), on=[*KEYS, "day"], how="left")
+            share0 = pl.col("normal_share").fill_null(0.0)
             judged = judged.with_columns(
                 (pl.col("uncached_calls") / pl.col("eligible_calls")).alias("value"),
                 pl.col("eligible_calls").alias("volume"),
+                pl.col("normal_share").alias("normal"),
                 wilson_lower(pl.col("uncached_calls"), pl.col("eligible_calls"), na.confidence).alias("lower_bound"),
+                # a scope that normally leaves many calls uncached is judged on change
+                pl.max_horizontal(pl.col("warning"), 2 * share0).alias("warning"),
+                pl.max_horizontal(pl.col("critical"), 2 * share0).alias("critical"),
             ).with_columns(
-                pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
+                pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan()
+                        | pl.col("normal").is_null())
                 .then(UNKNOWN).when(pl.col("lower_bound") > pl.col("critical")).then(2)
                 .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") > pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
-            )
+            ).drop("day", "normal_share")
             out[na_rule.name] = sustain(judged, KEYS, instants=instants, step=step,
                                         sustain_for=timedelta(minutes=na.sustain_min)).join(teams, on=KEYS,
                                                                                             how="left")
         return out
+
+    @staticmethod
+    def _normal(ctx: RuleContext, buckets: pl.DataFrame, span: list[datetime], days: int,
+                na: Any) -> pl.DataFrame:
+        """Per scope and UTC day: its normal hit ratio (explicit and automatic measures) and share of
+        cache-eligible calls not cached, over the previous `days` days (rollups)."""
+        schema = {**{k: pl.String for k in KEYS}, "day": TIME, "normal_explicit": pl.Float64,
+                  "normal_auto": pl.Float64, "normal_share": pl.Float64}
+        if buckets.is_empty():
+            return pl.DataFrame(schema=schema)
+        day_list = sorted(set(time_series(span).dt.truncate("1d").to_list()))
+        base = q.cache_baseline(ctx.wh, ctx.scope, day_list, baseline_days=days)
+        if base.is_empty():
+            return pl.DataFrame(schema=schema)
+        minimum = base.select("provider", "model").unique().with_columns(
+            pl.struct("provider", "model").map_elements(
+                lambda r: _min_tokens(r["provider"], r["model"], na.min_tokens), return_dtype=pl.Int64)
+            .alias("min_tokens"))
+        floats = [c for c in base.columns if c.startswith("base_")]
+        base = base.with_columns(pl.col("day").cast(TIME), *(pl.col(c).cast(pl.Float64) for c in floats)).join(
+            minimum, on=["provider", "model"], how="left")
+        # the rollup keeps the documented minimums 1024, 2048 and 4096: the largest not above the model's
+        eligible = pl.when(pl.col("min_tokens") >= 4096).then(pl.col("base_eligible_4096")).when(
+            pl.col("min_tokens") >= 2048).then(pl.col("base_eligible_2048")).otherwise(pl.col("base_eligible_1024"))
+        uncached = pl.when(pl.col("min_tokens") >= 4096).then(pl.col("base_uncached_4096")).when(
+            pl.col("min_tokens") >= 2048).then(pl.col("base_uncached_2048")).otherwise(pl.col("base_uncached_1024"))
+        cached = pl.col("base_read_tokens") + pl.col("base_write_tokens")
+        return base.select(
+            *KEYS, "day",
+            pl.when(cached > 0).then(pl.col("base_read_tokens") / cached).alias("normal_explicit"),
+            pl.when(pl.col("base_input_tokens") > 0).then(pl.col("base_read_tokens") / pl.col("base_input_tokens"))
+            .alias("normal_auto"),
+            pl.when(eligible >= 100).then(uncached / eligible).alias("normal_share"),
+        )

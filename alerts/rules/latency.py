@@ -13,6 +13,7 @@ import polars as pl
 
 from alerts.rules.base import TIME, UNKNOWN, Explanation, Family, Rule, RuleContext, format_value, \
     scope_thresholds, sustain, time_series
+from alerts.rules.stats import wilson_lower
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -21,16 +22,23 @@ KEYS = ["project", "route", "model", "provider"]
 
 class LatencyTail(Rule):
     """7 latency tail, per route/model/provider over a sliding hour of ok calls (timeouts excluded:
-    they carry the client timeout): CRITICAL when end-to-end p99 ≥ `critical` (30 s) — for a scope
-    whose own normal p99 (the previous `baseline_days`, rollup digests) is already that long
-    (reasoning), only when p99 ≥ `long_normal_change` × its normal: change, not level. WARNING when
-    the TTFT p99 of a streamed route exceeds its SLO × `warning`: the route's `ttft_slo_routes`
-    entry, else (`ttft_default` = baseline) `ttft_baseline_factor` × its own normal TTFT p99, never
-    under the chat (1 s, `chat_routes`) / other (3 s) SLO. Method: a p99 is judged only over
-    ≥ `p99_min_samples` (100) calls (fewer: it would be the slowest call). The mean is reported
-    beside its own normal: that it looks fine is why the tail goes unseen."""
+    they carry the client timeout): CRITICAL when end-to-end p99 ≥ `critical` (30 s) and — judged
+    against the scope's own normal (the previous `baseline_days`, rollup digests) — ≥
+    `long_normal_change` × its normal p99: a scope whose normal p99 is already long (reasoning)
+    alerts on change, not on level. WARNING when the TTFT p99 of a streamed route exceeds its SLO ×
+    `warning`: the route's `ttft_slo_routes` entry, else (`ttft_default` = baseline)
+    `ttft_baseline_factor` × its own normal TTFT p99, never under the chat (1 s, `chat_routes`) /
+    other (3 s) SLO. Method: a p99 is judged only over ≥ `p99_min_samples` (100) calls (fewer: it
+    would be the slowest call; a thinner hour is judged over `wide_window_min` instead), and p99 ≥ T only when the Wilson lower bound (`confidence`) of the
+    share of calls at least T slow (counted at `exceedance_levels_ms`, the largest level ≤ T) clears 1% — a single slow
+    call in a quiet hour is no tail. Whether the mean "looks fine" is checked against the scope's own
+    normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
+    the whole distribution moved. One incident per provider: its route/model scopes breaching in
+    the same window are grouped."""
 
-    method = "p99 over ≥ 100 calls (t-digest); vs the scope's own 7-day normal"
+    method = ("p99 over ≥ 100 calls (window widened to 3 h when thin) ≥ max(30 s, 2× own normal p99), Wilson bound "
+              "on the slow share; TTFT vs own normal")
+    group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"
     scope_keys = ("project", "route", "model", "provider")
@@ -39,13 +47,20 @@ class LatencyTail(Rule):
                  "off-peak, add capacity where a queue builds; alert on p99, not the mean.")
 
     def describe(self, row: dict[str, Any]) -> str:
-        base = row.get("base_latency_p99_ms")
-        normal = (f" (normal p99 {format_value(base, 'ms')}, mean {format_value(row.get('base_latency_mean_ms'), 'ms')})"
-                  if base is not None and base == base else "")
+        base, mean, base_mean = row.get("base_latency_p99_ms"), row.get("latency_mean_ms"), row.get("base_latency_mean_ms")
+        known = base_mean is not None and base_mean == base_mean and base_mean > 0 and mean is not None
+        if known and mean >= row.get("mean_moved", 2.0) * base_mean:
+            mean_text = (f"the mean moved too: {format_value(mean, 'ms')}, {mean / base_mean:.1f}x its normal "
+                         f"{format_value(base_mean, 'ms')}")
+        elif known:
+            mean_text = (f"while the mean {format_value(mean, 'ms')} looks normal (usual {format_value(base_mean, 'ms')})"
+                         ": the tail hides behind it")
+        else:
+            mean_text = f"with mean {format_value(mean, 'ms')}"
+        normal = f" (normal p99 {format_value(base, 'ms')})" if base is not None and base == base else ""
         ttft = (f"; TTFT p99 {format_value(row.get('ttft_p99_ms'), 'ms')} (SLO {format_value(row.get('ttft_slo_ms'), 'ms')})"
                 if row.get("ttft_slo_ms") is not None and row.get("ttft_p99_ms") is not None else "")
-        return (f"{self.title}: p99 {format_value(row.get('latency_p99_ms'), 'ms')} with mean "
-                f"{format_value(row.get('latency_mean_ms'), 'ms')}{normal}{ttft}")
+        return f"{self.title}: p99 {format_value(row.get('latency_p99_ms'), 'ms')}{normal} {mean_text}{ttft}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
@@ -66,22 +81,41 @@ class LatencyTail(Rule):
 
 
 class LatencyFamily(Family):
-    """Signal 7 from one window-function query over ok calls."""
+    """Signal 7 from window-function queries over ok calls (a second, wider one only when some
+    scope's window is too thin for a p99)."""
 
     name = "latency"
     rules = (LatencyTail(),)
+
+    @staticmethod
+    def _windows(ctx: RuleContext, span: list[datetime], step: timedelta, window: timedelta,
+                 levels: list[int]) -> pl.DataFrame:
+        rows = q.latency_windows(ctx.wh, ctx.scope, span[0] - window, span[-1], step_s=int(step.total_seconds()),
+                                 window_s=int(window.total_seconds()), levels_ms=levels)
+        if rows.is_empty():
+            return rows
+        return rows.with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC"))).filter(
+            pl.col("at").is_in(time_series(span).implode()))
 
     def observe(self, ctx: RuleContext, instants: list[datetime]) -> dict[str, pl.DataFrame]:
         sliding = self.sliding(ctx, instants)
         if sliding is None:
             return {}
         rule, settings, step, window, span = sliding
-        rows = q.latency_windows(ctx.wh, ctx.scope, span[0] - window, span[-1],
-                                 step_s=int(step.total_seconds()), window_s=int(window.total_seconds()))
+        levels = sorted(settings.exceedance_levels_ms)
+        rows = self._windows(ctx, span, step, window, levels)
+        wide = timedelta(minutes=max(settings.wide_window_min, settings.window_min))
+        if wide > window and not rows.is_empty():
+            # a window with too few calls for a p99 is widened (judged later rather than never)
+            thin = rows.filter(pl.col("calls") < settings.p99_min_samples).select([*KEYS, "at"])
+            if not thin.is_empty():
+                widened = self._windows(ctx, span, step, wide, levels).join(thin, on=[*KEYS, "at"], how="semi")
+                rows = pl.concat([rows.join(widened.select([*KEYS, "at"]), on=[*KEYS, "at"], how="anti"),
+                                  widened.with_columns(pl.lit(True).alias("widened"))], how="diagonal_relaxed")
         if rows.is_empty():
             return {rule.name: sustain(rows, KEYS, instants=instants, step=step, sustain_for=step)}
-        rows = rows.with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC"))).filter(
-            pl.col("at").is_in(time_series(span).implode()))
+        rows = rows.with_columns(pl.col("widened").fill_null(False) if "widened" in rows.columns
+                                 else pl.lit(False).alias("widened"))
         rows = rows.with_columns(pl.col("at").dt.truncate("1d").alias("day"))
         days = sorted(set(rows["day"].to_list()))
         base = q.latency_baseline(ctx.wh, ctx.scope, days, baseline_days=settings.baseline_days)
@@ -94,7 +128,7 @@ class LatencyFamily(Family):
         judged = scope_thresholds(ctx, rule, rows, KEYS, ["warning", "critical", "min_volume", "enabled",
                                                          "ttft_slo_chat_ms", "ttft_slo_other_ms", "chat_routes",
                                                          "p99_min_samples", "long_normal_change",
-                                                         "ttft_default", "ttft_baseline_factor"])
+                                                         "ttft_default", "ttft_baseline_factor", "mean_moved"])
         slos = settings.ttft_slo_routes
         per_route = judged.select("route", "chat_routes").unique("route").with_columns(
             pl.struct("route", "chat_routes").map_elements(
@@ -113,16 +147,26 @@ class LatencyFamily(Family):
             pl.when(pl.col("route_slo_ms").is_not_null()).then(pl.col("route_slo_ms"))
             .when(pl.col("ttft_default") == "global").then(global_slo).otherwise(learned).alias("ttft_slo_ms"),
             pl.col("calls").cast(pl.Float64).alias("volume"),
-            # the scope's normal p99 is already past the critical level: judge the change
-            ((pl.col("base_calls") >= enough) & (pl.col("base_latency_p99_ms") >= pl.col("critical")))
+            # the scope's own normal p99 is known: p99 must also be well past it (change, not level)
+            ((pl.col("base_calls") >= enough) & pl.col("base_latency_p99_ms").is_not_null())
             .fill_null(False).alias("long_normal"),
         ).with_columns(
             ((pl.col("ttft_calls") >= enough) & pl.col("ttft_slo_ms").is_not_null()
              & (pl.col("ttft_p99_ms") > pl.col("ttft_slo_ms") * pl.col("warning"))).fill_null(False).alias("ttft_breach"),
-            pl.when(pl.col("long_normal")).then(pl.col("long_normal_change") * pl.col("base_latency_p99_ms"))
+            pl.when(pl.col("long_normal")).then(pl.max_horizontal(
+                pl.col("critical").cast(pl.Float64), pl.col("long_normal_change") * pl.col("base_latency_p99_ms")))
             .otherwise(pl.col("critical").cast(pl.Float64)).alias("tail_threshold"),
         ).with_columns(
-            (pl.col("latency_p99_ms") >= pl.col("tail_threshold")).alias("tail_breach"),
+            # calls at least as slow as the largest level at or under the threshold (levels ~15% apart)
+            pl.col("over_levels").list.get(
+                (pl.sum_horizontal([(pl.col("tail_threshold") >= level).cast(pl.Int64) for level in levels]) - 1)
+                .clip(0, len(levels) - 1), null_on_oob=True).cast(pl.Float64).alias("slow_calls"),
+        ).with_columns(
+            # p99 ≥ T means more than 1% of calls take ≥ T: believed only when the Wilson lower bound of
+            # that share clears 1% — one slow call among a hundred is not a tail
+            ((pl.col("latency_p99_ms") >= pl.col("tail_threshold"))
+             & (wilson_lower(pl.col("slow_calls"), pl.col("calls"), settings.confidence) > 0.01))
+            .fill_null(False).alias("tail_breach"),
         ).with_columns(
             pl.when(~pl.col("enabled") | (pl.col("volume") < pl.max_horizontal("min_volume", "p99_min_samples")))
             .then(UNKNOWN)
@@ -131,6 +175,6 @@ class LatencyFamily(Family):
             .otherwise(pl.col("latency_p99_ms")).alias("value"),
             pl.when(~pl.col("tail_breach") & pl.col("ttft_breach")).then(pl.col("ttft_slo_ms") * pl.col("warning"))
             .otherwise(pl.col("tail_threshold")).alias("threshold"),
-        ).drop("chat_routes", "ttft_default", "route_slo_ms")
+        ).drop("chat_routes", "ttft_default", "route_slo_ms", "over_levels")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         return {rule.name: out}

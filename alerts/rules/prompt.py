@@ -24,6 +24,7 @@ from alerts.rules.base import (
     sustain,
     window_sums,
 )
+from alerts.rules.stats import z_of
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -66,7 +67,11 @@ class PromptAccumulation(Rule):
     """2 prompt accumulation, per route over a sliding hour of ok calls: WARNING when input tokens
     per call reach `warning` (2×) times the route's baseline (median hourly per-call input over the
     previous days); CRITICAL when, in addition, input tokens for the hour reach `critical` (2×)
-    times the same clock hours on previous days — the history is really costing more."""
+    times the same clock hours on previous days — the history is really costing more. Method: the
+    per-call mean is judged by its one-sided lower confidence bound (`confidence`; standard error
+    from the window's own sum of squares), over ≥ `min_volume` calls."""
+
+    method = "lower confidence bound of input per call ≥ 2× own baseline; hour ≥ 2× same hours"
 
     name = "prompt_accumulation"
     title = "Prompt accumulation"
@@ -105,7 +110,8 @@ class PromptFamily(Family):
             return {}
         rule, settings, step, window, span = sliding
         buckets = q.prompt_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1])
-        sums = window_sums(buckets, KEYS, ["ok_calls", "input_tokens"], bucket=BUCKET, window=window, at=span)
+        sums = window_sums(buckets, KEYS, ["ok_calls", "input_tokens", "input_squares"], bucket=BUCKET, window=window,
+                           at=span)
         if sums.is_empty():
             return {rule.name: sums}
         base_lo = (span[0] - window).replace(minute=0, second=0, microsecond=0) - timedelta(days=settings.baseline_days)
@@ -125,7 +131,15 @@ class PromptFamily(Family):
                 pl.col("ok_calls").alias("volume"),
             )
             .with_columns(
+                # the mean's standard error from the calls' own spread: a few huge documents in a quiet
+                # hour move the mean, not its lower bound
+                ((pl.col("input_squares") / pl.col("ok_calls") - pl.col("per_call") ** 2).clip(lower_bound=0)
+                 / pl.col("ok_calls")).sqrt().alias("per_call_se"),
+            )
+            .with_columns(
                 (pl.col("per_call") / pl.col("base_per_call")).alias("value"),
+                ((pl.col("per_call") - z_of(settings.confidence) * pl.col("per_call_se")) / pl.col("base_per_call"))
+                .alias("lower_bound"),
                 (pl.col("input_tokens") * scale / pl.col("base_input_tokens")).alias("hour_ratio"),
                 pl.col("warning").alias("threshold"),
             )
@@ -133,8 +147,10 @@ class PromptFamily(Family):
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_null()
                         | pl.col("value").is_nan())
                 .then(UNKNOWN)
-                .when((pl.col("value") >= pl.col("warning")) & (pl.col("hour_ratio") >= pl.col("critical"))).then(2)
-                .when(pl.col("value") >= pl.col("warning")).then(1).otherwise(0).alias("point_level"))
+                .when((pl.col("lower_bound") >= pl.col("warning")) & (pl.col("hour_ratio") >= pl.col("critical")))
+                .then(2)
+                .when(pl.col("lower_bound") >= pl.col("warning")).then(1).otherwise(0).alias("point_level"))
+            .drop("input_squares", "per_call_se")
         )
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         return {rule.name: out.join(first_value(buckets, KEYS, "team"), on=KEYS, how="left")}

@@ -20,14 +20,34 @@ class ReasoningRunaway(Rule):
     """4 reasoning runaway, per route/model over a sliding hour: CRITICAL when any call used at
     least `critical` (100k) reasoning tokens; WARNING when a call used more than `warning` (10) ×
     the route/model's p99 of reasoning tokens over the previous days (and at least
-    `outlier_floor_tokens`). The value is the largest reasoning count in the window."""
+    `outlier_floor_tokens`). The value is the largest reasoning count in the window. Several
+    runaway calls on one route are one incident with a count (grouped by route; the quiet period
+    keeps calls an hour or so apart in the same incident)."""
+
+    method = "any call ≥ 100k; > 10× the route's own p99 (rollup digests); one incident per route"
 
     name = "reasoning_runaway"
+    group_keys = ("project", "route")
     title = "Reasoning runaway"
     scope_keys = ("project", "route", "model")
     unit = "tokens"
     absent_means_ok = True
     next_step = "Set a reasoning budget on the route: max_output_tokens / reasoning effort, and a timeout."
+
+    def accumulate(self, detail: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        seen = list(detail.get("runaway_calls") or [])
+        seen += [i for i in (row.get("event_ids") or []) if i not in seen]
+        return {**detail, "runaway_calls": seen}
+
+    def describe(self, row: dict[str, Any]) -> str:
+        capped, outliers = int(row.get("capped_calls") or 0), int(row.get("outlier_calls") or 0)
+        total = len((row.get("_incident") or {}).get("runaway_calls") or [])
+        if not capped and not outliers:
+            return f"{self.title}: {total} runaway call(s) in this incident, none in the last hour"
+        what = (f"{capped} call(s) at ≥ {row.get('critical') or 100_000:,.0f} reasoning tokens" if capped else
+                f"{outliers} call(s) far above the route's p99")
+        so_far = f"; {total} runaway call(s) in this incident" if total > max(capped + outliers, 1) else ""
+        return f"{self.title}: {what} in the last hour (largest {row.get('value') or 0:,.0f} tokens){so_far}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         capped, outliers = int(row.get("capped_calls") or 0), int(row.get("outlier_calls") or 0)

@@ -1,6 +1,8 @@
-"""Spend spikes per user, route and feature: cost over a sliding hour against the same clock
-hours on the previous days (rollups), above a floor in $. One query with GROUPING SETS gives all
-three dimensions; baselines are fetched only for the scopes over their floor.
+"""Spend spikes per user, route and feature: cost over a sliding hour, and over the last six whole
+hours, against the scope's own seasonal baseline and its own variability, above a floor in $.
+One query with GROUPING SETS gives the windows of all three dimensions; rollup history is fetched
+only for the scopes over their floor. Scopes too young to have a baseline are told once as a new
+spend source (an info note), not judged against nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from alerts.rules.base import (
     RuleContext,
     empty_observations,
     first_value,
+    onset_of,
     scope_thresholds,
     sustain,
+    time_series,
     window_sums,
 )
-from alerts.rules.stats import MAD_TO_SIGMA
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -33,99 +36,171 @@ BEHIND = {"user_id": ["route", "model"], "route": ["model", "user_id"], "feature
 
 
 class SpendSpike(Rule):
-    """+ spend spike, per user / route / feature over a sliding hour: WARNING when cost reaches
-    `warning` (3×) and CRITICAL `critical` (10×) times the baseline — the larger, over the clock
-    hours the window touches, of the median cost at that hour on the previous `baseline_days` days —
-    and only above the dimension's floor in $ (`floor_usd`), so small absolute moves never page.
-    Method: seasonal robust baseline per scope — the median of the same clock hour over the
-    previous days the scope existed, and its robust spread σ = 1.4826 × MAD of log(cost / median)
-    over those hours; the window must reach median × max(3, e^(`z_warning` σ)) to warn and
-    median × max(10, e^(`z_critical` σ)) to be critical, so a scope whose normal hour-to-hour
-    variation is large needs a larger move (the seed's 3×/10× stay the minimum effect size). Warm-up: a scope younger than
-    `min_history_days` is a new spend source and is not judged against an empty baseline. Calls
-    with no user / route / feature are no scope (never judged as "")."""
+    """+ spend spike, per user / route / feature, above the dimension's floor in $ (`floor_usd`).
+    Method: a seasonal robust baseline per scope — per clock hour the larger of the median of that
+    hour on the previous `baseline_days` days and the median of the same hour of week on the
+    previous `baseline_weeks` weeks (zero where the scope existed but spent nothing; never under a
+    tenth of the floor: an hour that usually costs nothing is no zero baseline) — and the scope's own
+    variability: the `tail_quantile` of its residuals log(cost / baseline) over its previous
+    `stats_days` of hours (heavy tails, news-like bursts and level shifts it showed as normal). A
+    sliding hour warns at baseline × max(3, `tail_margin` × e^(tail)) and is critical at baseline ×
+    max(10, 2 × e^(tail)) — twice the scope's largest excursion: the seed's 3×/10× are the minimum
+    effect, a scope that normally varies more needs a larger move. Sustained shift: the last `sustained_hours` whole
+    hours against their baselines warn at max(`sustained_min` (2×), `tail_margin` × e^(tail₆)) —
+    a day-long level shift a one-hour window misses. Warm-up: a scope younger than
+    `min_history_days` is not judged; until `full_history_days` only a critical spike is; either way
+    it is told once as a new spend source (info). Calls with no user / route / feature are no scope
+    (never judged as ""). The same money is told once: a feature or user whose spend is one
+    breaching route's is quiet."""
 
-    method = "same-hour median × max(3×/10×, e^(z·MAD of log)), warm-up 3 days"
+    method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
+              "of 2 weeks) per hour; 6-hour sustained shift ≥ 2×; warm-up 3/7 days")
 
     name = "spend_spike"
     title = "Spend spike"
     scope_keys = ("project", "dimension", "key")
     unit = "x"
     absent_means_ok = True
+    notes = True
     next_step = ("Confirm whether the spend is expected; if not, rate-limit or cap the user / route (a "
                  "per-user budget) or move the work to a cheaper model.")
 
     def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
         return {"project": str(row["project"]), str(row["dimension"]): str(row["key"])}
 
+    def key_expr(self) -> pl.Expr:
+        return pl.concat_str([pl.lit("project="), pl.col("project"), pl.lit(","), pl.col("dimension"), pl.lit("="),
+                              pl.col("key")])
+
     def describe(self, row: dict[str, Any]) -> str:
         cost, base, value = row.get("cost_usd"), row.get("base_cost_usd") or 0, row.get("value")
+        if row.get("by_sustained"):
+            return (f"{self.title}: ${row.get('sustained_cost_usd') or 0:,.2f} over the last {row.get('sustained_hours')} "
+                    f"h, {row.get('sustained_ratio') or 0:.1f}x the usual ${row.get('sustained_base_usd') or 0:,.2f} "
+                    "for those hours (a sustained shift)")
         if cost is None or value is None or value != value:
             return f"{self.title}: held by the sustain window (no spend measured at this instant)"
         if not base or value == float("inf"):
             return f"{self.title}: ${cost:,.2f} in the last hour, new spend (this hour usually costs nothing)"
-        sigma = row.get("base_log_sigma")
-        spread = f" (this hour normally varies ×{2.718281828 ** sigma:.1f})" if sigma else ""
+        tail = row.get("tail_r")
+        reach = 2.718281828 ** tail if tail is not None and tail == tail else None
+        spread = f"; its busiest normal hours of two weeks reached {reach:.1f}x" if reach and reach > 2 else ""
         return f"{self.title}: ${cost:,.2f} in the last hour, {value:.1f}x the usual ${base:,.2f}{spread}"
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
+        window = timedelta(minutes=settings.window_min)
         dimension = next(k for k in scope if k != "project")
+        # the money of the window that first breached: from one window before the onset
+        began = onset_of(row, window, at - window)
         top = causes.top_contributors(ctx.wh, ctx.scope, {k: [v] for k, v in scope.items()}, BEHIND[dimension],
-                                      lo=at - timedelta(minutes=settings.window_min), hi=at)
+                                      lo=began, hi=at)
         if top.is_empty():
             return Explanation("", self.next_step)
         parts = [" / ".join(str(r[d]) for d in BEHIND[dimension]) + f" ${float(r['cost_usd']):,.2f} ({r['share']:.0%})"
                  for r in top.iter_rows(named=True)]
-        return Explanation(f"driven by {', '.join(parts)}", self.next_step,
-                           {"top": [{k: str(v) for k, v in r.items()} for r in top.iter_rows(named=True)]})
+        from alerts.rules.cache import describe_shift
+
+        phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()}, ["model", "prompt_version"],
+                                         at=at, changed_by=began + window)
+        cause = f"driven by {', '.join(parts)} since {began:%H:%M} UTC"
+        if phrases:
+            cause += "; " + "; ".join(phrases)
+        return Explanation(cause, self.next_step,
+                           {**detail, "top": [{k: str(v) for k, v in r.items()} for r in top.iter_rows(named=True)]})
+
+    def note(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
+        settings = self.settings(ctx)
+        dimension = next(k for k in scope if k != "project")
+        first = row.get("first_hour")
+        since = f"; first call {first:%Y-%m-%d %H:%M} UTC" if isinstance(first, datetime) else ""
+        judged = (f"; judged for spikes from {first + timedelta(days=settings.full_history_days):%Y-%m-%d %H:%M} UTC, "
+                  f"once it has {settings.full_history_days} days of history (only a 10x spike before)"
+                  if isinstance(first, datetime) else "")
+        return Explanation(
+            f"New spend source: {dimension} {scope[dimension]}, ${row.get('cost_usd') or 0:,.2f} in the last hour"
+            f"{since}{judged}",
+            "Nothing to do if it is expected (a launch, a new user); give it a budget if it should have one.",
+            {"first_hour": str(first)})
 
 
-def _covered_features(judged: pl.DataFrame, buckets: pl.DataFrame) -> pl.DataFrame:
-    """Quiet a feature's spike when one route of that feature breaches with ≥ 95% of its spend:
-    the same money, told once (by the route)."""
-    routes = (buckets.filter((pl.col("dimension") == "route") & (pl.col("route_feature") != ""))
-              .select("project", pl.col("key").alias("route"), pl.col("route_feature").alias("key")).unique())
+def _covered(judged: pl.DataFrame, buckets: pl.DataFrame, user_routes: pl.DataFrame, *, window: timedelta,
+             span: list[datetime]) -> pl.DataFrame:
+    """Quiet a feature or user spike whose money is one breaching route's (told once, by the
+    route): a feature when one of its routes breaches with ≥ 95% of its spend; a user when ≥ 80%
+    of the user's window spend is on one route that breaches at least as high."""
     breaching = judged.filter((pl.col("dimension") == "route") & (pl.col("point_level") > 0)).select(
         "project", pl.col("key").alias("route"), "at", pl.col("cost_usd").alias("route_cost"),
         pl.col("point_level").alias("route_level"))
-    if routes.is_empty() or breaching.is_empty():
-        return judged
-    covering = breaching.join(routes, on=["project", "route"]).with_columns(pl.lit("feature").alias("dimension"))
-    marked = judged.join(covering, on=["project", "dimension", "key", "at"], how="left")
-    covered = (pl.col("route_cost") >= 0.95 * pl.col("cost_usd")) & (pl.col("route_level") >= pl.col("point_level"))
+    if breaching.is_empty():
+        return judged.with_columns(pl.lit(None, pl.String).alias("covered_by_route"))
+    routes = (buckets.filter((pl.col("dimension") == "route") & (pl.col("route_feature") != ""))
+              .select("project", pl.col("key").alias("route"), pl.col("route_feature").alias("key")).unique()
+              .with_columns(pl.lit("feature").alias("dimension")))
+    covering = [breaching.join(routes, on=["project", "route"]).with_columns(pl.lit(0.95).alias("need"))]
+    if not user_routes.is_empty():
+        per_route = window_sums(user_routes.rename({"route": "_route"}), ["project", "key", "_route"], ["cost_usd"],
+                                bucket=BUCKET, window=window, at=span)
+        shares = per_route.with_columns(
+            (pl.col("cost_usd") / pl.col("cost_usd").sum().over(["project", "key", "at"])).alias("user_share"),
+        ).sort("user_share", descending=True).group_by(["project", "key", "at"]).first()
+        users = shares.filter(pl.col("user_share") >= 0.8).select(
+            "project", "key", "at", pl.col("_route").alias("route"), pl.lit("user_id").alias("dimension"))
+        covering.append(breaching.join(users, on=["project", "route", "at"]).with_columns(
+            pl.col("route_cost").alias("route_cost"), pl.lit(0.0).alias("need")))
+    cover = pl.concat([c.select("project", "dimension", "key", "at", "route", "route_cost", "route_level", "need")
+                       for c in covering]).sort("route_level", descending=True).unique(
+        ["project", "dimension", "key", "at"], keep="first")
+    marked = judged.join(cover, on=KEYS + ["at"], how="left")
+    covered = ((pl.col("route_cost") >= pl.col("need") * pl.col("cost_usd"))
+               & (pl.col("route_level") >= pl.col("point_level"))).fill_null(False)
     return marked.with_columns(
-        pl.when(covered.fill_null(False)).then(0).otherwise(pl.col("point_level")).alias("point_level"),
-        pl.when(covered.fill_null(False)).then(pl.col("route")).otherwise(None).alias("covered_by_route"),
-    ).drop("route_cost", "route_level", "route").unique(subset=KEYS + ["at"], keep="first")
+        pl.when(covered).then(0).otherwise(pl.col("point_level")).alias("point_level"),
+        pl.when(covered).then(pl.col("route")).otherwise(None).alias("covered_by_route"),
+    ).drop("route_cost", "route_level", "route", "need")
 
 
-def robust_same_hour(hourly: pl.DataFrame, judged: pl.DataFrame, first: pl.DataFrame, *, window: timedelta,
-                     days: int) -> pl.DataFrame:
-    """Per row of `judged` (keys, at): over the two clock hours the window touches, the one with
-    the larger median cost at that hour on the previous `days` days the scope existed (zero where
-    it existed but spent nothing), with 1.4826 × its MAD (`base_sigma_usd`). Null without history."""
-    frame = judged.select([*KEYS, "at"]).unique().with_columns((pl.col("at") - window).dt.truncate("1h").alias("h0"))
-    candidates = frame.with_columns(pl.concat_list(pl.col("h0"), pl.col("h0") + HOUR).alias("hour")).explode("hour")
-    shifted = candidates.with_columns(pl.int_ranges(1, days + 1).alias("k")).explode("k").with_columns(
-        (pl.col("hour") - pl.duration(days=pl.col("k"))).alias("past"))
-    shifted = shifted.join(first, on=KEYS, how="inner").filter(pl.col("past") >= pl.col("first_hour").dt.truncate("1h"))
-    values = hourly.select([*KEYS, pl.col("hour").alias("past"), pl.col("cost_usd").cast(pl.Float64).alias("v")])
-    joined = shifted.join(values, on=[*KEYS, "past"], how="left").with_columns(pl.col("v").fill_null(0.0))
-    # the scope's own variability: the spread of log(cost / that hour's median) over every past hour
-    # the row looks at (a multiplicative spread: busy and quiet hours vary alike)
-    joined = joined.with_columns(pl.col("v").median().over([*KEYS, "at", "hour"]).alias("m"))
-    eps = 0.05 * pl.col("m") + 0.01
-    joined = joined.with_columns(((pl.col("v") + eps) / (pl.col("m") + eps)).log().alias("r"))
-    spread = joined.group_by([*KEYS, "at"]).agg(
-        ((pl.col("r") - pl.col("r").median()).abs().median() * MAD_TO_SIGMA).alias("base_log_sigma"))
-    per_hour = joined.group_by([*KEYS, "at", "hour"]).agg(pl.col("m").first())
-    best = per_hour.sort("m", descending=True).group_by([*KEYS, "at"]).first()
-    return best.select([*KEYS, "at", pl.col("m").alias("base_cost_usd")]).join(spread, on=[*KEYS, "at"], how="left")
+def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: datetime, days: int, weeks: int,
+             sustained_hours: int, tail: float, stats_hours: int) -> pl.DataFrame:
+    """A dense hourly series per scope over [lo, hi): cost `v` (null before the scope existed), its
+    seasonal baseline `base` (the larger of the same-hour median over the previous `days` days and
+    the same-hour-of-week median over the previous `weeks` weeks, and never under a third of the
+    dimension's `floor`: an hour that usually costs nothing is no zero baseline), and the
+    variability learned from the previous `stats_hours` residuals log(v / base): `tail_r` (their
+    `tail` quantile) per hour, and the same for sums over `sustained_hours` (`tail6`, with `s6`,
+    `b6`). `first` holds each scope's first hour and its dimension's floor."""
+    hours = pl.datetime_range(lo, hi - HOUR, interval="1h", eager=True, time_unit="ms", time_zone="UTC").alias("hour")
+    dense = (first.join(hours.to_frame(), how="cross")
+             .join(history.select([*KEYS, "hour", "cost_usd"]), on=[*KEYS, "hour"], how="left")
+             .with_columns(pl.when(pl.col("hour") >= pl.col("first_hour").dt.truncate("1h"))
+                           .then(pl.col("cost_usd").fill_null(0.0)).otherwise(None).alias("v"))
+             .sort([*KEYS, "hour"]))
+    day_lags = [pl.col("v").shift(24 * k).over(KEYS) for k in range(1, days + 1)]
+    week_lags = [pl.col("v").shift(168 * k).over(KEYS) for k in range(1, weeks + 1)]
+    dense = dense.with_columns(
+        pl.concat_list(day_lags).list.median().alias("m_day"),
+        pl.concat_list(day_lags).list.drop_nulls().list.len().alias("n_day"),
+        pl.concat_list(week_lags).list.median().alias("m_week"),
+    ).with_columns(pl.max_horizontal("m_day", "m_week", pl.col("floor") / 10).alias("base"))
+    eps = pl.col("floor") / 100  # a spend-free hour still has a log residual
+    n = sustained_hours
+    dense = dense.with_columns(
+        pl.when(pl.col("n_day") >= 3).then(((pl.col("v") + eps) / (pl.col("base") + eps)).log()).alias("r"),
+        pl.col("v").rolling_sum(n).over(KEYS).alias("s6"),
+        pl.col("base").rolling_sum(n).over(KEYS).alias("b6"),
+    ).with_columns(
+        pl.when(pl.col("n_day") >= 3).then(((pl.col("s6") + n * eps) / (pl.col("b6") + n * eps)).log()).alias("r6"),
+    )
+
+    def upper(column: str, shift: int) -> pl.Expr:
+        return pl.col(column).rolling_quantile(tail, window_size=stats_hours, min_samples=48).shift(shift).over(KEYS)
+
+    # the variability in force at an hour comes from the residuals before it (before its 6-hour block)
+    return dense.with_columns(upper("r", 1).alias("tail_r"), upper("r6", n).alias("tail6"))
 
 
 class SpendFamily(Family):
-    """Spend spikes from one GROUPING SETS query and rollup baselines for the candidates."""
+    """Spend spikes from one GROUPING SETS query and rollup history for the candidates."""
 
     name = "spend"
     rules = (SpendSpike(),)
@@ -135,56 +210,115 @@ class SpendFamily(Family):
         if sliding is None:
             return {}
         rule, settings, step, window, span = sliding
+        n = settings.sustained_hours
+        floors = pl.DataFrame({"dimension": list(settings.floor_usd), "floor": list(settings.floor_usd.values())})
         buckets = q.spend_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1]).with_columns(
             pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
         buckets = buckets.filter(pl.col("key") != "")  # no user / route / feature: no scope to judge
-        floors = pl.DataFrame({"dimension": list(settings.floor_usd), "floor": list(settings.floor_usd.values())})
         # A window's sum peaks just after a bucket enters it, so the sums at bucket ends bound every
         # instant: only scopes whose sparse rolling sum reaches the floor can fire (a few of thousands).
         peaks = (buckets.sort("bucket").rolling(index_column="bucket", period=window - BUCKET, closed="both",
                                                 group_by=KEYS)
                  .agg(pl.col("cost_usd").sum().alias("peak_usd")).group_by(KEYS).agg(pl.col("peak_usd").max()))
         over = peaks.join(floors, on="dimension", how="inner").filter(pl.col("peak_usd") >= pl.col("floor") - 1e-9)
-        buckets = buckets.join(over.select(KEYS), on=KEYS, how="semi")
-        sums = window_sums(buckets, KEYS, ["cost_usd", "calls"], bucket=BUCKET, window=window, at=span)
-        sums = sums.join(floors, on="dimension", how="inner").filter(pl.col("cost_usd") >= pl.col("floor"))
-        if sums.is_empty():
+        # sustained-shift candidates: a mean of the floor per hour over the last whole hours
+        h_first, h_last = span[0].replace(minute=0, second=0, microsecond=0), span[-1].replace(minute=0, second=0,
+                                                                                             microsecond=0)
+        recent = q.spend_hourly(ctx.wh, ctx.scope, h_first - n * HOUR, h_last, every_key=True).with_columns(
+            pl.col("cost_usd").cast(pl.Float64), pl.col("hour").cast(TIME))
+        steady = (recent.sort("hour").rolling(index_column="hour", period=f"{n}h", group_by=KEYS)
+                  .agg(pl.col("cost_usd").sum().alias("s")).group_by(KEYS).agg(pl.col("s").max())
+                  .join(floors, on="dimension", how="inner").filter(pl.col("s") >= n * pl.col("floor") - 1e-9))
+        candidates = pl.concat([over.select(KEYS), steady.select(KEYS)]).unique()
+        if candidates.is_empty():
             return {rule.name: empty_observations(KEYS)}
-        candidates = sums.select("dimension", "key").unique()
         keys_of = {d: candidates.filter(pl.col("dimension") == d)["key"].to_list() for d in settings.floor_usd}
-        h0 = sums.select((pl.col("at") - window).dt.truncate("1h")).to_series()
-        hours = sorted({h + timedelta(hours=extra) - timedelta(days=k) for h in h0.unique().to_list()
-                        for extra in (0, 1) for k in range(1, settings.baseline_days + 1)})
-        hourly = q.spend_baseline(ctx.wh, ctx.scope, hours, users=keys_of.get("user_id", []),
-                                  routes=keys_of.get("route", []), features=keys_of.get("feature", []))
-        hourly = hourly.with_columns(pl.col("hour").cast(TIME), pl.col("cost_usd").cast(pl.Float64))
         first = q.spend_first_seen(ctx.wh, ctx.scope, users=keys_of.get("user_id", []),
                                    routes=keys_of.get("route", []), features=keys_of.get("feature", []))
-        first = first.with_columns(pl.col("first_hour").cast(TIME)) if not first.is_empty() else pl.DataFrame(
-            schema={**{k: pl.String for k in KEYS}, "first_hour": TIME})
-        base = robust_same_hour(hourly, sums, first, window=window, days=settings.baseline_days)
-        judged = scope_thresholds(ctx, rule, sums, ["project", "dimension", "key"],
-                                  ["warning", "critical", "enabled", "min_history_days", "z_warning", "z_critical"])
-        judged = judged.join(base, on=[*KEYS, "at"], how="left").join(first, on=KEYS, how="left").with_columns(
+        if first.is_empty():
+            return {rule.name: empty_observations(KEYS)}
+        first = first.with_columns(pl.col("first_hour").cast(TIME)).join(candidates, on=KEYS, how="semi").join(
+            floors, on="dimension", how="inner")
+        lookback = timedelta(days=max(settings.baseline_weeks * 7, settings.baseline_days) + settings.stats_days) \
+            + (n + 1) * HOUR
+        lo, hi = h_first - window - lookback, h_last + HOUR
+        history = q.spend_hourly(ctx.wh, ctx.scope, lo, hi, users=keys_of.get("user_id", []),
+                                 routes=keys_of.get("route", []), features=keys_of.get("feature", [])).with_columns(
+            pl.col("cost_usd").cast(pl.Float64), pl.col("hour").cast(TIME))
+        dense = seasonal(history, first, lo=lo.replace(minute=0, second=0, microsecond=0), hi=hi,
+                         days=settings.baseline_days, weeks=settings.baseline_weeks, sustained_hours=n,
+                         tail=settings.tail_quantile, stats_hours=settings.stats_days * 24)
+
+        # the sliding hour at every instant, for the scopes over their floor
+        in_window = buckets.join(candidates, on=KEYS, how="semi")
+        sums = window_sums(in_window, KEYS, ["cost_usd", "calls"], bucket=BUCKET, window=window, at=span)
+        grid = candidates.join(pl.DataFrame({"at": span}, schema={"at": TIME}), how="cross")
+        sums = grid.join(sums, on=[*KEYS, "at"], how="left").with_columns(
+            pl.col("cost_usd").fill_null(0.0), pl.col("calls").fill_null(0.0))
+        sums = sums.join(floors, on="dimension", how="inner")
+        # the hourly test: the larger baseline of the two clock hours the window touches, with the
+        # variability learned before the first of them
+        h0 = (pl.col("at") - window).dt.truncate("1h")
+        hourly = dense.select([*KEYS, "hour", "base", "tail_r"])
+        sums = sums.with_columns(h0.alias("h0"), (h0 + HOUR).alias("h1")).join(
+            hourly.rename({"hour": "h0", "base": "base0"}), on=[*KEYS, "h0"], how="left").join(
+            hourly.select([*KEYS, pl.col("hour").alias("h1"), pl.col("base").alias("base1")]), on=[*KEYS, "h1"],
+            how="left")
+        # the sustained test: the last whole hours before the instant's hour (from the rollup)
+        block = dense.select([*KEYS, (pl.col("hour") + HOUR).alias("h_now"), "s6", "b6", "r6", "tail6", "m_week"])
+        sums = sums.with_columns(pl.col("at").dt.truncate("1h").alias("h_now")).join(block, on=[*KEYS, "h_now"],
+                                                                                    how="left")
+        judged = scope_thresholds(ctx, rule, sums, KEYS,
+                                  ["warning", "critical", "enabled", "min_history_days", "full_history_days",
+                                   "sustained_min", "tail_margin"])
+        age = pl.col("at") - pl.col("first_hour")
+        judged = judged.join(first.drop("floor"), on=KEYS, how="left").with_columns(
             pl.col("calls").alias("volume"),
-            ((pl.col("at") - pl.col("first_hour")) >= pl.duration(days=1) * pl.col("min_history_days"))
-            .fill_null(False).alias("warmed_up"),
+            pl.max_horizontal("base0", "base1").alias("base_cost_usd"),
+            (age >= pl.duration(days=1) * pl.col("min_history_days")).fill_null(False).alias("judged"),
+            (age >= pl.duration(days=1) * pl.col("full_history_days")).fill_null(False).alias("warmed_up"),
         ).with_columns(
             pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
             .otherwise(float("inf")).alias("value"),
-            pl.max_horizontal(pl.col("warning"), (pl.col("z_warning") * pl.col("base_log_sigma")).exp())
-            .mul(pl.col("base_cost_usd")).alias("warning_usd"),
-            pl.max_horizontal(pl.col("critical"), (pl.col("z_critical") * pl.col("base_log_sigma")).exp())
-            .mul(pl.col("base_cost_usd")).alias("critical_usd"),
+            pl.max_horizontal(pl.col("warning"), pl.col("tail_r").exp() * pl.col("tail_margin")).alias("warning_mult"),
+            pl.max_horizontal(pl.col("critical"), 2 * pl.col("tail_r").exp()).alias("critical_mult"),
+            pl.max_horizontal(pl.col("sustained_min"), pl.col("tail6").exp() * pl.col("tail_margin"))
+            .alias("sustained_mult"),
+            (pl.col("s6") / pl.col("b6")).alias("sustained_ratio"),
         ).with_columns(
-            pl.when(~pl.col("enabled") | pl.col("base_cost_usd").is_null() | ~pl.col("warmed_up")).then(0)
+            (pl.col("warning_mult") * pl.col("base_cost_usd")).alias("warning_usd"),
+            (pl.col("critical_mult") * pl.col("base_cost_usd")).alias("critical_usd"),
+            (pl.col("warmed_up") & pl.col("m_week").is_not_null() & (pl.col("s6") >= n * pl.col("floor"))
+             & (pl.col("b6") > 0) & (pl.col("sustained_ratio") >= pl.col("sustained_mult"))).fill_null(False)
+            .alias("by_sustained"),
+        ).with_columns(
+            pl.when(~pl.col("enabled") | pl.col("base_cost_usd").is_null() | ~pl.col("judged")
+                    | (pl.col("cost_usd") < pl.col("floor"))).then(0)
             .when(pl.col("cost_usd") >= pl.col("critical_usd")).then(2)
-            .when(pl.col("cost_usd") >= pl.col("warning_usd")).then(1).otherwise(0).alias("point_level"),
-            pl.when(pl.col("cost_usd") >= pl.col("critical_usd")).then(pl.col("critical_usd") / pl.col("base_cost_usd"))
-            .otherwise(pl.col("warning_usd") / pl.col("base_cost_usd")).alias("threshold"),
-            (~pl.col("warmed_up")).alias("new_source"),
-        ).drop("first_hour", "min_history_days", "z_warning", "z_critical")
-        judged = _covered_features(judged, buckets)
+            .when(pl.col("warmed_up") & (pl.col("cost_usd") >= pl.col("warning_usd"))).then(1).otherwise(0)
+            .alias("hour_level"),
+        ).with_columns(
+            pl.when(pl.col("enabled") & pl.col("by_sustained") & (pl.col("hour_level") == 0)).then(1)
+            .otherwise(pl.col("hour_level")).alias("point_level"),
+            (pl.col("by_sustained") & (pl.col("hour_level") == 0)).alias("by_sustained"),
+            pl.when(pl.col("cost_usd") >= pl.col("critical_usd")).then(pl.col("critical_mult"))
+            .otherwise(pl.col("warning_mult")).alias("threshold"),
+            pl.col("s6").alias("sustained_cost_usd"), pl.col("b6").alias("sustained_base_usd"),
+            pl.lit(n).alias("sustained_hours"),
+        )
+        notes = judged.filter(~pl.col("warmed_up") & (pl.col("cost_usd") >= pl.col("floor"))).select(
+            [*KEYS, "at", "cost_usd", "first_hour", pl.col("cost_usd").alias("value")])
+        breaching_users = judged.filter((pl.col("dimension") == "user_id") & (pl.col("point_level") > 0))["key"]
+        user_routes = (q.spend_user_routes(ctx.wh, ctx.scope, span[0] - window, span[-1],
+                                           users=breaching_users.unique().to_list()).with_columns(
+            pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
+            if breaching_users.len() else pl.DataFrame())
+        judged = _covered(judged, buckets, user_routes, window=window, span=span).drop(
+            "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days",
+            "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
                       absent_means_ok=True)
-        return {rule.name: out.join(first_value(buckets, KEYS, "team"), on=KEYS, how="left")}
+        teams = first_value(buckets, KEYS, "team")
+        return {rule.name: out.join(teams, on=KEYS, how="left"),
+                f"{rule.name}:notes": notes.filter(pl.col("at").is_in(time_series(instants).implode())).join(
+                    teams, on=KEYS, how="left")}

@@ -4,9 +4,9 @@
   `confidence` is past its threshold, so 3 misses in 20 calls (15%) cannot page against a 10%
   threshold, while 30 in 100 does.
 - The fewest samples a percentile needs: p99 is only a p99 with ≥ 1 / (1 − 0.99) = 100 samples;
-  below that it is the window's slowest call.
-- Robust spread: the median absolute deviation scaled to a normal's σ (× 1.4826), floored so a
-  perfectly flat history does not divide by zero.
+  below that it is the window's slowest call (and "p99 ≥ T" is believed only when the Wilson
+  bound of the share of calls ≥ T clears 1%).
+- One-sided normal quantiles for confidence levels (the bounds' z, a mean's lower bound).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import math
 from statistics import NormalDist
 
 import polars as pl
-
-MAD_TO_SIGMA = 1.4826
 
 
 def z_of(confidence: float) -> float:

@@ -37,6 +37,7 @@ class LlmCallsInTools(Rule):
     with ≥ `baseline_min_runs` runs); WARNING ≥ 10×, CRITICAL ≥ 25×. A tool whose baseline has no
     LLM cost fires WARNING once it spends `new_cost_per_run_usd` per run."""
 
+    method = "cost per run over ≥ 20 runs vs the tool's median hourly cost per run (7 days, hours with ≥ 20 runs)"
     name = "llm_calls_in_tools"
     title = "LLM calls inside tools"
     scope_keys = ("project", "tool_name")

@@ -119,6 +119,13 @@ def silences(wh: Warehouse, *, active_at: datetime | None = None) -> pl.DataFram
                        tag="alerts:silences")
 
 
+def noted_scopes(wh: Warehouse, signal: str) -> set[str]:
+    """Scope keys a signal has already told as an info note (each is told once)."""
+    rows = wh.query_rows("SELECT DISTINCT scope_key FROM alert_events WHERE signal = {signal:String} AND kind = 'noted'",
+                         {"signal": signal}, tag="alerts:noted")
+    return {str(r[0]) for r in rows}
+
+
 def watermarks(wh: Warehouse) -> dict[str, datetime]:
     """Signal family → the last instant evaluated."""
     rows = wh.query_rows("SELECT rule, max(evaluated_until) FROM signal_watermarks GROUP BY rule",

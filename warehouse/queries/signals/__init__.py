@@ -35,6 +35,19 @@ def cache_buckets(
     return _run(wh, "cache_buckets", scope, params, tag="cache")
 
 
+def cache_baseline(
+    wh: Warehouse, scope: Scope, days: Sequence[datetime], *, baseline_days: int
+) -> pl.DataFrame:
+    """Signals 1/1b baseline per project/route/model/provider and UTC day: the previous
+    `baseline_days` days' cache read, write and input tokens, and cache-eligible / uncached calls at
+    1024 and 2048 input tokens (rollups)."""
+    if not days:
+        return pl.DataFrame()
+    params = {"days": list(days), "lo": min(days) - timedelta(days=baseline_days), "hi": max(days),
+              "baseline_days": int(baseline_days)}
+    return _run(wh, "cache_baseline", scope, params, tag="cache-baseline")
+
+
 def prompt_buckets(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl.DataFrame:
     """Signal 2 per project/route/5 minutes: ok calls and their input tokens."""
     return _run(wh, "prompt_buckets", scope, {"lo": lo, "hi": hi}, tag="prompt")
@@ -82,12 +95,15 @@ def routing_buckets(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> 
 
 
 def latency_windows(
-    wh: Warehouse, scope: Scope, lo: datetime, hi: datetime, *, step_s: int, window_s: int
+    wh: Warehouse, scope: Scope, lo: datetime, hi: datetime, *, step_s: int, window_s: int,
+    levels_ms: Sequence[int] = (30_000,),
 ) -> pl.DataFrame:
     """Signal 7 per project/route/model/provider and bucket end `at`: ok calls, mean latency and
     p99 of latency and TTFT over the `window_s` before `at` (calls read from `lo`, which the caller
-    puts one window before the first instant)."""
-    params = {"lo": lo, "hi": hi, "step_s": int(step_s), "back_s": int(window_s - step_s)}
+    puts one window before the first instant), and `over_levels`: per level of `levels_ms`, the
+    calls at least that slow."""
+    params = {"lo": lo, "hi": hi, "step_s": int(step_s), "back_s": int(window_s - step_s),
+              "levels": [int(v) for v in levels_ms]}
     frame = _run(wh, "latency_windows", scope, params, tag="latency")
     if frame.is_empty():
         return frame
@@ -114,18 +130,27 @@ def spend_buckets(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime) -> pl
     return _run(wh, "spend_buckets", scope, {"lo": lo, "hi": hi}, tag="spend")
 
 
-def spend_baseline(
+def spend_hourly(
     wh: Warehouse,
     scope: Scope,
-    hours: Sequence[datetime],
+    lo: datetime,
+    hi: datetime,
     *,
-    users: Sequence[str],
-    routes: Sequence[str],
-    features: Sequence[str],
+    users: Sequence[str] = (),
+    routes: Sequence[str] = (),
+    features: Sequence[str] = (),
+    every_key: bool = False,
 ) -> pl.DataFrame:
-    """Hourly cost of the given users, routes and features at the given whole hours (rollups)."""
-    params = {"hours": list(hours), "users": list(users), "routes": list(routes), "features": list(features)}
-    return _run(wh, "spend_baseline", scope, params, tag="spend-baseline")
+    """Whole-hour cost per project / dimension / key in [lo, hi) from the rollups: of the given
+    users, routes and features, or of every key (`every_key`)."""
+    params = {"lo": lo, "hi": hi, "all": bool(every_key), "users": list(users), "routes": list(routes),
+              "features": list(features)}
+    return _run(wh, "spend_hourly", scope, params, tag="spend-hourly")
+
+
+def spend_user_routes(wh: Warehouse, scope: Scope, lo: datetime, hi: datetime, *, users: Sequence[str]) -> pl.DataFrame:
+    """The given users' cost per route and 5 minutes in [lo, hi) (raw calls)."""
+    return _run(wh, "spend_user_routes", scope, {"lo": lo, "hi": hi, "users": list(users)}, tag="spend-user-routes")
 
 
 def spend_first_seen(

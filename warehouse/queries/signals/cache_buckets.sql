@@ -1,6 +1,7 @@
 -- Signals 1 and 1b, per project / route / model / minute, ok calls only: cache read and write
 -- tokens, calls with any cache tokens, and calls long enough to cache (the longest matching
--- `provider/model` prefix sets the minimum) split by whether they read or wrote the cache at all.
+-- `provider/model` prefix sets the minimum) split by whether they read or wrote the cache at all,
+-- with their input and cache-read tokens (an automatic cache's hit ratio: cached / input).
 SELECT
     project, route, model, provider,
     any(team) AS team,
@@ -9,7 +10,9 @@ SELECT
     sum(cache_write_5m_tokens + cache_write_1h_tokens) AS write_tokens,
     countIf(cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens > 0) AS cached_calls,
     countIf(eligible) AS eligible_calls,
-    countIf(eligible AND cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens = 0) AS uncached_calls
+    countIf(eligible AND cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens = 0) AS uncached_calls,
+    sumIf(input_tokens, eligible) AS eligible_input_tokens,
+    sumIf(cache_read_tokens, eligible) AS eligible_read_tokens
 FROM
 (
     SELECT

@@ -165,6 +165,10 @@ class Api:
         """`/health` (uncached)."""
         return fetch(self.url, self.key, self.page, "/health", (), self.timeout)
 
+    def whoami(self) -> dict[str, Any]:
+        """`/v1/whoami`: the key's id, scopes and project (uncached; 401 for a key the API refuses)."""
+        return fetch(self.url, self.key, self.page, "/v1/whoami", (), self.timeout)
+
     # ---- the endpoints the pages use --------------------------------------------------------
 
     def totals(self, view: View) -> pl.DataFrame:

@@ -93,8 +93,8 @@ def list_signals(api: ApiOption = None) -> None:
     from rich.table import Column, Table
 
     rows = perform("signals.list", api)
-    table = Table("warning", "critical", "window / sustain", "min volume", "evaluated", "on")
-    table.columns.insert(0, Column("signal", no_wrap=True, min_width=len(max((r["signal"] for r in rows), key=len))))
+    table = Table(Column("signal", no_wrap=True), "warning", "critical", "window / sustain", "min volume", "evaluated",
+                  "on")
     for row in rows:
         every = f"every {row['every_min']} min" if row["scheduled"] else f"{row['every_min']}-min steps (scheduler off)"
         table.add_row(row["signal"], row["warning"], row["critical"], f"{row['window_min']} / {row['sustain_min']} min",
@@ -113,7 +113,7 @@ def list_alerts(
     api: ApiOption = None,
 ) -> None:
     """Open incidents (or all of them), newest change first."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     def local(wh: Any, _: Any) -> list[dict[str, Any]]:
         from warehouse.queries import alerts as queries
@@ -124,7 +124,7 @@ def list_alerts(
 
     rows = store_or_service(api, local=local, remote=lambda service: service.rows(
         "/v1/alerts", state="all" if all_ else "open", signal=signal, limit=10_000))
-    table = Table("incident", "signal", "scope", "state", "since", "summary", "acked by")
+    table = Table(Column("incident", no_wrap=True), "signal", "scope", "state", "since", "summary", "acked by")
     for row in rows:
         table.add_row(row["incident_id"], row["signal"], row["scope_key"], row["state"],
                       _time(row["opened_at"], "%m-%d %H:%M"), (row["summary"] or "")[:80], row["acked_by"] or "")
@@ -212,7 +212,7 @@ def silence_cmd(
 def silences(all_: Annotated[bool, typer.Option("--all", help="Include ended silences.")] = False,
              api: ApiOption = None) -> None:
     """Silences in force (or all), with who set them and why."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     def local(wh: Any, _: Any) -> list[dict[str, Any]]:
         from warehouse.queries import alerts as queries
@@ -221,7 +221,7 @@ def silences(all_: Annotated[bool, typer.Option("--all", help="Include ended sil
 
     rows = store_or_service(api, local=local, remote=lambda service: service.rows(
         "/v1/silences", active="false" if all_ else "true"))
-    table = Table("silence", "signal", "matchers", "from", "until", "by", "reason")
+    table = Table(Column("silence", no_wrap=True), "signal", "matchers", "from", "until", "by", "reason")
     for row in rows:
         table.add_row(row["silence_id"], row["signal"] or "(every signal)", _pairs(row["matchers"]),
                       _time(row["starts_at"]), _time(row["ends_at"]), row["created_by"], row["reason"] or "")

@@ -170,7 +170,7 @@ def simulate(
         "simulated"
     ),
     days: Annotated[int, typer.Option(min=1)] = 30,
-    calls_per_day: Annotated[int, typer.Option(min=1)] = 30_000,
+    calls_per_day: Annotated[int, typer.Option(min=100)] = 30_000,
     seed: Annotated[int, typer.Option()] = 7,
     start: Annotated[str | None, typer.Option(help="First day (UTC); default: `days` before today.")] = None,
     incidents: Annotated[bool, typer.Option(help="Inject each silent-failure incident the signals detect.")] = True,
@@ -206,7 +206,7 @@ def summary(
 @app.command()
 def demo(
     days: Annotated[int, typer.Option(min=1)] = 30,
-    calls_per_day: Annotated[int, typer.Option(min=1)] = 30_000,
+    calls_per_day: Annotated[int, typer.Option(min=100)] = 30_000,
     seed: Annotated[int, typer.Option()] = 7,
     api: ApiOption = None,
 ) -> None:

@@ -130,6 +130,9 @@ def perform(name: str, api: str | None, /, *, feed: Feed = SILENT, upload: Path 
 
         try:
             result = op.func(operations.OpContext(wh, config, Scope.all(), feed=feed, upload=upload), args)
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise UserError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from err
         except (LookupError, PermissionError, ValueError) as err:
             raise UserError(str(err)) from err
         return json.loads(operations.to_json(result))
@@ -152,5 +155,7 @@ def perform(name: str, api: str | None, /, *, feed: Feed = SILENT, upload: Path 
             from warehouse.queries.scope import Scope
 
             return json.loads(operations.to_json(op.func(operations.OpContext(None, config, Scope.all()), args)))
+        if service.found:
+            notice(f"through the llmledger service at {service.url}")
         return remote(service)
     return store_or_service(api, local=local, remote=remote)

@@ -48,9 +48,9 @@ def run(name: Annotated[str, typer.Argument(help="e.g. signals.evaluate, alerts.
 @jobs_app.command("list")
 def list_jobs(api: ApiOption = None) -> None:
     """Every job, its trigger, and its last run."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("job", "trigger", "last run", "state", "ms", "what it does")
+    table = Table(Column("job", no_wrap=True), "when", "last run", "state", "ms", "what it does")
     for row in perform("jobs.list", api):
         table.add_row(row["job"], row["trigger"], _time(row["last_started_at"], "%m-%d %H:%M:%S"), row["state"] or "",
                       "" if row["duration_ms"] is None else str(row["duration_ms"]), row["description"])

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from warehouse.client import Warehouse
+
 if TYPE_CHECKING:
     from llmledger.settings import Settings
-    from warehouse.client import Warehouse
 
 READY_SQL = (
     "SELECT groupArray((version, checksum)), (SELECT count() FROM price_loads) FROM "
@@ -21,8 +22,6 @@ READY_SQL = (
 
 def open_warehouse(settings: Settings, *, migrate_first: bool = True) -> Warehouse:
     """The warehouse the settings name, migrated (idempotent) and with the price table loaded."""
-    from warehouse.client import Warehouse
-
     wh = Warehouse.from_settings(settings)
     try:
         if migrate_first:

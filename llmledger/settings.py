@@ -117,7 +117,8 @@ class DashboardSettings(BaseModel):
     api_key: SecretStr | None = Field(
         default=None,
         description="A read key the dashboard uses while it is served on localhost only (environment: "
-        "LLMLEDGER_DASHBOARD__API_KEY). Served beyond localhost, every visitor signs in with their own key.",
+        "LLMLEDGER_DASHBOARD__API_KEY; default: one `llmledger up` makes for each run). Served beyond "
+        "localhost, every visitor signs in with their own key.",
     )
 
 

@@ -84,7 +84,7 @@ def migrations(ctx: OpContext, p: NoParams) -> dict[str, Any]:
 class DemoParams(BaseModel):
     model_config = {"extra": "forbid"}
     days: int = Field(default=30, ge=1, le=366)
-    calls_per_day: int = Field(default=30_000, ge=1, le=5_000_000)
+    calls_per_day: int = Field(default=30_000, ge=100, le=5_000_000)
     seed: int = 7
 
 

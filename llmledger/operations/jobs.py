@@ -25,10 +25,24 @@ def list_jobs(ctx: OpContext, p: NoParams) -> list[dict[str, Any]]:
     out = []
     for name, spec in job_registry().items():
         run = last.get(name, {})
-        out.append({"job": name, "trigger": str(spec.trigger(ctx.settings.scheduler)) if spec.func else "(empty slot)",
+        out.append({"job": name, "trigger": _when(spec.trigger(ctx.settings.scheduler)) if spec.func else "(empty slot)",
                     "description": spec.description, "last_started_at": run.get("last_started_at"),
                     "state": run.get("state"), "duration_ms": run.get("duration_ms")})
     return out
+
+
+def _when(trigger: Any) -> str:
+    """A trigger as a person says it: every 15 s, every 15 min, or its cron fields."""
+    interval = getattr(trigger, "interval", None)
+    if interval is None:
+        fields = {f.name: str(f) for f in getattr(trigger, "fields", [])}
+        if not fields:
+            return str(trigger)
+        return "cron " + " ".join(fields.get(k, "*") for k in ("minute", "hour", "day", "month", "day_of_week")) + \
+            " UTC"
+    seconds = interval.total_seconds()
+    return f"every {seconds:g} s" if seconds < 60 else f"every {seconds / 60:g} min" if seconds < 3600 else \
+        f"every {seconds / 3600:g} h"
 
 
 class HistoryParams(BaseModel):

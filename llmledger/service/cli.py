@@ -29,7 +29,7 @@ def up(
     dashboard: Annotated[bool | None, typer.Option(help="Start the dashboard beside the service "
                                                    "(default from settings: yes).")] = None,
     dashboard_port: Annotated[int | None, typer.Option(help="Dashboard port (default from settings: 8501).")] = None,
-    calls_per_day: Annotated[int | None, typer.Option(help="With --demo: simulated calls a day "
+    calls_per_day: Annotated[int | None, typer.Option(min=100, help="With --demo: simulated calls a day "
                                                       "(default from settings: 30000).")] = None,
 ) -> None:
     """Migrate and run the service (push ingest, read API, background jobs) and the dashboard, until Ctrl-C."""

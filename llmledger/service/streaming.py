@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from fastapi import HTTPException, Request
+from pydantic import ValidationError
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -47,6 +48,9 @@ class EventFeed:
 def _failure(err: BaseException, errors: Mapping[type[BaseException], int]) -> tuple[int, str]:
     if isinstance(err, HTTPException):
         return err.status_code, str(err.detail)
+    if isinstance(err, ValidationError):  # one line: where and what
+        first = err.errors()[0]
+        return 422, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
     for kind, status in errors.items():
         if isinstance(err, kind):
             return status, str(err)

@@ -19,8 +19,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from alerts.cli import alerts_app, signals_app
 from advisor.cli import routing_app
+from alerts.cli import alerts_app, signals_app
 from alerts.report.cli import report_app
 from collectors.cli import collect, collectors_app, import_app
 from llmledger.dispatch import ApiOption, perform
@@ -259,8 +259,8 @@ def explain(err: BaseException) -> tuple[list[str], int]:
                 "fix llmledger.toml (or LLMLEDGER_CONFIG's file) or the LLMLEDGER_* variable"], 2
     if isinstance(err, OSError):
         return [str(err)], 1
-    return [f"{type(err).__name__}: {err}", "this looks like a bug in llmledger: run again with --debug for the "
-            "traceback and report it"], 1
+    return [f"{type(err).__name__}: {err}",
+            "this looks like a bug in llmledger: run again with --debug for the traceback and report it"], 1
 
 
 def _fail(err: BaseException) -> NoReturn:

@@ -6,13 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from llmledger.instants import Instant
 from llmledger.operations import OPERATOR, READ, OpContext, operation
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class NoParams(BaseModel):
@@ -35,13 +32,8 @@ class RepriceParams(BaseModel):
     """The range to re-price: [since, until), UTC (naive times are UTC)."""
 
     model_config = {"extra": "forbid"}
-    since: datetime
-    until: datetime
-
-    @field_validator("since", "until")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+    since: Instant
+    until: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> RepriceParams:
@@ -102,13 +94,8 @@ def seed_demo(ctx: OpContext, p: DemoParams) -> dict[str, Any]:
 class SummaryParams(BaseModel):
     model_config = {"extra": "forbid"}
     days: int | None = Field(default=30, ge=1, le=3660, description="The last N days (ignored with start).")
-    start: datetime | None = None
-    end: datetime | None = Field(default=None, description="Default: now.")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
+    start: Instant | None = None
+    end: Instant | None = Field(default=None, description="Default: now.")
 
 
 @operation("summary", "GET", "/v1/summary", SummaryParams, scope=READ)

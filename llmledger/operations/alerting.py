@@ -8,8 +8,9 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
+from llmledger.instants import Instant
 from llmledger.operations import OPERATOR, READ, OpContext, operation
 
 
@@ -82,15 +83,8 @@ def list_signals(ctx: OpContext, p: NoParams) -> list[dict[str, Any]]:
 
 class EvaluateParams(BaseModel):
     model_config = {"extra": "forbid"}
-    at: datetime | None = Field(default=None, description="Evaluate up to here (default: now minus the lag).")
-    since: datetime | None = Field(default=None, description="Back-fill every instant from here.")
-
-    @field_validator("at", "since")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    at: Instant | None = Field(default=None, description="Evaluate up to here (default: now minus the lag).")
+    since: Instant | None = Field(default=None, description="Back-fill every instant from here.")
 
 
 @operation("signals.evaluate", "POST", "/v1/signals/evaluate", EvaluateParams, scope=OPERATOR, long=True)

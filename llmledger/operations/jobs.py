@@ -3,11 +3,11 @@ collectors (run, back-fill, forget a cursor) and the rollups (repair, rebuild a 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from llmledger.instants import Instant
 from llmledger.operations import OPERATOR, READ, OpContext, operation
 
 
@@ -83,8 +83,8 @@ def run_job(ctx: OpContext, p: RunParams) -> dict[str, Any]:
 class CollectParams(BaseModel):
     model_config = {"extra": "forbid"}
     name: str | None = Field(default=None, max_length=100, description="One collector (default: every enabled one).")
-    since: datetime | None = Field(default=None, description="Back-fill from here instead of the cursor.")
-    until: datetime | None = None
+    since: Instant | None = Field(default=None, description="Back-fill from here instead of the cursor.")
+    until: Instant | None = None
 
 
 @operation("collectors.run", "POST", "/v1/collectors/run", CollectParams, scope=OPERATOR, long=True)

@@ -3,11 +3,11 @@ logged router scores; with `save`, the replay is stored for the API and the rout
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from llmledger.instants import Instant
 from llmledger.operations import ADMIN, OpContext, operation
 
 
@@ -21,7 +21,7 @@ class AdviseParams(BaseModel):
     percentile: float = Field(default=70.0, gt=0, lt=100)
     current: float | None = Field(default=None, ge=0, le=1)
     days: int = Field(default=30, ge=1, le=366)
-    end: datetime | None = None
+    end: Instant | None = None
     monthly_requests: int | None = Field(default=None, ge=1)
     project: str | None = Field(default=None, max_length=200)
     save: bool = False
@@ -40,13 +40,12 @@ def advise(ctx: OpContext, p: AdviseParams) -> dict[str, Any]:
     scope = ctx.scope if p.project is None else Scope.of(p.project)
     if ctx.scope.projects is not None and p.project not in (None, *ctx.scope.projects):
         raise PermissionError(f"this key may not read project {p.project!r}")
-    end = None if p.end is None else (p.end.replace(tzinfo=UTC) if p.end.tzinfo is None else p.end.astimezone(UTC))
     try:
         loaded = None
         if ctx.upload is not None:
             loaded = read_replay(ctx.upload)
         advice = run(ctx.wh, scope, route=p.route, replay=loaded, percentile=p.percentile, cheap=p.cheap,
-                     frontier=p.frontier, current=p.current, days=p.days, end=end, monthly_requests=p.monthly_requests)
+                     frontier=p.frontier, current=p.current, days=p.days, end=p.end, monthly_requests=p.monthly_requests)
         if p.save and loaded is not None:
             target = p.project
             if target is None:

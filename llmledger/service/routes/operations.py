@@ -27,6 +27,7 @@ from llmledger.service.keys import KeyScope
 from llmledger.service.state import ServiceState
 from llmledger.service.streaming import operation as respond
 
+OPERATOR_MARK = "x-llmledger-operator"  # maintenance work on every project (admin key not bound to a project)
 ERRORS: dict[type[BaseException], int] = {LookupError: 404, PermissionError: 403, ValueError: 422}
 SCOPES = {ops.READ: require(KeyScope.READ), ops.ADMIN: require(KeyScope.ADMIN), ops.OPERATOR: operator}
 TAGS = {"ingest": "ingest", "import": "ingest", "jobs": "jobs", "collectors": "jobs", "rollups": "jobs",
@@ -39,7 +40,8 @@ def build_router() -> APIRouter:
     for op in ops.load_all().values():
         router.add_api_route(op.path, _endpoint(op), methods=[op.method], summary=op.summary,
                              description=(op.func.__doc__ or "").strip(), response_class=Response,
-                             tags=[TAGS.get(op.name.split(".")[0], "admin")])
+                             tags=[TAGS.get(op.name.split(".")[0], "admin")],
+                             openapi_extra={OPERATOR_MARK: True} if op.scope == ops.OPERATOR else None)
     return router
 
 

@@ -59,12 +59,13 @@ class ServiceClient:
     found: bool = False
     timeout: float = 60.0
 
-    def _client(self) -> Any:
+    def _client(self, *, long: bool = False) -> Any:
+        """An HTTP client; `long`: no read timeout (an operation streams progress for as long as it runs)."""
         import httpx
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.Client(base_url=self.url.rstrip("/"), headers=headers,
-                            timeout=httpx.Timeout(self.timeout, read=None))
+                            timeout=httpx.Timeout(self.timeout, read=None if long else 300))
 
     def _check(self, response: Any, path: str) -> None:
         status = response.status_code
@@ -134,7 +135,7 @@ class ServiceClient:
 
         events = ProgressEvents(feed)
         try:
-            with self._client() as client, client.stream(
+            with self._client(long=True) as client, client.stream(
                 method, path, params=query_pairs(params or {}), json=body, content=content,
                 headers={"Accept": NDJSON},
             ) as response:
@@ -163,7 +164,7 @@ class ServiceClient:
 
         size = 0
         try:
-            with self._client() as client, client.stream("GET", path, params=query_pairs(params)) as response:
+            with self._client(long=True) as client, client.stream("GET", path, params=query_pairs(params)) as response:
                 self._check(response, path)
                 with target.open("wb") as out:
                     for chunk in response.iter_bytes(CHUNK):

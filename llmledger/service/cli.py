@@ -46,8 +46,7 @@ def up(
             "dashboard": config.dashboard.model_copy(update={k: v for k, v in dash.items() if v is not None}),
             "service": config.service.model_copy(update={k: v for k, v in service.items() if v is not None}),
         })
-    with bars() as feed:
-        serve(config, host=host, port=port, demo=demo, feed=feed)
+    serve(config, host=host, port=port, demo=demo, progress=bars)
 
 
 @app.command("dashboard")

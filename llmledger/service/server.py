@@ -14,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import uvicorn
 
 from llmledger.errors import UserError
-from llmledger.progress import Feed
+from llmledger.progress import SILENT, Feed
 from llmledger.runtime import open_warehouse
 from llmledger.service import dashboard
 from llmledger.service.app import create_app
@@ -113,6 +114,11 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.contextmanager
+def _no_progress() -> Iterator[Feed]:
+    yield SILENT
+
+
+@contextlib.contextmanager
 def _own_store(settings: Settings) -> Iterator[StoreLock | None]:
     """The embedded store's lock for the whole run (None with a ClickHouse server)."""
     if settings.warehouse.url:
@@ -134,12 +140,14 @@ def _own_store(settings: Settings) -> Iterator[StoreLock | None]:
 
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None, demo: bool = False,
-          feed: Feed | None = None) -> None:
-    """Run the service in this process until interrupted."""
+          progress: Callable[[], AbstractContextManager[Feed]] | None = None) -> None:
+    """Run the service in this process until interrupted; `progress` shows the preparation (the
+    demo's seeding) while it lasts."""
     with _own_store(settings) as lock:
         if lock is not None:
             lock.announce(state="starting")
-        keys_exist = prepare_store(settings, demo=demo, feed=feed)
+        with (progress or _no_progress)() as feed:
+            keys_exist = prepare_store(settings, demo=demo, feed=feed)
         if demo:
             from llmledger.demo import with_demo_budget
 

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -65,9 +65,9 @@ def _endpoint(op: ops.Operation) -> Any:
 async def _run(op: ops.Operation, request: Request, state: ServiceState, who: Principal, p: Any) -> Response:
     folder = Path(state.settings.home) / "uploads" / uuid.uuid4().hex
     upload = await _receive(request, folder, getattr(p, "name", None)) if op.upload else None
-    if op.upload and upload is None and op.name != "routing.advise":
+    if op.upload and upload is None and op.name != "routing.advise":  # the advice's replay file is optional
         shutil.rmtree(folder, ignore_errors=True)
-        raise_missing_file()
+        raise HTTPException(422, "send the file as the request body")
 
     def work(feed: Feed) -> Any:
         try:
@@ -80,12 +80,6 @@ async def _run(op: ops.Operation, request: Request, state: ServiceState, who: Pr
             shutil.rmtree(folder, ignore_errors=True)
 
     return await respond(request, work, errors=ERRORS)
-
-
-def raise_missing_file() -> None:
-    from fastapi import HTTPException
-
-    raise HTTPException(422, "send the file as the request body")
 
 
 async def _receive(request: Request, folder: Path, name: str | None) -> Path | None:

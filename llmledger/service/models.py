@@ -159,32 +159,3 @@ class KeyCreated(KeyOut):
     """A new key, with its token (shown once)."""
 
     token: str
-
-
-class RepriceIn(BaseModel):
-    """The range to re-price: [since, until), UTC."""
-
-    model_config = {"extra": "forbid"}
-
-    since: Instant
-    until: Instant
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RepriceIn:
-        if self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
-
-
-class RepriceOut(BaseModel):
-    """Totals of the re-priced range before and after (money as decimal strings)."""
-
-    price_cells: int
-    prices_changed: bool
-    calls: int
-    months: list[str]
-    cost_before_usd: str
-    cost_after_usd: str
-    unpriced_before: int
-    unpriced_after: int
-    renamed_models: dict[str, str]

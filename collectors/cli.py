@@ -74,18 +74,9 @@ def collect(
 
 
 @collectors_app.command("list")
-def list_collectors(as_json: AsJson = False) -> None:
-    """Registered collectors, what they produce and whether settings enable them."""
-    from collectors.registry import REGISTRY, settings_key
-    from ingest.collect import describe
-    from llmledger.settings import get_settings
-
-    section = get_settings().collectors
-    rows = []
-    for name in REGISTRY.names():
-        info = describe(REGISTRY.get(name))
-        info["enabled"] = bool(getattr(getattr(section, settings_key(name), None), "enabled", False))
-        rows.append(info)
+def list_collectors(as_json: AsJson = False, api: ApiOption = None) -> None:
+    """Registered collectors, what they produce and whether settings enable them (the running service's)."""
+    rows = perform("collectors.list", api)
     if as_json:
         print(json.dumps(rows, indent=2))
         return

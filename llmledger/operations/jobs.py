@@ -80,6 +80,21 @@ def run_job(ctx: OpContext, p: RunParams) -> dict[str, Any]:
             "detail": run.detail, "error": run.error}
 
 
+@operation("collectors.list", "GET", "/v1/collectors/registered", NoParams, scope=READ, store=False)
+def list_collectors(ctx: OpContext, p: NoParams) -> list[dict[str, Any]]:
+    """Registered collectors, what they produce and whether the settings enable them."""
+    from collectors.registry import REGISTRY, settings_key
+    from ingest.collect import describe
+
+    section = ctx.settings.collectors
+    rows = []
+    for name in REGISTRY.names():
+        info = describe(REGISTRY.get(name))
+        info["enabled"] = bool(getattr(getattr(section, settings_key(name), None), "enabled", False))
+        rows.append(info)
+    return rows
+
+
 class CollectParams(BaseModel):
     model_config = {"extra": "forbid"}
     name: str | None = Field(default=None, max_length=100, description="One collector (default: every enabled one).")

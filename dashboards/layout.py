@@ -55,9 +55,7 @@ def _sign_in(api_url: str, token: str) -> str | None:
         return "that key lacks the read scope"
     st.session_state[KEY_STATE] = token
     ticket = SESSIONS.start(token)
-    # the cookie can only come with an HTTP answer: the browser fetches it and comes back here
-    target = "/sign-in/complete?" + urlencode({"ticket": ticket, "next": _here()})
-    st.html(f"<script>window.location.replace({json.dumps(target)});</script>", unsafe_allow_javascript=True)
+    _go("/sign-in/complete?" + urlencode({"ticket": ticket, "next": _here()}))
     return None
 
 
@@ -75,9 +73,17 @@ def _login(reason: str) -> None:
     st.stop()
 
 
-def _sign_out_link() -> None:
-    if st.context.cookies.get(COOKIE):
-        st.sidebar.link_button("Sign out", "/sign-out?" + urlencode({"next": _here()}), type="tertiary")
+def _go(target: str) -> None:
+    """Send the browser to `target` on this site (a cookie can only be set or cleared by an HTTP answer)."""
+    st.html(f"<script>window.location.replace({json.dumps(target)});</script>", unsafe_allow_javascript=True)
+
+
+def _sign_out_button() -> None:
+    if st.context.cookies.get(COOKIE) and st.sidebar.button("Sign out", type="tertiary", key="sign_out"):
+        SESSIONS.end(st.context.cookies.get(COOKIE))
+        st.session_state.pop(KEY_STATE, None)
+        _go("/sign-out?" + urlencode({"next": _here()}))
+        st.stop()
 
 
 def api_for(page: str) -> Api:
@@ -89,10 +95,10 @@ def api_for(page: str) -> Api:
         if not key:
             _login("This dashboard is served beyond localhost: sign in with an llmledger API key that has the "
                    "read scope (`llmledger keys create --scope read`).")
-        _sign_out_link()
+        _sign_out_button()
         return Api(url=os.environ.get(URL_ENV, Api.url), key=key, page=page)
     if key:
-        _sign_out_link()
+        _sign_out_button()
     return Api.from_env(page, key=key)
 
 

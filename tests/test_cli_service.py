@@ -298,7 +298,8 @@ def test_failures_are_one_or_two_lines(up: Up) -> None:
 
 def test_a_visitor_signs_in_once(up: Up) -> None:
     """`llmledger dashboard` beyond localhost finds the service by itself; a visitor signs in with a
-    read key, and reloads and a deep link keep them signed in (an HttpOnly session cookie)."""
+    read key, and reloads and a deep link keep them signed in (an HttpOnly session cookie) until they
+    sign out."""
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -330,6 +331,9 @@ def test_a_visitor_signs_in_once(up: Up) -> None:
                 deep.goto(f"{board}/attribution?dim=team")
                 deep.get_by_role("heading", name="Attribution").wait_for(timeout=120_000)
                 assert deep.get_by_text("API key (read scope)").count() == 0
+                deep.get_by_role("button", name="Sign out").click()
+                deep.get_by_label("API key (read scope)").wait_for(timeout=120_000)
+                assert not [c for c in context.cookies() if c["name"] == "llmledger_session"]
             finally:
                 browser.close()
     finally:

@@ -75,6 +75,29 @@ def dashboard_command(
     os.execvpe(command[0], command, env)
 
 
+def _service_url(config: Any) -> str:
+    """The service holding this machine's store, else the configured host and port. (For commands
+    not yet routed through `llmledger.dispatch.store_or_service`.)"""
+    from llmledger.dispatch import find_service
+
+    found = find_service(None, config)
+    return found.url if found is not None else f"http://{config.service.host}:{config.service.port}"
+
+
+def _api_call(api: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One request to the service at `api` (`path` may carry its query), with the key in
+    LLMLEDGER_API_KEY — or, for this machine's service, the token it left in the lock file. Failures
+    are `UserError`s. (For commands not yet routed through `llmledger.dispatch.store_or_service`.)"""
+    from llmledger.dispatch import find_service
+    from llmledger.remote import API_KEY_ENV, ServiceClient
+
+    local = find_service(None, settings())
+    client = local if local is not None and local.url == api else ServiceClient(api, os.environ.get(API_KEY_ENV) or None)
+    if client.found:
+        notice(f"through the llmledger service at {client.url}")
+    return client.request(method, path, body=body)
+
+
 def _local_dashboard_key(config: Any) -> str | None:
     from warehouse.lock import holder
 

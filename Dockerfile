@@ -13,6 +13,7 @@ COPY ingest ./ingest
 COPY warehouse ./warehouse
 COPY migrations ./migrations
 COPY alerts ./alerts
+COPY advisor ./advisor
 COPY dashboards ./dashboards
 RUN pip install --upgrade pip && pip install .
 

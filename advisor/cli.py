@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from advisor.errors import AdvisorError
+from llmledger.dispatch import ApiOption
 
 routing_app = typer.Typer(help="Cascade routing: threshold advice from replays or logged scores.", no_args_is_help=True)
 console = Console()
@@ -44,61 +44,47 @@ def advise_command(
     project: Annotated[str | None, typer.Option(help="Only this project's calls (and where --save stores).")] = None,
     save: Annotated[bool, typer.Option(help="Store the replay so the API and the routing page show it.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
+    api: ApiOption = None,
 ) -> None:
     """Recommend a cascade threshold and show what each threshold would escalate and cost."""
-    from advisor.advice import advise, measure_route
-    from advisor.replay import read_replay, save_replay
-    from llmledger.runtime import open_warehouse
-    from llmledger.settings import get_settings
-    from warehouse.queries.scope import Scope
+    from decimal import Decimal
 
-    scope = Scope.of(project) if project else Scope.all()
-    try:
-        loaded = read_replay(replay) if replay else None
-        with open_warehouse(get_settings()) as wh:
-            advice = advise(wh, scope, route=route, replay=loaded, percentile=percentile, cheap=cheap,
-                            frontier=frontier, current=current, days=days, end=_end(end),
-                            monthly_requests=monthly_requests)
-            if save and loaded is not None:
-                target = project
-                if target is None:
-                    projects = measure_route(wh, scope, route, advice.end.replace(year=advice.end.year - 1),
-                                             advice.end).projects
-                    if len(projects) != 1:
-                        raise AdvisorError(f"route {route} is in {len(projects)} projects: name one with --project")
-                    target = projects[0]
-                save_replay(wh, loaded, project=target, route=route)
-    except AdvisorError as err:
-        console.print(f"[red]{err}[/red]")
-        raise typer.Exit(2) from err
+    from llmledger.dispatch import perform
+
+    advice = perform("routing.advise", api, upload=replay, route=route, name=replay.name if replay else None,
+                     cheap=cheap, frontier=frontier, percentile=percentile, current=current, days=days,
+                     end=_end(end), monthly_requests=monthly_requests, project=project, save=save)
     if as_json:
-        typer.echo(json.dumps(advice.as_dict(), indent=2))
+        typer.echo(json.dumps(advice, indent=2))
         return
-    rec = advice.recommended
-    console.print(f"[bold]{route}[/bold] ({advice.policy or 'no cascade yet'}): {advice.cheap} → {advice.frontier}, "
-                  f"{advice.requests_sampled:,} {advice.source} scores, {advice.monthly_requests:,.0f} requests/month")
-    console.print(f"recommended threshold [bold]{rec.threshold:.4g}[/bold] (keeps {advice.percentile:g}% on the cheap "
-                  f"model): escalates {rec.escalation_rate:.1%}, ${rec.monthly_cost_usd:,.2f}/month, "
-                  f"frontier share of cost {rec.frontier_cost_share or 0:.0%}, saves {rec.saving_vs_frontier or 0:.0%} "
-                  f"vs all on {advice.frontier.model} (${rec.all_frontier_usd:,.2f})")
-    if advice.current:
-        cur = advice.current
-        console.print(f"current threshold {cur.threshold:.4g} ({advice.current_source}): escalates "
-                      f"{cur.escalation_rate:.1%}, ${cur.monthly_cost_usd:,.2f}/month")
-    bim = advice.bimodality
-    console.print(f"bimodality: {bim.method}: " + (f"dip {bim.dip:.4f}, p = {bim.p_value:.3g}" if bim.tested
-                                                    else f"not run ({bim.requests} scores)"))
-    if advice.classifier_advice:
-        console.print(f"[yellow]classifier routing: {advice.classifier_advice}[/yellow]")
-    for warning in advice.warnings:
+    rec = advice["recommended"]
+    console.print(f"[bold]{route}[/bold] ({advice['routing_policy'] or 'no cascade yet'}): {advice['cheap']} → "
+                  f"{advice['frontier']}, {advice['requests_sampled']:,} {advice['source']} scores, "
+                  f"{Decimal(advice['monthly_requests']):,.0f} requests/month")
+    console.print(f"recommended threshold [bold]{rec['threshold']:.4g}[/bold] (keeps {advice['percentile']:g}% on the "
+                  f"cheap model): escalates {rec['escalation_rate']:.1%}, ${Decimal(rec['monthly_cost_usd']):,.2f}/month, "
+                  f"frontier share of cost {rec['frontier_cost_share'] or 0:.0%}, saves {rec['saving_vs_frontier'] or 0:.0%} "
+                  f"vs all on {advice['frontier']} (${Decimal(rec['all_frontier_usd']):,.2f})")
+    if advice["current"]:
+        cur = advice["current"]
+        console.print(f"current threshold {cur['threshold']:.4g} ({advice['current_source']}): escalates "
+                      f"{cur['escalation_rate']:.1%}, ${Decimal(cur['monthly_cost_usd']):,.2f}/month")
+    bim = advice["bimodality"]
+    console.print(f"bimodality: {bim['method']}: " + (f"dip {bim['dip']:.4f}, p = {bim['p_value']:.3g}" if bim["tested"]
+                                                       else f"not run ({bim['requests']} scores)"))
+    if advice["classifier_advice"]:
+        console.print(f"[yellow]classifier routing: {advice['classifier_advice']}[/yellow]")
+    for warning in advice["warnings"]:
         console.print(f"[yellow]warning: {warning}[/yellow]")
     table = Table("threshold", "escalation", "$/month", "frontier share", "saving")
-    for row in advice.curve.filter((advice.curve["threshold"] * 100).round(0) % 10 == 0).iter_rows(named=True):
-        table.add_row(f"{row['threshold']:.2f}", f"{row['escalation_rate']:.1%}", f"{row['monthly_cost_usd']:,.2f}",
-                      f"{row['frontier_cost_share'] or 0:.0%}", f"{row['saving_vs_frontier'] or 0:.0%}")
+    for row in advice["curve"]["rows"]:
+        if round(row["threshold"] * 100) % 10 != 0:
+            continue
+        table.add_row(f"{row['threshold']:.2f}", f"{row['escalation_rate']:.1%}",
+                      f"{Decimal(str(row['monthly_cost_usd'])):,.2f}", f"{row['frontier_cost_share'] or 0:.0%}",
+                      f"{row['saving_vs_frontier'] or 0:.0%}")
     console.print(table)
-    if not advice.tasks.is_empty():
-        for row in advice.tasks.iter_rows(named=True):
-            console.print(f"  task {row['task']}: {row['queries']} queries, median {row['median_score']:.2f}, "
-                          f"own threshold {row['own_threshold']:.2f}, escalates {row['escalation_at_recommended']:.0%} "
-                          f"at the recommended point {('— ' + row['seed_guidance']) if row['seed_guidance'] else ''}")
+    for row in advice["tasks"]["rows"]:
+        console.print(f"  task {row['task']}: {row['queries']} queries, median {row['median_score']:.2f}, "
+                      f"own threshold {row['own_threshold']:.2f}, escalates {row['escalation_at_recommended']:.0%} "
+                      f"at the recommended point {('— ' + row['seed_guidance']) if row['seed_guidance'] else ''}")

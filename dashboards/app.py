@@ -1,7 +1,7 @@
-"""The llmledger dashboard: `streamlit run dashboards/app.py` (started by `llmledger up`). A client
-of the service's read API at `LLMLEDGER_API_URL` (key: `LLMLEDGER_API_KEY`, or the visitor's own
-when `LLMLEDGER_DASHBOARD_EXPOSED=1`). Each page's URL path is its file's name (`/calls`,
-`/alerts`, …), the paths deep links from e-mails and Slack use (`llmledger.links`)."""
+"""The llmledger dashboard's pages (served with its sign-in routes by `dashboards/server.py`, which
+`llmledger up` runs). A client of the service's read API at `LLMLEDGER_API_URL` (key:
+`LLMLEDGER_API_KEY`, or the visitor's own when `LLMLEDGER_DASHBOARD_EXPOSED=1`). Each page's URL
+path is its file's name (`/calls`, `/alerts`, …), the paths deep links from e-mails and Slack use."""
 
 from __future__ import annotations
 

@@ -22,6 +22,8 @@ from urllib.parse import quote
 import httpx
 import polars as pl
 
+from llmledger.remote import query_pairs
+
 DEFAULT_URL = "http://127.0.0.1:8787"
 URL_ENV, KEY_ENV, EXPOSED_ENV = "LLMLEDGER_API_URL", "LLMLEDGER_API_KEY", "LLMLEDGER_DASHBOARD_EXPOSED"
 MONEY = pl.Decimal(38, 18)
@@ -47,21 +49,6 @@ class ApiError(Exception):
 
 
 Params = Mapping[str, Any]
-
-
-def _query(params: Params) -> list[tuple[str, str]]:
-    """Parameters as query pairs: lists repeat, None is left out, datetimes are ISO 8601 UTC."""
-    pairs: list[tuple[str, str]] = []
-    for name, raw in params.items():
-        for item in raw if isinstance(raw, list | tuple) else [raw]:
-            if item is None:
-                continue
-            if isinstance(item, datetime):
-                item = item.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            elif isinstance(item, bool):
-                item = "true" if item else "false"
-            pairs.append((name, str(item)))
-    return pairs
 
 
 def _detail(response: httpx.Response) -> str:
@@ -250,7 +237,7 @@ class Api:
         global _FETCH
         if _FETCH is None:
             _FETCH = _cached_fetch()
-        return _FETCH(self.url, self.key, self.page, path, tuple(_query(params)), self.timeout)  # type: ignore[no-any-return]
+        return _FETCH(self.url, self.key, self.page, path, tuple(query_pairs(params)), self.timeout)  # type: ignore[no-any-return]
 
     def get(self, path: str, **params: Any) -> pl.DataFrame:
         """An endpoint's table as a frame."""
@@ -264,6 +251,10 @@ class Api:
     def health(self) -> dict[str, Any]:
         """`/health` (uncached)."""
         return fetch(self.url, self.key, self.page, "/health", (), self.timeout)
+
+    def whoami(self) -> dict[str, Any]:
+        """`/v1/whoami`: the key's id, scopes and project (uncached; 401 for a key the API refuses)."""
+        return fetch(self.url, self.key, self.page, "/v1/whoami", (), self.timeout)
 
     # ---- the endpoints the pages use --------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,13 +110,15 @@ def run_collector(
     pipeline: Pipeline | None = None,
     registry: Registry = REGISTRY,
     collector: Collector | None = None,
+    progress: Callable[[int], None] | None = None,
     **overrides: Any,
 ) -> RunReport:
     """Run collector `name` once into `wh` and record the outcome; see the module docstring.
 
     `since`/`until` (UTC) back-fill an explicit window instead of resuming from the cursor.
     `config` replaces the settings' section; `overrides` patch it (e.g. `path=` for imports);
-    `collector` runs an instance built by the caller (its `config` is then used as is).
+    `collector` runs an instance built by the caller (its `config` is then used as is);
+    `progress` is called with the records each batch brought (written, duplicate or dead-lettered).
     """
     report = RunReport(collector=name, run_id=uuid.uuid4().hex, project="default", started_at=datetime.now(UTC))
     sinks = _Sinks(wh, settings, pipeline)
@@ -135,7 +137,10 @@ def run_collector(
         source = str(getattr(config, "source", None) or name)
         origin = str(getattr(config, "path", None) or getattr(config, "base_url", None) or "")
         for batch, prepared in _prepared(collector.collect(Window(since, until), cursor), sinks, source):
+            seen = report.written + report.duplicates + report.dead
             sinks.write(batch, prepared, report, source, origin)
+            if progress is not None:
+                progress(report.written + report.duplicates + report.dead - seen)
             report.batches += 1
             report.notes.extend(batch.notes)
             if batch.cursor is not None:
@@ -165,13 +170,16 @@ def run_collectors(
     since: datetime | None = None,
     until: datetime | None = None,
     registry: Registry = REGISTRY,
+    progress: Callable[[str], Callable[[int], None]] | None = None,
 ) -> list[RunReport]:
-    """Run the named collectors, or every enabled pull/scrape collector; failures are isolated."""
+    """Run the named collectors, or every enabled pull/scrape collector; failures are isolated.
+    `progress(name)` gives each run's progress callback (see `run_collector`)."""
     if names is None:
         names = [n for n in registry.names() if registry.get(n).capabilities.kind is not Kind.FILE
                  and _enabled(registry, n, settings)]
     with Pipeline(wh, settings) as pipeline:
-        return [run_collector(n, settings, wh, since=since, until=until, pipeline=pipeline, registry=registry)
+        return [run_collector(n, settings, wh, since=since, until=until, pipeline=pipeline, registry=registry,
+                              progress=progress(n) if progress else None)
                 for n in names]
 
 

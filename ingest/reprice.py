@@ -176,12 +176,19 @@ def reprice_with_settings(
     since: datetime,
     until: datetime,
     lock: AbstractContextManager[object] | None = None,
+    on_month: Callable[[str], None] | None = None,
 ) -> tuple[PriceLoad, RepriceReport]:
     """What `llmledger reprice` does: reload the price table from the catalogue and `pricing`, then
-    reprice the range with the names resolved again and the hourly rollups rebuilt per month."""
+    reprice the range with the names resolved again and the hourly rollups rebuilt per month
+    (`on_month(partition)` is told of each month done, for progress)."""
     from warehouse.rollups import rebuild_rollups
+
+    def month_done(target: Warehouse, partition: str) -> None:
+        rebuild_rollups(target, partition)
+        if on_month is not None:
+            on_month(partition)
 
     load = load_prices(wh, pricing)
     report = reprice(wh, Catalog(override_names(pricing)), since=since, until=until,
-                     on_partition=rebuild_rollups, lock=lock)
+                     on_partition=month_done, lock=lock)
     return load, report

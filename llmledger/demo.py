@@ -2,26 +2,33 @@
 signals detect, ingested through the real pipeline into the configured warehouse; the metrics of
 the self-hosted vLLM nodes that served its self-hosted calls (vLLM and DCGM samples); and the
 signals evaluated over the month, so its incidents are alerts with causes from the first screen.
-Without budgets of your own, the demo's team budget (from the ground truth) is used."""
+Without budgets of your own, the demo's team budget (from the ground truth) is used. The
+notifications of that simulated history are recorded as handled, never sent or logged one by one:
+they describe the past of traffic that never happened."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import logging
+
 import polars as pl
-from rich.progress import Progress
 
 from collectors.base import Output
 from collectors.config import GpuPrice
 from ingest.node_metrics import SampleWriter, load_gpu_prices
 from ingest.pipeline import Pipeline
 from ingest.tool_runs import ToolRunWriter
+from llmledger.progress import SILENT, Feed
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
 from warehouse.queries.scope import Scope
+
+log = logging.getLogger("llmledger.demo")
 
 
 @dataclass(frozen=True)
@@ -51,13 +58,14 @@ def seed_demo(
     days: int = 30,
     calls_per_day: int = 30_000,
     seed: int = 7,
-    progress: Progress | None = None,
+    feed: Feed = SILENT,
     signals: bool = True,
     now: datetime | None = None,
 ) -> DemoResult:
     """Simulate and ingest `days` of traffic ending today, seed the nodes' samples and (`signals`)
     evaluate the signals over it; idempotent for the same seed and dates. `now` pins the instant the
-    demo treats as the present (default: the wall clock), so tests can place it on any calendar day."""
+    demo treats as the present (default: the wall clock), so tests can place it on any calendar day.
+    `feed` shows the progress of each stage."""
     from llmledger.simulator import SimulationConfig, ground_truth, iter_days
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -71,7 +79,8 @@ def seed_demo(
     truth_path = truth_file(settings)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_text(truth.to_json(), encoding="utf-8")
-    task = progress.add_task("simulate and ingest", total=days) if progress else None
+    feed = feed or SILENT
+    advance_day = feed.task("simulate and ingest (days)", days)
     written = duplicates = runs = 0
     tool_writer = ToolRunWriter(wh)
     self_hosted: list[pl.DataFrame] = []
@@ -82,13 +91,19 @@ def seed_demo(
             duplicates += result.duplicates
             runs += tool_writer.write(day.tool_runs)
             self_hosted.append(self_hosted_calls(day.calls))
-            if progress is not None and task is not None:
-                progress.advance(task)
-    samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed)
+            advance_day(1)
+    advance_nodes = feed.task("self-hosted node metrics (days)", days)
+    samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed,
+                         on_day=lambda: advance_nodes(1))
     seed_routing_replays(wh, end, seed=seed)
     incidents = 0
     if signals:
+        advance_signals = feed.task("evaluate the signals over the range", 1)
         incidents = backfill_signals(wh, with_demo_budget(settings), config.range_start + SIGNAL_WARM_UP, end)
+        settled = settle_replayed_notifications(wh)
+        advance_signals(1)
+        if settled:
+            log.info("demo: %d notifications of its simulated incidents recorded as handled, not sent", settled)
     return DemoResult(start, end, written, duplicates, runs, truth_path, samples, incidents)
 
 
@@ -131,6 +146,21 @@ def backfill_signals(wh: Warehouse, settings: Settings, since: datetime, until: 
     return incidents(wh, Scope.all(), limit=100_000).height
 
 
+def settle_replayed_notifications(wh: Warehouse) -> int:
+    """Record the pending notifications of the demo's replayed history as handled (`logged`) without
+    sending or logging each: nobody needs paging about a month of simulated incidents. Returns how many."""
+    from dataclasses import replace
+
+    from alerts.store import STATE_LOCK, notification_from_row, write_notifications
+    from warehouse.queries.alerts import outbox
+
+    now = datetime.now(UTC)
+    with STATE_LOCK:
+        pending = [notification_from_row(r) for r in outbox(wh, states=["pending"], limit=1_000_000).iter_rows(named=True)]
+        write_notifications(wh, [replace(n, state="logged", sent_at=now) for n in pending])
+    return len(pending)
+
+
 def self_hosted_calls(calls: pl.DataFrame) -> pl.DataFrame:
     """The self-hosted calls of a simulated day, in the columns the node simulator reads."""
     from llmledger.simulator.nodes import CALL_COLUMNS
@@ -145,11 +175,12 @@ def seed_routing_replays(wh: Warehouse, at: datetime, *, seed: int = 7) -> int:
     return seed_replays(wh, at=at, seed=seed)
 
 
-DEMO_GPU_PRICE = GpuPrice(gpu_model="H100", usd_per_gpu_hour=Decimal("2.50"))  # the brief's neo-cloud H100
+DEMO_GPU_PRICE = GpuPrice(gpu_model="H100", usd_per_gpu_hour=Decimal("2.50"))  # a neo-cloud H100's hourly rate
 
 
 def seed_nodes(
-    wh: Warehouse, settings: Settings, calls: pl.DataFrame, start: datetime, end: datetime, *, seed: int = 7
+    wh: Warehouse, settings: Settings, calls: pl.DataFrame, start: datetime, end: datetime, *, seed: int = 7,
+    on_day: Callable[[], None] | None = None,
 ) -> int:
     """Write the vLLM and DCGM samples of the nodes that served `calls` over [start, end) (idempotent),
     and GPU prices: the configured `collectors.gpu_prices`, else an H100 at $2.50/h. Returns rows written."""
@@ -161,5 +192,7 @@ def seed_nodes(
         written += writer.write(Output.GPU_SAMPLES, day.gpu)
         written += writer.write(Output.INFERENCE_SAMPLES, day.inference)
         written += writer.write(Output.INFERENCE_HISTOGRAMS, day.histograms)
+        if on_day is not None:
+            on_day()
     load_gpu_prices(wh, settings.collectors.gpu_prices or [DEMO_GPU_PRICE])
     return written

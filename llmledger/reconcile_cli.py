@@ -2,8 +2,8 @@
 logged calls — the capture rate per provider and the invisible spend (billed, never logged) per
 key / model / day, at the finest grain each provider's cost export has.
 
-Reads the store directly when it is free, else the service's `GET /v1/reconciliation` (the key in
-`LLMLEDGER_API_KEY`), so it works beside `llmledger up`.
+Reads the store directly when it is free, else goes through the service holding it (`GET
+/v1/reconciliation`, `llmledger.dispatch`), so it works beside `llmledger up`.
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from llmledger.settings import get_settings
+from llmledger.dispatch import ApiOption, store_or_service
 
-console = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
 _DIMENSIONS = ("api_key_id", "model", "service_tier")  # warehouse.queries.reconciliation.DIMENSIONS
 _DEFAULT_BY = ("api_key_id", "model")
 
@@ -42,28 +41,25 @@ def _share(value: Any) -> str:
     return "—" if value is None else f"{float(value):.1%}"
 
 
-def _fetch(since: datetime, until: datetime, by: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _fetch(api: str | None, since: datetime, until: datetime,
+           by: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(per-provider rows, per-day rows) as JSON-safe dicts, from the store or the service."""
-    from llmledger.service.reading import table
-    from warehouse.errors import StoreLocked
 
-    settings = get_settings()
-    try:
-        from llmledger.runtime import open_warehouse
+    def local(wh: Any, _: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        from llmledger.service.reading import table
         from warehouse.queries.reconciliation import capture, reconcile
         from warehouse.queries.scope import Scope
 
-        with open_warehouse(settings) as wh:
-            providers = capture(wh, Scope.all(), since, until, by=by, tag="cli:reconcile")
-            rows = reconcile(wh, Scope.all(), since, until, by=by, tag="cli:reconcile")
+        providers = capture(wh, Scope.all(), since, until, by=by, tag="cli:reconcile")
+        rows = reconcile(wh, Scope.all(), since, until, by=by, tag="cli:reconcile")
         return table(providers).rows, table(rows).rows
-    except StoreLocked:
-        from llmledger.service.cli import _api_call, _service_url
 
-        api = _service_url(settings)
-        query = f"?start={since.date()}&end={until.date()}" + "".join(f"&by={d}" for d in by)
-        return (_api_call(api, "GET", "/v1/reconciliation/providers" + query)["rows"],
-                _api_call(api, "GET", "/v1/reconciliation" + query)["rows"])
+    def remote(service: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        query = {"start": str(since.date()), "end": str(until.date()), "by": by}
+        return (service.get("/v1/reconciliation/providers", **query)["rows"],
+                service.get("/v1/reconciliation", **query)["rows"])
+
+    return store_or_service(api, local=local, remote=remote)
 
 
 def reconcile(
@@ -73,6 +69,7 @@ def reconcile(
                                                  "default api_key_id and model), narrowed per provider to what its bill has.")] = None,
     top: Annotated[int, typer.Option(min=0, help="Rows of invisible spend to list.")] = 15,
     as_json: Annotated[bool, typer.Option("--json", help="Print {providers, rows} as JSON.")] = False,
+    api: ApiOption = None,
 ) -> None:
     """Provider bills (cost exports) against logged calls: capture rate and invisible spend."""
     dims = list(dict.fromkeys(by or _DEFAULT_BY))
@@ -83,17 +80,21 @@ def reconcile(
     start = _day(since, "--since") if since else end - timedelta(days=30)
     if end <= start:
         raise typer.BadParameter("--until must be after --since", param_hint="--until")
-    providers, rows = _fetch(start, end, dims)
+    providers, rows = _fetch(api, start, end, dims)
     if as_json:
         print(json.dumps({"since": str(start.date()), "until": str(end.date()), "providers": providers, "rows": rows},
                          default=str))
         return
-    render(console, start, end, providers, rows, top=top)
+    from rich.console import Console
+
+    render(Console(), start, end, providers, rows, top=top)
 
 
 def render(out: Console, start: datetime, end: datetime, providers: list[dict[str, Any]], rows: list[dict[str, Any]],
            *, top: int = 15) -> None:
     """The per-provider table and the largest invisible spend, as the command prints them."""
+    from rich.table import Table
+
     out.print(f"reconciliation {start:%Y-%m-%d} → {end:%Y-%m-%d} UTC: provider bills against logged calls")
     if not providers:
         out.print("no provider cost exports in this range: enable the openai / anthropic collectors "

@@ -115,6 +115,8 @@ def _run_collectors(ctx: JobContext) -> dict[str, Any]:
     from ingest.collect import run_collectors
 
     reports = run_collectors(ctx.settings, ctx.wh)
+    if reports:  # one line per run of the collectors, whatever their number
+        log.info("collectors: %s", "; ".join(f"{r.collector} {r.status}, {r.written:,} written" for r in reports))
     return {"collectors": {r.collector: {"ok": r.ok, "written": r.written, "error": r.error} for r in reports}}
 
 
@@ -202,6 +204,8 @@ def execute(spec: JobSpec, wh: Warehouse, settings: Settings, *, trigger: str = 
                 finished=datetime.now(UTC))
     except Exception:  # noqa: BLE001
         log.exception("could not record the outcome of job %s", spec.name)
+    log.debug("job %s (%s): %s in %d ms %s", spec.name, trigger, outcome.state, outcome.duration_ms,
+              json.dumps(outcome.detail, default=str)[:500])
     return outcome
 
 

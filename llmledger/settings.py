@@ -102,6 +102,12 @@ class ServiceSettings(BaseModel):
     key_cache_s: float = Field(default=2.0, ge=0, description="How long API keys are cached (revocation delay).")
     demo_days: int = Field(default=30, ge=1, description="Days of traffic `llmledger up --demo` simulates.")
     demo_calls_per_day: int = Field(default=30_000, ge=1)
+    bootstrap_key: SecretStr | None = Field(
+        default=None,
+        description="An admin key chosen at deployment (llk_<id>_<secret>, environment only: "
+        "LLMLEDGER_SERVICE__BOOTSTRAP_KEY), stored on start unless it exists, so a fresh deployment has a "
+        "first key and serves beyond localhost at once. A revoked one stays revoked.",
+    )
 
 
 class DashboardSettings(BaseModel):
@@ -112,7 +118,8 @@ class DashboardSettings(BaseModel):
     api_key: SecretStr | None = Field(
         default=None,
         description="A read key the dashboard uses while it is served on localhost only (environment: "
-        "LLMLEDGER_DASHBOARD__API_KEY). Served beyond localhost, every visitor signs in with their own key.",
+        "LLMLEDGER_DASHBOARD__API_KEY; default: one `llmledger up` makes for each run). Served beyond "
+        "localhost, every visitor signs in with their own key.",
     )
 
 

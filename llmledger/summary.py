@@ -1,22 +1,24 @@
 """The cost-attribution summary printed by `llmledger demo` and `llmledger summary`:
 totals (API spend, self-hosted GPU cost and their sum), top routes / users / models, cache hit
-ratio and latency percentiles, from the warehouse."""
+ratio and latency percentiles, from the warehouse.
+
+`build_summary` queries it; `Summary.as_dict` / `Summary.from_dict` carry it over the service's API
+(`GET /v1/summary`), so the CLI renders the same panel from the store or through the service."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from warehouse.client import Warehouse
-from warehouse.queries.attribution import cache_hit_ratio, latency_percentiles, totals, usage_by
-from warehouse.queries.ops import unpriced_models
-from warehouse.queries.scope import Scope
+if TYPE_CHECKING:
+    from warehouse.client import Warehouse
+    from warehouse.queries.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -25,19 +27,51 @@ class Summary:
 
     start: datetime
     end: datetime
-    totals: dict[str, object]
-    top: dict[str, pl.DataFrame]
+    totals: dict[str, Any]
+    top: dict[str, list[dict[str, Any]]]  # per dimension: key, calls, cost_usd
     cache_hit_ratio: float | None
-    latency: dict[str, object]
+    latency: dict[str, Any]
     unpriced_models: list[tuple[str, int]]
     gpu_costed_models: list[tuple[str, int]]  # self-hosted: no token price, costed by GPU time
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-shaped (money as exact decimal strings, times as ISO 8601)."""
+        out = asdict(self)
+        out["start"], out["end"] = self.start.isoformat(), self.end.isoformat()
+        return _jsonable(out)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        return cls(start=datetime.fromisoformat(data["start"]), end=datetime.fromisoformat(data["end"]),
+                   totals=data["totals"], top=data["top"], cache_hit_ratio=data["cache_hit_ratio"],
+                   latency=data["latency"], unpriced_models=[tuple(m) for m in data["unpriced_models"]],  # type: ignore[misc]
+                   gpu_costed_models=[tuple(m) for m in data["gpu_costed_models"]])  # type: ignore[misc]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def build_summary(wh: Warehouse, start: datetime, end: datetime, *, scope: Scope | None = None, top_n: int = 5) -> Summary:
     """Query everything the summary shows for [start, end)."""
+    import polars as pl
+
+    from warehouse.queries.attribution import cache_hit_ratio, latency_percentiles, totals, usage_by
+    from warehouse.queries.ops import unpriced_models
+    from warehouse.queries.scope import Scope
+
     scope = scope or Scope.all()
     tops = {
         dim: usage_by(wh, scope, dim, start, end, limit=top_n, tag=f"summary:{dim}")
+        .select("key", "calls", "cost_usd").to_dicts()
         for dim in ("route", "user_id", "model", "team")
     }
     latency = latency_percentiles(wh, scope, start, end, tag="summary:latency")
@@ -99,15 +133,15 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
     )
     tables = []
     titles = {"route": "Top routes", "user_id": "Top users", "model": "Top models", "team": "Teams"}
-    for dim, frame in summary.top.items():
+    for dim, rows in summary.top.items():
         table = Table(title=titles.get(dim, dim), title_justify="left", expand=True)
         table.add_column(dim)
         table.add_column("calls", justify="right")
         table.add_column("cost", justify="right")
         table.add_column("share", justify="right")
-        for row in frame.iter_rows(named=True):
+        for row in rows:
             share = Decimal(str(row["cost_usd"] or 0)) / cost if cost else Decimal(0)
-            table.add_row(str(row["key"] or "(none)"), f"{row['calls']:,}", money(row["cost_usd"]), f"{share:.1%}")
+            table.add_row(str(row["key"] or "(none)"), f"{int(row['calls']):,}", money(row["cost_usd"]), f"{share:.1%}")
         tables.append(table)
     if summary.unpriced_models:
         names = ", ".join(f"{model} ({calls:,} calls)" for model, calls in summary.unpriced_models[:5])

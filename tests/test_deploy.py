@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -57,12 +58,17 @@ def compose_binary() -> Path:
     return COMPOSE_CACHE
 
 
-def _compose(*args: str, password: str | None = "x") -> subprocess.CompletedProcess[str]:
+BOOTSTRAP = "llk_boot_" + "b" * 43
+
+
+def _compose(*args: str, password: str | None = "x", bootstrap: str | None = BOOTSTRAP) -> subprocess.CompletedProcess[str]:
     binary = compose_binary()
     prefix = [str(binary), "compose"] if binary.name == "docker" else [str(binary)]
-    env = {k: v for k, v in os.environ.items() if k != "CLICKHOUSE_PASSWORD"}
+    env = {k: v for k, v in os.environ.items() if k not in ("CLICKHOUSE_PASSWORD", "LLMLEDGER_BOOTSTRAP_KEY")}
     if password is not None:
         env["CLICKHOUSE_PASSWORD"] = password
+    if bootstrap is not None:
+        env["LLMLEDGER_BOOTSTRAP_KEY"] = bootstrap
     return subprocess.run(
         [*prefix, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(REPO), *args],
         capture_output=True, text=True, env=env, timeout=60,
@@ -80,6 +86,8 @@ def test_compose_file_is_valid_and_needs_the_password() -> None:
     assert _compose("config", "--quiet").returncode == 0
     missing = _compose("config", "--quiet", password=None)
     assert missing.returncode != 0 and "CLICKHOUSE_PASSWORD" in missing.stderr
+    no_key = _compose("config", "--quiet", bootstrap=None)
+    assert no_key.returncode != 0 and "LLMLEDGER_BOOTSTRAP_KEY" in no_key.stderr
 
 
 def test_compose_services(compose_config: dict) -> None:
@@ -99,6 +107,61 @@ def test_compose_services(compose_config: dict) -> None:
     assert services["dashboard"]["environment"]["LLMLEDGER_API_URL"] == "http://llmledger:8000"
     for name in ("clickhouse", "llmledger", "dashboard"):
         assert all(p.get("host_ip") == "127.0.0.1" for p in services[name].get("ports", [])), name
+
+
+def test_the_dashboard_container_reaches_the_service_on_first_run(compose_config: dict) -> None:
+    """What the containers get: the service listens beyond its container because the bootstrap key is
+    a key from its first start, and the dashboard (started once the service is healthy) reads it."""
+    services = compose_config["services"]
+    service, board = services["llmledger"], services["dashboard"]
+    command = service["command"]
+    port = command[command.index("--port") + 1]
+    assert command[:2] == ["llmledger", "up"] and command[command.index("--host") + 1] == "0.0.0.0"
+    assert service["environment"]["LLMLEDGER_SERVICE__BOOTSTRAP_KEY"] == BOOTSTRAP
+    assert f"127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
+    assert board["depends_on"]["llmledger"]["condition"] == "service_healthy"
+    api = board["command"][board["command"].index("--api") + 1]
+    assert api == f"http://llmledger:{port}" and board["command"][:2] == ["llmledger", "dashboard"]
+    assert board["command"][board["command"].index("--host") + 1] == "0.0.0.0"  # visitors sign in
+
+
+def test_the_rendered_service_command_serves_beyond_localhost_on_first_run(compose_config: dict,
+                                                                            tmp_path: Path) -> None:
+    """The service's rendered command and environment, on an empty embedded store instead of the
+    ClickHouse container: it stores the bootstrap key, so it binds 0.0.0.0 at once and takes the key."""
+    import sys
+
+    import httpx
+
+    from tests.service_support import free_port
+
+    service = compose_config["services"]["llmledger"]
+    command, port = list(service["command"]), str(free_port())
+    command[command.index("--port") + 1] = port
+    rendered = {k: str(v) for k, v in service["environment"].items()
+                if k not in ("LLMLEDGER_WAREHOUSE__URL", "LLMLEDGER_WAREHOUSE__PASSWORD")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LLMLEDGER_")}, **rendered,
+           "LLMLEDGER_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), "LLMLEDGER_SCHEDULER__ENABLED": "false"}
+    log = tmp_path / "up.log"
+    process = subprocess.Popen([sys.executable, "-m", "llmledger", *command[1:]], cwd=tmp_path, env=env,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        text = log.read_text()
+        assert f"Uvicorn running on http://0.0.0.0:{port}" in text and "instead of" not in text, text[-3000:]
+        assert httpx.get(f"{url}/v1/whoami", timeout=10).status_code == 401
+        who = httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {BOOTSTRAP}"}, timeout=10).json()
+        assert who["key_id"] == "boot" and who["scopes"] == ["admin"]
+    finally:
+        process.terminate()
+        process.wait(60)
 
 
 def _config() -> ET.Element:

@@ -22,7 +22,10 @@ def fuzzed_service(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def test_no_server_errors(fuzzed_service: Running) -> None:
     # Driven with Hypothesis directly: schemathesis' pytest plug-in does not run under pytest 9.
     schema = schemathesis.openapi.from_url(f"{fuzzed_service.url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # maintenance operations (a demo month, re-pricing, reports, jobs) do real work for as long as it
+    # takes: 25 random runs each would be a load test; their inputs are covered by their own tests
+    operations = [op for op in (result.ok() for result in schema.get_all_operations())
+                  if not op.definition.raw.get("x-llmledger-operator")]
     assert len(operations) >= 12
     failures: list[str] = []
     for operation in operations:

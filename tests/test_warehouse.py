@@ -103,7 +103,29 @@ def test_second_process_is_refused_with_the_holder_named(wh: Warehouse) -> None:
     )
     assert result.returncode == 3, result.stderr
     assert f"process {os.getpid()}" in result.stdout
-    assert "HTTP API" in result.stdout
+    assert "LLMLEDGER_WAREHOUSE__URL" in result.stdout
+
+
+def test_the_lock_file_tells_others_where_the_service_listens(tmp_path: Path) -> None:
+    from warehouse.lock import StoreLock, holder
+
+    store = tmp_path / "warehouse"
+    assert holder(store) is None
+    lock = StoreLock(store)
+    lock.acquire()
+    try:
+        found = holder(store)
+        assert found is not None and found.pid == str(os.getpid()) and found.url is None
+        lock.announce(url="http://127.0.0.1:8787", token="llk_local-cli_x", state="serving")
+        found = holder(store)
+        assert found is not None and (found.url, found.token, found.state) == ("http://127.0.0.1:8787",
+                                                                               "llk_local-cli_x", "serving")
+        assert (lock.path.stat().st_mode & 0o777) == 0o600  # it holds a token: its owner's eyes only
+        lock.announce(url=None, token=None)
+        assert holder(store).url is None  # type: ignore[union-attr]
+    finally:
+        lock.release()
+    assert holder(store) is None  # a released (or dead) holder leaves nothing behind
 
 
 def test_lock_is_shared_within_one_process(wh: Warehouse) -> None:

@@ -20,7 +20,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,13 +63,14 @@ class _SharedStoreLocks:
         self._mutex = threading.Lock()
         self._locks: dict[Path, tuple[StoreLock, int]] = {}
 
-    def acquire(self, store: Path) -> None:
+    def acquire(self, store: Path) -> StoreLock:
         with self._mutex:
             lock, count = self._locks.get(store, (None, 0))
             if lock is None:
                 lock = StoreLock(store)
                 lock.acquire()
             self._locks[store] = (lock, count + 1)
+            return lock
 
     def release(self, store: Path) -> None:
         with self._mutex:
@@ -83,6 +85,19 @@ class _SharedStoreLocks:
 
 
 _STORE_LOCKS = _SharedStoreLocks()
+
+
+@contextmanager
+def hold_store(store: Path) -> Iterator[StoreLock]:
+    """Hold the embedded store's owner lock for a block (the service holds it for its whole run,
+    across opening and closing connections, and announces itself in it); raises `StoreLocked`."""
+    store = store.resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    lock = _STORE_LOCKS.acquire(store)
+    try:
+        yield lock
+    finally:
+        _STORE_LOCKS.release(store)
 
 
 class Warehouse:

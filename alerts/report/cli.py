@@ -1,6 +1,7 @@
 """`llmledger report weekly [--week 2025-W45] [--team T] [--dry-run DIR] [--json]`: the weekly
 report for cron users (the service's scheduler runs the same job). Exits 1 when a report failed.
-"""
+While the service holds the store the report is made there and a dry run's files come back here
+(`llmledger.dispatch`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from llmledger.dispatch import ApiOption, perform
 
 report_app = typer.Typer(help="The weekly cost report by e-mail.", no_args_is_help=True)
-console = Console()
 
 
 @report_app.command("weekly")
@@ -22,27 +23,33 @@ def weekly(
     dry_run: Annotated[Path | None, typer.Option("--dry-run", help="Write HTML, text, images, CSV and the .eml "
                                                  "under this folder instead of sending.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    api: ApiOption = None,
 ) -> None:
     """Send the week's reports to each team and the company-wide list (each at most once)."""
-    from alerts.report.job import send_weekly_reports
-    from alerts.report.week import Week
-    from llmledger.runtime import open_warehouse
-    from llmledger.settings import get_settings
+    from rich.console import Console
 
-    try:
-        parsed = Week.parse(week) if week else None
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--week") from err
-    with open_warehouse(get_settings()) as wh:
-        summary = send_weekly_reports(get_settings(), wh, week=parsed, dry_run_dir=dry_run, team=team)
+    from alerts.report.week import Week
+    from llmledger.operations.reports import unpack
+    from llmledger.progress import bars
+
+    if week is not None:
+        try:
+            week = Week.parse(week).label
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--week") from err
+    with bars() as feed:
+        summary = perform("report.weekly", api, feed=feed, week=week, team=team, dry_run=dry_run is not None)
+    if dry_run is not None:
+        unpack(summary, dry_run)
     if as_json:
-        print(json.dumps(summary.as_dict()))
+        print(json.dumps(summary))
     else:
-        if not summary.outcomes:
+        console = Console()
+        if not summary["outcomes"]:
             console.print("no audience: set report.company and/or report.recipients (or use --dry-run)")
-        for o in summary.outcomes:
-            colour = {"sent": "green", "written": "green", "skipped": "dim", "failed": "red"}[o.status]
-            detail = o.path or o.error or ", ".join(o.recipients)
-            console.print(f"{summary.week.label} {o.audience}: [{colour}]{o.status}[/{colour}] {detail}")
-    if summary.count("failed"):
+        for o in summary["outcomes"]:
+            colour = {"sent": "green", "written": "green", "skipped": "dim", "failed": "red"}[o["status"]]
+            detail = o.get("path") or o.get("error") or ", ".join(o["recipients"])
+            console.print(f"{summary['week']} {o['audience']}: [{colour}]{o['status']}[/{colour}] {detail}")
+    if summary["failed"]:
         raise typer.Exit(1)

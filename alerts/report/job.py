@@ -24,6 +24,7 @@ from alerts.report.model import COMPANY, Audience
 from alerts.report.render import Rendered, content_id, render
 from alerts.report.smtp import SmtpSender
 from alerts.report.week import Week
+from llmledger.progress import SILENT, Feed
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
 from warehouse.queries import attribution, report_sends
@@ -99,10 +100,12 @@ def send_weekly_reports(
     team: str | None = None,
     now: datetime | None = None,
     fence: Any = None,
+    feed: Feed = SILENT,
 ) -> RunSummary:
     """Send (or, with `dry_run_dir`, write) the weekly reports of `week` (default: the last
     complete ISO week). Never raises for one audience's failure: each is recorded (status
-    `failed`, with its kind) and retried on the next run; see the returned summary."""
+    `failed`, with its kind) and retried on the next run; see the returned summary. `feed` shows
+    the audiences done."""
     now = now or datetime.now(UTC)
     week = Week.parse(week) if isinstance(week, str) else (week or Week.last_complete(now))
     dry_run = dry_run_dir is not None
@@ -114,14 +117,18 @@ def send_weekly_reports(
     }
     renderer = ChartRenderer(settings.report.browser_path)
     sender = SmtpSender(settings.smtp)
-    for audience in audiences(settings, wh, week, team=team, dry_run=dry_run):
+    chosen = audiences(settings, wh, week, team=team, dry_run=dry_run)
+    advance = feed.task(f"weekly report {week.label} (audiences)", len(chosen))
+    for audience in chosen:
         state = states.get(audience.key)
         if state is not None and state["status"] == "sent":
             summary.outcomes.append(Outcome(audience.key, audience.recipients, "skipped", state["message_id"]))
+            advance(1)
             continue
         attempt = 1 + (int(state["attempts"]) if state else 0)
         summary.outcomes.append(_one(settings, wh, week, audience, now=now, renderer=renderer, sender=sender,
                                      dry_run_dir=dry_run_dir, attempt=attempt, fence=fence))
+        advance(1)
     log.info("weekly report %s: %s", week.label, {k: v for k, v in summary.as_dict().items() if k != "outcomes"})
     return summary
 

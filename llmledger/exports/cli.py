@@ -1,20 +1,31 @@
-"""`llmledger export focus` (FOCUS 1.2 cost rows) and `llmledger export calls` (Parquet) — opens the warehouse itself, like the other
-batch commands (in embedded mode, while the service runs, use `GET /v1/export/focus`)."""
+"""`llmledger export focus` (FOCUS 1.2 cost rows) and `llmledger export calls` (Parquet): written
+from the store, or downloaded from the service while it holds the store (`llmledger.dispatch`;
+`GET /v1/export/focus`, `GET /v1/export/calls`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from llmledger.dispatch import ApiOption, store_or_service
 
 export_app = typer.Typer(help="Export the record in outside formats (FOCUS 1.2).", no_args_is_help=True)
 
 
 def _instant(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO date or time") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _filters(filter_: list[str] | None, project: str | None) -> list[str]:
+    return [*(filter_ or []), *([f"project:{project}"] if project else [])]
 
 
 @export_app.command("focus")
@@ -24,27 +35,41 @@ def export_focus(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     out: Annotated[Path | None, typer.Option(help="File to write (default focus_<since>_<until>.<format>).")] = None,
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    api: ApiOption = None,
 ) -> None:
     """FOCUS 1.2 cost rows of [since, until): per hour × model × attribution set, plus GPU node-hours."""
-    from llmledger.exports import focus
-    from llmledger.runtime import open_warehouse
-    from llmledger.settings import get_settings
-    from warehouse.queries.scope import Scope
-
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("csv or parquet", param_hint="--format")
     start, end = _instant(since), _instant(until)
     if end <= start:
         raise typer.BadParameter("must be after --since", param_hint="--until")
-    settings = get_settings()
     target = out or Path(f"focus_{start:%Y%m%dT%H%M}_{end:%Y%m%dT%H%M}.{fmt}")
-    with open_warehouse(settings) as wh:
+
+    def local(wh: Any, settings: Any) -> None:
+        from llmledger.exports import focus
+        from warehouse.queries.scope import Scope
+
         rows = focus.focus_frame(wh, settings, Scope.of(project) if project else Scope.all(), start, end)
-    problems = focus.check(rows)
-    if problems:
-        raise typer.Exit(f"export breaks FOCUS 1.2: {problems}")  # a defect of ours; never written
-    focus.write(rows, target, fmt)
-    typer.echo(f"{rows.height} FOCUS rows, BilledCost {rows['BilledCost'].sum() if rows.height else 0} USD -> {target}")
+        problems = focus.check(rows)
+        if problems:
+            raise typer.Exit(f"export breaks FOCUS 1.2: {problems}")  # a defect of ours; never written
+        focus.write(rows, target, fmt)
+
+    store_or_service(api, local=local, remote=lambda service: service.download(
+        "/v1/export/focus", target, start=start, end=end, format=fmt, filter=_filters(None, project)))
+    rows, billed = _focus_totals(target, fmt)
+    typer.echo(f"{rows} FOCUS rows, BilledCost {billed} USD -> {target}")
+
+
+def _focus_totals(path: Path, fmt: str) -> tuple[int, Decimal]:
+    """Rows and BilledCost of a written export (exact: summed as decimals)."""
+    import polars as pl
+
+    if fmt == "parquet":
+        frame = pl.read_parquet(path, columns=["BilledCost"])
+        return frame.height, Decimal(str(frame["BilledCost"].sum() or 0)) if frame.height else Decimal(0)
+    frame = pl.read_csv(path, columns=["BilledCost"], schema_overrides={"BilledCost": pl.String})
+    return frame.height, sum((Decimal(v) for v in frame["BilledCost"].drop_nulls()), Decimal(0))
 
 
 @export_app.command("calls")
@@ -56,21 +81,26 @@ def export_calls(
                                                        "as the read API's `filter` (repeat for more).")] = None,
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     chunk_rows: Annotated[int, typer.Option(help="Calls per read (bounds memory).")] = 200_000,
+    api: ApiOption = None,
 ) -> None:
     """Every stored column of the calls in [since, until), streamed to Parquet in bounded chunks."""
-    from llmledger.exports.calls import export_calls as run
-    from llmledger.runtime import open_warehouse
-    from llmledger.service.models import FilterQuery
-    from llmledger.settings import get_settings
-    from warehouse.queries.scope import Scope
-
     start, end = _instant(since), _instant(until)
     if end <= start:
         raise typer.BadParameter("must be after --since", param_hint="--until")
-    try:
-        filters = FilterQuery(filter=filter_ or []).filters()
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--filter") from None
-    with open_warehouse(get_settings()) as wh:
-        rows = run(wh, Scope.of(project) if project else Scope.all(), start, end, out, filters, chunk_rows=chunk_rows)
-    typer.echo(f"{rows} calls -> {out}")
+
+    def local(wh: Any, _: Any) -> None:
+        from llmledger.exports.calls import export_calls as run
+        from llmledger.service.models import FilterQuery
+        from warehouse.queries.scope import Scope
+
+        try:
+            filters = FilterQuery(filter=filter_ or []).filters()
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--filter") from None
+        run(wh, Scope.of(project) if project else Scope.all(), start, end, out, filters, chunk_rows=chunk_rows)
+
+    store_or_service(api, local=local, remote=lambda service: service.download(
+        "/v1/export/calls", out, start=start, end=end, filter=_filters(filter_, project), chunk_rows=chunk_rows))
+    import pyarrow.parquet as pq
+
+    typer.echo(f"{pq.ParquetFile(out).metadata.num_rows} calls -> {out}")

@@ -19,10 +19,9 @@ from ingest.pipeline import Pipeline
 from llmledger import __version__
 from llmledger.runtime import open_warehouse
 from llmledger.service.components import REGISTRY, Component, ComponentFactory
-from llmledger.service.keys import KeyStore
+from llmledger.service.keys import KeyStore, LocalKeys
 from llmledger.service.push import Coalescer
 from llmledger.service.routes import (
-    admin,
     alerting,
     behaviour,
     caching,
@@ -39,6 +38,7 @@ from llmledger.service.routes import (
 from llmledger.service.routes import exports as export_routes
 from llmledger.service.routes import metrics as metrics_routes
 from llmledger.service.routes import reconciliation
+from llmledger.service.routes.operations import build_router as operation_routes
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
@@ -47,7 +47,7 @@ from warehouse.errors import WarehouseError
 log = logging.getLogger("llmledger.service")
 
 
-def open_state(settings: Settings, *, exposed: bool = False) -> ServiceState:
+def open_state(settings: Settings, *, exposed: bool = False, local_keys: LocalKeys | None = None) -> ServiceState:
     """Open the warehouse and build the service's state (spool not started yet)."""
     wh = open_warehouse(settings)
     read_wh: Warehouse | None = None
@@ -58,7 +58,7 @@ def open_state(settings: Settings, *, exposed: bool = False) -> ServiceState:
         spool = PushSpool(pipeline, settings.spool_path, max_bytes=svc.spool_max_bytes,
                           flush_interval_s=svc.flush_interval_s, flush_rows=svc.flush_rows)
         state = ServiceState(settings=settings, wh=wh, read_wh=read_wh, pipeline=pipeline, push=spool,
-                             keys=KeyStore(wh, cache_s=svc.key_cache_s), exposed=exposed)
+                             keys=KeyStore(wh, cache_s=svc.key_cache_s), exposed=exposed, local_keys=local_keys)
         state.coalescer = Coalescer(state)
         state.meters.observe(wh, read_wh)
         return state
@@ -77,15 +77,17 @@ def close_state(state: ServiceState) -> None:
 
 
 def create_app(
-    settings: Settings, *, components: Sequence[ComponentFactory] | None = None, exposed: bool = False
+    settings: Settings, *, components: Sequence[ComponentFactory] | None = None, exposed: bool = False,
+    local_keys: LocalKeys | None = None,
 ) -> FastAPI:
     """The app. `components`: background factories (default: `components.REGISTRY`);
-    `exposed`: the server listens beyond localhost, so a key is always required."""
+    `exposed`: the server listens beyond localhost, so a key is always required; `local_keys`:
+    the per-run keys of the CLI and dashboard on this machine (`llmledger up` makes them)."""
     factories = list(REGISTRY if components is None else components)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await run_in_threadpool(open_state, settings, exposed=exposed)
+        state = await run_in_threadpool(open_state, settings, exposed=exposed, local_keys=local_keys)
         started: list[Component] = []
         try:
             for component in [state.push, *(factory(state) for factory in factories)]:
@@ -111,9 +113,11 @@ def create_app(
         lifespan=lifespan,
     )
     for router in (health.router, push.router, read.router, spend.router, caching.router, behaviour.router,
-                   nodes.router, ops.router, alerting.router, keys.router, admin.router, routing.router,
+                   nodes.router, ops.router, alerting.router, keys.router, routing.router,
                    reconciliation.router, calls.router):
         app.include_router(router)
+    app.include_router(keys.whoami_router)
+    app.include_router(operation_routes())  # the CLI's verbs (llmledger.operations)
     app.include_router(metrics_routes.router)
     app.include_router(export_routes.router)
 

@@ -59,10 +59,13 @@ def _token(request: Request) -> str | None:
 async def authenticate(request: Request, state: State) -> Principal:
     """The caller's principal; 401 when a key is required and missing or wrong. (The key table is
     re-read at most every `key_cache_s`, a few ms on the event loop.)"""
+    token = _token(request)
+    local = state.local_keys.verify(token) if token and state.local_keys is not None else None
+    if local is not None:
+        return Principal(local.key_id, frozenset(local.scopes), None)
     mode = state.auth_mode()
     if not mode["required"]:
         return ANONYMOUS
-    token = _token(request)
     key = state.keys.verify(token) if token else None
     if key is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid API key is required",
@@ -84,3 +87,15 @@ def require(scope: KeyScope):  # noqa: ANN201 - a FastAPI dependency
 Ingester = Annotated[Principal, Depends(require(KeyScope.INGEST))]
 Reader = Annotated[Principal, Depends(require(KeyScope.READ))]
 Admin = Annotated[Principal, Depends(require(KeyScope.ADMIN))]
+
+
+async def operator(principal: Admin) -> Principal:
+    """An admin key not bound to a project: for work that touches every project (re-pricing,
+    imports, jobs, the weekly report)."""
+    if principal.project is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            "this touches every project: use an admin key not bound to a project")
+    return principal
+
+
+Operator = Annotated[Principal, Depends(operator)]

@@ -5,6 +5,11 @@ so a slow hash would add nothing). Scopes are `ingest`, `read`, `admin` (admin i
 others); a key may be bound to one project. Verification reads a cached copy of the table,
 refreshed every `cache_s` seconds, so a revocation takes effect within that delay (at once in
 the process that revoked it).
+
+Two kinds of key are not in the table: `LocalKeys`, made afresh by each `llmledger up` for the
+processes on its own machine (the CLI reads its token from the store's lock file, the dashboard
+it starts gets the read one), which die with the process; and a bootstrap key given in the
+environment (`KeyStore.ensure`), stored like any other so a fresh deployment has a first key.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from enum import StrEnum
 from warehouse.client import Warehouse
 
 _PREFIX = "llk_"
+MIN_SECRET = 32
 
 
 class KeyScope(StrEnum):
@@ -130,6 +136,24 @@ class KeyStore:
             self._write(key, digest)
         return key
 
+    def ensure(self, token: str, scopes: list[KeyScope], *, name: str) -> ApiKey:
+        """Store the key of a token chosen outside llmledger (a deployment's bootstrap key) unless it
+        exists; a revoked one stays revoked. Raises ValueError for a malformed or short token."""
+        parsed = parse_token(token)
+        if parsed is None or len(parsed[1]) < MIN_SECRET:
+            raise ValueError(f"a bootstrap key looks like llk_<id>_<secret> with a secret of at least {MIN_SECRET} "
+                             "characters, e.g. from `python -c \"import secrets; print('llk_boot_' + "
+                             "secrets.token_urlsafe(32))\"`")
+        key_id, secret = parsed
+        entry = self._refresh(force=True).get(key_id)
+        if entry is not None:
+            if not hmac.compare_digest(entry[1], _digest(secret)):
+                raise ValueError(f"a different key with id {key_id!r} exists: choose another id for the bootstrap key")
+            return entry[0]
+        key = ApiKey(key_id, name, tuple(sorted({s.value for s in scopes})), None, datetime.now(UTC), None)
+        self._write(key, _digest(secret))
+        return key
+
     def verify(self, token: str) -> ApiKey | None:
         """The active key a token belongs to, or None. The secret is compared in constant time."""
         parsed = parse_token(token)
@@ -155,3 +179,26 @@ class KeyStore:
             tag="service:keys",
         )
         self._refresh(force=True)
+
+
+@dataclass(frozen=True)
+class LocalKeys:
+    """Per-run keys for processes on the service's own machine: `cli` (admin; commands find it in the
+    store's lock file, readable by its owner only) and `dashboard` (read; given to the dashboard the
+    service starts). They exist in this process's memory only and die with it."""
+
+    cli: str
+    dashboard: str
+
+    @classmethod
+    def generate(cls) -> LocalKeys:
+        return cls(f"{_PREFIX}local-cli_{secrets.token_urlsafe(32)}",
+                   f"{_PREFIX}local-dashboard_{secrets.token_urlsafe(32)}")
+
+    def verify(self, token: str) -> ApiKey | None:
+        """The local key a token is, or None (compared in constant time)."""
+        for token_of, scopes in ((self.cli, (KeyScope.ADMIN.value,)), (self.dashboard, (KeyScope.READ.value,))):
+            if hmac.compare_digest(token.encode(), token_of.encode()):
+                key_id = token_of[len(_PREFIX):].partition("_")[0]
+                return ApiKey(key_id, key_id, scopes, None, datetime.now(UTC), None)
+        return None

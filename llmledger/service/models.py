@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ingest.schema import CallIn
+from llmledger.instants import Instant as InstantType
 from warehouse.queries.scope import DIMENSIONS, TAG_PREFIX, is_filterable
 from warehouse.queries.series import GRAINS, MEASURES
 
@@ -77,15 +78,7 @@ class PushResult(BaseModel):
 # ---- read --------------------------------------------------------------------------------
 
 
-def _utc(value: datetime) -> datetime:
-    """UTC (naive = UTC), within what the warehouse's DateTime64 holds."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if not datetime(1970, 1, 1, tzinfo=UTC) <= value <= datetime(2200, 1, 1, tzinfo=UTC):
-        raise ValueError("must be between 1970 and 2200")
-    return value
-
-
-Instant = Annotated[datetime, AfterValidator(_utc)]
+Instant = InstantType  # naive = UTC, 1970 to 2200 (`llmledger.instants`)
 
 
 class FilterQuery(BaseModel):
@@ -166,32 +159,3 @@ class KeyCreated(KeyOut):
     """A new key, with its token (shown once)."""
 
     token: str
-
-
-class RepriceIn(BaseModel):
-    """The range to re-price: [since, until), UTC."""
-
-    model_config = {"extra": "forbid"}
-
-    since: Instant
-    until: Instant
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RepriceIn:
-        if self.until <= self.since:
-            raise ValueError("until must be after since")
-        return self
-
-
-class RepriceOut(BaseModel):
-    """Totals of the re-priced range before and after (money as decimal strings)."""
-
-    price_cells: int
-    prices_changed: bool
-    calls: int
-    months: list[str]
-    cost_before_usd: str
-    cost_after_usd: str
-    unpriced_before: int
-    unpriced_after: int
-    renamed_models: dict[str, str]

@@ -12,7 +12,7 @@ from ingest.flusher import PushSpool
 from ingest.formats.otlp import SpanLinks
 from ingest.pipeline import Pipeline
 from llmledger.service.components import Component
-from llmledger.service.keys import KeyStore
+from llmledger.service.keys import KeyStore, LocalKeys
 from llmledger.service.meters import ServiceMeters
 from llmledger.settings import Settings
 from warehouse.client import Warehouse
@@ -45,6 +45,7 @@ class ServiceState:
     components: list[Component] = field(default_factory=list)
     coalescer: Any = None  # llmledger.service.push.Coalescer, set by the app (it needs this state)
     meters: ServiceMeters = field(default_factory=ServiceMeters)  # in-process counts for /metrics
+    local_keys: LocalKeys | None = None  # per-run keys of the CLI and dashboard on this machine (`llmledger up`)
 
     def auth_mode(self) -> dict[str, Any]:
         """How requests are authenticated right now (for /health and the log)."""

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 
-from llmledger.service.auth import Admin, State
+from llmledger.service.auth import Admin, Principal, State, authenticate
 from llmledger.service.keys import ApiKey, KeyScope
 from llmledger.service.models import KeyCreated, KeyIn, KeyOut
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
+whoami_router = APIRouter(prefix="/v1", tags=["keys"])
+
+
+@whoami_router.get("/whoami", summary="The calling key")
+async def whoami(state: State, who: Annotated[Principal, Depends(authenticate)]) -> dict[str, object]:
+    """The key this request was made with: its id, scopes and project (401 for a key the service
+    refuses); `auth` says whether the service requires keys at all."""
+    return {"key_id": who.key_id, "scopes": sorted(who.scopes), "project": who.project,
+            "auth": state.auth_mode()["detail"]}
 
 
 def _out(key: ApiKey) -> KeyOut:

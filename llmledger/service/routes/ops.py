@@ -30,6 +30,7 @@ class AlertsQuery(BaseModel):
     model_config = {"extra": "forbid"}
     state: AlertState = AlertState.OPEN
     since: Instant | None = Field(default=None, description="Changed at or after (state=all).")
+    signal: str | None = Field(default=None, max_length=64, description="Only this signal's incidents.")
     limit: int = Field(default=200, ge=1, le=10_000)
 
 
@@ -72,7 +73,7 @@ def alerts(q: Annotated[AlertsQuery, Query()], state: State, who: Reader, tag: T
                              "signal was ever evaluated; run `llmledger signals evaluate` or enable the scheduler")
     states = list(OPEN_STATES) if q.state is AlertState.OPEN else None
     out = table(alert_queries.incidents(state.read_wh, who.read_scope, states=states, since=q.since, limit=q.limit,
-                                        tag=tag))
+                                        signal=q.signal, tag=tag))
     return Alerts(columns=out.columns, rows=out.rows, engine=True)
 
 

@@ -1,5 +1,5 @@
 """The router threshold advisor's read endpoint: what threshold a route's cascade should start
-with, and what every threshold would escalate and cost (advisor/, seed §3.13)."""
+with, and what every threshold would escalate and cost (advisor/)."""
 
 from __future__ import annotations
 

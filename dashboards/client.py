@@ -359,7 +359,7 @@ class Api:
 
     def silences(self, *, active: bool = True) -> pl.DataFrame:
         """`/v1/silences` (uncached: the page lists what it just created or lifted)."""
-        return frame(fetch(self.url, self.key, self.page, "/v1/silences", _query({"active": active}), self.timeout))
+        return frame(fetch(self.url, self.key, self.page, "/v1/silences", query_pairs({"active": active}), self.timeout))
 
     def alerts(self, *, state: str = "open", limit: int = 200) -> tuple[bool, str, pl.DataFrame]:
         """(signals evaluated here?, detail, incidents); the incident's scope as `k=v, k=v` text."""

@@ -452,6 +452,9 @@ class BudgetRule(SignalRule):
     sustain_min: int = 0
     step_min: int = 5
     min_volume: int = 0
+    resolve_quiet_min: int | None = Field(
+        0, ge=0, description="No quiet period: month-to-date spend never falls within a period, so a budget "
+                             "incident resolves only when its period ends (at once).")
     levels: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
     forecast_days: int = Field(7, ge=1, description="Days of recent spend the month-end forecast extrapolates.")
     forecast_warning: float | None = Field(

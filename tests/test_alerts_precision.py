@@ -352,3 +352,34 @@ def test_budget_warns_once_when_the_month_end_forecast_crosses_it(wh: Warehouse,
     infra = BudgetThreshold().describe({"value": 10.0, "used": 0.1, "budget_usd": 100.0, "forecast_usd": 40.0,
                                         "counts": "api+infra"})
     assert "API spend + self-hosted infra" in infra
+
+
+def test_budget_incidents_of_a_closed_period_resolve_when_it_ends(wh: Warehouse, settings: Settings) -> None:
+    """February's crossings (spent and forecast) resolve on March 1st at 00:00, silently (the period
+    ended, nothing recovered) — not two hours later as unobserved scopes — and March starts afresh."""
+    from alerts.model import EventKind as Kind
+    from alerts.rules.budget import BudgetFamily
+    from llmledger.settings import Budget
+
+    start = datetime(2026, 2, 20, tzinfo=UTC)  # clock pinned: the last days of February and March 1st
+    calls = _hourly_calls(np.full(9 * 24 + 2, 13), start=start, route="search", seed=70, team="search")
+    _ingest(wh, settings, calls)
+    settings = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+        "budgets": [Budget(team="search", monthly_usd="600")]})})
+    report = evaluate_signals(wh, settings, since=datetime(2026, 2, 27, tzinfo=UTC),
+                              at=datetime(2026, 3, 1, 0, 40, tzinfo=UTC), families=(BudgetFamily(),))
+    events = queries.incident_events(wh, Scope.all(), limit=10_000).filter(pl.col("signal") == "budget")
+    february = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["period"] == "2026-02",
+                                                           return_dtype=pl.Boolean))
+    opened = february.filter(pl.col("kind") == "opened")
+    measures = sorted(dict(s).get("measure", "spent") for s in opened["scope"].to_list())
+    assert measures == ["forecast", "spent"]  # ~$100/day: February crossed its $600 and was forecast over it
+    resolved = february.filter(pl.col("kind") == "resolved")
+    assert resolved.height == 2
+    assert all(at.replace(tzinfo=UTC) == datetime(2026, 3, 1, tzinfo=UTC) for at in resolved["at"].to_list())
+    assert not any("no data to judge" in text for text in resolved["summary"].to_list())
+    assert all("period 2026-02 closed" in text for text in resolved["summary"].to_list())
+    assert not [e for e in report.events if e.kind is Kind.RESOLVED and e.notify]  # no resolve page
+    march = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["period"] == "2026-03",
+                                                        return_dtype=pl.Boolean))
+    assert march.filter(pl.col("kind") == "opened").height <= 1  # only March's own forecast, if any

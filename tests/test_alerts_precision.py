@@ -383,3 +383,35 @@ def test_budget_incidents_of_a_closed_period_resolve_when_it_ends(wh: Warehouse,
     march = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["period"] == "2026-03",
                                                         return_dtype=pl.Boolean))
     assert march.filter(pl.col("kind") == "opened").height <= 1  # only March's own forecast, if any
+
+
+def test_cache_hit_collapse_measures_the_products_one_hit_ratio(wh: Warehouse, settings: Settings) -> None:
+    """Signal 1 judges the hit ratio `warehouse.queries.cache_ratio` defines for every page: a Gemini
+    route reports cached tokens and no writes, so its read / (read + write) is 1 whatever happens;
+    cached / input of its eligible calls collapses when its context cache stops matching, and the
+    incident's value is that ratio over the window, as the caching page computes it."""
+    from alerts.rules.cache import CacheFamily
+    from warehouse.queries import cache_ratio
+
+    rng = np.random.default_rng(80)
+    day = 24 * 60
+    n = 4 * (day + 120)
+    lost = (np.arange(n) >= 4 * (day + 60)) & (rng.random(n) < 0.9)  # from 01:00 on day 1, 90% of calls miss
+    gemini = _calls(n, start=T0, minutes=day + 120, seed=81, route="docs", provider="google", model="gemini-2.5-pro",
+                    input_tokens=30_000, cache_read_tokens=pl.Series(np.where(lost, 0, 24_000)))
+    _ingest(wh, settings, gemini)
+    evaluate_signals(wh, settings, since=T0 + timedelta(days=1), at=T0 + timedelta(days=1, minutes=55),
+                     families=(CacheFamily(),))
+    assert _opened(wh, "cache_hit_collapse").is_empty()  # normal: 0.8 of the input is cached
+    evaluate_signals(wh, settings, at=T0 + timedelta(days=1, hours=2), families=(CacheFamily(),))
+    fired = _opened(wh, "cache_hit_collapse")
+    assert "critical" in fired["to_state"].to_list()
+    first = fired.row(0, named=True)
+    at = first["at"].replace(tzinfo=UTC)
+    window = timedelta(minutes=settings.signals.cache_hit_collapse.window_min)
+    expected = wh.scalar(
+        f"SELECT sum({cache_ratio.hit_tokens()}) / sum({cache_ratio.base_tokens()}) FROM calls "
+        "WHERE route = 'docs' AND ts >= {lo:DateTime64(3, 'UTC')} AND ts < {hi:DateTime64(3, 'UTC')}",
+        {"lo": at - window, "hi": at})
+    assert abs(first["value"] - float(expected)) < 1e-9 and first["value"] < 0.3
+    assert "context cache" in first["next_step"] and "cache_control" not in first["next_step"]

@@ -405,8 +405,10 @@ class SpendSpikeRule(SignalRule):
     baseline_days: int = Field(7, ge=1, description="Days of the same clock hour the baseline's median spans.")
     baseline_weeks: int = Field(3, ge=0, description="Weeks of the same hour of week the baseline also spans.")
     floor_usd: dict[str, float] = Field(
-        default_factory=lambda: {"user_id": 5.0, "route": 10.0, "feature": 10.0},
-        description="Spend a window must reach (per dimension) before it can fire.",
+        default_factory=lambda: {"user_id": 10.0, "route": 10.0, "feature": 10.0},
+        description="Spend a window must reach (per dimension) before it can fire. More than one ordinary long "
+                    "conversation costs (30 turns of a 9k-token prompt on a frontier model: $5-9), else every "
+                    "long conversation of a user who usually spends nothing is a spike.",
     )
     min_history_days: int = Field(
         3, ge=1, description="A user / route / feature younger than this is a new spend source: not judged yet.")

@@ -415,3 +415,51 @@ def test_cache_hit_collapse_measures_the_products_one_hit_ratio(wh: Warehouse, s
         {"lo": at - window, "hi": at})
     assert abs(first["value"] - float(expected)) < 1e-9 and first["value"] < 0.3
     assert "context cache" in first["next_step"] and "cache_control" not in first["next_step"]
+
+
+def test_two_judged_minutes_amid_thin_ones_are_no_sustained_condition() -> None:
+    """Class 1 at night: a 5-minute sustain whose points are mostly too thin to judge (UNKNOWN) does
+    not fire on the two it could judge; judged throughout (or mostly), the same breach fires."""
+    from alerts.rules.base import UNKNOWN, sustain
+
+    instants = [T0 + timedelta(minutes=m) for m in range(10)]
+
+    def level_at_end(points: list[int]) -> int:
+        frame = pl.DataFrame({"route": ["r"] * 10, "at": instants, "point_level": points},
+                             schema={"route": pl.String, "at": pl.Datetime("ms", "UTC"), "point_level": pl.Int32})
+        out = sustain(frame, ["route"], instants=instants[-1:], step=timedelta(minutes=1),
+                      sustain_for=timedelta(minutes=5))
+        return int(out["level"][0])
+
+    u = UNKNOWN
+    assert level_at_end([0, 0, 0, 0, u, u, u, u, 1, 1]) == 0  # 2 of 6 points judged: thin night minutes
+    assert level_at_end([0, 0, 0, 0, 1, u, 1, u, 1, 1]) == 1  # 4 of 6 judged, all breaching
+    assert level_at_end([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]) == 1
+    assert level_at_end([0, 0, 0, 0, 1, 1, 0, 1, 1, 1]) == 0  # a clear point breaks it
+
+
+def test_a_users_long_conversation_is_no_spike_a_runaway_user_is(wh: Warehouse, settings: Settings) -> None:
+    """Class 4 for users: a user who usually spends nothing has one long conversation ($8 in an hour:
+    26 turns of a 20k-token Opus prompt) — under the user floor, no page; a user's agent loop ($47 an
+    hour for two hours) on the same route still pages."""
+    from alerts.rules.spend import SpendFamily
+
+    days = 9
+    route = _hourly_calls(np.full(days * 24, 60), start=T0, route="chat", seed=90)
+    long_talk = np.zeros(days * 24, dtype=np.int64)
+    long_talk[::4] = 1  # a call every four hours since day 0: an old, light user
+    long_talk[8 * 24 + 10] = 26
+    loop = np.zeros(days * 24, dtype=np.int64)
+    loop[::6] = 1
+    loop[8 * 24 + 14: 8 * 24 + 16] = 150
+    users = [_hourly_calls(long_talk, start=T0, route="chat", seed=91).with_columns(pl.lit("u-long").alias("user_id")),
+             _hourly_calls(loop, start=T0, route="chat", seed=92).with_columns(pl.lit("u-loop").alias("user_id"))]
+    _ingest(wh, settings, route, *users)
+    day8 = T0 + timedelta(days=8)
+    evaluate_signals(wh, settings, since=day8, at=day8 + timedelta(hours=13), families=(SpendFamily(),))
+    assert _opened(wh, "spend_spike").is_empty()  # the long conversation at 10:00
+    evaluate_signals(wh, settings, since=day8 + timedelta(hours=13), at=day8 + timedelta(hours=17),
+                     families=(SpendFamily(),))
+    fired = _opened(wh, "spend_spike")
+    assert not fired.is_empty() and all(at.hour >= 14 for at in fired["at"].to_list())
+    assert {"project": "default", "user_id": "u-long"} not in [dict(s) for s in fired["scope"].to_list()]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from llmledger.settings import get_settings
 
@@ -59,13 +59,18 @@ def list_signals() -> None:
     from alerts.rules import FAMILIES
 
     settings = get_settings().signals
-    table = Table("signal", "warning", "critical", "window", "sustain", "min volume", "method", "enabled")
+    table = Table(Column("signal", no_wrap=True), "warning", "critical", "window", "sustain", "min vol.", "on")
+    methods = []
     for family in FAMILIES:
         for rule in family.rules:
             s = getattr(settings, rule.name)
             table.add_row(rule.name, f"{s.warning:g}", f"{s.critical:g}", f"{s.window_min} min",
-                          f"{s.sustain_min} min", str(s.min_volume), rule.method, "yes" if s.enabled else "no")
+                          f"{s.sustain_min} min", str(s.min_volume), "yes" if s.enabled else "no")
+            methods.append(f"[bold]{rule.name}[/bold]: {rule.method}")
     console.print(table)
+    console.print("How each signal is judged:")  # below the table: whole on a narrow terminal
+    for line in methods:
+        console.print(f"  {line}")
 
 
 @alerts_app.command("list")

@@ -273,6 +273,9 @@ class CacheNotAppliedRule(SignalRule):
     confidence: float = Field(0.999, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound the share is "
                               "judged by (high: a 5-minute window judged every minute is hundreds of looks a day, and "
                               "misses come in clusters — a cold cache after a lull).")
+    critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "
+                                       "(> 50%, five times the warning's threshold) is judged by: random misses never "
+                                       "reach half the calls, and at 99.9% a rollout is seen only near its end.")
     baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal share is learned from.")
     automatic_providers: list[str] = Field(
         default_factory=lambda: ["openai"],

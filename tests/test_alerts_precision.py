@@ -463,3 +463,34 @@ def test_a_users_long_conversation_is_no_spike_a_runaway_user_is(wh: Warehouse, 
     fired = _opened(wh, "spend_spike")
     assert not fired.is_empty() and all(at.hour >= 14 for at in fired["at"].to_list())
     assert {"project": "default", "user_id": "u-long"} not in [dict(s) for s in fired["scope"].to_list()]
+
+
+def test_a_dropped_breakpoint_rolling_out_is_critical_sooner(wh: Warehouse, settings: Settings) -> None:
+    """Signal 1b on a ramp: an SDK release that drops cache_control rolls out to 90% of calls over 40
+    minutes (20 calls a minute). The critical (> 50%) is judged at 95% confidence, not the warning's
+    99.9% (half the calls is far past any random miss rate): it comes minutes sooner, by the end of
+    the rollout + window + sustain; the random-miss test above shows quiet traffic still never pages."""
+    rng = np.random.default_rng(95)
+    start = T0 + timedelta(days=1, hours=6)
+    n = 20 * (24 * 60 + 6 * 60 + 60)  # 20 calls a minute: the day before, six hours, the rollout hour
+    minutes = np.sort(rng.uniform(0, 24 * 60 + 7 * 60, n))
+    share = np.clip((minutes - (24 + 6) * 60) / 40, 0, 1) * 0.9
+    dropped = rng.random(n) < share
+    ts = pl.Series((T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)).cast(pl.Datetime("ms", "UTC"))
+    calls = _calls(n, start=T0, minutes=24 * 60 + 7 * 60, seed=96, route="support", provider="anthropic",
+                   model="claude-opus-4-1", ts=ts, cache_read_tokens=pl.Series(np.where(dropped, 0, 2400)))
+    _ingest(wh, settings, calls)
+    rule = settings.signals.cache_not_applied
+
+    def critical_at(confidence: float) -> datetime | None:
+        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+            wh.command(f"TRUNCATE TABLE {table}")
+        strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+            "cache_not_applied": rule.model_copy(update={"critical_confidence": confidence})})})
+        evaluate_signals(wh, strictness, since=start - timedelta(minutes=30), at=start + timedelta(minutes=75))
+        fired = _opened(wh, "cache_not_applied").filter(pl.col("to_state") == "critical")
+        return fired["at"][0].replace(tzinfo=UTC) if fired.height else None
+
+    strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
+    assert default is not None and default <= start + timedelta(minutes=40 + rule.window_min + rule.sustain_min)
+    assert strict is None or default < strict

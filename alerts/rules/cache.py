@@ -129,11 +129,13 @@ class CacheNotApplied(Rule):
     judged on change; a scope without ≥ 100 cache-eligible calls of history is not judged yet.
     Invisible to signal 1 (its denominator is 0). Method: the Wilson lower bound
     (one-sided, `confidence`) of the share must exceed the threshold, so random misses in small
-    windows (OpenAI's automatic cache misses a few percent of calls) do not page. Texts are
+    windows (OpenAI's automatic cache misses a few percent of calls) do not page; the critical's
+    bound is at `critical_confidence` (half the calls is far past any random miss rate, and the
+    warning's 99.9% would see a rollout only near its end). Texts are
     provider-aware: Anthropic restores its cache_control breakpoint, Gemini its context cache,
     automatic-cache providers (`automatic_providers`, OpenAI) have nothing to mark."""
 
-    method = "Wilson lower bound > threshold (vs own normal share)"
+    method = "Wilson lower bound > threshold (99.9% for the warning, 95% for the critical; vs own normal share)"
     group_keys = ("project", "provider")
     automatic_next_step = ("OpenAI caches automatically (prompts of ≥ 1024 tokens whose beginning is identical): "
                            "put static content first and dynamic values (timestamps, ids, user data) last, keep "
@@ -261,17 +263,19 @@ class CacheFamily(Family):
                 pl.col("eligible_calls").alias("volume"),
                 pl.col("normal_share").alias("normal"),
                 wilson_lower(pl.col("uncached_calls"), pl.col("eligible_calls"), na.confidence).alias("lower_bound"),
+                wilson_lower(pl.col("uncached_calls"), pl.col("eligible_calls"), na.critical_confidence)
+                .alias("critical_bound"),
                 # a scope that normally leaves many calls uncached is judged on change
                 pl.max_horizontal(pl.col("warning"), 2 * share0).alias("warning"),
                 pl.max_horizontal(pl.col("critical"), 2 * share0).alias("critical"),
             ).with_columns(
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan()
                         | pl.col("normal").is_null())
-                .then(UNKNOWN).when(pl.col("lower_bound") > pl.col("critical")).then(2)
+                .then(UNKNOWN).when(pl.col("critical_bound") > pl.col("critical")).then(2)
                 .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") > pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
-            ).drop("day", "normal_share")
+            ).drop("day", "normal_share", "critical_bound")
             out[na_rule.name] = sustain(judged, KEYS, instants=instants, step=step,
                                         sustain_for=timedelta(minutes=na.sustain_min)).join(teams, on=KEYS,
                                                                                             how="left")

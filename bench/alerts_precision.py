@@ -262,10 +262,10 @@ def _days(frame: pl.DataFrame, rows: int = 200_000) -> list[pl.DataFrame]:
     return [frame.slice(i, rows) for i in range(0, frame.height, rows)]
 
 
-def run_generator(name: str, days: int, warmup: int, store: Path = STORE) -> tuple[ModuleType, list[Scenario],
-                                                                                     list[Opened], pl.DataFrame,
-                                                                                     Settings, int, float]:
-    """Generate, (re)load when the traffic changed, evaluate afresh; the alerts and notes."""
+def run_generator(name: str, days: int, warmup: int, store: Path = STORE, seed_set: str | None = None
+                  ) -> tuple[ModuleType, list[Scenario], list[Opened], pl.DataFrame, Settings, int, float]:
+    """Generate, (re)load when the traffic changed, evaluate afresh (only the projects of `seed_set`
+    when given: tuning never looks at the held-out seeds); the alerts and notes."""
     module = importlib.import_module(name)
     scenarios = module.scenarios(days, warmup)
     projects = [s.project for s in scenarios]
@@ -287,9 +287,12 @@ def run_generator(name: str, days: int, warmup: int, store: Path = STORE) -> tup
             wh.command(f"TRUNCATE TABLE {table}")
         start = module.START
         began = time.perf_counter()
-        evaluate_signals(wh, settings, since=start + timedelta(days=warmup), at=start + timedelta(days=days))
+        chosen = [s.project for s in scenarios if seed_set is None or s.seed_set == seed_set]
+        evaluate_signals(wh, settings, since=start + timedelta(days=warmup), at=start + timedelta(days=days),
+                         scope=Scope.of(*chosen) if seed_set is not None else None)
         seconds = time.perf_counter() - began
         calls = int(wh.scalar("SELECT count() FROM calls"))
+        scenarios = [s for s in scenarios if s.project in chosen]
         alerts, notes = opened(wh)
     return module, scenarios, alerts, notes, settings, calls, seconds
 
@@ -303,11 +306,13 @@ def main() -> None:
     parser.add_argument("--warmup-days", type=int, default=7)
     parser.add_argument("--label", default="", help="Section suffix (recorded separately).")
     parser.add_argument("--no-record", action="store_true", help="Print only.")
+    parser.add_argument("--seed-set", help="Evaluate and report only this seed set (e.g. tune, while tuning).")
     args = parser.parse_args()
     STORE.mkdir(parents=True, exist_ok=True)
     for name in args.traffic or ["bench.alerts_traffic"]:
         load_avg = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        _, scenarios, alerts, notes, settings, calls, seconds = run_generator(name, args.days, args.warmup_days)
+        _, scenarios, alerts, notes, settings, calls, seconds = run_generator(name, args.days, args.warmup_days,
+                                                                              seed_set=args.seed_set)
         sets: dict[str, list[Scenario]] = defaultdict(list)
         for s in scenarios:
             sets[s.seed_set or "all"].append(s)

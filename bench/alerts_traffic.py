@@ -20,7 +20,8 @@ Incidents (`Incident`) are ramps and partial rollouts of ten kinds — the seven
 signals, the latency tail, a spend spike and a budget whose month-end forecast crosses 100% —
 plus a day-long spend level shift, each with the signal and scope that should fire, the severity
 it must reach and when the injected condition crosses the documented threshold (computed from the
-injected shares, not from the rules). Two seed sets: "tune" (what rule changes were checked
+injected shares, not from the rules) and is observable: the scope has had the calls its windowed
+statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Two seed sets: "tune" (what rule changes were checked
 against) and "held-out" (heavier tails, more bursts and misses; no threshold was chosen on it).
 """
 
@@ -823,7 +824,36 @@ def build(plan: Plan, days: int, warmup_days: int) -> Scenario:
         p.incidents.append(budget_growth(p, "search", start, START + timedelta(days=days)))
     else:
         quiet_budgets(p)
+    p.incidents = [observable(p, i) for i in p.incidents]
     return finish(p)
+
+
+# the calls (runs) a windowed statistic needs after the condition crosses before anything can see
+# it: a p99 needs ≳ 100 calls (design §5), a share or a mean at least a few (10)
+SAMPLES = {"latency_tail": 100}
+WINDOWED = ("cache_hit_collapse", "cache_not_applied", "prompt_accumulation", "llm_calls_in_tools", "stale_routing",
+            "sandbox_runaway", "latency_tail")
+
+
+def observable(p: Project, incident: Incident) -> Incident:
+    """The incident with `crosses_at` no earlier than the condition is observable: when the scope
+    has had the calls (runs) its statistic needs since the injected share crossed the threshold. A
+    rollout that crosses while the route has no traffic (a quiet hour on a thin project) cannot be
+    detected before calls arrive; counting from then keeps time to detect about the rule."""
+    if incident.signal not in WINDOWED:
+        return incident
+    (key, value), = incident.scope.items()
+    if incident.signal in ("sandbox_runaway", "llm_calls_in_tools"):
+        frame, where = p.runs, pl.col("tool_name") == value
+    elif key == "routing_policy":
+        frame, where = p.calls, (pl.col("route") == "ticket-triage") & (pl.col("cascade_step") == 0)
+    else:
+        frame, where = p.calls, (pl.col(key) == value) & (pl.col("status") == "ok")
+    need = SAMPLES.get(incident.signal, 10)
+    after = frame.filter(where & (pl.col("ts_ms") >= _ms(incident.crosses_at)) & (pl.col("ts_ms") < _ms(incident.end)))
+    times = after["ts_ms"].sort()
+    seen = _at(times[need - 1]) if times.len() >= need else incident.end
+    return replace(incident, crosses_at=max(incident.crosses_at, seen))
 
 
 def scenarios(days: int = 21, warmup_days: int = 7) -> list[Scenario]:

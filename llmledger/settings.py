@@ -280,6 +280,9 @@ class CacheNotAppliedRule(SignalRule):
     confidence: float = Field(0.999, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound the share is "
                               "judged by (high: a 5-minute window judged every minute is hundreds of looks a day, and "
                               "misses come in clusters — a cold cache after a lull).")
+    critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "
+                                       "(> 50%, five times the warning's threshold) is judged by: random misses never "
+                                       "reach half the calls, and at 99.9% a rollout is seen only near its end.")
     baseline_days: int = Field(7, ge=1, description="Days of the scope's own history its normal share is learned from.")
     automatic_providers: list[str] = Field(
         default_factory=lambda: ["openai"],
@@ -412,8 +415,10 @@ class SpendSpikeRule(SignalRule):
     baseline_days: int = Field(7, ge=1, description="Days of the same clock hour the baseline's median spans.")
     baseline_weeks: int = Field(3, ge=0, description="Weeks of the same hour of week the baseline also spans.")
     floor_usd: dict[str, float] = Field(
-        default_factory=lambda: {"user_id": 5.0, "route": 10.0, "feature": 10.0},
-        description="Spend a window must reach (per dimension) before it can fire.",
+        default_factory=lambda: {"user_id": 10.0, "route": 10.0, "feature": 10.0},
+        description="Spend a window must reach (per dimension) before it can fire. More than one ordinary long "
+                    "conversation costs (30 turns of a 9k-token prompt on a frontier model: $5-9), else every "
+                    "long conversation of a user who usually spends nothing is a spike.",
     )
     min_history_days: int = Field(
         3, ge=1, description="A user / route / feature younger than this is a new spend source: not judged yet.")
@@ -459,6 +464,9 @@ class BudgetRule(SignalRule):
     sustain_min: int = 0
     step_min: int = 5
     min_volume: int = 0
+    resolve_quiet_min: int | None = Field(
+        0, ge=0, description="No quiet period: month-to-date spend never falls within a period, so a budget "
+                             "incident resolves only when its period ends (at once).")
     levels: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
     forecast_days: int = Field(7, ge=1, description="Days of recent spend the month-end forecast extrapolates.")
     forecast_warning: float | None = Field(

@@ -130,7 +130,9 @@ def test_spend_new_route_and_unset_feature_are_not_judged_an_established_spike_i
 
     established = hourly("support", "help", T0, 4 * 24 + 6, 30, 10)  # four days of history
     launched = hourly("launch", "", T0 + timedelta(days=4), 6, 120, 11)  # new today, no feature: 4x the spend
-    spike = hourly("support", "help", T0 + timedelta(days=4, hours=6), 2, 360, 12)  # 12x for two hours
+    # 20x for two hours: clear of the critical 10x even against the larger baseline of the two clock hours a
+    # window touches (30 calls an hour at random times is a noisy hour: a 12x step measured 9.4-10.5x)
+    spike = hourly("support", "help", T0 + timedelta(days=4, hours=6), 2, 600, 12)
     _ingest(wh, settings, established, launched, spike)
     evaluate_signals(wh, settings, since=T0 + timedelta(days=4), at=T0 + timedelta(days=4, hours=6))
     assert _opened(wh, "spend_spike").is_empty()  # neither the new route nor feature "" pages
@@ -350,3 +352,145 @@ def test_budget_warns_once_when_the_month_end_forecast_crosses_it(wh: Warehouse,
     infra = BudgetThreshold().describe({"value": 10.0, "used": 0.1, "budget_usd": 100.0, "forecast_usd": 40.0,
                                         "counts": "api+infra"})
     assert "API spend + self-hosted infra" in infra
+
+
+def test_budget_incidents_of_a_closed_period_resolve_when_it_ends(wh: Warehouse, settings: Settings) -> None:
+    """February's crossings (spent and forecast) resolve on March 1st at 00:00, silently (the period
+    ended, nothing recovered) — not two hours later as unobserved scopes — and March starts afresh."""
+    from alerts.model import EventKind as Kind
+    from alerts.rules.budget import BudgetFamily
+    from llmledger.settings import Budget
+
+    start = datetime(2026, 2, 20, tzinfo=UTC)  # clock pinned: the last days of February and March 1st
+    calls = _hourly_calls(np.full(9 * 24 + 2, 13), start=start, route="search", seed=70, team="search")
+    _ingest(wh, settings, calls)
+    settings = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+        "budgets": [Budget(team="search", monthly_usd="600")]})})
+    report = evaluate_signals(wh, settings, since=datetime(2026, 2, 27, tzinfo=UTC),
+                              at=datetime(2026, 3, 1, 0, 40, tzinfo=UTC), families=(BudgetFamily(),))
+    events = queries.incident_events(wh, Scope.all(), limit=10_000).filter(pl.col("signal") == "budget")
+    february = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["period"] == "2026-02",
+                                                           return_dtype=pl.Boolean))
+    opened = february.filter(pl.col("kind") == "opened")
+    measures = sorted(dict(s).get("measure", "spent") for s in opened["scope"].to_list())
+    assert measures == ["forecast", "spent"]  # ~$100/day: February crossed its $600 and was forecast over it
+    resolved = february.filter(pl.col("kind") == "resolved")
+    assert resolved.height == 2
+    assert all(at.replace(tzinfo=UTC) == datetime(2026, 3, 1, tzinfo=UTC) for at in resolved["at"].to_list())
+    assert not any("no data to judge" in text for text in resolved["summary"].to_list())
+    assert all("period 2026-02 closed" in text for text in resolved["summary"].to_list())
+    assert not [e for e in report.events if e.kind is Kind.RESOLVED and e.notify]  # no resolve page
+    march = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["period"] == "2026-03",
+                                                        return_dtype=pl.Boolean))
+    assert march.filter(pl.col("kind") == "opened").height <= 1  # only March's own forecast, if any
+
+
+def test_cache_hit_collapse_measures_the_products_one_hit_ratio(wh: Warehouse, settings: Settings) -> None:
+    """Signal 1 judges the hit ratio `warehouse.queries.cache_ratio` defines for every page: a Gemini
+    route reports cached tokens and no writes, so its read / (read + write) is 1 whatever happens;
+    cached / input of its eligible calls collapses when its context cache stops matching, and the
+    incident's value is that ratio over the window, as the caching page computes it."""
+    from alerts.rules.cache import CacheFamily
+    from warehouse.queries import cache_ratio
+
+    rng = np.random.default_rng(80)
+    day = 24 * 60
+    n = 4 * (day + 120)
+    lost = (np.arange(n) >= 4 * (day + 60)) & (rng.random(n) < 0.9)  # from 01:00 on day 1, 90% of calls miss
+    gemini = _calls(n, start=T0, minutes=day + 120, seed=81, route="docs", provider="google", model="gemini-2.5-pro",
+                    input_tokens=30_000, cache_read_tokens=pl.Series(np.where(lost, 0, 24_000)))
+    _ingest(wh, settings, gemini)
+    evaluate_signals(wh, settings, since=T0 + timedelta(days=1), at=T0 + timedelta(days=1, minutes=55),
+                     families=(CacheFamily(),))
+    assert _opened(wh, "cache_hit_collapse").is_empty()  # normal: 0.8 of the input is cached
+    evaluate_signals(wh, settings, at=T0 + timedelta(days=1, hours=2), families=(CacheFamily(),))
+    fired = _opened(wh, "cache_hit_collapse")
+    assert "critical" in fired["to_state"].to_list()
+    first = fired.row(0, named=True)
+    at = first["at"].replace(tzinfo=UTC)
+    window = timedelta(minutes=settings.signals.cache_hit_collapse.window_min)
+    expected = wh.scalar(
+        f"SELECT sum({cache_ratio.hit_tokens()}) / sum({cache_ratio.base_tokens()}) FROM calls "
+        "WHERE route = 'docs' AND ts >= {lo:DateTime64(3, 'UTC')} AND ts < {hi:DateTime64(3, 'UTC')}",
+        {"lo": at - window, "hi": at})
+    assert abs(first["value"] - float(expected)) < 1e-9 and first["value"] < 0.3
+    assert "context cache" in first["next_step"] and "cache_control" not in first["next_step"]
+
+
+def test_two_judged_minutes_amid_thin_ones_are_no_sustained_condition() -> None:
+    """Class 1 at night: a 5-minute sustain whose points are mostly too thin to judge (UNKNOWN) does
+    not fire on the two it could judge; judged throughout (or mostly), the same breach fires."""
+    from alerts.rules.base import UNKNOWN, sustain
+
+    instants = [T0 + timedelta(minutes=m) for m in range(10)]
+
+    def level_at_end(points: list[int]) -> int:
+        frame = pl.DataFrame({"route": ["r"] * 10, "at": instants, "point_level": points},
+                             schema={"route": pl.String, "at": pl.Datetime("ms", "UTC"), "point_level": pl.Int32})
+        out = sustain(frame, ["route"], instants=instants[-1:], step=timedelta(minutes=1),
+                      sustain_for=timedelta(minutes=5))
+        return int(out["level"][0])
+
+    u = UNKNOWN
+    assert level_at_end([0, 0, 0, 0, u, u, u, u, 1, 1]) == 0  # 2 of 6 points judged: thin night minutes
+    assert level_at_end([0, 0, 0, 0, 1, u, 1, u, 1, 1]) == 1  # 4 of 6 judged, all breaching
+    assert level_at_end([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]) == 1
+    assert level_at_end([0, 0, 0, 0, 1, 1, 0, 1, 1, 1]) == 0  # a clear point breaks it
+
+
+def test_a_users_long_conversation_is_no_spike_a_runaway_user_is(wh: Warehouse, settings: Settings) -> None:
+    """Class 4 for users: a user who usually spends nothing has one long conversation ($8 in an hour:
+    26 turns of a 20k-token Opus prompt) — under the user floor, no page; a user's agent loop ($47 an
+    hour for two hours) on the same route still pages."""
+    from alerts.rules.spend import SpendFamily
+
+    days = 9
+    route = _hourly_calls(np.full(days * 24, 60), start=T0, route="chat", seed=90)
+    long_talk = np.zeros(days * 24, dtype=np.int64)
+    long_talk[::4] = 1  # a call every four hours since day 0: an old, light user
+    long_talk[8 * 24 + 10] = 26
+    loop = np.zeros(days * 24, dtype=np.int64)
+    loop[::6] = 1
+    loop[8 * 24 + 14: 8 * 24 + 16] = 150
+    users = [_hourly_calls(long_talk, start=T0, route="chat", seed=91).with_columns(pl.lit("u-long").alias("user_id")),
+             _hourly_calls(loop, start=T0, route="chat", seed=92).with_columns(pl.lit("u-loop").alias("user_id"))]
+    _ingest(wh, settings, route, *users)
+    day8 = T0 + timedelta(days=8)
+    evaluate_signals(wh, settings, since=day8, at=day8 + timedelta(hours=13), families=(SpendFamily(),))
+    assert _opened(wh, "spend_spike").is_empty()  # the long conversation at 10:00
+    evaluate_signals(wh, settings, since=day8 + timedelta(hours=13), at=day8 + timedelta(hours=17),
+                     families=(SpendFamily(),))
+    fired = _opened(wh, "spend_spike")
+    assert not fired.is_empty() and all(at.hour >= 14 for at in fired["at"].to_list())
+    assert {"project": "default", "user_id": "u-long"} not in [dict(s) for s in fired["scope"].to_list()]
+
+
+def test_a_dropped_breakpoint_rolling_out_is_critical_sooner(wh: Warehouse, settings: Settings) -> None:
+    """Signal 1b on a ramp: an SDK release that drops cache_control rolls out to 90% of calls over 40
+    minutes (20 calls a minute). The critical (> 50%) is judged at 95% confidence, not the warning's
+    99.9% (half the calls is far past any random miss rate): it comes minutes sooner, by the end of
+    the rollout + window + sustain; the random-miss test above shows quiet traffic still never pages."""
+    rng = np.random.default_rng(95)
+    start = T0 + timedelta(days=1, hours=6)
+    n = 20 * (24 * 60 + 6 * 60 + 60)  # 20 calls a minute: the day before, six hours, the rollout hour
+    minutes = np.sort(rng.uniform(0, 24 * 60 + 7 * 60, n))
+    share = np.clip((minutes - (24 + 6) * 60) / 40, 0, 1) * 0.9
+    dropped = rng.random(n) < share
+    ts = pl.Series((T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)).cast(pl.Datetime("ms", "UTC"))
+    calls = _calls(n, start=T0, minutes=24 * 60 + 7 * 60, seed=96, route="support", provider="anthropic",
+                   model="claude-opus-4-1", ts=ts, cache_read_tokens=pl.Series(np.where(dropped, 0, 2400)))
+    _ingest(wh, settings, calls)
+    rule = settings.signals.cache_not_applied
+
+    def critical_at(confidence: float) -> datetime | None:
+        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+            wh.command(f"TRUNCATE TABLE {table}")
+        strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+            "cache_not_applied": rule.model_copy(update={"critical_confidence": confidence})})})
+        evaluate_signals(wh, strictness, since=start - timedelta(minutes=30), at=start + timedelta(minutes=75))
+        fired = _opened(wh, "cache_not_applied").filter(pl.col("to_state") == "critical")
+        return fired["at"][0].replace(tzinfo=UTC) if fired.height else None
+
+    strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
+    assert default is not None and default <= start + timedelta(minutes=40 + rule.window_min + rule.sustain_min)
+    assert strict is None or default < strict

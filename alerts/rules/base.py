@@ -243,7 +243,8 @@ def sustain(
 ) -> pl.DataFrame:
     """From per-point levels (`point_level`, UNKNOWN where a point could not be judged) to `level`
     (held at every judged point of the sustain period ending at each instant — a point too thin to
-    judge neither breaks nor makes it, but at least two points, or the only one, must be judged)
+    judge neither breaks nor makes it, but at least half of the period's points, and at least two
+    (or the only one), must be judged: two judged minutes amid thin ones are no sustained condition)
     and `peak` (the highest level at any of those points). Rows are returned for the requested
     instants only."""
     if judged.is_empty():
@@ -260,7 +261,7 @@ def sustain(
     breach = pl.col("point_level") > 0
     known = pl.col("point_level") >= 0
     held = pl.when(known).then(pl.col("point_level")).otherwise(99).rolling_min(width, min_samples=1).over(keys)
-    enough = known.cast(pl.Int32).rolling_sum(width, min_samples=1).over(keys) >= min(2, width)
+    enough = known.cast(pl.Int32).rolling_sum(width, min_samples=1).over(keys) >= min(max(2, (width + 1) // 2), width)
     out = full.with_columns(
         pl.when(enough).then(held).otherwise(0).clip(0, 98).cast(pl.Int8).alias("level"),
         pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),

@@ -44,7 +44,9 @@ class BudgetThreshold(Rule):
     month. Beside them, a forecast warning, once per period: month-to-date plus the daily rate of
     the last `forecast_days` days times the days left reaches `forecast_warning` (100%) of the
     budget — its own incident (scope `measure=forecast`), which holds until the period ends. Each
-    budget says whether it counts API spend only or API spend + self-hosted infra (`counts`)."""
+    budget says whether it counts API spend only or API spend + self-hosted infra (`counts`).
+    When a period ends its incidents resolve (silently: the period ended, nothing recovered): during
+    the first day of a period every evaluation also observes the closed one at level 0."""
 
     method = "month-to-date vs 50/80/100%; month-end forecast (7-day rate) ≥ 100% once per period"
     name = "budget"
@@ -78,6 +80,9 @@ class BudgetThreshold(Rule):
 
     def describe(self, row: dict[str, Any]) -> str:
         counts = counts_text(str(row.get("counts") or "api"))
+        if row.get("closed"):
+            return (f"{self.title}: period {row.get('period')} closed at ${row.get('spent_usd') or 0:,.2f}, "
+                    f"{row.get('used') or 0:.0%} of ${row.get('budget_usd', 0):,.2f} ({counts})")
         if row.get("measure") == "forecast":
             return (f"{self.title}: month-end forecast ${row.get('forecast_usd', 0):,.2f}, "
                     f"{(row.get('forecast_usd') or 0) / (row.get('budget_usd') or 1):.0%} of ${row.get('budget_usd', 0):,.2f} "
@@ -161,8 +166,10 @@ class BudgetFamily(Family):
             return probe.join_asof(cum_r, on="t", strategy="backward").with_columns(
                 pl.col("r").fill_null(0.0)).rename({"t": column, "r": alias})
 
-        frame = at.with_columns((pl.col("hour_of") - timedelta(days=forecast_days)).alias("rate_from"))
+        frame = at.with_columns((pl.col("hour_of") - timedelta(days=forecast_days)).alias("rate_from"),
+                                pl.col("month").dt.offset_by("-1mo").alias("prev_month"))
         frame = (frame.join(g_at(frame, "hour_of", "g_hour"), on="hour_of").join(g_at(frame, "month", "g_month"), on="month")
+                 .join(g_at(frame, "prev_month", "g_prev"), on="prev_month")
                  .join(g_at(frame, "rate_from", "g_from"), on="rate_from")
                  .join(r_at(frame, "at", "r_at"), on="at").join(r_at(frame, "hour_of", "r_hour"), on="hour_of"))
         month_end = pl.col("month").dt.offset_by("1mo")
@@ -186,21 +193,33 @@ class BudgetFamily(Family):
                   pl.lit(budget.team or "").alias("team"), pl.lit(budget.project or "").alias("project"),
                   pl.lit(0.0).alias("volume"), pl.lit(budget.counts).alias("counts")]
         columns = ["budget", "period", "measure", "project", "team", "at", "level", "peak", "value", "threshold",
-                   "volume", "used", "budget_usd", "forecast_usd", "daily_rate_usd", "spent_usd", "counts"]
+                   "volume", "used", "budget_usd", "forecast_usd", "daily_rate_usd", "spent_usd", "counts", "closed"]
         spent = out.with_columns(
             level.cast(pl.Int8).alias("level"), level.cast(pl.Int8).alias("peak"), thresholds.alias("threshold"),
-            pl.lit("spent").alias("measure"), pl.col("value").alias("spent_usd"), *common,
+            pl.lit("spent").alias("measure"), pl.col("value").alias("spent_usd"), *common, pl.lit(False).alias("closed"),
         ).select(columns)
+        # the period that just ended, observed at level 0 through the new period's first day: its
+        # incidents (a crossing, a forecast warning) resolve when it ends, not when unobserved for long
+        measures = ["spent"] + (["forecast"] if forecast_warning is not None else [])
+        closed = out.filter(pl.col("at") < pl.col("month") + timedelta(days=1)).with_columns(
+            pl.lit(0, pl.Int8).alias("level"), pl.lit(0, pl.Int8).alias("peak"),
+            (pl.col("g_month") - pl.col("g_prev")).alias("spent_usd"), *common,
+        ).with_columns(
+            pl.col("prev_month").dt.strftime("%Y-%m").alias("period"), pl.col("spent_usd").alias("value"),
+            pl.col("spent_usd").alias("forecast_usd"), (pl.col("spent_usd") / amount).alias("used"),
+            pl.lit(float("nan")).alias("threshold"), pl.lit(True).alias("closed"),
+        )
+        closed = pl.concat([closed.with_columns(pl.lit(m).alias("measure")) for m in measures]).select(columns)
         if forecast_warning is None:
-            return spent
+            return pl.concat([spent, closed])
         over = pl.col("forecast_usd") >= forecast_warning * amount
         # once crossed, held (never resolved) until the period ends: warned once per period
         forecast = out.with_columns(
             over.cast(pl.Int8).alias("level"), pl.when(over).then(1).otherwise(-1).cast(pl.Int8).alias("peak"),
             pl.lit(forecast_warning * amount).alias("threshold"), pl.lit("forecast").alias("measure"),
-            pl.col("value").alias("spent_usd"), *common,
+            pl.col("value").alias("spent_usd"), *common, pl.lit(False).alias("closed"),
         ).with_columns(pl.col("forecast_usd").alias("value")).select(columns)
-        return pl.concat([spent, forecast])
+        return pl.concat([spent, forecast, closed])
 
 
 def _infra_hourly(ctx: RuleContext, budget: Budget, lo: datetime, hi: datetime) -> pl.DataFrame:

@@ -71,19 +71,21 @@ def cache_kind(provider: str, automatic: list[str]) -> str:
 
 
 class CacheHitCollapse(Rule):
-    """1 cache hit collapse, per route/model over a sliding window, held for the sustain period:
-    explicit-cache providers (Anthropic, Gemini context caching) cache_read / (cache_read +
-    cache_write) tokens among calls that touched the cache; automatic-cache providers
-    (`automatic_providers`, OpenAI) cached / input tokens of calls long enough to cache (their
-    read/(read+write) is 1 by construction). WARNING < 0.50, CRITICAL < 0.30; a scope whose own
+    """1 cache hit collapse, per route/model over a sliding window, held for the sustain period,
+    with the product's one hit ratio (`warehouse.queries.cache_ratio`, as the caching page and
+    reports show it): providers reporting cache writes (Anthropic, Bedrock) cache_read /
+    (cache_read + cache_write) tokens; automatic caching and providers reporting no writes (OpenAI,
+    Gemini — whose read/(read+write) is 1 by construction) cached / input tokens of cache-eligible
+    calls. WARNING < 0.50, CRITICAL < 0.30; a scope whose own
     normal (previous `baseline_days`, rollups) is under `healthy_ratio` is judged on change: the
     thresholds scale with its normal; a scope with no cached history (new, or never cached) is not
     judged — it did not stop caching. Method: the Wilson upper bound (one-sided, `confidence`) of
-    the ratio, with calls as the sample size (tokens of one call are not independent), must be
+    the ratio, with the calls that have a base as the sample size (tokens of one call are not independent), must be
     under the threshold, over ≥ `min_volume` calls (a thinner window is widened to
     `wide_window_min`) — a few unlucky calls in a small window cannot page."""
 
-    method = "Wilson upper bound (calls as n) < threshold; automatic caches: cached / input; vs own normal"
+    method = ("Wilson upper bound (calls as n) < threshold on the product's hit ratio (read/(read+write); automatic "
+              "caches: cached/input of eligible calls); vs own normal")
     group_keys = ("project", "provider")
     worse = "lower"
 
@@ -127,11 +129,13 @@ class CacheNotApplied(Rule):
     judged on change; a scope without ≥ 100 cache-eligible calls of history is not judged yet.
     Invisible to signal 1 (its denominator is 0). Method: the Wilson lower bound
     (one-sided, `confidence`) of the share must exceed the threshold, so random misses in small
-    windows (OpenAI's automatic cache misses a few percent of calls) do not page. Texts are
+    windows (OpenAI's automatic cache misses a few percent of calls) do not page; the critical's
+    bound is at `critical_confidence` (half the calls is far past any random miss rate, and the
+    warning's 99.9% would see a rollout only near its end). Texts are
     provider-aware: Anthropic restores its cache_control breakpoint, Gemini its context cache,
     automatic-cache providers (`automatic_providers`, OpenAI) have nothing to mark."""
 
-    method = "Wilson lower bound > threshold (vs own normal share)"
+    method = "Wilson lower bound > threshold (99.9% for the warning, 95% for the critical; vs own normal share)"
     group_keys = ("project", "provider")
     automatic_next_step = ("OpenAI caches automatically (prompts of ≥ 1024 tokens whose beginning is identical): "
                            "put static content first and dynamic values (timestamps, ids, user data) last, keep "
@@ -214,27 +218,24 @@ class CacheFamily(Family):
         teams = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "provider"), on=KEYS, how="full",
                                                    coalesce=True)
         normal = self._normal(ctx, buckets, span, max(hit.baseline_days, na.baseline_days), na)
-        automatic = pl.col("provider").is_in(na.automatic_providers).fill_null(False)
         out: dict[str, pl.DataFrame] = {}
 
         if hit.enabled:
-            sums = adaptive_sums(buckets, ["read_tokens", "write_tokens", "cached_calls", "eligible_calls",
-                                           "eligible_input_tokens", "eligible_read_tokens"], hit, span,
-                                 volume=pl.when(pl.col("provider").is_in(na.automatic_providers))
-                                 .then(pl.col("eligible_calls")).otherwise(pl.col("cached_calls")), teams=teams)
+            sums = adaptive_sums(buckets, ["hit_tokens", "base_tokens", "ratio_calls"], hit, span,
+                                 volume=pl.col("ratio_calls"), teams=teams)
             judged = scope_thresholds(ctx, hit_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled",
                                                                  "healthy_ratio"])
             judged = judged.join(teams.select([*KEYS, "provider"]), on=KEYS, how="left").with_columns(
                 pl.col("at").dt.truncate("1d").alias("day")).join(normal, on=[*KEYS, "day"], how="left")
-            ratio = pl.when(automatic).then(pl.col("eligible_read_tokens") / pl.col("eligible_input_tokens")).otherwise(
-                pl.col("read_tokens") / (pl.col("read_tokens") + pl.col("write_tokens")))
+            # the product's one hit ratio (`warehouse.queries.cache_ratio`): read / (read + write) where the
+            # provider reports writes, cached / input of eligible calls for automatic caching
+            ratio = pl.col("hit_tokens") / pl.col("base_tokens")
             # a scope whose normal is under `healthy_ratio` is judged on change (thresholds scale with it)
-            scale = pl.min_horizontal(pl.lit(1.0), pl.when(automatic).then(pl.col("normal_auto"))
-                                      .otherwise(pl.col("normal_explicit")) / pl.col("healthy_ratio")).fill_null(1.0)
+            scale = pl.min_horizontal(pl.lit(1.0), pl.col("normal_ratio") / pl.col("healthy_ratio")).fill_null(1.0)
             judged = judged.with_columns(
                 ratio.alias("value"),
-                pl.when(automatic).then(pl.col("eligible_calls")).otherwise(pl.col("cached_calls")).alias("volume"),
-                pl.when(automatic).then(pl.col("normal_auto")).otherwise(pl.col("normal_explicit")).alias("normal"),
+                pl.col("ratio_calls").alias("volume"),
+                pl.col("normal_ratio").alias("normal"),
                 (pl.col("warning") * scale).alias("warning"), (pl.col("critical") * scale).alias("critical"),
             ).with_columns(
                 wilson_upper(pl.col("value") * pl.col("volume"), pl.col("volume"), hit.confidence).alias("upper_bound"))
@@ -246,7 +247,7 @@ class CacheFamily(Family):
                 .when(pl.col("upper_bound") < pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") < pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
-            ).drop("day", "provider", "normal_auto", "normal_explicit", "normal_share", "healthy_ratio")
+            ).drop("day", "provider", "normal_ratio", "normal_share", "healthy_ratio")
             out[hit_rule.name] = sustain(judged, KEYS, instants=instants, step=step,
                                          sustain_for=timedelta(minutes=hit.sustain_min)).join(teams, on=KEYS,
                                                                                                how="left")
@@ -262,17 +263,19 @@ class CacheFamily(Family):
                 pl.col("eligible_calls").alias("volume"),
                 pl.col("normal_share").alias("normal"),
                 wilson_lower(pl.col("uncached_calls"), pl.col("eligible_calls"), na.confidence).alias("lower_bound"),
+                wilson_lower(pl.col("uncached_calls"), pl.col("eligible_calls"), na.critical_confidence)
+                .alias("critical_bound"),
                 # a scope that normally leaves many calls uncached is judged on change
                 pl.max_horizontal(pl.col("warning"), 2 * share0).alias("warning"),
                 pl.max_horizontal(pl.col("critical"), 2 * share0).alias("critical"),
             ).with_columns(
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan()
                         | pl.col("normal").is_null())
-                .then(UNKNOWN).when(pl.col("lower_bound") > pl.col("critical")).then(2)
+                .then(UNKNOWN).when(pl.col("critical_bound") > pl.col("critical")).then(2)
                 .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") > pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
-            ).drop("day", "normal_share")
+            ).drop("day", "normal_share", "critical_bound")
             out[na_rule.name] = sustain(judged, KEYS, instants=instants, step=step,
                                         sustain_for=timedelta(minutes=na.sustain_min)).join(teams, on=KEYS,
                                                                                             how="left")
@@ -283,8 +286,7 @@ class CacheFamily(Family):
                 na: Any) -> pl.DataFrame:
         """Per scope and UTC day: its normal hit ratio (explicit and automatic measures) and share of
         cache-eligible calls not cached, over the previous `days` days (rollups)."""
-        schema = {**{k: pl.String for k in KEYS}, "day": TIME, "normal_explicit": pl.Float64,
-                  "normal_auto": pl.Float64, "normal_share": pl.Float64}
+        schema = {**{k: pl.String for k in KEYS}, "day": TIME, "normal_ratio": pl.Float64, "normal_share": pl.Float64}
         if buckets.is_empty():
             return pl.DataFrame(schema=schema)
         day_list = sorted(set(time_series(span).dt.truncate("1d").to_list()))
@@ -303,11 +305,9 @@ class CacheFamily(Family):
             pl.col("min_tokens") >= 2048).then(pl.col("base_eligible_2048")).otherwise(pl.col("base_eligible_1024"))
         uncached = pl.when(pl.col("min_tokens") >= 4096).then(pl.col("base_uncached_4096")).when(
             pl.col("min_tokens") >= 2048).then(pl.col("base_uncached_2048")).otherwise(pl.col("base_uncached_1024"))
-        cached = pl.col("base_read_tokens") + pl.col("base_write_tokens")
         return base.select(
             *KEYS, "day",
-            pl.when(cached > 0).then(pl.col("base_read_tokens") / cached).alias("normal_explicit"),
-            pl.when(pl.col("base_input_tokens") > 0).then(pl.col("base_read_tokens") / pl.col("base_input_tokens"))
-            .alias("normal_auto"),
+            pl.when(pl.col("base_base_tokens") > 0).then(pl.col("base_hit_tokens") / pl.col("base_base_tokens"))
+            .alias("normal_ratio"),
             pl.when(eligible >= 100).then(uncached / eligible).alias("normal_share"),
         )

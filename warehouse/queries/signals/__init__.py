@@ -13,13 +13,17 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, load_sql
+from warehouse.queries import cache_ratio
 from warehouse.queries.scope import Scope
 
 _PACKAGE = "warehouse.queries.signals"
 
 
-def _run(wh: Warehouse, name: str, scope: Scope, params: dict[str, Any], *, tag: str) -> pl.DataFrame:
+def _run(wh: Warehouse, name: str, scope: Scope, params: dict[str, Any], *, tag: str,
+         expressions: dict[str, str] | None = None) -> pl.DataFrame:
     sql = load_sql(_PACKAGE, f"{name}.sql")
+    for placeholder, expression in (expressions or {}).items():  # fixed SQL from our own modules
+        sql = sql.replace(placeholder, expression)
     sql = sql.replace("__C_SCOPE__", scope.clause(params, column="c.project"))
     sql = sql.replace("__SCOPE__", scope.clause(params))
     return wh.query_df(sql, params, tag=f"signals:{tag}")
@@ -28,11 +32,13 @@ def _run(wh: Warehouse, name: str, scope: Scope, params: dict[str, Any], *, tag:
 def cache_buckets(
     wh: Warehouse, scope: Scope, lo: datetime, hi: datetime, *, min_tokens: dict[str, int]
 ) -> pl.DataFrame:
-    """Signals 1/1b per project/route/model/minute: read/write tokens, cached, eligible and
+    """Signals 1/1b per project/route/model/minute: the cache hit ratio's hit and base tokens and
+    the calls they come from (`cache_ratio`: the product's one definition), cached, eligible and
     uncached-eligible calls. `min_tokens` maps `provider/model-prefix` to the shortest cacheable input."""
     rules = sorted(min_tokens.items(), key=lambda kv: -len(kv[0]))
     params = {"lo": lo, "hi": hi, "prefixes": [p for p, _ in rules], "min_tokens": [int(n) for _, n in rules]}
-    return _run(wh, "cache_buckets", scope, params, tag="cache")
+    return _run(wh, "cache_buckets", scope, params, tag="cache",
+                expressions={"__HIT_TOKENS__": cache_ratio.hit_tokens(), "__BASE_TOKENS__": cache_ratio.base_tokens()})
 
 
 def cache_baseline(

@@ -1,5 +1,6 @@
 """The ingest layer's settings sections: `[ingest]` (batch bounds, validation limits), `[otlp]`
-(how spans are read) and `[pricing]` (overrides on top of the genai-prices catalogue).
+(how spans are read) and `[pricing]` (overrides on top of the genai-prices catalogue), and the
+GPU-hour prices the node-metrics writer loads (`[[collectors.gpu_prices]]`).
 
 Ingest owns these models; the application's `Settings` (`llmledger.settings`) composes them with
 the other layers' sections. Code of this layer takes the sections it reads, or any settings object
@@ -96,6 +97,14 @@ class PricingSettings(BaseModel):
             if not Decimal(0) <= discount < Decimal(1):
                 raise ValueError(f"discount for {provider!r} must be a fraction in [0, 1), got {discount}")
         return value
+
+
+class GpuPrice(BaseModel):
+    """What one GPU-hour costs on a node and/or GPU model (empty = any); most specific wins."""
+
+    node: str = ""
+    gpu_model: str = Field(default="", description="Matched as a case-insensitive substring, e.g. 'H100'.")
+    usd_per_gpu_hour: Decimal = Field(ge=0)
 
 
 class PipelineSettings(Protocol):

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 import polars as pl
 
-from llmledger.remote import query_pairs
+from common.query import query_pairs
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 URL_ENV, KEY_ENV, EXPOSED_ENV = "LLMLEDGER_API_URL", "LLMLEDGER_API_KEY", "LLMLEDGER_DASHBOARD_EXPOSED"
@@ -359,7 +359,7 @@ class Api:
 
     def silences(self, *, active: bool = True) -> pl.DataFrame:
         """`/v1/silences` (uncached: the page lists what it just created or lifted)."""
-        return frame(fetch(self.url, self.key, self.page, "/v1/silences", _query({"active": active}), self.timeout))
+        return frame(fetch(self.url, self.key, self.page, "/v1/silences", query_pairs({"active": active}), self.timeout))
 
     def alerts(self, *, state: str = "open", limit: int = 200) -> tuple[bool, str, pl.DataFrame]:
         """(signals evaluated here?, detail, incidents); the incident's scope as `k=v, k=v` text."""

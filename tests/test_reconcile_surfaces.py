@@ -23,7 +23,7 @@ from alerts.report.model import COMPANY, Audience
 from alerts.report.render import pct, render, usd
 from alerts.report.week import Week
 from collectors.runner import run_collector
-from llmledger import formatting as fmt
+from common import formatting as fmt
 from llmledger.reconcile_cli import render as render_reconciliation
 from llmledger.service.keys import KeyScope
 from llmledger.service.reading import table

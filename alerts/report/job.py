@@ -25,7 +25,7 @@ from alerts.report.render import Rendered, content_id, render
 from alerts.report.smtp import SmtpSender
 from alerts.report.week import Week
 from alerts.settings import ReportingSettings
-from llmledger.progress import SILENT, Feed
+from common.progress import SILENT, Feed
 from warehouse.client import Warehouse
 from warehouse.queries import attribution, report_sends
 from warehouse.queries.scope import Scope

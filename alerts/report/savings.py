@@ -15,7 +15,7 @@ import polars as pl
 from alerts.report.model import Opportunity
 from alerts.report.week import Week
 from alerts.settings import ReportingSettings
-from llmledger import formatting as fmt
+from common import formatting as fmt
 from warehouse.client import Warehouse
 from warehouse.queries import savings, selfhost
 from warehouse.queries.scope import Filters, Scope

@@ -7,6 +7,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY common ./common
 COPY llmledger ./llmledger
 COPY collectors ./collectors
 COPY ingest ./ingest

@@ -13,6 +13,7 @@ import polars as pl
 from alerts.errors import UnknownIncident
 from alerts.outbox import build_notifications
 from alerts.rules import FAMILIES
+from alerts.settings import AlertingSettings
 from alerts.state import Incident, acknowledge
 from alerts.store import (
     STATE_LOCK,
@@ -22,13 +23,12 @@ from alerts.store import (
     write_notifications,
     write_silence,
 )
-from llmledger.settings import Settings
 from warehouse.client import Warehouse
 from warehouse.queries import alerts as queries
 from warehouse.queries.scope import Scope
 
 
-def acknowledge_incident(wh: Warehouse, settings: Settings, incident_id: str, *, by: str,
+def acknowledge_incident(wh: Warehouse, settings: AlertingSettings, incident_id: str, *, by: str,
                          scope: Scope | None = None, now: datetime | None = None) -> Incident:
     """Acknowledge an open incident; raises `UnknownIncident` when there is no such open incident."""
     now = now or datetime.now(UTC)

@@ -22,6 +22,7 @@ from alerts.model import EventKind, IncidentState, Severity, scope_key, stable_i
 from alerts.outbox import build_notifications
 from alerts.rules import FAMILIES, Family, Rule, RuleContext
 from alerts.rules.base import floor_time, format_value, grid
+from alerts.settings import AlertingSettings
 from alerts.state import Event, Incident, Observation, Policy, advance, expire
 from alerts.store import (
     STATE_LOCK,
@@ -31,7 +32,6 @@ from alerts.store import (
     write_notifications,
     write_watermark,
 )
-from llmledger.settings import Settings
 from warehouse.client import Warehouse
 from warehouse.queries import alerts as queries
 from warehouse.queries.scope import Scope
@@ -58,7 +58,7 @@ class EvaluationReport:
         return [e for e in self.events if e.kind in (EventKind.OPENED, EventKind.ESCALATED)]
 
 
-def policy_for(settings: Settings, rule: Rule) -> Policy:
+def policy_for(settings: AlertingSettings, rule: Rule) -> Policy:
     """The lifecycle policy of a rule."""
     return Policy(
         renotify_after=timedelta(minutes=settings.signals.renotify_after_min),
@@ -97,7 +97,7 @@ class _RuleRun:
     across its routes and models) or, for rules without one, by scope: a group's observation at an
     instant is its worst member's, and the incident lists every member that breached."""
 
-    def __init__(self, ctx: RuleContext, settings: Settings, rule: Rule, open_incidents: dict[str, Incident],
+    def __init__(self, ctx: RuleContext, settings: AlertingSettings, rule: Rule, open_incidents: dict[str, Incident],
                  silences: list[dict[str, Any]], noted: set[str]) -> None:
         self.ctx, self.settings, self.rule = ctx, settings, rule
         self.policy = policy_for(settings, rule)
@@ -307,7 +307,7 @@ def group_text(members: list[dict[str, Any]], anchor: dict[str, str] | None, uni
 
 def evaluate_signals(
     wh: Warehouse,
-    settings: Settings,
+    settings: AlertingSettings,
     *,
     at: datetime | None = None,
     since: datetime | None = None,

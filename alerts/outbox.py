@@ -43,7 +43,7 @@ from alerts.rules.base import Rule, format_value
 from alerts.slack import RATE_LIMITED, SlackClient
 from alerts.state import Event, Policy
 from alerts.store import STATE_LOCK, Notification, notification_for, notification_from_row, write_notifications
-from llmledger.settings import Settings, SlackSettings
+from alerts.settings import AlertingSettings, SlackSettings
 from warehouse.client import Warehouse
 from warehouse.lease import LeaseFence, LeaseLost
 from warehouse.queries import alerts as queries
@@ -62,12 +62,12 @@ def channel_for(slack: SlackSettings, *, team: str, severity: str, signal: str) 
     return slack.channel
 
 
-def slack_configured(settings: Settings) -> bool:
+def slack_configured(settings: AlertingSettings) -> bool:
     """True when the environment holds a Slack bot token or webhook URL."""
     return bool(os.environ.get(settings.slack.token_env) or os.environ.get(settings.slack.webhook_env))
 
 
-def payload_of(event: Event, rule: Rule | None, settings: Settings) -> dict[str, Any]:
+def payload_of(event: Event, rule: Rule | None, settings: AlertingSettings) -> dict[str, Any]:
     """Everything a message about `event` shows, frozen at the time of the event."""
     incident = event.incident
     unit = incident.unit
@@ -98,7 +98,7 @@ def payload_of(event: Event, rule: Rule | None, settings: Settings) -> dict[str,
     return payload
 
 
-def build_notifications(wh: Warehouse, settings: Settings, events: Iterable[Event], rules: dict[str, Rule],
+def build_notifications(wh: Warehouse, settings: AlertingSettings, events: Iterable[Event], rules: dict[str, Rule],
                         silenced: set[str]) -> list[Notification]:
     """Outbox rows for the notifying events, skipping any already written (a re-run)."""
     destination = "slack" if slack_configured(settings) else "log"
@@ -171,7 +171,7 @@ def _due(note: Notification, now: datetime, fence: LeaseFence | None) -> bool:
 
 def deliver_pending(
     wh: Warehouse,
-    settings: Settings,
+    settings: AlertingSettings,
     *,
     client: SlackClient | None = None,
     now: datetime | None = None,

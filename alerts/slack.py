@@ -25,7 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.webhook import WebhookClient
 
 from alerts.errors import DeliveryFailed
-from llmledger.settings import SlackSettings
+from alerts.settings import SlackSettings
 
 # Errors no retry fixes: the token, the channel or the message itself is wrong.
 PERMANENT = frozenset({

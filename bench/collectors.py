@@ -117,7 +117,7 @@ def spend_logs_csv(rows: int, seed: int = 7) -> Path:
 
 
 def bench_spend_logs(rows: int) -> dict[str, object]:
-    from ingest.collect import run_collector
+    from collectors.runner import run_collector
     from llmledger.runtime import open_warehouse
     from llmledger.settings import Settings
 

@@ -4,24 +4,20 @@ A collector has a `name`, a pydantic `Config` model, a frozen `Capabilities` rec
 method, `collect(window, cursor)`, that yields `Batch`es: canonical call records (as a
 `RawBatch` for the ingest pipeline) or rows for one of the other outputs, each with the cursor
 to persist once that batch is durable. A collector fetches and maps only; it never prices,
-deduplicates or writes (the runner in `ingest.collect` does) and never imports `warehouse`.
+deduplicates or writes (the runner in `collectors.runner` does) and never imports `warehouse`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
-import polars as pl
 from pydantic import BaseModel
 
-from ingest.readers import ParseFailure, RawBatch
-
-Cursor = dict[str, Any]
-"""A collector's resumable position: any JSON-serialisable mapping, opaque to the runner."""
+from ingest.collected import Batch, Cursor, Output
 
 
 class Kind(StrEnum):
@@ -30,18 +26,6 @@ class Kind(StrEnum):
     PULL = "pull"  # paginated HTTP API with a time window (provider exports)
     SCRAPE = "scrape"  # point-in-time HTTP scrape (Prometheus /metrics)
     FILE = "file"  # a file exported from another system
-
-
-class Output(StrEnum):
-    """Where a batch lands; each value is also the name of its warehouse table."""
-
-    CALLS = "calls"
-    TOOL_RUNS = "tool_runs"
-    PROVIDER_USAGE = "provider_usage"
-    PROVIDER_COSTS = "provider_costs"
-    GPU_SAMPLES = "gpu_samples"
-    INFERENCE_SAMPLES = "inference_samples"
-    INFERENCE_HISTOGRAMS = "inference_histograms"
 
 
 @dataclass(frozen=True)
@@ -62,28 +46,6 @@ class Window:
 
     start: datetime | None = None
     end: datetime | None = None
-
-
-@dataclass
-class Batch:
-    """One unit of collected data; the runner writes it, then saves `cursor` (when not None).
-
-    CALLS batches carry `records`; every other output carries `frame` (columns named as the
-    output's table). Provider buckets also carry `stream` (the unit of replacement, e.g.
-    `openai:completions:1d`) and `buckets` (start/end of every bucket the page covered, empty
-    ones included), so a re-fetched bucket replaces the stored one whole. `rejects` are rows of a
-    non-call output that could not be read; the runner dead-letters them (calls carry theirs in
-    `records.failures`).
-    """
-
-    output: Output
-    frame: pl.DataFrame | None = None
-    records: RawBatch | None = None
-    stream: str = ""
-    buckets: pl.DataFrame | None = None
-    cursor: Cursor | None = None
-    notes: list[str] = field(default_factory=list)
-    rejects: list[ParseFailure] = field(default_factory=list)  # unreadable rows of non-call outputs
 
 
 @runtime_checkable

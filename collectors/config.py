@@ -8,11 +8,12 @@ scheduler); file importers get their `path` from the command line.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ingest.settings import GpuPrice
 
 BucketWidth = Literal["1m", "1h", "1d"]
 
@@ -200,14 +201,6 @@ class NvidiaSmiConfig(FileImportConfig):
     fields: list[str] = Field(default_factory=lambda: list(NVIDIA_SMI_FIELDS),
                               description="The --query-gpu list, needed for noheader files.")
     timezone: str = Field(default="UTC", description="nvidia-smi prints local time; name the machine's zone.")
-
-
-class GpuPrice(BaseModel):
-    """What one GPU-hour costs on a node and/or GPU model (empty = any); most specific wins."""
-
-    node: str = ""
-    gpu_model: str = Field(default="", description="Matched as a case-insensitive substring, e.g. 'H100'.")
-    usd_per_gpu_hour: Decimal = Field(ge=0)
 
 
 class CollectorsSettings(BaseModel):

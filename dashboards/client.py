@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 import polars as pl
 
-from llmledger.remote import query_pairs
+from common.query import query_pairs
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 URL_ENV, KEY_ENV, EXPOSED_ENV = "LLMLEDGER_API_URL", "LLMLEDGER_API_KEY", "LLMLEDGER_DASHBOARD_EXPOSED"

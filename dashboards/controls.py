@@ -2,7 +2,7 @@
 (`range`, and `from` / `to` for a custom one: dates, or instants from a deep link), the filters
 (`f=dimension:value`, repeatable) and page-specific choices (`choice(...)`). Ranges are UTC and
 end at the next whole minute. Links in older shapes (the weekly report's `start` / `end` /
-`team`, Slack's `at` / `scope.*`) are rewritten to these parameters on arrival (`llmledger.links`).
+`team`, Slack's `at` / `scope.*`) are rewritten to these parameters on arrival (`common.links`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 
+from common import links
 from dashboards.client import Api, ApiError, View
-from llmledger import links
 
 RANGES: dict[str, str] = {
     "24h": "Last 24 hours",

@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from common import formatting as fmt
 from dashboards import palette
-from llmledger import formatting as fmt
 
 LAYOUT = {"margin": {"l": 10, "r": 10, "t": 48, "b": 10}, "legend": {"orientation": "h", "y": -0.15, "x": 0},
           "hovermode": "closest", "template": "plotly_white", "font": {"size": 12}}

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import polars as pl
 import streamlit as st
 
-from llmledger import formatting as fmt
+from common import formatting as fmt
 
 LABEL = r"#(.*)$"  # a link cell shows its URL's fragment: the cell's formatted value (percent-encoded)
 NUMERIC_KINDS = {"money", "seconds", "ms", "pct", "percent", "count", "number"}

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import polars as pl
 
-from collectors.base import Output
-from collectors.config import GpuPrice
+from ingest.collected import Output
+from ingest.settings import GpuPrice
 from ingest.writer import conform_to
 from warehouse.client import ARROW_RELATION, Warehouse
 

@@ -25,9 +25,9 @@ from ingest.catalog import Catalog
 from ingest.normalise import conform, normalise
 from ingest.pricing import load_prices, override_names, prices_loaded
 from ingest.readers import FileFormat, RawBatch, read_file
+from ingest.settings import PipelineSettings
 from ingest.validate import Limits, split_valid
 from ingest.writer import CallWriter, DeadLetter, write_dead_letters
-from llmledger.settings import Settings
 from warehouse.client import Warehouse
 
 Progress = Callable[[int], None]
@@ -153,7 +153,7 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
 class Pipeline:
     """One process's ingest path into one warehouse (one writer, one name resolver)."""
 
-    def __init__(self, wh: Warehouse, settings: Settings) -> None:
+    def __init__(self, wh: Warehouse, settings: PipelineSettings) -> None:
         self.wh = wh
         self.settings = settings
         if not prices_loaded(wh):

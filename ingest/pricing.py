@@ -25,7 +25,7 @@ from genai_prices import data_snapshot
 from genai_prices import types as gp
 
 from ingest.catalog import DATED_SNAPSHOTS, OverrideName, catalogue_version, normalise_provider
-from llmledger.settings import ModelPriceOverride, PricingSettings
+from ingest.settings import ModelPriceOverride, PricingSettings
 from warehouse.client import Warehouse
 
 # genai-prices price key → (our rate column suffix, units per price)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from collectors.base import Batch, Output
 from ingest.catalog import Catalog
+from ingest.collected import Batch, Output
 from ingest.writer import conform_to
 from warehouse.client import Warehouse
 

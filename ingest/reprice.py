@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from ingest.catalog import Catalog
 from ingest.pricing import PriceLoad, load_prices, override_names
-from llmledger.settings import PricingSettings
+from ingest.settings import PricingSettings
 from warehouse.client import Warehouse, load_sql
 
 PartitionHook = Callable[[Warehouse, str], None]

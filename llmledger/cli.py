@@ -20,13 +20,13 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from advisor.cli import routing_app
-from alerts.cli import alerts_app, signals_app
-from alerts.report.cli import report_app
-from collectors.cli import collect, collectors_app, import_app
+from llmledger.alerts_cli import alerts_app, signals_app
+from llmledger.collectors_cli import collect, collectors_app, import_app
 from llmledger.dispatch import ApiOption, perform
 from llmledger.exports.cli import export_app
 from llmledger.jobs_cli import jobs_app, rollups_app
 from llmledger.reconcile_cli import reconcile as reconcile_command
+from llmledger.report_cli import report_app
 
 app = typer.Typer(help="llmledger: cost and latency attribution for LLM traffic.", no_args_is_help=True,
                   pretty_exceptions_enable=False)

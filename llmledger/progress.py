@@ -4,38 +4,19 @@ Long operations (seeding the demo, ingesting or importing a file, re-pricing, a 
 a collector back-fill) take a `Feed` and call `feed.task(description, total)` for each stage,
 then the returned function with each amount done. In the CLI the feed draws Rich progress bars
 on stderr; in the service it becomes progress events streamed back to the CLI that asked
-(`llmledger.service.streaming`), which draws the same bars from them (`ProgressEvents`).
+(`llmledger.service.streaming`), which draws the same bars from them (`ProgressEvents`). The
+contract itself (`Feed`, `SILENT`) lives in `common.progress`, so lower layers can take a feed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
-Advance = Callable[[float], None]
+from common.progress import SILENT, Advance, Feed, Silent
 
-
-class Feed(Protocol):
-    """Where progress goes."""
-
-    def task(self, description: str, total: float | None = None) -> Advance:
-        """Start a stage of work (`total` units, None: unknown); returns the function to call with each amount done."""
-        ...
-
-
-class Silent:
-    """A feed that shows nothing."""
-
-    def task(self, description: str, total: float | None = None) -> Advance:
-        return _ignore
-
-
-def _ignore(amount: float) -> None:
-    return None
-
-
-SILENT = Silent()
+__all__ = ["SILENT", "Advance", "Feed", "ProgressEvents", "RichFeed", "Silent", "bars", "progress_columns"]
 
 
 class RichFeed:

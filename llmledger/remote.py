@@ -13,32 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.query import query_pairs
 from llmledger.errors import UserError
 from llmledger.progress import SILENT, Feed, ProgressEvents
 
 API_KEY_ENV = "LLMLEDGER_API_KEY"
 NDJSON = "application/x-ndjson"
 CHUNK = 1 << 20
-
-
-def query_pairs(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Parameters as query pairs: lists repeat, None is left out, datetimes are ISO 8601 UTC (ms,
-    `Z`). The dashboards' client sends its parameters the same way."""
-    pairs: list[tuple[str, str]] = []
-    for name, raw in params.items():
-        for item in raw if isinstance(raw, list | tuple) else [raw]:
-            if item is None:
-                continue
-            if isinstance(item, datetime):
-                item = item.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            elif isinstance(item, bool):
-                item = "true" if item else "false"
-            pairs.append((name, str(item)))
-    return pairs
 
 
 def _detail(response: Any) -> str:

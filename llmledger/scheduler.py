@@ -112,7 +112,7 @@ def _deliver_alerts(ctx: JobContext) -> dict[str, Any]:
 
 
 def _run_collectors(ctx: JobContext) -> dict[str, Any]:
-    from ingest.collect import run_collectors
+    from collectors.runner import run_collectors
 
     reports = run_collectors(ctx.settings, ctx.wh)
     if reports:  # one line per run of the collectors, whatever their number

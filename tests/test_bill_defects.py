@@ -19,7 +19,7 @@ import orjson
 import pytest
 from genai_prices import Usage, calc_price
 
-from ingest.collect import run_collector
+from collectors.runner import run_collector
 from ingest.pipeline import Pipeline
 from ingest.pricing import load_prices
 from ingest.reprice import reprice_with_settings

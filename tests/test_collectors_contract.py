@@ -32,7 +32,7 @@ from collectors.config import (
     VllmConfig,
 )
 from collectors.registry import REGISTRY
-from ingest.collect import run_collector
+from collectors.runner import run_collector
 from llmledger.settings import Settings
 from tests.servers import ANTHROPIC_KEY, FIXTURES, OPENAI_KEY, MetricsServer, ProviderServer, provider_server
 from tests.test_collectors_providers import FAST, NOV, UNTIL

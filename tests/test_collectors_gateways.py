@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.collect import run_collector
+from collectors.runner import run_collector
 from llmledger.settings import Settings
 from tests.servers import FIXTURES
 from warehouse.client import Warehouse

@@ -15,8 +15,8 @@ import pytest
 from collectors.config import CollectorsSettings, DcgmConfig, GpuPrice, NvidiaSmiConfig, ScrapeTarget, VllmConfig
 from collectors.dcgm import DcgmCollector, parse_dcgm
 from collectors.nvidia_smi import parse_nvidia_smi
+from collectors.runner import run_collector
 from collectors.vllm import VllmCollector, parse_vllm
-from ingest.collect import run_collector
 from llmledger.settings import Settings
 from tests.servers import FIXTURES, MetricsServer
 from warehouse.client import Warehouse

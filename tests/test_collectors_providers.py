@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from collectors.config import AnthropicConfig, CollectorsSettings, HttpConfig, OpenAIConfig
-from ingest.collect import run_collector, run_collectors
+from collectors.runner import run_collector, run_collectors
 from ingest.collector_state import load_cursor, save_cursor
 from llmledger.settings import Settings
 from tests.servers import ANALYTICS_USAGE, ANTHROPIC_KEY, OPENAI_KEY, ProviderServer, Scripted, provider_server

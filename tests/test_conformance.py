@@ -18,7 +18,7 @@ import orjson
 import pytest
 from genai_prices import Usage, calc_price
 
-from ingest.collect import run_collector
+from collectors.runner import run_collector
 from ingest.formats.litellm import litellm_batch
 from ingest.formats.records import records_batch
 from ingest.pipeline import Pipeline

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from starlette.requests import Request
 
-from llmledger import formatting as fmt
+from common import formatting as fmt
 from llmledger.demo import truth_file
 from llmledger.service.keys import KeyScope
 from llmledger.service.reading import query_tag

@@ -23,8 +23,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from common import links
 from dashboards.controls import label
-from llmledger import links
 from tests.service_support import REPO, free_port
 
 pytestmark = pytest.mark.browser

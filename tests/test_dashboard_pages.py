@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
-from llmledger import formatting as fmt
+from common import formatting as fmt
 from dashboards.client import Api, View
 from dashboards.tables import money_places
 from dashboards.controls import now_minute, range_of

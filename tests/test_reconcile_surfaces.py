@@ -22,8 +22,8 @@ from alerts.report.content import build_report
 from alerts.report.model import COMPANY, Audience
 from alerts.report.render import pct, render, usd
 from alerts.report.week import Week
-from llmledger import formatting as fmt
-from ingest.collect import run_collector
+from collectors.runner import run_collector
+from common import formatting as fmt
 from llmledger.reconcile_cli import render as render_reconciliation
 from llmledger.service.keys import KeyScope
 from llmledger.service.reading import table

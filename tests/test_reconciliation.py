@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from genai_prices import Usage, calc_price
 
-from ingest.collect import run_collector
+from collectors.runner import run_collector
 from ingest.pipeline import Pipeline
 from llmledger.settings import Settings
 from tests.conftest import migrated_database

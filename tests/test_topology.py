@@ -8,7 +8,7 @@ import re
 import pytest
 
 from warehouse.client import Warehouse
-from warehouse.migrate import LEDGER_DDL, discover, migrate
+from warehouse.migrate import LEDGER_DDL, cluster_for_migrations, discover, migrate
 from warehouse.topology import (
     EVERYWHERE,
     PLACEMENTS,
@@ -17,7 +17,6 @@ from warehouse.topology import (
     Sharded,
     SingleNode,
     Unrenderable,
-    cluster_for_migrations,
 )
 
 # The DDL that ingest/pricing.py and ingest/reprice.py issue at run time, as they write it.

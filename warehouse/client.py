@@ -39,6 +39,7 @@ from urllib3.util.request import ACCEPT_ENCODING
 from warehouse import chdb_compat
 from warehouse.errors import ConnectionFailed, QueryFailed
 from warehouse.lock import StoreLock
+from warehouse.migrate import cluster_for_migrations
 from warehouse.target import ServerTarget
 from warehouse.topology import SingleNode, Topology
 from warehouse.transient import call_with_retries
@@ -178,8 +179,6 @@ class Warehouse:
         """
         target = ServerTarget.parse(url).with_password(password)
         db = target.database or database or "llmledger"
-        from warehouse.topology import cluster_for_migrations
-
         topology: Topology = cluster_for_migrations(cluster, db) if cluster else SingleNode()
         pool = get_pool_manager(**target.pool_options())
         common = {**target.client_kwargs(), "pool_mgr": pool, "autogenerate_session_id": False,

@@ -8,6 +8,8 @@ half-way is simply run again.
 Table engines are written once, in the migration files, for a single node; the warehouse's
 topology (`warehouse.topology`, chosen from the settings) renders each statement for the deployment:
 as written on one node, `ON CLUSTER` with replicated shard tables behind Distributed ones on a cluster.
+The cluster renderer learns every table from these files (`cluster_for_migrations`), so the imports run
+one way: client → migrate → topology (the runner only takes a client, it never imports one).
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from warehouse.client import Warehouse
 from warehouse.errors import SchemaMismatch
+from warehouse.topology import Cluster
+
+if TYPE_CHECKING:
+    from warehouse.client import Warehouse
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -66,6 +72,12 @@ def discover(package: str = "migrations") -> list[Migration]:
             raise SchemaMismatch(f"two migrations share number {version:04d}: {found[version].name}, {entry.name}")
         found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
     return [found[v] for v in sorted(found)]
+
+
+def cluster_for_migrations(cluster: str, database: str) -> Cluster:
+    """The cluster renderer for this release's migrations (and the migration ledger)."""
+    statements = [LEDGER_DDL, *(s for m in discover() for s in m.statements())]
+    return Cluster.for_statements(cluster, database, statements)
 
 
 def split_statements(sql: str) -> list[str]:

@@ -421,14 +421,6 @@ class Cluster:
         return [f"OPTIMIZE TABLE `{table}` {self._on}{rest}"]
 
 
-def cluster_for_migrations(cluster: str, database: str) -> Cluster:
-    """The cluster renderer for this release's migrations (and the migration ledger)."""
-    from warehouse.migrate import LEDGER_DDL, discover
-
-    statements = [LEDGER_DDL, *(s for m in discover() for s in m.statements())]
-    return Cluster.for_statements(cluster, database, statements)
-
-
 # ---- small SQL helpers (statement shapes the migrations use; see the tests) ---------------------
 
 

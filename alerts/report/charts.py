@@ -23,7 +23,7 @@ import polars as pl
 
 from alerts.report.errors import ChartsUnavailable
 from alerts.report.model import WeeklyReport
-from llmledger import formatting as fmt
+from common import formatting as fmt
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from alerts.report.model import (
     WeeklyReport,
 )
 from alerts.report.week import Week
-from llmledger.settings import LatencyRule, Settings
+from alerts.settings import LatencyRule, ReportingSettings
 from warehouse.client import Warehouse
 from warehouse.queries import attribution, ops, reconciliation, series, weekly
 from warehouse.queries import savings as savings_queries
@@ -44,7 +44,7 @@ TABLE_COLUMNS = ("calls", "cost_usd", "input_tokens", "cache_read_tokens", "cach
 ZERO = Decimal(0)
 
 
-def report_scope(settings: Settings) -> Scope:
+def report_scope(settings: ReportingSettings) -> Scope:
     """The projects the reports cover (`report.projects`, default all)."""
     projects = settings.report.projects
     return Scope.all() if projects is None else Scope.of(*projects)
@@ -66,7 +66,7 @@ def dashboard_link(base_url: str | None, week: Week, audience: Audience) -> str 
 
 
 def build_report(
-    wh: Warehouse, settings: Settings, week: Week, audience: Audience, *, now: datetime | None = None
+    wh: Warehouse, settings: ReportingSettings, week: Week, audience: Audience, *, now: datetime | None = None
 ) -> WeeklyReport:
     """The weekly report of `week` for `audience`, read from `wh`. `now` (default the current time)
     bounds the data-gap check for a week still running."""
@@ -127,7 +127,7 @@ def _bills(wh: Warehouse, scope: Scope, week: Week) -> tuple[BillLine, ...]:
                           _money(r["invisible_usd"]), r["capture_rate"]) for r in frame.to_dicts())
 
 
-def team_budgets(settings: Settings) -> dict[str, Decimal]:
+def team_budgets(settings: ReportingSettings) -> dict[str, Decimal]:
     """Monthly budgets per team, as the budget signal has them (`signals.budgets`); a budget for a
     team within one project is left out: it does not cover the team's whole spend."""
     return {b.team: b.monthly_usd for b in settings.signals.budgets if b.team and b.project is None}
@@ -220,7 +220,7 @@ def _cache(wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, mis
     )
 
 
-def ttft_slo_ms(settings: Settings, route: str) -> int:
+def ttft_slo_ms(settings: ReportingSettings, route: str) -> int:
     """The TTFT SLO of a route as the latency-tail signal judges it (`signals.latency_tail`, with
     its per-route overrides): chat routes (`chat_routes` globs) get the chat SLO, others the other."""
     rule = settings.signals.rule("latency_tail", {"route": route})
@@ -234,7 +234,7 @@ def _float(value: object) -> float | None:
 
 
 def _latency(
-    wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, settings: Settings
+    wh: Warehouse, scope: Scope, week: Week, filters: Filters | None, settings: ReportingSettings
 ) -> tuple[LatencyLine, ...]:
     frame = attribution.latency_percentiles(wh, scope, week.start, week.end, filters, dimension="route",
                                             tag="job:report:latency")

@@ -24,8 +24,8 @@ from alerts.report.model import COMPANY, Audience
 from alerts.report.render import Rendered, content_id, render
 from alerts.report.smtp import SmtpSender
 from alerts.report.week import Week
-from llmledger.progress import SILENT, Feed
-from llmledger.settings import Settings
+from alerts.settings import ReportingSettings
+from common.progress import SILENT, Feed
 from warehouse.client import Warehouse
 from warehouse.queries import attribution, report_sends
 from warehouse.queries.scope import Scope
@@ -68,7 +68,7 @@ class RunSummary:
                               **({"path": str(o.path)} if o.path else {})} for o in self.outcomes]}
 
 
-def audiences(settings: Settings, wh: Warehouse, week: Week, *, team: str | None = None,
+def audiences(settings: ReportingSettings, wh: Warehouse, week: Week, *, team: str | None = None,
               dry_run: bool = False) -> list[Audience]:
     """Who gets the week's report: the company-wide list (when it has addresses) and every team
     with recipients. A dry run also covers the company and every team that spent that week, so
@@ -92,7 +92,7 @@ def audiences(settings: Settings, wh: Warehouse, week: Week, *, team: str | None
 
 
 def send_weekly_reports(
-    settings: Settings,
+    settings: ReportingSettings,
     wh: Warehouse,
     *,
     week: Week | str | None = None,
@@ -133,7 +133,7 @@ def send_weekly_reports(
     return summary
 
 
-def _one(settings: Settings, wh: Warehouse, week: Week, audience: Audience, *, now: datetime,
+def _one(settings: ReportingSettings, wh: Warehouse, week: Week, audience: Audience, *, now: datetime,
          renderer: ChartRenderer, sender: SmtpSender, dry_run_dir: Path | None, attempt: int,
          fence: Any = None) -> Outcome:
     msg_id = message_id(REPORT, week.label, audience.key, settings.smtp.sender)

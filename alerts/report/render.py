@@ -1,6 +1,6 @@
 """A weekly report as the three things an e-mail carries: HTML (Jinja2 templates in `templates/`,
 table layout, CSS inlined by css-inline, images by `cid:`), plain text, and the per-dimension
-CSV. Numbers are written by the shared formatting layer (`llmledger.formatting`, the dashboards'
+CSV. Numbers are written by the shared formatting layer (`common.formatting`, the dashboards'
 too); the CSV keeps exact decimals as the read API writes them.
 """
 
@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from alerts.report.charts import Chart
 from alerts.report.model import WeeklyReport
-from llmledger import formatting as fmt
+from common import formatting as fmt
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DIMENSION_TITLES = {"team": "Teams", "route": "Routes", "feature": "Features", "user_id": "Users", "model": "Models"}

@@ -14,8 +14,8 @@ import polars as pl
 
 from alerts.report.model import Opportunity
 from alerts.report.week import Week
-from llmledger import formatting as fmt
-from llmledger.settings import Settings
+from alerts.settings import ReportingSettings
+from common import formatting as fmt
 from warehouse.client import Warehouse
 from warehouse.queries import savings, selfhost
 from warehouse.queries.scope import Filters, Scope
@@ -53,7 +53,7 @@ def _uncached(frame: pl.DataFrame) -> list[Opportunity]:
     return out
 
 
-def _uncached_frame(wh: Warehouse, settings: Settings, scope: Scope, week: Week,
+def _uncached_frame(wh: Warehouse, settings: ReportingSettings, scope: Scope, week: Week,
                     filters: Filters | None) -> pl.DataFrame:
     return savings.uncached_prefixes(wh, scope, week.start, week.end, filters,
                                      min_input_tokens=settings.report.min_cacheable_tokens, min_calls=MIN_CALLS,
@@ -140,7 +140,7 @@ def _self_hosted(frame: pl.DataFrame) -> list[Opportunity]:
     return out
 
 
-def opportunities(wh: Warehouse, settings: Settings, scope: Scope, week: Week,
+def opportunities(wh: Warehouse, settings: ReportingSettings, scope: Scope, week: Week,
                   filters: Filters | None) -> tuple[Opportunity, ...]:
     """Every opportunity worth at least `report.min_saving_usd_month`, largest first."""
     cfg = settings.report

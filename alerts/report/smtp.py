@@ -19,7 +19,7 @@ from alerts.report.errors import (
     SendFailed,
     ServerUnavailable,
 )
-from llmledger.settings import SmtpSettings
+from alerts.settings import SmtpSettings
 
 
 class SmtpSender:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NamedTuple
 import polars as pl
 
 from alerts.model import WARNING_CRITICAL, Level
-from llmledger.settings import SignalRule, SignalsSettings
+from alerts.settings import SignalRule, SignalsSettings
 from warehouse.client import Warehouse
 from warehouse.queries.scope import Scope
 

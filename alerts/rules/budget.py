@@ -12,7 +12,7 @@ import polars as pl
 
 from alerts.model import Level, Severity
 from alerts.rules.base import TIME, Explanation, Family, Rule, RuleContext, empty_observations, time_series
-from llmledger.settings import Budget
+from alerts.settings import Budget
 from warehouse.queries import signals as q
 
 KEYS = ["budget", "period"]

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
+from common import links
 from dashboards import controls, figures, layout, tables
 from dashboards.client import ApiError, scope_pairs
-from llmledger import formatting as fmt
-from llmledger import links
 
 BADGE = {"critical": "red", "warning": "orange", "ok": "green", "resolved": "green"}
 SILENCE_FOR = {60: "1 hour", 240: "4 hours", 1440: "1 day", 10_080: "7 days"}

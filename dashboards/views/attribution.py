@@ -9,9 +9,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, figures, layout, tables
 from dashboards.client import IDLE
-from llmledger import formatting as fmt
 
 MEASURES = {"cost_usd": "cost", "input_tokens": "input tokens", "output_tokens": "output tokens", "calls": "calls"}
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, figures, layout, palette, tables
-from llmledger import formatting as fmt
 
 MIN_CALLS, MIN_ELIGIBLE = 10, 10
 

@@ -11,8 +11,8 @@ from decimal import Decimal, InvalidOperation
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, figures, layout, tables
-from llmledger import formatting as fmt
 
 ORDERS = {"newest": "newest first", "oldest": "oldest first", "costliest": "costliest first",
           "slowest": "slowest first"}

@@ -7,8 +7,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, layout, tables
-from llmledger import formatting as fmt
 
 api = layout.api_for("health")
 view = controls.view(api)

@@ -11,9 +11,9 @@ from decimal import Decimal
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, economics, figures, layout, tables
 from dashboards.client import View
-from llmledger import formatting as fmt
 
 BASES = {"capacity": "estimated capacity (measured decode rate × requests the KV cache holds)",
          "peak": "measured peak (best 5-minute bucket)", "custom": "my own number"}

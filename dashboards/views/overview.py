@@ -11,9 +11,9 @@ from decimal import Decimal
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, figures, layout, tables
 from dashboards.client import Spend, View, spend_of
-from llmledger import formatting as fmt
 
 MOVER_PERIODS = {"1": "day", "7": "7 days", "30": "30 days"}
 GPUS = "self-hosted GPUs"

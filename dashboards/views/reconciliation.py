@@ -10,8 +10,8 @@ from datetime import UTC, datetime, time, timedelta
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, layout, tables
-from llmledger import formatting as fmt
 
 DETAIL = ("day", "provider", "api_key_id", "model", "billed_usd", "logged_usd", "invisible_usd", "capture_rate",
           "provider_input_tokens", "logged_input_tokens", "logged_calls")

@@ -10,9 +10,9 @@ from decimal import Decimal
 import polars as pl
 import streamlit as st
 
+from common import formatting as fmt
 from dashboards import controls, figures, layout, palette, tables
 from dashboards.client import ApiError, frame
-from llmledger import formatting as fmt
 
 MIN_REQUESTS = 20
 

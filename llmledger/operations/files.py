@@ -62,7 +62,7 @@ class ImportParams(BaseModel):
 @operation("import.file", "POST", "/v1/import", ImportParams, scope=OPERATOR, long=True, upload=True)
 def import_file(ctx: OpContext, p: ImportParams) -> dict[str, Any]:
     """Import a gateway's log export or nvidia-smi output (the body is the file)."""
-    from ingest.collect import run_collector
+    from collectors.runner import run_collector
 
     assert ctx.upload is not None
     config: dict[str, Any] = {"source": p.source} if p.importer != "nvidia-smi" else {}

@@ -84,7 +84,7 @@ def run_job(ctx: OpContext, p: RunParams) -> dict[str, Any]:
 def list_collectors(ctx: OpContext, p: NoParams) -> list[dict[str, Any]]:
     """Registered collectors, what they produce and whether the settings enable them."""
     from collectors.registry import REGISTRY, settings_key
-    from ingest.collect import describe
+    from collectors.runner import describe
 
     section = ctx.settings.collectors
     rows = []
@@ -107,7 +107,7 @@ def run_collectors(ctx: OpContext, p: CollectParams) -> list[dict[str, Any]]:
     """Run the pull and scrape collectors once (or one), optionally back-filling a range."""
     from collectors.base import Kind
     from collectors.registry import REGISTRY
-    from ingest.collect import run_collectors as run_all
+    from collectors.runner import run_collectors as run_all
 
     if p.name is not None:
         if p.name not in REGISTRY.names():

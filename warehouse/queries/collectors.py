@@ -1,6 +1,6 @@
 """Collector operations: each collector's last run, last success, data lag and last error.
 
-Read from `collector_runs` (one row per run, written by `ingest.collect.run_collector`). Lag is
+Read from `collector_runs` (one row per run, written by `collectors.runner.run_collector`). Lag is
 now − the newest data a successful run vouched for: for provider exports the oldest stream
 high-water mark (buckets complete up to there), for scrapes the time of the last good scrape.
 Error messages here are safe to show: collectors never put secrets in them.

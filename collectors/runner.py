@@ -1,5 +1,8 @@
 """Running collectors: the entry point for the CLI and the scheduler.
 
+The run loop lives with the collectors and feeds the ingest layer (pipeline, writers, collector
+state): collectors import ingest, never the other way round.
+
 `run_collector(name, settings, wh)` runs one collector once: loads its cursor, writes each batch
 it yields to the right place (calls through the ingest pipeline; provider buckets with
 replacement; node samples deduplicated), saves the cursor after every durable batch and records
@@ -15,12 +18,13 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from pydantic import BaseModel
 
 from collectors.base import Batch, Collector, Kind, Output, Window
+from collectors.config import CollectorsSettings
 from collectors.errors import CollectorError
 from collectors.registry import REGISTRY, Registry
 from ingest.collector_state import RunReport, load_cursor, record_run, save_cursor
@@ -28,9 +32,9 @@ from ingest.node_metrics import SampleWriter, load_gpu_prices
 from ingest.pipeline import Pipeline, PreparedBatch
 from ingest.pipeline import _ahead as read_ahead  # the pipeline's own overlap helper, reused not copied
 from ingest.provider_exports import ProviderBucketWriter
+from ingest.settings import PipelineSettings
 from ingest.tool_runs import ToolRunWriter
 from ingest.writer import DeadLetter, write_dead_letters
-from llmledger.settings import Settings
 from warehouse.client import Warehouse
 from warehouse.queries.collectors import collector_status
 from warehouse.queries.scope import Scope
@@ -38,10 +42,17 @@ from warehouse.queries.scope import Scope
 log = logging.getLogger(__name__)
 
 
+class RunnerSettings(PipelineSettings, Protocol):
+    """What a run reads of the settings: the `[collectors]` section and the pipeline's sections."""
+
+    @property
+    def collectors(self) -> CollectorsSettings: ...
+
+
 class _Sinks:
     """The writers a run needs, created on first use."""
 
-    def __init__(self, wh: Warehouse, settings: Settings, pipeline: Pipeline | None) -> None:
+    def __init__(self, wh: Warehouse, settings: RunnerSettings, pipeline: Pipeline | None) -> None:
         self.wh, self.settings = wh, settings
         self._pipeline, self._own_pipeline = pipeline, pipeline is None
         self._buckets: ProviderBucketWriter | None = None
@@ -101,7 +112,7 @@ class _Sinks:
 
 def run_collector(
     name: str,
-    settings: Settings,
+    settings: RunnerSettings,
     wh: Warehouse,
     *,
     since: datetime | None = None,
@@ -163,7 +174,7 @@ def run_collector(
 
 
 def run_collectors(
-    settings: Settings,
+    settings: RunnerSettings,
     wh: Warehouse,
     names: Iterable[str] | None = None,
     *,
@@ -183,7 +194,7 @@ def run_collectors(
                 for n in names]
 
 
-def _enabled(registry: Registry, name: str, settings: Settings) -> bool:
+def _enabled(registry: Registry, name: str, settings: RunnerSettings) -> bool:
     try:
         return bool(getattr(registry.config_for(name, settings.collectors), "enabled", False))
     except Exception:  # noqa: BLE001 - an invalid section is reported when the collector is run by name

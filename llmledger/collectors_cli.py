@@ -1,7 +1,7 @@
 """Command line for collectors: `llmledger collect`, `llmledger collectors …`, `llmledger import …`.
 
 This is app shell, added to `llmledger.cli`: each command runs its operation (`llmledger.operations`:
-`ingest.collect`, the runner the scheduler also calls) on the store, or through the service while
+`collectors.runner`, the runner the scheduler also calls) on the store, or through the service while
 it holds the store (`llmledger.dispatch`); heavy imports happen inside commands so the CLI starts
 fast. Exit status 1 when any collector or import failed.
 """
@@ -91,7 +91,7 @@ def status(as_json: AsJson = False, api: ApiOption = None) -> None:
     """Each collector's last run, last success, lag and last error."""
 
     def local(wh: Any, _: Any) -> list[dict[str, Any]]:
-        from ingest.collect import status_frame
+        from collectors.runner import status_frame
         from llmledger.operations import to_json
 
         return json.loads(to_json(status_frame(wh).to_dicts()))

@@ -19,7 +19,7 @@ from llmledger.settings import Settings
 from llmledger.simulator import SimulationConfig, iter_days
 from warehouse.client import Warehouse
 from warehouse.migrate import discover, migrate
-from warehouse.queries import attribution, caching, distributions, nodes, routing, series, spend
+from warehouse.queries import advice, attribution, caching, distributions, nodes, routing, series, spend
 from warehouse.queries.scope import Scope
 from warehouse.rollups import stale_partitions
 
@@ -96,6 +96,15 @@ READS: dict[str, tuple[Read, set[str]]] = {
     "infra by route, filtered": (
         lambda wh, s, e: nodes.infra_by(wh, ALL, "api_key_id", s, e, {"team": ["platform"]}),
         {"calls_node_hourly"}),
+    "advisor traffic of a route": (lambda wh, s, e: advice.route_traffic(wh, ALL, "support-chat", s, e),
+                                   {"calls_route_scores_daily"}),
+    "advisor scores repriced": (
+        lambda wh, s, e: advice.live_scores(wh, ALL, "support-chat", "cascade-v2", s, e, cheap=("openai", "gpt-4o-mini"),
+                                            frontier=("anthropic", "claude-sonnet-4-5")), {"calls_route_scores_daily"}),
+    # a frontier price with time-of-day windows: no one cell per group, every call priced on its own
+    "advisor scores repriced, off-peak prices": (
+        lambda wh, s, e: advice.live_scores(wh, ALL, "support-chat", "cascade-v2", s, e, cheap=("openai", "gpt-4o-mini"),
+                                            frontier=("azure", "deepseek-chat")), {"calls_route_scores_daily"}),
     # boundaries inside the range: split days are read by the hour, split hours from raw calls
     "spend periods": (lambda wh, s, e: spend.spend_periods(wh, ALL, e), {"calls_daily", "calls_hourly"}),
     "movers across a split day": (
@@ -157,7 +166,7 @@ def test_token_quantiles_are_nearest_rank_within_the_bins(loaded: Warehouse) -> 
 
 
 def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse, settings: Settings) -> None:
-    """A store filled before migrations 70-77 gets every new rollup back-filled to equal its raw
+    """A store filled before migrations 70-78 gets every new rollup back-filled to equal its raw
     calls (and the daily tiers their hourly rollups); running the back-fills again adds nothing."""
     mine = [m for m in discover() if 70 <= m.version < 80]
     migrate(fresh_wh, [m for m in discover() if m.version < 70])
@@ -168,7 +177,7 @@ def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse,
     assert migrate(fresh_wh, [m for m in discover() if m.version < 80]) == [m.name for m in mine]
     for table in ("calls_daily", "calls_user_daily", "calls_prompt_hourly", "calls_tokens_hourly",
                   "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly", "calls_user_totals_hourly",
-                  "calls_user_totals_daily"):
+                  "calls_user_totals_daily", "calls_route_scores_daily"):
         assert fresh_wh.scalar(f"SELECT count() FROM {table}") > 0, table
     assert stale_partitions(fresh_wh)[1] == []
     for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):

@@ -62,6 +62,8 @@ ROLLUPS: tuple[Rollup, ...] = (
            raw_where="routing_policy != ''"),
     Rollup("calls_node_hourly", "calls_node_hourly_mv", "calls", "calls",
            ("sum(input_tokens + output_tokens)", "sum(io_tokens)"), raw_where="deployment = 'self_hosted' AND node != ''"),
+    Rollup("calls_route_scores_daily", "calls_route_scores_daily_mv", "calls", "calls",
+           ("sum(input_tokens)", "sum(input_tokens)")),
 )
 _SCRATCH = "_rebuild_{table}"
 

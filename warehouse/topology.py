@@ -111,6 +111,7 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "calls_user_totals_hourly": Sharded("cityHash64(project, user_id)"),
     "calls_user_totals_daily": Sharded("cityHash64(project, user_id)"),
     "calls_tokens_daily": Sharded("cityHash64(project, route)"),
+    "calls_route_scores_daily": Sharded("cityHash64(project, route)"),  # fed from raw calls, like the hourly ones
     # alert state and job bookkeeping: small, and every replica's scheduler must see the same rows
     "alert_incidents": EVERYWHERE,
     "alert_events": EVERYWHERE,

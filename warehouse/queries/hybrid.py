@@ -211,6 +211,13 @@ def _ceil_day(at: datetime) -> datetime:
     return floor if floor == at else floor + DAY
 
 
+def whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The whole UTC days inside [start, end) as [first, last), None without one: what a daily-only
+    rollup (`calls_route_scores_daily`) can serve; the rest of the range is read from raw calls."""
+    first, last = _ceil_day(start), _floor_day(end)
+    return (first, last) if first < last else None
+
+
 def _rollup(dimensions: set[str], measures: Sequence[str], subset: str | None) -> Rollup | None:
     """The first rollup able to serve these dimensions and measures, holding exactly the calls the
     caller reads (all, or the `subset`)."""

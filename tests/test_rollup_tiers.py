@@ -93,6 +93,9 @@ READS: dict[str, tuple[Read, set[str]]] = {
                             {"calls_daily", "calls_routing_hourly"}),
     "cascade series, days": (lambda wh, s, e: routing.cascade_series(wh, ALL, s, e, grain="day"), {"calls_daily"}),
     "infra by team": (lambda wh, s, e: nodes.infra_by(wh, ALL, "team", s, e), {"calls_node_hourly"}),
+    "infra by deployment": (lambda wh, s, e: nodes.infra_by(wh, ALL, "deployment", s, e), {"calls_node_hourly"}),
+    "totals (infra by deployment)": (lambda wh, s, e: attribution.totals(wh, ALL, s, e),
+                                     {"calls_daily", "calls_node_hourly"}),
     "infra by route, filtered": (
         lambda wh, s, e: nodes.infra_by(wh, ALL, "api_key_id", s, e, {"team": ["platform"]}),
         {"calls_node_hourly"}),

@@ -64,6 +64,9 @@ ROLLUPS: tuple[Rollup, ...] = (
            ("sum(input_tokens + output_tokens)", "sum(io_tokens)"), raw_where="deployment = 'self_hosted' AND node != ''"),
     Rollup("calls_route_scores_daily", "calls_route_scores_daily_mv", "calls", "calls",
            ("sum(input_tokens)", "sum(input_tokens)")),
+    Rollup("calls_deployment_hourly", "calls_deployment_hourly_mv", "calls", "calls", _COST),
+    Rollup("calls_unpriced_hourly", "calls_unpriced_hourly_mv", "calls", "calls",
+           ("sum(input_tokens + output_tokens)", "sum(input_tokens) + sum(output_tokens)"), raw_where="unpriced"),
 )
 _SCRATCH = "_rebuild_{table}"
 

@@ -105,6 +105,8 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "calls_tokens_hourly": Sharded("cityHash64(project, route)"),
     "calls_routing_hourly": Sharded("cityHash64(project, routing_policy)"),
     "calls_node_hourly": Sharded("cityHash64(project, node)"),
+    "calls_deployment_hourly": Sharded("cityHash64(project, model)"),
+    "calls_unpriced_hourly": Sharded("cityHash64(project, model)"),
     # daily tiers: their views read the shard's own hourly rows, so each shard merges its hours into days
     "calls_daily": Sharded("cityHash64(project, route)"),
     "calls_user_daily": Sharded("cityHash64(project, user_id)"),

@@ -15,7 +15,7 @@ rollup cannot answer: a dimension, filter or measure it does not keep (tags, sta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,8 @@ class Measure:
     tokens: str | None = None
     routing: str | None = None
     nodes: str | None = None
+    deployments: str | None = None
+    unpriced: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ ROUTING_DIMENSIONS = frozenset({"project", "routing_policy", "cascade_step", "mo
                                 "feature", "is_batch", "service_tier"})
 SELF_HOSTED = "deployment = 'self_hosted' AND node != ''"  # the calls of `calls_node_hourly`
 NODE_DIMENSIONS = frozenset({"project", "node", "route", "model", "provider", "team", "feature", "api_key_id"})
+DEPLOYMENT_DIMENSIONS = frozenset({"project", "deployment", "node", "model", "provider"})
+UNPRICED = "unpriced"  # the calls no price covered (`calls_unpriced_hourly`)
+UNPRICED_DIMENSIONS = frozenset({"project", "deployment", "provider", "model", "model_raw"})
 ROLLUPS = (
     Rollup("calls_hourly", HOURLY_DIMENSIONS, "hourly", daily="calls_daily"),
     Rollup("calls_user_totals_hourly", USER_TOTAL_DIMENSIONS, "users", daily="calls_user_totals_daily"),
@@ -84,6 +89,8 @@ ROLLUPS = (
     Rollup("calls_tokens_hourly", TOKEN_DIMENSIONS, "tokens", daily="calls_tokens_daily"),
     Rollup("calls_routing_hourly", ROUTING_DIMENSIONS, "routing", subset=ROUTED),
     Rollup("calls_node_hourly", NODE_DIMENSIONS, "nodes", subset=SELF_HOSTED),
+    Rollup("calls_deployment_hourly", DEPLOYMENT_DIMENSIONS, "deployments"),  # after the wider ones
+    Rollup("calls_unpriced_hourly", UNPRICED_DIMENSIONS, "unpriced", subset=UNPRICED),
 )
 _UNCACHED = "cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens = 0"
 _TPOT_KNOWN = "status = 'ok' AND latency_ms IS NOT NULL AND ttft_ms IS NOT NULL AND output_tokens > 1"
@@ -161,6 +168,16 @@ MEASURES: dict[str, Measure] = {
     # what a self-hosted call made its node do (infra cost is split by it)
     "io_tokens": Measure("sum(input_tokens + output_tokens)", None, nodes="io_tokens"),
 }
+
+
+# `calls_deployment_hourly` keeps the attribution measures under `calls_hourly`'s names
+for _name in ("calls", "errors", "unpriced_calls", "cost_usd", "input_cost_usd", "cache_read_cost_usd",
+              "cache_write_cost_usd", "output_cost_usd", "tool_cost_usd", "batch_discount_usd", "input_tokens",
+              "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens"):
+    MEASURES[_name] = replace(MEASURES[_name], deployments=MEASURES[_name].hourly)
+# `calls_unpriced_hourly`: calls, tokens, first and last call of the unpriced ones
+for _name in ("calls", "input_tokens", "output_tokens", "first_seen", "last_seen"):
+    MEASURES[_name] = replace(MEASURES[_name], unpriced=_name)
 
 
 # the two sums of the one cache hit ratio (`cache_ratio`): hit tokens and the tokens they are a share of
@@ -249,7 +266,7 @@ def rows(
     carry their exact `ts`, so only the hours holding such an instant must come from raw calls).
     `days`: the caller buckets by day or coarser (or not by time), so whole UTC days may come as
     one row at midnight from a daily tier. `subset`: the caller reads only the calls meeting this
-    condition (`ROUTED`, `SELF_HOSTED`): raw rows are filtered by it and only the rollup holding
+    condition (`ROUTED`, `SELF_HOSTED`, `UNPRICED`): raw rows are filtered by it and only the rollup holding
     exactly those calls serves."""
     unknown = set(measures) - set(MEASURES)
     if unknown:

@@ -176,7 +176,7 @@ def test_token_quantiles_are_nearest_rank_within_the_bins(loaded: Warehouse) -> 
 
 
 def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse, settings: Settings) -> None:
-    """A store filled before migrations 70-79 and 85 gets every new rollup back-filled to equal its raw
+    """A store filled before migrations 70-79 and 85-86 gets every new rollup back-filled to equal its raw
     calls (and the daily tiers their hourly rollups); running the back-fills again adds nothing."""
     mine = [m for m in discover() if 70 <= m.version < 80 or 85 <= m.version < 90]
     migrate(fresh_wh, [m for m in discover() if m.version < 70])
@@ -188,7 +188,7 @@ def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse,
     for table in ("calls_daily", "calls_user_daily", "calls_prompt_hourly", "calls_tokens_hourly",
                   "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly", "calls_user_totals_hourly",
                   "calls_user_totals_daily", "calls_route_scores_daily", "calls_deployment_hourly",
-                  "calls_unpriced_hourly"):
+                  "calls_unpriced_hourly", "calls_latency_hourly"):
         assert fresh_wh.scalar(f"SELECT count() FROM {table}") > 0, table
     assert stale_partitions(fresh_wh)[1] == []
     for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):

@@ -75,6 +75,22 @@ def test_latency_series_queue_p99_from_the_rollup(loaded: Warehouse, raw_only) -
     _close(planned, raw, ["queue_p99_ms", "latency_p95_ms", "ttft_p95_ms"], 0.15)
 
 
+def test_latency_series_by_the_hour_from_the_latency_rollup(loaded: Warehouse, raw_only,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """By the hour, latency per route merges the narrow latency rollup's digests (not `calls_hourly`'s)
+    and agrees with raw calls: counts exactly, percentiles within t-digest error."""
+    start, end = RANGES[0]
+    issued: list[str] = []
+    plain = loaded.query_df
+    monkeypatch.setattr(loaded, "query_df", lambda sql, *a, **k: (issued.append(sql), plain(sql, *a, **k))[1])
+    planned = series.latency_series(loaded, ALL, start, end, grain="hour", dimension="route")
+    assert "FROM calls_latency_hourly " in issued[0] and "calls_hourly" not in issued[0]
+    raw = raw_only(series.latency_series, loaded, ALL, start, end, grain="hour", dimension="route")
+    assert planned.select("bucket", "key", "calls").equals(raw.select("bucket", "key", "calls"))
+    _close(planned, raw, ["latency_mean_ms", "ttft_mean_ms"], 1e-9)
+    _close(planned, raw, ["latency_p50_ms", "latency_p95_ms", "ttft_p95_ms", "queue_p99_ms"], 0.15)
+
+
 def test_per_user_attribution_reads_the_user_rollups(loaded: Warehouse) -> None:
     """The planner really serves users from the per-user totals, and users of a route from
     `calls_user_hourly` (not just agreeing by accident)."""

@@ -19,7 +19,7 @@ from llmledger.settings import Settings
 from llmledger.simulator import SimulationConfig, iter_days
 from warehouse.client import Warehouse
 from warehouse.migrate import discover, migrate
-from warehouse.queries import attribution, caching, distributions, nodes, routing, series, spend
+from warehouse.queries import advice, attribution, caching, distributions, nodes, ops, routing, series, spend
 from warehouse.queries.scope import Scope
 from warehouse.rollups import stale_partitions
 
@@ -93,9 +93,28 @@ READS: dict[str, tuple[Read, set[str]]] = {
                             {"calls_daily", "calls_routing_hourly"}),
     "cascade series, days": (lambda wh, s, e: routing.cascade_series(wh, ALL, s, e, grain="day"), {"calls_daily"}),
     "infra by team": (lambda wh, s, e: nodes.infra_by(wh, ALL, "team", s, e), {"calls_node_hourly"}),
+    "infra by deployment": (lambda wh, s, e: nodes.infra_by(wh, ALL, "deployment", s, e), {"calls_node_hourly"}),
+    "totals (infra by deployment)": (lambda wh, s, e: attribution.totals(wh, ALL, s, e),
+                                     {"calls_daily", "calls_node_hourly"}),
     "infra by route, filtered": (
         lambda wh, s, e: nodes.infra_by(wh, ALL, "api_key_id", s, e, {"team": ["platform"]}),
         {"calls_node_hourly"}),
+    "advisor traffic of a route": (lambda wh, s, e: advice.route_traffic(wh, ALL, "support-chat", s, e),
+                                   {"calls_route_scores_daily"}),
+    "advisor scores repriced": (
+        lambda wh, s, e: advice.live_scores(wh, ALL, "support-chat", "cascade-v2", s, e, cheap=("openai", "gpt-4o-mini"),
+                                            frontier=("anthropic", "claude-sonnet-4-5")), {"calls_route_scores_daily"}),
+    # a frontier price with time-of-day windows: no one cell per group, every call priced on its own
+    "advisor scores repriced, off-peak prices": (
+        lambda wh, s, e: advice.live_scores(wh, ALL, "support-chat", "cascade-v2", s, e, cheap=("openai", "gpt-4o-mini"),
+                                            frontier=("azure", "deepseek-chat")), {"calls_route_scores_daily"}),
+    # the nodes page's self-hosted models: no rollup but the deployment one keeps `deployment`
+    "usage of self-hosted models": (
+        lambda wh, s, e: attribution.usage_by_capped(wh, ALL, "model", s, e, {"deployment": ["self_hosted"]}, limit=100),
+        {"calls_deployment_hourly"}),
+    "usage per deployment and node": (lambda wh, s, e: attribution.usage_by(wh, ALL, "node", s, e, {"deployment": ["api"]}),
+                                      {"calls_deployment_hourly"}),
+    "unpriced models": (lambda wh, s, e: ops.unpriced_models(wh, ALL, s, e), {"calls_unpriced_hourly"}),
     # boundaries inside the range: split days are read by the hour, split hours from raw calls
     "spend periods": (lambda wh, s, e: spend.spend_periods(wh, ALL, e), {"calls_daily", "calls_hourly"}),
     "movers across a split day": (
@@ -157,18 +176,19 @@ def test_token_quantiles_are_nearest_rank_within_the_bins(loaded: Warehouse) -> 
 
 
 def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse, settings: Settings) -> None:
-    """A store filled before migrations 70-77 gets every new rollup back-filled to equal its raw
+    """A store filled before migrations 70-79 and 85-86 gets every new rollup back-filled to equal its raw
     calls (and the daily tiers their hourly rollups); running the back-fills again adds nothing."""
-    mine = [m for m in discover() if 70 <= m.version < 80]
+    mine = [m for m in discover() if 70 <= m.version < 80 or 85 <= m.version < 90]
     migrate(fresh_wh, [m for m in discover() if m.version < 70])
     load_prices(fresh_wh, settings.pricing)
     with Pipeline(fresh_wh, settings) as pipeline:
         for day in iter_days(SimulationConfig(start=START, days=1, calls_per_day=1_500, seed=2)):
             pipeline.ingest_frame(day.calls, source="simulator")
-    assert migrate(fresh_wh, [m for m in discover() if m.version < 80]) == [m.name for m in mine]
+    assert migrate(fresh_wh, [m for m in discover() if m.version < 70] + mine) == [m.name for m in mine]
     for table in ("calls_daily", "calls_user_daily", "calls_prompt_hourly", "calls_tokens_hourly",
                   "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly", "calls_user_totals_hourly",
-                  "calls_user_totals_daily"):
+                  "calls_user_totals_daily", "calls_route_scores_daily", "calls_deployment_hourly",
+                  "calls_unpriced_hourly", "calls_latency_hourly"):
         assert fresh_wh.scalar(f"SELECT count() FROM {table}") > 0, table
     assert stale_partitions(fresh_wh)[1] == []
     for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):

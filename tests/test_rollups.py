@@ -107,7 +107,8 @@ def test_refresh_repairs_a_reprice_run_without_the_hook(loaded: Warehouse, raw_o
     # in the hourly rollups and their daily tiers (which are checked against raw calls too)
     assert compared == 2 * len(ROLLUPS)
     assert {t for t, _ in stale} == {"calls_hourly", "calls_user_hourly", "calls_cache_hourly", "calls_daily",
-                                     "calls_user_daily", "calls_user_totals_hourly", "calls_user_totals_daily"}
+                                     "calls_user_daily", "calls_user_totals_hourly", "calls_user_totals_daily",
+                                     "calls_deployment_hourly"}
     report = refresh_rollups(loaded)
     assert report.rebuilt == stale
     _assert_rollups_equal_raw(loaded, raw_only)

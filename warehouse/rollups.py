@@ -62,6 +62,13 @@ ROLLUPS: tuple[Rollup, ...] = (
            raw_where="routing_policy != ''"),
     Rollup("calls_node_hourly", "calls_node_hourly_mv", "calls", "calls",
            ("sum(input_tokens + output_tokens)", "sum(io_tokens)"), raw_where="deployment = 'self_hosted' AND node != ''"),
+    Rollup("calls_route_scores_daily", "calls_route_scores_daily_mv", "calls", "calls",
+           ("sum(input_tokens)", "sum(input_tokens)")),
+    Rollup("calls_deployment_hourly", "calls_deployment_hourly_mv", "calls", "calls", _COST),
+    Rollup("calls_latency_hourly", "calls_latency_hourly_mv", "calls", "calls",
+           ("countIf(status = 'ok' AND latency_ms IS NOT NULL)", "sum(latency_calls)")),
+    Rollup("calls_unpriced_hourly", "calls_unpriced_hourly_mv", "calls", "calls",
+           ("sum(input_tokens + output_tokens)", "sum(input_tokens) + sum(output_tokens)"), raw_where="unpriced"),
 )
 _SCRATCH = "_rebuild_{table}"
 

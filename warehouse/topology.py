@@ -105,12 +105,16 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "calls_tokens_hourly": Sharded("cityHash64(project, route)"),
     "calls_routing_hourly": Sharded("cityHash64(project, routing_policy)"),
     "calls_node_hourly": Sharded("cityHash64(project, node)"),
+    "calls_deployment_hourly": Sharded("cityHash64(project, model)"),
+    "calls_unpriced_hourly": Sharded("cityHash64(project, model)"),
+    "calls_latency_hourly": Sharded("cityHash64(project, route)"),
     # daily tiers: their views read the shard's own hourly rows, so each shard merges its hours into days
     "calls_daily": Sharded("cityHash64(project, route)"),
     "calls_user_daily": Sharded("cityHash64(project, user_id)"),
     "calls_user_totals_hourly": Sharded("cityHash64(project, user_id)"),
     "calls_user_totals_daily": Sharded("cityHash64(project, user_id)"),
     "calls_tokens_daily": Sharded("cityHash64(project, route)"),
+    "calls_route_scores_daily": Sharded("cityHash64(project, route)"),  # fed from raw calls, like the hourly ones
     # alert state and job bookkeeping: small, and every replica's scheduler must see the same rows
     "alert_incidents": EVERYWHERE,
     "alert_events": EVERYWHERE,

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse, load_sql
+from warehouse.queries import hybrid
 from warehouse.queries.scope import Scope, where
 
 TOKEN_CLASSES = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
@@ -28,17 +29,57 @@ def _priced(source: str) -> str:
 def route_traffic(wh: Warehouse, scope: Scope, route: str, start: datetime, end: datetime, *,
                   tag: str = "advisor:traffic") -> pl.DataFrame:
     """Per routing policy (`''` without a cascade), step, provider and model of `route`: calls, the
-    projects, summed token classes, and (step 0) calls carrying a router score."""
+    projects, summed token classes, and (step 0) calls carrying a router score. Whole UTC days come
+    from `calls_route_scores_daily`, the partial days at the edges from raw calls."""
     params: dict[str, Any] = {}
-    cond = where(scope, start, end, {"route": [route]}, params=params)
+    filters = {"route": [route]}
+    keys = "routing_policy, cascade_step, provider, model, project"
+    raw_sums = ", ".join(f"sum({c}) AS {c}" for c in TOKEN_CLASSES)
+    raw = (f"SELECT {keys}, count() AS calls, countIf(router_score IS NOT NULL) AS scored_calls, {raw_sums} "
+           f"FROM calls WHERE {{cond}} AND tool_name = '' GROUP BY {keys}")
+    days = hybrid.whole_days(start, end)
+    if days is None:
+        parts = [raw.format(cond=where(scope, start, end, filters, params=params))]
+    else:
+        parts = _tiered(scope, start, end, days, filters, params, raw, (
+            f"SELECT {keys}, sum(calls) AS calls, sum(scored_calls) AS scored_calls, {raw_sums} "
+            f"FROM calls_route_scores_daily WHERE {{cond}} AND NOT is_tool GROUP BY {keys}"))
     sums = ", ".join(f"sum({c}) AS {c}" for c in TOKEN_CLASSES)
     return wh.query_df(f"""
         SELECT toString(routing_policy) AS policy, cascade_step, toString(provider) AS provider,
-            toString(model) AS model, count() AS calls, countIf(router_score IS NOT NULL) AS scored_calls,
+            toString(model) AS model, sum(calls) AS calls, sum(scored_calls) AS scored_calls,
             arraySort(groupUniqArray(toString(project))) AS projects, {sums}
-        FROM calls WHERE {cond} AND tool_name = ''
+        FROM ({" UNION ALL ".join(parts)})
         GROUP BY policy, cascade_step, provider, model ORDER BY policy, cascade_step, calls DESC
     """, params, tag=tag)
+
+
+def _tiered(scope: Scope, start: datetime, end: datetime, days: tuple[datetime, datetime], filters: dict[str, list[str]],
+            params: dict[str, Any], raw: str, daily: str) -> list[str]:
+    """`raw` (over raw calls) for the partial days at the edges of [start, end) and `daily` (over
+    `calls_route_scores_daily`) for the whole days `days`; each has a `{cond}` placeholder."""
+    params.update(d_first=days[0], d_last=days[1])
+    parts = [daily.format(cond=where(scope, days[0], days[1], filters, params=params, ts="day",
+                                     bounds=("d_first", "d_last")))]
+    if start < days[0] or days[1] < end:
+        cond = where(scope, start, end, filters, params=params)
+        parts.append(raw.format(cond=cond + " AND (ts < {d_first:DateTime64(3, 'UTC')} "
+                                             "OR ts >= {d_last:DateTime64(3, 'UTC')})"))
+    return parts
+
+
+# the price context of a group (as ingest's pricing join derives it from is_batch and service_tier)
+_CONTEXT = ("multiIf(is_batch, 'processing=batch', service_tier IN ('default', 'flex', 'priority', 'fast'), "
+            "concat('service_tier=', service_tier), '')")
+# a group's cost on its one price cell: `price_calls.sql` applied to summed token classes (linear
+# in the tokens once the cell is fixed, so equal to the sum of the calls' own costs)
+_GROUP_COST = """
+    n_in * ifNull(p.rate_input, 0) + n_cr * ifNull(p.rate_cache_read, 0)
+    + n_cw * ifNull(p.rate_cache_write, 0) + n_cw5 * ifNull(p.rate_cache_write_5m, 0)
+    + n_cw1h * ifNull(p.rate_cache_write_1h, 0)
+    + n_out * ifNull(p.rate_output, 0) + n_rs * ifNull(p.rate_output_reasoning, 0)
+    + toDecimal128(g.web_searches, 0) * ifNull(p.rate_web_search, 0)
+    + if(p.price_source = '', 0, toDecimal128(g.n, 0) * ifNull(p.rate_request, 0))"""
 
 
 def live_scores(wh: Warehouse, scope: Scope, route: str, policy: str, start: datetime, end: datetime, *,
@@ -46,7 +87,76 @@ def live_scores(wh: Warehouse, scope: Scope, route: str, policy: str, start: dat
     """The logged `router_score` of the policy's step-0 calls on `route`, grouped by score (4
     decimals): `n`, and the requests' cost with their own tokens, context and time priced on the
     cheap and on the frontier (provider, model) — `cheap_cost_usd`, `frontier_cost_usd` — plus
-    `unpriced_cheap` / `unpriced_frontier` counts of requests without a price cell."""
+    `unpriced_cheap` / `unpriced_frontier` counts of requests without a price cell.
+
+    Whole UTC days come from `calls_route_scores_daily`, partial days from raw calls; the calls of
+    one price context and score are priced together on the one price cell holding all of them (its
+    validity covers [start, end), no time-of-day window, its input tier holds the group's smallest
+    and largest input): pricing is linear in the tokens, so that equals the sum of the calls' own
+    costs, to the last digit. Where some group has no such single cell, every call is priced on its own instead (`_live_scores_raw`)."""
+    days = hybrid.whole_days(start, end)
+    if days is None:
+        return _live_scores_raw(wh, scope, route, policy, start, end, cheap=cheap, frontier=frontier, tag=tag)
+    params: dict[str, Any] = {"policy": policy, "cp": cheap[0], "cm": cheap[1], "fp": frontier[0], "fm": frontier[1]}
+    keys = "is_batch, service_tier, score"
+    raw_sums = ", ".join(f"sum({c}) AS x_{c}" for c in TOKEN_CLASSES)  # UNION ALL matches parts by position
+    sums = ", ".join(f"sum({c}) AS {c}" for c in TOKEN_CLASSES)
+    raw = (f"SELECT is_batch, service_tier, round(toFloat64(router_score), 4) AS score, "
+           f"count() AS n, {raw_sums}, sum(web_searches) AS x_web_searches, min(input_tokens) AS input_min, "
+           f"max(input_tokens) AS input_max FROM calls WHERE {{cond}} AND routing_policy = {{{{policy:String}}}} "
+           f"AND cascade_step = 0 AND router_score IS NOT NULL GROUP BY {keys}")
+    daily = (f"SELECT {keys}, sum(calls) AS n, {sums}, sum(web_searches) AS web_searches, min(input_min) AS input_min, "
+             f"max(input_max) AS input_max FROM calls_route_scores_daily WHERE {{cond}} "
+             f"AND routing_policy = {{{{policy:String}}}} AND cascade_step = 0 AND score >= 0 GROUP BY {keys}")
+    parts = _tiered(scope, start, end, days, {"route": [route]}, params, raw, daily)
+    params.update(r_start=start, r_end=end)
+    frame = wh.query_df(f"""
+        WITH
+            toDecimal128(if(isNotNull(p.rate_cache_write_1h), g.cache_write_1h_tokens, 0), 0) AS n_cw1h,
+            toDecimal128(if(isNotNull(p.rate_cache_write_5m), g.cache_write_5m_tokens, 0), 0) AS n_cw5,
+            toDecimal128(if(isNotNull(p.rate_cache_write),
+                toInt64(g.cache_write_5m_tokens) + g.cache_write_1h_tokens - n_cw1h - n_cw5, 0), 0) AS n_cw,
+            toDecimal128(if(isNotNull(p.rate_cache_read), g.cache_read_tokens, 0), 0) AS n_cr,
+            toDecimal128(toInt64(g.input_tokens), 0) - n_cr - n_cw - n_cw1h - n_cw5 AS n_in,
+            toDecimal128(if(isNotNull(p.rate_output_reasoning), g.reasoning_tokens, 0), 0) AS n_rs,
+            toDecimal128(toInt64(g.output_tokens), 0) - n_rs AS n_out
+        SELECT score, sumIf(requests, side = 'cheap') AS n,
+            sumIf(cost, side = 'cheap') AS cheap_cost_usd, sumIf(cost, side = 'frontier') AS frontier_cost_usd,
+            sumIf(requests, side = 'cheap' AND unpriced) AS unpriced_cheap,
+            sumIf(requests, side = 'frontier' AND unpriced) AS unpriced_frontier,
+            countIf(NOT (cells = 1 AND (unpriced OR uniform))) AS inexact
+        FROM (
+            SELECT g.score AS score, g.side AS side, any(g.n) AS requests, count() AS cells,
+                any(p.price_source) = '' AS unpriced, any({_GROUP_COST}) AS cost,
+                any(p.valid_from <= {{r_start:DateTime64(3, 'UTC')}} AND {{r_end:DateTime64(3, 'UTC')}} <= p.valid_to
+                    AND p.tod_from_ms = 0
+                    AND p.tod_to_ms = 86400000 AND p.input_above < g.input_min
+                    AND g.input_max <= p.input_upto) AS uniform
+            FROM (
+                SELECT *, side, {_CONTEXT} AS context,
+                    if(side = 'cheap', {{cp:String}}, {{fp:String}}) AS provider,
+                    if(side = 'cheap', {{cm:String}}, {{fm:String}}) AS model
+                FROM (SELECT {keys}, sum(n) AS n, {sums}, sum(web_searches) AS web_searches,
+                          min(input_min) AS input_min, max(input_max) AS input_max
+                      FROM ({" UNION ALL ".join(parts)}) GROUP BY {keys})
+                ARRAY JOIN ['cheap', 'frontier'] AS side
+            ) AS g
+            LEFT JOIN prices AS p
+                ON p.provider = g.provider AND p.model = g.model AND p.context = g.context
+                AND p.valid_from < {{r_end:DateTime64(3, 'UTC')}} AND p.valid_to > {{r_start:DateTime64(3, 'UTC')}}
+                AND p.input_above < toInt64(g.input_max) AND p.input_upto >= toInt64(g.input_min)
+            GROUP BY g.is_batch, g.service_tier, g.score, g.side
+        )
+        GROUP BY score ORDER BY score
+    """, params, tag=tag)
+    if frame["inexact"].sum():
+        return _live_scores_raw(wh, scope, route, policy, start, end, cheap=cheap, frontier=frontier, tag=tag)
+    return frame.drop("inexact")
+
+
+def _live_scores_raw(wh: Warehouse, scope: Scope, route: str, policy: str, start: datetime, end: datetime, *,
+                     cheap: tuple[str, str], frontier: tuple[str, str], tag: str) -> pl.DataFrame:
+    """`live_scores` with every call priced on its own by the pipeline's pricing join."""
     params: dict[str, Any] = {"policy": policy, "cp": cheap[0], "cm": cheap[1], "fp": frontier[0], "fm": frontier[1]}
     cond = where(scope, start, end, {"route": [route]}, params=params)
     base = (f"FROM calls WHERE {cond} AND routing_policy = {{policy:String}} AND cascade_step = 0 "

@@ -15,7 +15,7 @@ rollup cannot answer: a dimension, filter or measure it does not keep (tags, sta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,9 @@ class Measure:
     tokens: str | None = None
     routing: str | None = None
     nodes: str | None = None
+    deployments: str | None = None
+    unpriced: str | None = None
+    latency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,13 @@ ROUTING_DIMENSIONS = frozenset({"project", "routing_policy", "cascade_step", "mo
                                 "feature", "is_batch", "service_tier"})
 SELF_HOSTED = "deployment = 'self_hosted' AND node != ''"  # the calls of `calls_node_hourly`
 NODE_DIMENSIONS = frozenset({"project", "node", "route", "model", "provider", "team", "feature", "api_key_id"})
+DEPLOYMENT_DIMENSIONS = frozenset({"project", "deployment", "node", "model", "provider"})
+UNPRICED = "unpriced"  # the calls no price covered (`calls_unpriced_hourly`)
+UNPRICED_DIMENSIONS = frozenset({"project", "deployment", "provider", "model", "model_raw"})
+LATENCY_DIMENSIONS = frozenset({"project", "route", "model", "provider"})
 ROLLUPS = (
+    # latency by the hour: fewer digests to merge than `calls_hourly`'s (by the day, `calls_daily` serves)
+    Rollup("calls_latency_hourly", LATENCY_DIMENSIONS, "latency"),
     Rollup("calls_hourly", HOURLY_DIMENSIONS, "hourly", daily="calls_daily"),
     Rollup("calls_user_totals_hourly", USER_TOTAL_DIMENSIONS, "users", daily="calls_user_totals_daily"),
     Rollup("calls_user_hourly", USER_DIMENSIONS, "users", daily="calls_user_daily"),
@@ -84,6 +93,8 @@ ROLLUPS = (
     Rollup("calls_tokens_hourly", TOKEN_DIMENSIONS, "tokens", daily="calls_tokens_daily"),
     Rollup("calls_routing_hourly", ROUTING_DIMENSIONS, "routing", subset=ROUTED),
     Rollup("calls_node_hourly", NODE_DIMENSIONS, "nodes", subset=SELF_HOSTED),
+    Rollup("calls_deployment_hourly", DEPLOYMENT_DIMENSIONS, "deployments"),  # after the wider ones
+    Rollup("calls_unpriced_hourly", UNPRICED_DIMENSIONS, "unpriced", subset=UNPRICED),
 )
 _UNCACHED = "cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens = 0"
 _TPOT_KNOWN = "status = 'ok' AND latency_ms IS NOT NULL AND ttft_ms IS NOT NULL AND output_tokens > 1"
@@ -163,6 +174,20 @@ MEASURES: dict[str, Measure] = {
 }
 
 
+# `calls_deployment_hourly` keeps the attribution measures under `calls_hourly`'s names
+for _name in ("calls", "errors", "unpriced_calls", "cost_usd", "input_cost_usd", "cache_read_cost_usd",
+              "cache_write_cost_usd", "output_cost_usd", "tool_cost_usd", "batch_discount_usd", "input_tokens",
+              "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens"):
+    MEASURES[_name] = replace(MEASURES[_name], deployments=MEASURES[_name].hourly)
+# `calls_latency_hourly`: ok calls and the latency / TTFT / TPOT / queue counts, sums and digests
+for _name in ("ok_calls", "latency_calls", "latency_ms_sum", "latency_digest", "ttft_calls", "ttft_ms_sum",
+              "ttft_digest", "tpot_calls", "tpot_digest", "queue_calls", "queue_ms_sum", "queue_digest"):
+    MEASURES[_name] = replace(MEASURES[_name], latency=MEASURES[_name].hourly)
+# `calls_unpriced_hourly`: calls, tokens, first and last call of the unpriced ones
+for _name in ("calls", "input_tokens", "output_tokens", "first_seen", "last_seen"):
+    MEASURES[_name] = replace(MEASURES[_name], unpriced=_name)
+
+
 # the two sums of the one cache hit ratio (`cache_ratio`): hit tokens and the tokens they are a share of
 MEASURES["cache_hit_tokens"] = Measure(f"sum({cache_ratio.hit_tokens()})", None, None, "cache_hit_tokens")
 MEASURES["cache_base_tokens"] = Measure(f"sum({cache_ratio.base_tokens()})", None, None, "cache_base_tokens")
@@ -211,17 +236,21 @@ def _ceil_day(at: datetime) -> datetime:
     return floor if floor == at else floor + DAY
 
 
-def _rollup(dimensions: set[str], measures: Sequence[str], subset: str | None) -> Rollup | None:
+def whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The whole UTC days inside [start, end) as [first, last), None without one: what a daily-only
+    rollup (`calls_route_scores_daily`) can serve; the rest of the range is read from raw calls."""
+    first, last = _ceil_day(start), _floor_day(end)
+    return (first, last) if first < last else None
+
+
+def _rollup(dimensions: set[str], measures: Sequence[str], subset: str | None, days: bool = False) -> Rollup | None:
     """The first rollup able to serve these dimensions and measures, holding exactly the calls the
-    caller reads (all, or the `subset`)."""
+    caller reads (all, or the `subset`); with `days`, the first of those with a daily tier if any."""
     if any(d.startswith(TAG_PREFIX) for d in dimensions):
         return None
-    for rollup in ROLLUPS:
-        if rollup.subset != subset:
-            continue
-        if dimensions <= rollup.dimensions and all(getattr(MEASURES[m], rollup.column) for m in measures):
-            return rollup
-    return None
+    able = [r for r in ROLLUPS if r.subset == subset and dimensions <= r.dimensions
+            and all(getattr(MEASURES[m], r.column) for m in measures)]
+    return next((r for r in able if r.daily), able[0]) if days and able else (able[0] if able else None)
 
 
 def rows(
@@ -242,12 +271,12 @@ def rows(
     carry their exact `ts`, so only the hours holding such an instant must come from raw calls).
     `days`: the caller buckets by day or coarser (or not by time), so whole UTC days may come as
     one row at midnight from a daily tier. `subset`: the caller reads only the calls meeting this
-    condition (`ROUTED`, `SELF_HOSTED`): raw rows are filtered by it and only the rollup holding
+    condition (`ROUTED`, `SELF_HOSTED`, `UNPRICED`): raw rows are filtered by it and only the rollup holding
     exactly those calls serves."""
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}")
-    rollup = _rollup({*keys.values(), *(filters or {})}, measures, subset)
+    rollup = _rollup({*keys.values(), *(filters or {})}, measures, subset, days)
     first, last = _ceil(start), _floor(end)
     if rollup is None or first >= last:
         return None

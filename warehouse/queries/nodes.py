@@ -26,6 +26,9 @@ from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
 HISTOGRAM_METRICS = ("ttft_s", "itl_s", "e2e_s", "queue_s", "prefill_s", "decode_s")
 
 
+SELF_HOSTED_DEPLOYMENT = "self_hosted"  # the `deployment` of every call `hybrid.SELF_HOSTED` selects
+
+
 def _range(scope: Scope, start: datetime, end: datetime, lookback_s: int, params: dict[str, Any]) -> str:
     params.update(start=start, end=end, read_from=start - timedelta(seconds=lookback_s))
     return (f"{scope.clause(params)} AND ts >= {{read_from:DateTime64(3, 'UTC')}} "
@@ -361,18 +364,21 @@ def infra_by(
     if grain is not None and grain not in INFRA_GRAINS:
         raise ValueError(f"grain must be one of {sorted(INFRA_GRAINS)}")
     bucket = f"{INFRA_GRAINS[grain]} AS bucket, " if grain else ""
-    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000, "idle": IDLE}
+    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000, "idle": IDLE, "self_hosted": SELF_HOSTED_DEPLOYMENT}
     samples = _range(scope, start, end, max_gap_s, params)
     measures = ("calls", "io_tokens")
 
     def self_hosted(keys: dict[str, str], chosen: Filters | None) -> str:
-        """Self-hosted calls and tokens per node-hour (and keys): the node rollup for whole hours."""
-        rows = (hybrid.rows(scope, start, end, chosen, keys=keys, measures=measures, params=params,
+        """Self-hosted calls and tokens per node-hour (and keys): the node rollup for whole hours. A
+        `deployment` key is the one value every self-hosted call has (the rollup need not keep it)."""
+        kept = {k: v for k, v in keys.items() if v != "deployment"}
+        rows = (hybrid.rows(scope, start, end, chosen, keys=kept, measures=measures, params=params,
                             subset=hybrid.SELF_HOSTED)
-                or hybrid.raw_rows(scope, start, end, chosen, keys=keys, measures=measures, params=params,
+                or hybrid.raw_rows(scope, start, end, chosen, keys=kept, measures=measures, params=params,
                                    subset=hybrid.SELF_HOSTED))
-        names = "".join(f"{k}, " for k in keys)
-        return (f"SELECT {names}toStartOfHour(t) AS hour, toUInt64(sum(calls)) AS n_calls, "
+        names = "".join(f"{k}, " for k in kept)
+        constant = "".join(f"{{self_hosted:String}} AS {k}, " for k in keys if k not in kept)
+        return (f"SELECT {constant}{names}toStartOfHour(t) AS hour, toUInt64(sum(calls)) AS n_calls, "
                 f"toUInt64(sum(io_tokens)) AS n_tokens FROM ({rows}) GROUP BY {names}hour")
 
     # the chosen calls per key and node-hour, next to every call of their node-hours (the shares'

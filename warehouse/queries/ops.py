@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from warehouse.client import Warehouse
+from warehouse.queries import hybrid
 from warehouse.queries.scope import Scope
 
 
@@ -81,15 +82,19 @@ def unpriced_models(
 ) -> pl.DataFrame:
     """Models whose calls found no price (kept, priced 0, flagged): deployment, provider, model,
     model_raw, calls, tokens, first and last call — what a price override (`[[pricing.models]]`)
-    should cover. Self-hosted ones are costed by GPU time instead (`nodes.infra_by`)."""
-    params: dict[str, Any] = {"start": start, "end": end}
+    should cover. Self-hosted ones are costed by GPU time instead (`nodes.infra_by`). Whole hours
+    come from the unpriced calls' rollup, the partial hours at the edges from raw calls."""
+    params: dict[str, Any] = {}
+    keys = {k: k for k in ("deployment", "provider", "model", "model_raw")}
+    measures = ("calls", "input_tokens", "output_tokens", "first_seen", "last_seen")
+    rows = hybrid.rows(scope, start, end, None, keys=keys, measures=measures, params=params, subset=hybrid.UNPRICED)
+    if rows is None:  # not one whole hour in the range
+        rows = hybrid.raw_rows(scope, start, end, None, keys=keys, measures=measures, params=params,
+                               subset=hybrid.UNPRICED)
     sql = f"""
-        SELECT toString(deployment) AS deployment, toString(provider) AS provider, toString(model) AS model,
-            toString(model_raw) AS model_raw, count() AS calls, sum(input_tokens) AS input_tokens,
-            sum(output_tokens) AS output_tokens, min(ts) AS first_seen, max(ts) AS last_seen
-        FROM calls
-        WHERE {scope.clause(params)} AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
-            AND unpriced
+        SELECT deployment, provider, model, model_raw, sum(calls) AS calls, sum(input_tokens) AS input_tokens,
+            sum(output_tokens) AS output_tokens, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM ({rows})
         GROUP BY deployment, provider, model, model_raw ORDER BY calls DESC, provider, model
     """
     return wh.query_df(sql, params, tag=tag)

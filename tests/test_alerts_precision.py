@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 import polars as pl
 
 from alerts.evaluate import evaluate_signals
@@ -379,6 +380,8 @@ def test_budget_incidents_of_a_closed_period_resolve_when_it_ends(wh: Warehouse,
     assert all(at.replace(tzinfo=UTC) == datetime(2026, 3, 1, tzinfo=UTC) for at in resolved["at"].to_list())
     assert not any("no data to judge" in text for text in resolved["summary"].to_list())
     assert all("period 2026-02 closed" in text for text in resolved["summary"].to_list())
+    whole = float(wh.query_rows("SELECT sum(cost_usd) FROM calls WHERE team = 'search' AND ts < '2026-03-01'")[0][0])
+    assert resolved["value"].to_list() == [pytest.approx(whole)] * 2  # all of February, not its last week
     assert not [e for e in report.events if e.kind is Kind.RESOLVED and e.notify]  # no resolve page
     march = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["period"] == "2026-03",
                                                         return_dtype=pl.Boolean))

@@ -81,8 +81,8 @@ class BudgetThreshold(Rule):
     def describe(self, row: dict[str, Any]) -> str:
         counts = counts_text(str(row.get("counts") or "api"))
         if row.get("closed"):
-            return (f"{self.title}: period {row.get('period')} closed at ${row.get('spent_usd') or 0:,.2f}, "
-                    f"{row.get('used') or 0:.0%} of ${row.get('budget_usd', 0):,.2f} ({counts})")
+            return (f"{self.title}: period {row.get('period')} closed with ${row.get('spent_usd') or 0:,.2f} spent "
+                    f"({row.get('used') or 0:.0%} of ${row.get('budget_usd', 0):,.2f}, {counts})")
         if row.get("measure") == "forecast":
             return (f"{self.title}: month-end forecast ${row.get('forecast_usd', 0):,.2f}, "
                     f"{(row.get('forecast_usd') or 0) / (row.get('budget_usd') or 1):.0%} of ${row.get('budget_usd', 0):,.2f} "
@@ -123,6 +123,8 @@ class BudgetFamily(Family):
         first, last = min(instants), max(instants)
         hour_lo = min(month_start(first), first - timedelta(days=settings.forecast_days)).replace(
             minute=0, second=0, microsecond=0)
+        if first < month_start(first) + timedelta(days=1):  # the closed period is observed: all of its spend
+            hour_lo = min(hour_lo, month_start(month_start(first) - timedelta(days=1)))
         hour_hi = last.replace(minute=0, second=0, microsecond=0)
         hourly = q.budget_hourly(ctx.wh, ctx.scope, hour_lo, hour_hi).with_columns(
             pl.col("hour").cast(TIME), pl.col("cost_usd").cast(pl.Float64))

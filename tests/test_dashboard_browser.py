@@ -104,7 +104,7 @@ def _read_as_a_person(tab: Any, name: str, *, money: bool) -> None:
     missing = MISSING.findall(text)
     assert not missing, f"{name} shows {sorted(set(missing))}"
     amounts = MONEY.findall(text)
-    bad = [a for a in amounts if not WELL_FORMED.match(a)]
+    bad = [a for a in amounts if not WELL_FORMED.match(a.rstrip(",."))]  # prose: "$9.80, …" ends a clause
     assert not bad, f"{name} writes money as {bad[:5]}"
     assert "$−" not in text and "$-" not in text, f"{name} puts the sign after the $"
     assert not money or amounts, f"{name} shows no money"

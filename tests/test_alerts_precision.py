@@ -494,3 +494,27 @@ def test_a_dropped_breakpoint_rolling_out_is_critical_sooner(wh: Warehouse, sett
     strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
     assert default is not None and default <= start + timedelta(minutes=40 + rule.window_min + rule.sustain_min)
     assert strict is None or default < strict
+
+
+def test_prompt_growth_is_critical_when_the_routes_volume_falls_a_volume_drop_alone_is_quiet(
+        wh: Warehouse, settings: Settings) -> None:
+    """Signal 2 on bursty volume: a release stops summarising chat history, each call's input triples,
+    and the route's traffic falls from 120 to 25 calls an hour. Its hourly input never doubles, yet
+    the growth is per call: CRITICAL (the hour is counted at no less than the route's usual volume).
+    The same fall in traffic with unchanged calls pages nothing."""
+    rng = np.random.default_rng(21)
+    start = T0 + timedelta(days=3, hours=6)
+    usual = np.full(3 * 24 + 6, 120)
+    frames = []
+    for route, grown in (("chat-grows", 3.0), ("chat-falls", 1.0)):
+        before = _hourly_calls(usual, start=T0, route=route, seed=22)
+        after = _hourly_calls(np.full(3, 25), start=start, route=route, seed=23)
+        for frame, factor in ((before, 1.0), (after, grown)):
+            tokens = np.maximum(rng.normal(3000, 600, frame.height), 200) * factor
+            frames.append(frame.with_columns(pl.Series("input_tokens", tokens.astype(np.int64))))
+    _ingest(wh, settings, *frames)
+    evaluate_signals(wh, settings, since=start - timedelta(minutes=30), at=start + timedelta(hours=3))
+    fired = _opened(wh, "prompt_accumulation")
+    states = [(dict(s).get("route"), state) for s, state in zip(fired["scope"].to_list(), fired["to_state"].to_list())]
+    assert ("chat-grows", "critical") in states, states
+    assert not [s for s in states if s[0] == "chat-falls"], states

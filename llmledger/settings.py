@@ -345,6 +345,10 @@ class StaleRoutingRule(SignalRule):
     min_volume: int = Field(100, description="First-step calls in the window; the Wilson bound does the rest.")
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (an hour judged every five minutes is many looks).")
+    critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "
+                                       "(≥ 70%) is judged by: far past the healthy 30–50%, it needs no more, and at "
+                                       "99% an hour's window on a thin policy reaches it only once full of the new "
+                                       "model's calls.")
 
 
 class SandboxRule(SignalRule):

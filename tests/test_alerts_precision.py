@@ -518,3 +518,40 @@ def test_prompt_growth_is_critical_when_the_routes_volume_falls_a_volume_drop_al
     states = [(dict(s).get("route"), state) for s, state in zip(fired["scope"].to_list(), fired["to_state"].to_list())]
     assert ("chat-grows", "critical") in states, states
     assert not [s for s in states if s[0] == "chat-falls"], states
+
+
+def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Warehouse, settings: Settings) -> None:
+    """Signal 5 on a thin policy (2 first-step calls a minute): healthy 40% escalation for six hours
+    pages nothing; a new cheap model rolled out over 20 minutes escalates 85%. The CRITICAL (≥ 70%)
+    is judged at 95% confidence, the warning (> 50%) at 99%: at 99% the hour's bound reaches 70% only
+    once the window is nearly all new-model calls, after window + sustain from the crossing."""
+    rng = np.random.default_rng(55)
+    start = T0 + timedelta(hours=6)
+    minutes = np.sort(rng.uniform(0, 8 * 60, 2 * 8 * 60))
+    share = np.clip((minutes - 6 * 60) / 20, 0, 1)
+    escalates = rng.random(minutes.size) < 0.40 + 0.45 * share
+    ts = (T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)
+    step0 = _calls(minutes.size, start=T0, minutes=8 * 60, seed=55, route="triage", provider="openai",
+                   model="gpt-4o-mini", routing_policy="triage-v1", cascade_step=0,
+                   ts=pl.Series(ts).cast(pl.Datetime("ms", "UTC")))
+    step1 = _calls(int(escalates.sum()), start=T0, minutes=8 * 60, seed=56, route="triage", provider="openai",
+                   model="gpt-4o", routing_policy="triage-v1", cascade_step=1,
+                   ts=pl.Series(ts[escalates] + 2_000).cast(pl.Datetime("ms", "UTC")))
+    _ingest(wh, settings, step0, step1)
+    rule = settings.signals.stale_routing
+
+    def critical_at(confidence: float) -> datetime | None:
+        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+            wh.command(f"TRUNCATE TABLE {table}")
+        strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+            "stale_routing": rule.model_copy(update={"critical_confidence": confidence})})})
+        evaluate_signals(wh, strictness, since=T0 + timedelta(hours=1), at=start + timedelta(minutes=110))
+        fired = _opened(wh, "stale_routing")
+        assert fired.is_empty() or fired["at"].min().replace(tzinfo=UTC) >= start, fired  # healthy hours: quiet
+        critical = fired.filter(pl.col("to_state") == "critical")
+        return critical["at"][0].replace(tzinfo=UTC) if critical.height else None
+
+    crossing = start + timedelta(minutes=20 * (0.70 - 0.40) / 0.45)
+    strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
+    assert default is not None and default <= crossing + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
+    assert strict is None or default < strict

@@ -342,7 +342,9 @@ class StaleRoutingRule(SignalRule):
     step_min: int = 5
     warning: float = 0.50
     critical: float = 0.70
-    min_volume: int = Field(100, description="First-step calls in the window; the Wilson bound does the rest.")
+    min_volume: int = Field(40, description="First-step calls in the window, only so the bound is not asked of a "
+                            "handful; the Wilson bound does the rest (a policy of ~85 calls an hour was judged only "
+                            "once a busier hour reached 100).")
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (an hour judged every five minutes is many looks).")
     critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "

@@ -521,15 +521,20 @@ def test_prompt_growth_is_critical_when_the_routes_volume_falls_a_volume_drop_al
 
 
 def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Warehouse, settings: Settings) -> None:
-    """Signal 5 on a thin policy (2 first-step calls a minute): healthy 40% escalation for six hours
+    """Signal 5 on a thin policy (~85 first-step calls an hour): healthy 45% escalation for six hours
     pages nothing; a new cheap model rolled out over 20 minutes escalates 85%. The CRITICAL (≥ 70%)
     is judged at 95% confidence, the warning (> 50%) at 99%: at 99% the hour's bound reaches 70% only
-    once the window is nearly all new-model calls, after window + sustain from the crossing."""
+    once the window is nearly all new-model calls. The window is judged from 40 first-step calls (the
+    bound does the rest): with the former 100 this policy was never judged."""
     rng = np.random.default_rng(55)
     start = T0 + timedelta(hours=6)
-    minutes = np.sort(rng.uniform(0, 8 * 60, 2 * 8 * 60))
+    minutes = np.sort(rng.uniform(0, 8 * 60, 85 * 8))
     share = np.clip((minutes - 6 * 60) / 20, 0, 1)
-    escalates = rng.random(minutes.size) < 0.40 + 0.45 * share
+    # healthy hours: random escalations at 45%, the top of the healthy range; the rollout's spread
+    # evenly at its rate (no luck in a thin window)
+    rate = 0.40 + 0.45 * share
+    escalates = np.where(minutes < 6 * 60, rng.random(minutes.size) < 0.45,
+                         np.diff(np.floor(np.cumsum(rate)), prepend=0) > 0)
     ts = (T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)
     step0 = _calls(minutes.size, start=T0, minutes=8 * 60, seed=55, route="triage", provider="openai",
                    model="gpt-4o-mini", routing_policy="triage-v1", cascade_step=0,

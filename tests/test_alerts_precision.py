@@ -47,6 +47,23 @@ def _opened(wh: Warehouse, signal: str) -> pl.DataFrame:
     return events.filter((pl.col("signal") == signal) & pl.col("kind").is_in(["opened", "escalated"]))
 
 
+def _evaluate_at_critical_confidence(wh: Warehouse, settings: Settings, signal: str, confidence: float, *,
+                                     since: datetime, at: datetime) -> pl.DataFrame:
+    """A fresh evaluation with the signal's CRITICAL judged at `confidence`; its opened/escalated events."""
+    for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+        wh.command(f"TRUNCATE TABLE {table}")
+    rule = getattr(settings.signals, signal)
+    strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+        signal: rule.model_copy(update={"critical_confidence": confidence})})})
+    evaluate_signals(wh, strictness, since=since, at=at)
+    return _opened(wh, signal)
+
+
+def _first_critical(fired: pl.DataFrame) -> datetime | None:
+    critical = fired.filter(pl.col("to_state") == "critical")
+    return critical["at"][0].replace(tzinfo=UTC) if critical.height else None
+
+
 def test_wilson_bound_and_percentile_sample_size() -> None:
     assert wilson_lower_value(3, 20, 0.95) < 0.10 < 3 / 20  # 15% of 20 calls is no evidence of > 10%
     assert wilson_lower_value(30, 100, 0.95) > 0.10
@@ -483,13 +500,9 @@ def test_a_dropped_breakpoint_rolling_out_is_critical_sooner(wh: Warehouse, sett
     rule = settings.signals.cache_not_applied
 
     def critical_at(confidence: float) -> datetime | None:
-        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
-            wh.command(f"TRUNCATE TABLE {table}")
-        strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
-            "cache_not_applied": rule.model_copy(update={"critical_confidence": confidence})})})
-        evaluate_signals(wh, strictness, since=start - timedelta(minutes=30), at=start + timedelta(minutes=75))
-        fired = _opened(wh, "cache_not_applied").filter(pl.col("to_state") == "critical")
-        return fired["at"][0].replace(tzinfo=UTC) if fired.height else None
+        return _first_critical(_evaluate_at_critical_confidence(
+            wh, settings, "cache_not_applied", confidence, since=start - timedelta(minutes=30),
+            at=start + timedelta(minutes=75)))
 
     strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
     assert default is not None and default <= start + timedelta(minutes=40 + rule.window_min + rule.sustain_min)
@@ -546,15 +559,10 @@ def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Wareho
     rule = settings.signals.stale_routing
 
     def critical_at(confidence: float) -> datetime | None:
-        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
-            wh.command(f"TRUNCATE TABLE {table}")
-        strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
-            "stale_routing": rule.model_copy(update={"critical_confidence": confidence})})})
-        evaluate_signals(wh, strictness, since=T0 + timedelta(hours=1), at=start + timedelta(minutes=110))
-        fired = _opened(wh, "stale_routing")
+        fired = _evaluate_at_critical_confidence(wh, settings, "stale_routing", confidence,
+                                                 since=T0 + timedelta(hours=1), at=start + timedelta(minutes=110))
         assert fired.is_empty() or fired["at"].min().replace(tzinfo=UTC) >= start, fired  # healthy hours: quiet
-        critical = fired.filter(pl.col("to_state") == "critical")
-        return critical["at"][0].replace(tzinfo=UTC) if critical.height else None
+        return _first_critical(fired)
 
     crossing = start + timedelta(minutes=20 * (0.70 - 0.40) / 0.45)
     strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)

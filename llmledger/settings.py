@@ -366,6 +366,10 @@ class SandboxRule(SignalRule):
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (high: a 15-minute window judged every minute is many looks at the same "
                               "few runs).")
+    critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "
+                                       "(≥ 20%, many times a tool's normal timeout share) is judged by; at 99% a "
+                                       "15-minute window of ~20-40 runs held it only now and then, so it was never "
+                                       "sustained.")
 
 
 class LatencyRule(SignalRule):

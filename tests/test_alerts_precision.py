@@ -568,3 +568,36 @@ def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Wareho
     strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
     assert default is not None and default <= crossing + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
     assert strict is None or default < strict
+
+
+def test_sandbox_timeouts_on_a_thin_tool_are_critical_within_the_window(wh: Warehouse, settings: Settings) -> None:
+    """Signal 6 on a thin tool (~80 runs an hour): three hours at 1.5% random timeouts page nothing;
+    generated code that loops takes timeouts from 0 to 45% over 15 minutes. The CRITICAL (≥ 20%) is
+    judged at 95% confidence, the warning (≥ 5%) at 99%: at 99% a 15-minute window of ~20 runs holds
+    the critical only late (here 45 minutes after the crossing, against 28)."""
+    from ingest.tool_runs import ToolRunWriter
+
+    rng = np.random.default_rng(66)
+    start = T0 + timedelta(hours=3)
+    minutes = np.sort(rng.uniform(0, 4 * 60, 80 * 4))
+    share = np.where(minutes < 3 * 60, 0.015, np.clip((minutes - 3 * 60) / 15, 0, 1) * 0.45)
+    timeout = np.diff(np.floor(np.cumsum(share)), prepend=0) > 0
+    timeout = np.where(minutes < 3 * 60, rng.random(minutes.size) < 0.015, timeout)
+    runs = pl.DataFrame({
+        "ts": pl.Series((T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)).cast(pl.Datetime("ms", "UTC")),
+        "event_id": [f"run-{i}" for i in range(minutes.size)], "span_id": [f"run-{i}" for i in range(minutes.size)],
+        "status": np.where(timeout, "timeout", "ok"), "duration_ms": np.where(timeout, 120_000, 4_000)},
+    ).with_columns(pl.lit("default").alias("project"), pl.lit("code_sandbox_thin").alias("tool_name"))
+    ToolRunWriter(wh).write(runs)
+    rule = settings.signals.sandbox_runaway
+
+    def critical_at(confidence: float) -> datetime | None:
+        fired = _evaluate_at_critical_confidence(wh, settings, "sandbox_runaway", confidence,
+                                                 since=T0 + timedelta(minutes=30), at=start + timedelta(minutes=60))
+        assert fired.is_empty() or fired["at"].min().replace(tzinfo=UTC) >= start, fired  # quiet hours: quiet
+        return _first_critical(fired)
+
+    crossing = start + timedelta(minutes=15 * 0.20 / 0.45)
+    strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
+    assert default is not None and default <= crossing + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
+    assert strict is None or default < strict

@@ -143,9 +143,15 @@ class StaleRoutingRule(SignalRule):
     step_min: int = 5
     warning: float = 0.50
     critical: float = 0.70
-    min_volume: int = Field(100, description="First-step calls in the window; the Wilson bound does the rest.")
+    min_volume: int = Field(40, description="First-step calls in the window, only so the bound is not asked of a "
+                            "handful; the Wilson bound does the rest (a policy of ~85 calls an hour was judged only "
+                            "once a busier hour reached 100).")
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (an hour judged every five minutes is many looks).")
+    critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "
+                                       "(≥ 70%) is judged by: far past the healthy 30–50%, it needs no more, and at "
+                                       "99% an hour's window on a thin policy reaches it only once full of the new "
+                                       "model's calls.")
 
 
 class SandboxRule(SignalRule):
@@ -161,6 +167,10 @@ class SandboxRule(SignalRule):
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (high: a 15-minute window judged every minute is many looks at the same "
                               "few runs).")
+    critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "
+                                       "(≥ 20%, many times a tool's normal timeout share) is judged by; at 99% a "
+                                       "15-minute window of ~20-40 runs held it only now and then, so it was never "
+                                       "sustained.")
 
 
 class LatencyRule(SignalRule):

@@ -48,6 +48,23 @@ def _opened(wh: Warehouse, signal: str) -> pl.DataFrame:
     return events.filter((pl.col("signal") == signal) & pl.col("kind").is_in(["opened", "escalated"]))
 
 
+def _evaluate_at_critical_confidence(wh: Warehouse, settings: Settings, signal: str, confidence: float, *,
+                                     since: datetime, at: datetime) -> pl.DataFrame:
+    """A fresh evaluation with the signal's CRITICAL judged at `confidence`; its opened/escalated events."""
+    for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+        wh.command(f"TRUNCATE TABLE {table}")
+    rule = getattr(settings.signals, signal)
+    strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+        signal: rule.model_copy(update={"critical_confidence": confidence})})})
+    evaluate_signals(wh, strictness, since=since, at=at)
+    return _opened(wh, signal)
+
+
+def _first_critical(fired: pl.DataFrame) -> datetime | None:
+    critical = fired.filter(pl.col("to_state") == "critical")
+    return critical["at"][0].replace(tzinfo=UTC) if critical.height else None
+
+
 def test_wilson_bound_and_percentile_sample_size() -> None:
     assert wilson_lower_value(3, 20, 0.95) < 0.10 < 3 / 20  # 15% of 20 calls is no evidence of > 10%
     assert wilson_lower_value(30, 100, 0.95) > 0.10
@@ -486,14 +503,104 @@ def test_a_dropped_breakpoint_rolling_out_is_critical_sooner(wh: Warehouse, sett
     rule = settings.signals.cache_not_applied
 
     def critical_at(confidence: float) -> datetime | None:
-        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
-            wh.command(f"TRUNCATE TABLE {table}")
-        strictness = settings.model_copy(update={"signals": settings.signals.model_copy(update={
-            "cache_not_applied": rule.model_copy(update={"critical_confidence": confidence})})})
-        evaluate_signals(wh, strictness, since=start - timedelta(minutes=30), at=start + timedelta(minutes=75))
-        fired = _opened(wh, "cache_not_applied").filter(pl.col("to_state") == "critical")
-        return fired["at"][0].replace(tzinfo=UTC) if fired.height else None
+        return _first_critical(_evaluate_at_critical_confidence(
+            wh, settings, "cache_not_applied", confidence, since=start - timedelta(minutes=30),
+            at=start + timedelta(minutes=75)))
 
     strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
     assert default is not None and default <= start + timedelta(minutes=40 + rule.window_min + rule.sustain_min)
+    assert strict is None or default < strict
+
+
+def test_prompt_growth_is_critical_when_the_routes_volume_falls_a_volume_drop_alone_is_quiet(
+        wh: Warehouse, settings: Settings) -> None:
+    """Signal 2 on bursty volume: a release stops summarising chat history, each call's input triples,
+    and the route's traffic falls from 120 to 25 calls an hour. Its hourly input never doubles, yet
+    the growth is per call: CRITICAL (the hour is counted at no less than the route's usual volume).
+    The same fall in traffic with unchanged calls pages nothing."""
+    rng = np.random.default_rng(21)
+    start = T0 + timedelta(days=3, hours=6)
+    usual = np.full(3 * 24 + 6, 120)
+    frames = []
+    for route, grown in (("chat-grows", 3.0), ("chat-falls", 1.0)):
+        before = _hourly_calls(usual, start=T0, route=route, seed=22)
+        after = _hourly_calls(np.full(3, 25), start=start, route=route, seed=23)
+        for frame, factor in ((before, 1.0), (after, grown)):
+            tokens = np.maximum(rng.normal(3000, 600, frame.height), 200) * factor
+            frames.append(frame.with_columns(pl.Series("input_tokens", tokens.astype(np.int64))))
+    _ingest(wh, settings, *frames)
+    evaluate_signals(wh, settings, since=start - timedelta(minutes=30), at=start + timedelta(hours=3))
+    fired = _opened(wh, "prompt_accumulation")
+    states = [(dict(s).get("route"), state) for s, state in zip(fired["scope"].to_list(), fired["to_state"].to_list())]
+    assert ("chat-grows", "critical") in states, states
+    assert not [s for s in states if s[0] == "chat-falls"], states
+
+
+def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Warehouse, settings: Settings) -> None:
+    """Signal 5 on a thin policy (~85 first-step calls an hour): healthy 45% escalation for six hours
+    pages nothing; a new cheap model rolled out over 20 minutes escalates 85%. The CRITICAL (≥ 70%)
+    is judged at 95% confidence, the warning (> 50%) at 99%: at 99% the hour's bound reaches 70% only
+    once the window is nearly all new-model calls. The window is judged from 40 first-step calls (the
+    bound does the rest): with the former 100 this policy was never judged."""
+    rng = np.random.default_rng(55)
+    start = T0 + timedelta(hours=6)
+    minutes = np.sort(rng.uniform(0, 8 * 60, 85 * 8))
+    share = np.clip((minutes - 6 * 60) / 20, 0, 1)
+    # healthy hours: random escalations at 45%, the top of the healthy range; the rollout's spread
+    # evenly at its rate (no luck in a thin window)
+    rate = 0.40 + 0.45 * share
+    escalates = np.where(minutes < 6 * 60, rng.random(minutes.size) < 0.45,
+                         np.diff(np.floor(np.cumsum(rate)), prepend=0) > 0)
+    ts = (T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)
+    step0 = _calls(minutes.size, start=T0, minutes=8 * 60, seed=55, route="triage", provider="openai",
+                   model="gpt-4o-mini", routing_policy="triage-v1", cascade_step=0,
+                   ts=pl.Series(ts).cast(pl.Datetime("ms", "UTC")))
+    step1 = _calls(int(escalates.sum()), start=T0, minutes=8 * 60, seed=56, route="triage", provider="openai",
+                   model="gpt-4o", routing_policy="triage-v1", cascade_step=1,
+                   ts=pl.Series(ts[escalates] + 2_000).cast(pl.Datetime("ms", "UTC")))
+    _ingest(wh, settings, step0, step1)
+    rule = settings.signals.stale_routing
+
+    def critical_at(confidence: float) -> datetime | None:
+        fired = _evaluate_at_critical_confidence(wh, settings, "stale_routing", confidence,
+                                                 since=T0 + timedelta(hours=1), at=start + timedelta(minutes=110))
+        assert fired.is_empty() or fired["at"].min().replace(tzinfo=UTC) >= start, fired  # healthy hours: quiet
+        return _first_critical(fired)
+
+    crossing = start + timedelta(minutes=20 * (0.70 - 0.40) / 0.45)
+    strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
+    assert default is not None and default <= crossing + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
+    assert strict is None or default < strict
+
+
+def test_sandbox_timeouts_on_a_thin_tool_are_critical_within_the_window(wh: Warehouse, settings: Settings) -> None:
+    """Signal 6 on a thin tool (~80 runs an hour): three hours at 1.5% random timeouts page nothing;
+    generated code that loops takes timeouts from 0 to 45% over 15 minutes. The CRITICAL (≥ 20%) is
+    judged at 95% confidence, the warning (≥ 5%) at 99%: at 99% a 15-minute window of ~20 runs holds
+    the critical only late (here 45 minutes after the crossing, against 28)."""
+    from ingest.tool_runs import ToolRunWriter
+
+    rng = np.random.default_rng(66)
+    start = T0 + timedelta(hours=3)
+    minutes = np.sort(rng.uniform(0, 4 * 60, 80 * 4))
+    share = np.where(minutes < 3 * 60, 0.015, np.clip((minutes - 3 * 60) / 15, 0, 1) * 0.45)
+    timeout = np.diff(np.floor(np.cumsum(share)), prepend=0) > 0
+    timeout = np.where(minutes < 3 * 60, rng.random(minutes.size) < 0.015, timeout)
+    runs = pl.DataFrame({
+        "ts": pl.Series((T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)).cast(pl.Datetime("ms", "UTC")),
+        "event_id": [f"run-{i}" for i in range(minutes.size)], "span_id": [f"run-{i}" for i in range(minutes.size)],
+        "status": np.where(timeout, "timeout", "ok"), "duration_ms": np.where(timeout, 120_000, 4_000)},
+    ).with_columns(pl.lit("default").alias("project"), pl.lit("code_sandbox_thin").alias("tool_name"))
+    ToolRunWriter(wh).write(runs)
+    rule = settings.signals.sandbox_runaway
+
+    def critical_at(confidence: float) -> datetime | None:
+        fired = _evaluate_at_critical_confidence(wh, settings, "sandbox_runaway", confidence,
+                                                 since=T0 + timedelta(minutes=30), at=start + timedelta(minutes=60))
+        assert fired.is_empty() or fired["at"].min().replace(tzinfo=UTC) >= start, fired  # quiet hours: quiet
+        return _first_critical(fired)
+
+    crossing = start + timedelta(minutes=15 * 0.20 / 0.45)
+    strict, default = critical_at(rule.confidence), critical_at(rule.critical_confidence)
+    assert default is not None and default <= crossing + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
     assert strict is None or default < strict

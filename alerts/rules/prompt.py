@@ -67,11 +67,14 @@ class PromptAccumulation(Rule):
     """2 prompt accumulation, per route over a sliding hour of ok calls: WARNING when input tokens
     per call reach `warning` (2×) times the route's baseline (median hourly per-call input over the
     previous days); CRITICAL when, in addition, input tokens for the hour reach `critical` (2×)
-    times the same clock hours on previous days — the history is really costing more. Method: the
+    times the same clock hours on previous days — the history is really costing more. The hour is
+    counted at no less than the route's usual volume for that clock hour (per call × the larger of
+    the window's calls and the same hours' median calls): the per-call growth is the cause, volume
+    only evidence — bursty traffic that falls while each call triples must not hide it. Method: the
     per-call mean is judged by its one-sided lower confidence bound (`confidence`; standard error
     from the window's own sum of squares), over ≥ `min_volume` calls."""
 
-    method = "lower confidence bound of input per call ≥ 2× own baseline; hour ≥ 2× same hours"
+    method = "lower confidence bound of input per call ≥ 2× own baseline; hour at ≥ its usual volume ≥ 2× same hours"
 
     name = "prompt_accumulation"
     title = "Prompt accumulation"
@@ -122,10 +125,13 @@ class PromptFamily(Family):
             days=settings.baseline_days, keep=pl.col("ok_calls") >= settings.baseline_min_calls, name="base_per_call")
         per_hour = same_hour_baseline(hourly, sums, KEYS, "input_tokens", window=window,
                                       days=settings.baseline_days, history_start=history_start)
+        calls_per_hour = same_hour_baseline(hourly, sums, KEYS, "ok_calls", window=window,
+                                            days=settings.baseline_days, history_start=history_start)
         judged = scope_thresholds(ctx, rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
         scale = 60 / settings.window_min
         judged = (
             judged.join(per_call, on=[*KEYS, "at"], how="left").join(per_hour, on=[*KEYS, "at"], how="left")
+            .join(calls_per_hour, on=[*KEYS, "at"], how="left")
             .with_columns(
                 (pl.col("input_tokens") / pl.col("ok_calls")).alias("per_call"),
                 pl.col("ok_calls").alias("volume"),
@@ -140,7 +146,11 @@ class PromptFamily(Family):
                 (pl.col("per_call") / pl.col("base_per_call")).alias("value"),
                 ((pl.col("per_call") - z_of(settings.confidence) * pl.col("per_call_se")) / pl.col("base_per_call"))
                 .alias("lower_bound"),
-                (pl.col("input_tokens") * scale / pl.col("base_input_tokens")).alias("hour_ratio"),
+                # the hour's input at no less than the route's usual volume for it: a route whose
+                # traffic falls while each call grows 3x still costs 3x per call; volume that rises
+                # is counted as it is
+                (pl.col("per_call") * pl.max_horizontal(pl.col("ok_calls") * scale, pl.col("base_ok_calls").fill_null(0))
+                 / pl.col("base_input_tokens")).alias("hour_ratio"),
                 pl.col("warning").alias("threshold"),
             )
             .with_columns(
@@ -150,7 +160,7 @@ class PromptFamily(Family):
                 .when((pl.col("lower_bound") >= pl.col("warning")) & (pl.col("hour_ratio") >= pl.col("critical")))
                 .then(2)
                 .when(pl.col("lower_bound") >= pl.col("warning")).then(1).otherwise(0).alias("point_level"))
-            .drop("input_squares", "per_call_se")
+            .drop("input_squares", "per_call_se", "base_ok_calls")
         )
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         return {rule.name: out.join(first_value(buckets, KEYS, "team"), on=KEYS, how="left")}

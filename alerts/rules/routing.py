@@ -33,10 +33,11 @@ BUCKET = timedelta(minutes=5)
 class StaleRouting(Rule):
     """5 stale routing: escalations (step-1 calls) / first-step calls of a routing policy over a
     sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged with ≥ `min_volume` step-0 calls.
-    Method: the Wilson lower bound (one-sided, `confidence`) of the escalation share is compared
-    with the thresholds, not the point estimate."""
+    Method: the Wilson lower bound (one-sided) of the escalation share is compared with the
+    thresholds, not the point estimate: at `confidence` (99%) for the WARNING, just past the healthy
+    range; at `critical_confidence` (95%) for the CRITICAL, far past it."""
 
-    method = "Wilson lower bound > threshold"
+    method = "Wilson lower bound > threshold (99% warning, 95% critical)"
 
     name = "stale_routing"
     title = "Stale routing"
@@ -79,13 +80,15 @@ class RoutingFamily(Family):
             (pl.col("step1_calls") / pl.col("step0_calls")).alias("value"), pl.col("step0_calls").alias("volume"),
             wilson_lower(pl.min_horizontal("step1_calls", "step0_calls"), pl.col("step0_calls"),
                          settings.confidence).alias("lower_bound"),
+            wilson_lower(pl.min_horizontal("step1_calls", "step0_calls"), pl.col("step0_calls"),
+                         settings.critical_confidence).alias("critical_bound"),
         ).with_columns(
             pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
-            .then(UNKNOWN).when(pl.col("lower_bound") >= pl.col("critical")).then(2)
+            .then(UNKNOWN).when(pl.col("critical_bound") >= pl.col("critical")).then(2)
             .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
             pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
             .alias("threshold"),
-        )
+        ).drop("critical_bound")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         info = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "route"), on=KEYS, how="full",
                                                        coalesce=True)

@@ -63,10 +63,11 @@ class LlmCallsInTools(Rule):
 class SandboxRunaway(Rule):
     """6 sandbox runaway: share of a tool's runs ending in timeout over a sliding 15 minutes;
     WARNING ≥ 5% and CRITICAL ≥ 20%, each only with at least `min_timeouts` timeouts.
-    Method: the Wilson lower bound (one-sided, `confidence`) of the timeout share is compared with
-    the thresholds, not the point estimate."""
+    Method: the Wilson lower bound (one-sided) of the timeout share is compared with the
+    thresholds, not the point estimate: at `confidence` (99%) for the WARNING, at
+    `critical_confidence` (95%) for the CRITICAL, many times a tool's normal share."""
 
-    method = "Wilson lower bound ≥ threshold"
+    method = "Wilson lower bound ≥ threshold (99% warning, 95% critical)"
 
     name = "sandbox_runaway"
     title = "Sandbox runaway"
@@ -131,14 +132,15 @@ class ToolFamily(Family):
             judged = judged.with_columns(
                 (pl.col("timeouts") / pl.col("runs")).alias("value"), pl.col("runs").alias("volume"),
                 wilson_lower(pl.col("timeouts"), pl.col("runs"), box.confidence).alias("lower_bound"),
+                wilson_lower(pl.col("timeouts"), pl.col("runs"), box.critical_confidence).alias("critical_bound"),
             ).with_columns(
                 pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume"))).then(UNKNOWN)
-                .when((pl.col("lower_bound") >= pl.col("critical")) & (pl.col("timeouts") >= pl.col("min_timeouts"))).then(2)
+                .when((pl.col("critical_bound") >= pl.col("critical")) & (pl.col("timeouts") >= pl.col("min_timeouts"))).then(2)
                 .when((pl.col("lower_bound") >= pl.col("warning")) & (pl.col("timeouts") >= pl.col("min_timeouts"))).then(1)
                 .otherwise(0).alias("point_level"),
                 pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
                 .alias("threshold"),
-            )
+            ).drop("critical_bound")
             out[box_rule.name] = sustain(judged, KEYS, instants=instants, step=step,
                                          sustain_for=timedelta(minutes=box.sustain_min))
         return {name: frame.join(routes, on=KEYS, how="left").with_columns(pl.lit("").alias("team"))

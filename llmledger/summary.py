@@ -108,15 +108,14 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
     calls = int(t["calls"] or 0)  # type: ignore[arg-type]
     cost = Decimal(str(t["cost_usd"] or 0))
     infra = Decimal(str(t["infra_cost_usd"] or 0))
-    head = Table(box=None, expand=True, show_edge=False)
-    for column in ("calls", "total", "API", "self-hosted GPU", "cost / call", "cache hit ratio", "errors",
-                   "unpriced calls"):
-        head.add_column(column, justify="right")
-    head.add_row(
-        f"[b]{calls:,}[/b]",
-        f"[b]{money(cost + infra)}[/b]",
-        money(cost),
-        money(infra),
+    # two rows of four: eight money-wide columns do not fit an 80-column terminal without cutting digits
+    money_head, quality_head = (Table(box=None, expand=True, show_edge=False) for _ in range(2))
+    for table, columns in ((money_head, ("calls", "total", "API", "self-hosted GPU")),
+                           (quality_head, ("cost / call", "cache hit ratio", "errors", "unpriced calls"))):
+        for column in columns:
+            table.add_column(column, justify="right", no_wrap=True)
+    money_head.add_row(f"[b]{calls:,}[/b]", f"[b]{money(cost + infra)}[/b]", money(cost), money(infra))
+    quality_head.add_row(
         money((cost + infra) / calls if calls else 0),
         "–" if summary.cache_hit_ratio is None else f"[b]{summary.cache_hit_ratio:.1%}[/b]",
         f"{int(t['errors'] or 0):,}",  # type: ignore[arg-type]
@@ -155,4 +154,4 @@ def render_summary(summary: Summary, console: Console | None = None) -> None:
         tables.append(f"[cyan]self-hosted[/cyan] {names}: costed by GPU time, {money(infra)} of node-hours "
                       f"(in the total){note}")
     span = f"{summary.start:%Y-%m-%d %H:%M} → {summary.end:%Y-%m-%d %H:%M} UTC"
-    console.print(Panel(Group(head, latency, *tables), title=f"llmledger · cost attribution · {span}"))
+    console.print(Panel(Group(money_head, quality_head, latency, *tables), title=f"llmledger · cost attribution · {span}"))

@@ -21,6 +21,7 @@ import polars as pl
 from advisor import threshold as th
 from advisor.errors import AdvisorError
 from advisor.replay import TOKEN_COLUMNS, Replay
+from common.frames import json_rows
 from warehouse.client import Warehouse
 from warehouse.queries import advice as q
 from warehouse.queries.scope import Scope
@@ -143,8 +144,6 @@ class Advice:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe: money as exact decimal strings."""
-        from llmledger.service.reading import table
-
         return {
             "route": self.route, "routing_policy": self.policy, "source": self.source,
             "percentile": self.percentile,
@@ -157,8 +156,8 @@ class Advice:
             "current": self.current.as_dict() if self.current else None, "current_source": self.current_source,
             "bimodality": self.bimodality.as_dict(), "classifier_advice": self.classifier_advice,
             "healthy_band": list(th.HEALTHY_BAND), "warnings": list(self.warnings),
-            "curve": table(self.curve).model_dump(), "tasks": table(self.tasks).model_dump(),
-            "rejected": table(self.rejected).model_dump(),
+            "curve": json_rows(self.curve), "tasks": json_rows(self.tasks),
+            "rejected": json_rows(self.rejected),
         }
 
 

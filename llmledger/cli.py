@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from advisor.cli import routing_app
+from llmledger.routing_cli import routing_app
 from llmledger.alerts_cli import alerts_app, signals_app
 from llmledger.collectors_cli import collect, collectors_app, import_app
 from llmledger.dispatch import ApiOption, perform

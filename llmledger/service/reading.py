@@ -13,6 +13,7 @@ from typing import Annotated
 import polars as pl
 from fastapi import Depends, Request
 
+from common.frames import json_rows
 from llmledger.service.models import Table
 
 PAGE_HEADER = "x-llmledger-page"
@@ -21,24 +22,7 @@ _PAGE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 def table(frame: pl.DataFrame) -> Table:
     """A frame as JSON-safe rows: decimals as exact strings, datetimes as ISO 8601 UTC, NaN as null."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        col = pl.col(name)
-        if isinstance(dtype, pl.Decimal):
-            text = col.cast(pl.String)
-            exprs.append(pl.when(text.str.contains(r"\.")).then(text.str.strip_chars_end("0").str.strip_chars_end("."))
-                         .otherwise(text).alias(name))
-        elif isinstance(dtype, pl.Datetime):
-            exprs.append(col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").alias(name)
-                         if dtype.time_zone else col.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").alias(name))
-        elif dtype.is_float():
-            exprs.append(col.fill_nan(None).alias(name))
-        elif isinstance(dtype, pl.List) and dtype.inner is not None and dtype.inner.is_float():
-            exprs.append(col.list.eval(pl.element().fill_nan(None)).alias(name))
-        else:
-            exprs.append(col)
-    out = frame.select(exprs) if exprs else frame
-    return Table(columns=out.columns, rows=out.to_dicts())
+    return Table(**json_rows(frame))
 
 
 def value(enum: object | None) -> str | None:

@@ -78,7 +78,7 @@ class _Sinks:
         elif batch.output in (Output.PROVIDER_USAGE, Output.PROVIDER_COSTS):
             if self._buckets is None:
                 self._buckets = ProviderBucketWriter(self.wh, self.pipeline.catalog)
-            written = self._buckets.write(batch)
+            written = self._buckets.write(batch, project=report.project)
             report.written += written
         elif batch.output is Output.TOOL_RUNS:
             if self._tools is None:

@@ -285,3 +285,47 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after_seconds("Mon, 03 Nov 2025 10:00:30 GMT", now=now) == 30.0
     assert retry_after_seconds("Mon, 03 Nov 2025 09:00:00 GMT", now=now) == 0.0
     assert retry_after_seconds("soon", now=now) is None and retry_after_seconds(None) is None
+
+
+def test_two_projects_collecting_the_same_export_keep_their_own_bills(settings: Settings, wh: Warehouse,
+                                                                      api: ProviderServer) -> None:
+    """Two llmledger projects, each with its own OpenAI organisation, collect the same stream: the
+    second project's fetch of a bucket must not replace (hide, then delete) the first's bill."""
+    totals = "SELECT project, count(), sum(cost_usd) FROM provider_costs_live GROUP BY project ORDER BY project"
+    team_a = configured(settings, api, project="team-a")
+    team_b = configured(settings, api, project="team-b")
+    assert run_collector("openai", team_a, wh, since=NOV[1], until=UNTIL).ok
+    assert run_collector("openai", team_b, wh, since=NOV[1], until=UNTIL).ok
+    assert run_collector("openai", team_b, wh, since=NOV[1], until=UNTIL).ok  # team-b re-fetches its own
+    bill = Decimal("2.2978456789012345")
+    assert wh.query_rows(totals) == [("team-a", 7, bill), ("team-b", 7, bill)]
+    # team-b's re-fetch superseded (and garbage-collected) only team-b's first fetch
+    assert wh.query_rows("SELECT project, count() FROM provider_costs GROUP BY project ORDER BY project") == [
+        ("team-a", 7), ("team-b", 7)]
+
+
+def test_bills_fetched_before_the_manifest_had_a_project_stay_live(fresh_wh: Warehouse) -> None:
+    """Migration 0090 gives the fetch manifest a project: each older manifest row is copied to the
+    projects with rows in its stream, so every bucket keeps the fetch that was live for it, and
+    re-running the copy changes nothing."""
+    from warehouse.migrate import discover, migrate
+
+    older = [m for m in discover() if m.version < 90]
+    migrate(fresh_wh, older)
+    for fetch, at, amount in (("f1", "2025-11-02 01:00:00", "1.25"), ("f2", "2025-11-03 01:00:00", "2.5")):
+        fresh_wh.command(
+            "INSERT INTO provider_costs (project, provider, stream, fetch_id, fetched_at, bucket_width, bucket_start, "
+            "bucket_end, amount, currency, cost_usd) VALUES ('team-a', 'openai', 'openai:costs:1d', {f:String}, "
+            "{at:String}, '1d', '2025-11-01 00:00:00', '2025-11-02 00:00:00', {x:Decimal(38, 18)}, 'usd', "
+            "{x:Decimal(38, 18)})", {"f": fetch, "at": at, "x": Decimal(amount)})
+        fresh_wh.command(
+            "INSERT INTO provider_bucket_fetches (stream, bucket_start, bucket_end, fetch_id, fetched_at, rows) "
+            "VALUES ('openai:costs:1d', '2025-11-01 00:00:00', '2025-11-02 00:00:00', {f:String}, {at:String}, 1)",
+            {"f": fetch, "at": at})
+    migration = next(m for m in discover() if m.version == 90)
+    migrate(fresh_wh, [*older, migration])
+    live = "SELECT project, fetch_id, cost_usd FROM provider_costs_live"
+    assert fresh_wh.query_rows(live) == [("team-a", "f2", Decimal("2.5"))]
+    for statement in migration.statements():  # idempotent: a re-run adds copies of the same fetches only
+        fresh_wh.ddl(statement)
+    assert fresh_wh.query_rows(live) == [("team-a", "f2", Decimal("2.5"))]

@@ -43,6 +43,7 @@ class DemoResult:
     ground_truth_path: Path
     node_samples: int = 0
     incidents: int = 0
+    bill_rows: int = 0  # the providers' cost and usage export rows (reconciliation)
 
 
 def demo_window(days: int, today: date | None = None) -> tuple[datetime, datetime]:
@@ -67,6 +68,7 @@ def seed_demo(
     demo treats as the present (default: the wall clock), so tests can place it on any calendar day.
     `feed` shows the progress of each stage."""
     from llmledger.simulator import SimulationConfig, ground_truth, iter_days
+    from llmledger.simulator.bills import seed_provider_bills
 
     now = (now or datetime.now(UTC)).astimezone(UTC)
     start, end = demo_window(days, now.date())
@@ -92,6 +94,7 @@ def seed_demo(
             runs += tool_writer.write(day.tool_runs)
             self_hosted.append(self_hosted_calls(day.calls))
             advance_day(1)
+        bill_rows = seed_provider_bills(wh, pipeline.catalog, config.range_start, end)
     advance_nodes = feed.task("self-hosted node metrics (days)", days)
     samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed,
                          on_day=lambda: advance_nodes(1))
@@ -104,7 +107,7 @@ def seed_demo(
         advance_signals(1)
         if settled:
             log.info("demo: %d notifications of its simulated incidents recorded as handled, not sent", settled)
-    return DemoResult(start, end, written, duplicates, runs, truth_path, samples, incidents)
+    return DemoResult(start, end, written, duplicates, runs, truth_path, samples, incidents, bill_rows)
 
 
 SIGNAL_WARM_UP = timedelta(days=2)  # baselines need some history before the first evaluated instant

@@ -36,9 +36,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 # per page: its title, the Plotly charts and the tables it draws on the demo month
 PAGES = {"": ("Overview", 5, 0), "attribution": ("Attribution", 5, 1), "caching": ("Prompt caching", 2, 2),
          "latency": ("Latency", 4, 1), "routing": ("Reasoning & routing", 6, 3), "nodes": ("Self-hosted nodes", 7, 1),
-         "reconciliation": ("Reconciliation", 0, 0), "calls": ("Calls", 0, 1), "alerts": ("Alerts", 0, 1),
+         "reconciliation": ("Reconciliation", 0, 2), "calls": ("Calls", 0, 1), "alerts": ("Alerts", 0, 1),
          "health": ("Data health", 0, 0)}
-MONEY_PAGES = {"", "attribution", "caching", "routing", "nodes", "calls"}
+MONEY_PAGES = {"", "attribution", "caching", "routing", "nodes", "reconciliation", "calls"}
 # What the page has drawn, judged on the things the test asserts rather than on a quiet DOM: the
 # script run finished (Streamlit's script state, no running indicator or spinner), each Plotly chart has drawn its SVG (a drawn
 # chart holds several .main-svg layers, so charts are counted, not layers), the tables are in the page

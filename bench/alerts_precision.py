@@ -190,7 +190,8 @@ def report(r: dict, *, generator: str, seed_set: str, calls: int, days: int, war
     recall = sum(d.in_time for d in detections) / max(1, len(detections))
     per_day = r["unexplained_pages"] / max(r["project_days"], 1)
     role = {"tune": " — the set rule changes were checked against while tuning",
-            "held-out": " — no threshold was chosen on it"}.get(seed_set, "")
+            "held-out": " — no threshold was chosen on it",
+            "fresh": " — new seeds and distributions, first run on the round's final rules"}.get(seed_set, "")
     lines = [f"`{generator}`, {seed_set} seeds{role}: {r['projects']} projects ({r['quiet_projects']} quiet), "
              f"{calls:,} calls, {days} days each; signals evaluated minute by minute over the last {days - warmup} "
              f"days after a {warmup}-day warm-up (the generator's whole evaluation {seconds:.0f} s; `uptime` load "

@@ -21,8 +21,9 @@ signals, the latency tail, a spend spike and a budget whose month-end forecast c
 plus a day-long spend level shift, each with the signal and scope that should fire, the severity
 it must reach and when the injected condition crosses the documented threshold (computed from the
 injected shares, not from the rules) and is observable: the scope has had the calls its windowed
-statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Two seed sets: "tune" (what rule changes were checked
-against) and "held-out" (heavier tails, more bursts and misses; no threshold was chosen on it).
+statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Three seed sets: "tune" (what rule changes were checked
+against), "held-out" (heavier tails, more bursts and misses; no threshold was chosen on it) and
+"fresh" (its own distributions, added once the rules of a round were final and run only then).
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ class Noise:
 TUNE = Noise()
 HELD = Noise(df=2.2, scale=0.35, bursts_per_day=0.6, shift_max=2.2, miss_scale=1.6, tail_share=0.002,
              flaky_per_day=1.0, volume=(0.4, 1.4))
+FRESH = Noise(df=2.6, scale=0.3, bursts_per_day=0.45, shift_max=2.5, miss_scale=1.3, tail_share=0.0015,
+              flaky_per_day=0.7, volume=(0.45, 1.3))
 
 
 # ---- quiet traffic ---------------------------------------------------------------------------------
@@ -800,6 +803,12 @@ PLANS = (
     Plan("at-held-i1", "held-out", 103, replace(HELD, volume=(1.0, 1.5)), TEN + ("budget_forecast",)),
     Plan("at-held-i2", "held-out", 104, replace(HELD, volume=(1.0, 1.5)), ("prefix_broken_openai",
                                                                          "cache_breakpoint_dropped_sonnet") + TEN[2:]
+         + ("spend_level_shift",)),
+    Plan("at-fresh-q1", "fresh", 201, FRESH),
+    Plan("at-fresh-q2", "fresh", 202, replace(FRESH, df=2.0), new_route_day=8.0),
+    Plan("at-fresh-i1", "fresh", 203, replace(FRESH, volume=(1.0, 1.5)), TEN + ("budget_forecast",)),
+    Plan("at-fresh-i2", "fresh", 204, replace(FRESH, volume=(0.9, 1.4)), ("prefix_broken_openai",
+                                                                        "cache_breakpoint_dropped_sonnet") + TEN[2:]
          + ("spend_level_shift",)),
 )
 

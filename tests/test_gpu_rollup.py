@@ -1,6 +1,7 @@
-"""The nodes page's GPU chart read from the five-minute GPU rollup (`gpu_samples_5m`) for whole
-buckets and raw samples for the partial ones at a range's edges: the same rows as the raw samples
-alone (means up to float rounding), and the plan reads the rollup, not every sample."""
+"""The nodes page's GPU chart read from the GPU rollups (`gpu_samples_hourly` for whole hours,
+`gpu_samples_5m` for the other whole five-minute buckets) and raw samples for the partial buckets
+at a range's edges: the same rows as the raw samples alone (means up to float rounding), and the
+plan reads the rollups, not every sample."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _raw(wh: Warehouse, *args, **kwargs) -> pl.DataFrame:
 
 
 def test_gpu_chart_from_the_rollup_equals_raw_samples(samples: Warehouse) -> None:
-    for step_s in (300, 3600):
+    for step_s in (300, 1800, 3600, 7200):
         for span in (RAGGED, (T0, T0 + timedelta(hours=3))):
             _same(samples, step_s, span)
 
@@ -77,10 +78,19 @@ def test_gpu_chart_reads_the_rollup_and_only_the_edges_raw(samples: Warehouse) -
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(samples, "query_df", spy)
+        nodes.gpu_utilisation(samples, ALL, *RAGGED, step_s=1800)  # a step of half hours: no hourly tier
         nodes.gpu_utilisation(samples, ALL, *RAGGED, step_s=3600)
+    assert "gpu_samples_5m" in captured[0][0] and "gpu_samples_hourly" not in captured[0][0]
     sql, params = captured[-1]
     plan = "\n".join(r[0] for r in samples.query_rows("EXPLAIN indexes = 1 " + sql, params))
-    assert "llmledger.gpu_samples_5m" in plan or "gpu_samples_5m" in plan
+    assert "gpu_samples_5m)" in plan and "gpu_samples_hourly)" in plan  # ReadFromMergeTree (db.table)
+    assert (params["hour_first"], params["hour_last"]) == (T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    # the hour's samples come from the hourly tier alone, the other whole buckets from the 5-minute one
+    tiers = samples.query_rows(
+        "SELECT (SELECT sum(samples) FROM gpu_samples_hourly WHERE hour = {h:DateTime64(3, 'UTC')}), "
+        "(SELECT count() FROM gpu_samples_5m WHERE bucket >= {h:DateTime64(3, 'UTC')} "
+        "AND bucket < {h:DateTime64(3, 'UTC')} + INTERVAL 1 HOUR)", {"h": T0 + timedelta(hours=1)})[0]
+    assert tiers == (3 * 180, 3 * 12)
     # the raw samples read: the two partial buckets (2:29 + 2:10 of scrapes), not the range's 2h45m
     raw = samples.query_rows(
         "SELECT count() FROM gpu_samples WHERE ts >= {a:DateTime64(3, 'UTC')} AND ts < {b:DateTime64(3, 'UTC')} "

@@ -70,6 +70,7 @@ ROLLUPS: tuple[Rollup, ...] = (
     Rollup("calls_unpriced_hourly", "calls_unpriced_hourly_mv", "calls", "calls",
            ("sum(input_tokens + output_tokens)", "sum(input_tokens) + sum(output_tokens)"), raw_where="unpriced"),
     Rollup("gpu_samples_5m", "gpu_samples_5m_mv", "gpu_samples", "samples", None, raw="gpu_samples"),
+    Rollup("gpu_samples_hourly", "gpu_samples_hourly_mv", "gpu_samples_5m", "samples", None, raw="gpu_samples"),
 )
 _SCRATCH = "_rebuild_{table}"
 

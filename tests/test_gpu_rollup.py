@@ -100,3 +100,16 @@ def test_gpu_chart_reads_the_rollup_and_only_the_edges_raw(samples: Warehouse) -
                                                                                                        minutes=50)
     assert 0 < raw < 3 * 15
     assert nodes.gpu_utilisation(samples, ALL, *RAGGED, step_s=60).equals(_raw(samples, ALL, *RAGGED, step_s=60))
+
+
+def test_the_migrations_back_fill_samples_stored_before_them(samples: Warehouse) -> None:
+    from warehouse.migrate import discover
+
+    tiers = ("gpu_samples_5m", "gpu_samples_hourly")
+    before = {t: samples.query_rows(f"SELECT * FROM {t} FINAL ORDER BY ALL") for t in tiers}
+    for table in tiers:
+        samples.command(f"TRUNCATE TABLE {table}")
+    for m in (m for m in discover() if m.version in (87, 88)):
+        for statement in (s for s in m.statements() if "INSERT INTO" in s):
+            samples.command(statement)
+    assert {t: samples.query_rows(f"SELECT * FROM {t} FINAL ORDER BY ALL") for t in tiers} == before

@@ -45,6 +45,20 @@ def test_sums_from_rollups_equal_raw_calls(loaded: Warehouse, raw_only, start, e
         raw_only(attribution.totals, loaded, ALL, start, end, filters))
 
 
+def test_chosen_measures_are_the_full_breakdowns_columns(loaded: Warehouse, raw_only) -> None:
+    start, end = RANGES[0]
+    full = attribution.usage_by_capped(loaded, ALL, "user_id", start, end, limit=5)
+    spend = attribution.usage_by_capped(loaded, ALL, "user_id", start, end, limit=5, measures=["cost_usd"])
+    assert spend.columns == ["key", "calls", "cost_usd", "keys"]
+    assert spend.equals(full.select(spend.columns))
+    assert spend.equals(raw_only(attribution.usage_by_capped, loaded, ALL, "user_id", start, end, limit=5,
+                                 measures=["cost_usd"]))
+    errors = attribution.usage_by(loaded, ALL, "team", start, end, measures=["errors", "output_tokens"])
+    assert errors.columns == ["key", "calls", "cost_usd", "output_tokens", "errors"]
+    with pytest.raises(ValueError, match="unknown measure"):
+        attribution.usage_by(loaded, ALL, "team", start, end, measures=["spend"])
+
+
 def _close(planned: pl.DataFrame, raw: pl.DataFrame, columns: list[str], rel: float) -> None:
     assert planned.height == raw.height
     for column in columns:

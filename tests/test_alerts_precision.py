@@ -13,6 +13,7 @@ import polars as pl
 
 from alerts.evaluate import evaluate_signals
 from alerts.model import WARNING_CRITICAL, EventKind
+from alerts.rules.base import UNKNOWN
 from alerts.rules.stats import samples_for_quantile, wilson_lower_value
 from alerts.state import Observation, Policy, acknowledge, advance
 from ingest.pipeline import Pipeline
@@ -450,25 +451,25 @@ def test_cache_hit_collapse_measures_the_products_one_hit_ratio(wh: Warehouse, s
     assert "context cache" in first["next_step"] and "cache_control" not in first["next_step"]
 
 
+def _level_at_end(points: list[int]) -> int:
+    """The sustained level at the last of ten one-minute points (a 5-minute sustain period)."""
+    from alerts.rules.base import sustain
+
+    instants = [T0 + timedelta(minutes=m) for m in range(len(points))]
+    frame = pl.DataFrame({"route": ["r"] * len(points), "at": instants, "point_level": points},
+                         schema={"route": pl.String, "at": pl.Datetime("ms", "UTC"), "point_level": pl.Int32})
+    out = sustain(frame, ["route"], instants=instants[-1:], step=timedelta(minutes=1), sustain_for=timedelta(minutes=5))
+    return int(out["level"][0])
+
+
 def test_two_judged_minutes_amid_thin_ones_are_no_sustained_condition() -> None:
     """Class 1 at night: a 5-minute sustain whose points are mostly too thin to judge (UNKNOWN) does
     not fire on the two it could judge; judged throughout (or mostly), the same breach fires."""
-    from alerts.rules.base import UNKNOWN, sustain
-
-    instants = [T0 + timedelta(minutes=m) for m in range(10)]
-
-    def level_at_end(points: list[int]) -> int:
-        frame = pl.DataFrame({"route": ["r"] * 10, "at": instants, "point_level": points},
-                             schema={"route": pl.String, "at": pl.Datetime("ms", "UTC"), "point_level": pl.Int32})
-        out = sustain(frame, ["route"], instants=instants[-1:], step=timedelta(minutes=1),
-                      sustain_for=timedelta(minutes=5))
-        return int(out["level"][0])
-
     u = UNKNOWN
-    assert level_at_end([0, 0, 0, 0, u, u, u, u, 1, 1]) == 0  # 2 of 6 points judged: thin night minutes
-    assert level_at_end([0, 0, 0, 0, 1, u, 1, u, 1, 1]) == 1  # 4 of 6 judged, all breaching
-    assert level_at_end([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]) == 1
-    assert level_at_end([0, 0, 0, 0, 1, 1, 0, 1, 1, 1]) == 0  # a clear point breaks it
+    assert _level_at_end([0, 0, 0, 0, u, u, u, u, 1, 1]) == 0  # 2 of 6 points judged: thin night minutes
+    assert _level_at_end([0, 0, 0, 0, 1, u, 1, u, 1, 1]) == 1  # 4 of 6 judged, all breaching
+    assert _level_at_end([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]) == 1
+    assert _level_at_end([0, 0, 0, 0, 1, 1, 0, 1, 1, 1]) == 0  # a clear point breaks it
 
 
 def test_a_breach_is_sustained_from_its_first_breaching_point() -> None:
@@ -476,23 +477,12 @@ def test_a_breach_is_sustained_from_its_first_breaching_point() -> None:
     timeouts first judged after a stretch of thin minutes (UNKNOWN) is no sustained condition
     until it has held the whole period since it was first seen; a rollout seen at WARNING for the
     period is CRITICAL as soon as its current point is, without a second sustain period."""
-    from alerts.rules.base import UNKNOWN, sustain
-
-    instants = [T0 + timedelta(minutes=m) for m in range(10)]
-
-    def level_at_end(points: list[int]) -> int:
-        frame = pl.DataFrame({"route": ["r"] * 10, "at": instants, "point_level": points},
-                             schema={"route": pl.String, "at": pl.Datetime("ms", "UTC"), "point_level": pl.Int32})
-        out = sustain(frame, ["route"], instants=instants[-1:], step=timedelta(minutes=1),
-                      sustain_for=timedelta(minutes=5))
-        return int(out["level"][0])
-
     u = UNKNOWN
-    assert level_at_end([u, u, u, u, u, u, 1, 1, 1, 1]) == 0  # judged 4 minutes of a 5-minute period
-    assert level_at_end([u, u, u, u, 1, 1, 1, 1, 1, 1]) == 1  # held since its first breaching point
-    assert level_at_end([0, 0, 0, 1, 1, 1, 1, 2, 2, 2]) == 2  # sustained since minute 3, critical now
-    assert level_at_end([0, 0, 0, 0, 0, 1, 1, 1, 2, 2]) == 0  # 4 minutes: not yet sustained at any level
-    assert level_at_end([0, 1, 1, 2, 2, 2, 2, 2, 1, 1]) == 1  # its current level, not the worst it reached
+    assert _level_at_end([u, u, u, u, u, u, 1, 1, 1, 1]) == 0  # judged 4 minutes of a 5-minute period
+    assert _level_at_end([u, u, u, u, 1, 1, 1, 1, 1, 1]) == 1  # held since its first breaching point
+    assert _level_at_end([0, 0, 0, 1, 1, 1, 1, 2, 2, 2]) == 2  # sustained since minute 3, critical now
+    assert _level_at_end([0, 0, 0, 0, 0, 1, 1, 1, 2, 2]) == 0  # 4 minutes: not yet sustained at any level
+    assert _level_at_end([0, 1, 1, 2, 2, 2, 2, 2, 1, 1]) == 1  # its current level, not the worst it reached
 
 
 def test_a_users_long_conversation_is_no_spike_a_runaway_user_is(wh: Warehouse, settings: Settings) -> None:

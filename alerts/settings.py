@@ -194,8 +194,9 @@ class LatencyRule(SignalRule):
     long_normal_change: float = Field(
         2.0, gt=1, description="p99 must also reach this × the scope's own normal p99 (a scope whose normal p99 is "
                                "already long alerts on change, not on level).")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound on the "
-                              "share of calls slower than the p99 threshold (it must clear 1%).")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the exact binomial test on "
+                              "the share of calls slower than the p99 threshold (it must clear 1%); a thin hour's two "
+                              "looks (its own calls, the widened window) are each made at half the error rate.")
     exceedance_levels_ms: list[int] = Field(
         default_factory=lambda: [int(round(30_000 * 1.15 ** i, -3)) for i in range(25)],
         description="Latencies at which slow calls are counted, ~15% apart from 30 s to ~8 min (the largest at "

@@ -36,6 +36,7 @@ TODAYS = [  # in the past: ingest refuses calls from the future of the wall cloc
     datetime(2024, 2, 29, 12, 0, tzinfo=UTC),
     datetime(2026, 1, 1, 8, 0, tzinfo=UTC),
 ]
+pytestmark = pytest.mark.spread  # each date seeds its own database: parallel workers may split them
 STALE_MIN_REQUESTS, STALE_RATE = 20, 0.7  # the routing page's warning: an hour of >= 20 requests at >= 70%
 
 

@@ -246,6 +246,11 @@ class SpendSpikeRule(SignalRule):
                                "warn (critical: twice it): that excursion is itself a rough estimate, and new hours "
                                "exceed it by chance.")
     sustained_hours: int = Field(6, ge=2, description="Whole hours the sustained-shift test sums.")
+    min_excess_hours: float = Field(
+        1.0, ge=0, description="Least extra money (over the baseline) a window must add to fire, in the scope's "
+                               "usual hours of spend (its mean hourly spend over `baseline_days`); the sustained "
+                               "test needs it for each of its hours. A cheap route's night-time doubling is a "
+                               "fraction of one usual hour and never pages; a runaway is many.")
     sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
                                                          "(besides the scope's own variability) to warn.")
 

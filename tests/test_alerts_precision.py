@@ -681,3 +681,32 @@ def test_the_cause_names_a_rollout_that_began_before_a_lull(wh: Warehouse, setti
     first = fired.row(0, named=True)
     assert "anthropic-python/0.52.0" in first["cause"] and "06:" in first["cause"], first["cause"]
     assert "model_raw" not in first["cause"], first["cause"]  # what did not change is not named
+
+
+def test_spend_needs_an_hour_of_the_scopes_usual_money_to_page(wh: Warehouse, settings: Settings) -> None:
+    """Class 9 / warm-up: a route busy by day and nearly idle at night is not paged when a night hour
+    jumps to 10× its night baseline but adds less money than one of its usual hours (over the $10
+    floor, yet a fraction of a daytime hour); a route four days old is judged against its usual hour,
+    not a thin same-hour median, so its quiet hour at 10× that median is no critical; an agent loop
+    at night (many usual hours of money) still pages critical."""
+    rng = np.random.default_rng(11)
+    days = 9
+    hour_of_day = np.arange(days * 24) % 24
+    shape = np.where((hour_of_day >= 8) & (hour_of_day < 20), 100, 4)  # ~$31 an hour by day, ~$1.3 at night
+    diurnal = (shape * np.exp(0.1 * rng.standard_normal(days * 24))).round().astype(np.int64)
+    last = (days - 1) * 24
+    diurnal[last + 2: last + 4] = 45  # 02-04: ~$14 an hour, 11× the night's baseline, < one usual hour (~$16) more
+    looping = diurnal.copy()
+    looping[last + 2: last + 4] = 300  # an agent loop at night: ~$95 an hour
+    young = np.zeros(days * 24, dtype=np.int64)
+    young[last - 4 * 24:] = shape[last - 4 * 24:]  # launched four days ago, same day/night shape
+    young[last + 3: last + 5] = 45  # 11× its thin same-hour median, under its usual hour
+    _ingest(wh, settings, _hourly_calls(diurnal, start=T0, route="quiet-nights", seed=21),
+            _hourly_calls(looping, start=T0, route="looping", seed=22),
+            _hourly_calls(young, start=T0, route="young", seed=23))
+    evaluate_signals(wh, settings, since=T0 + timedelta(days=days - 1), at=T0 + timedelta(days=days - 1, hours=6))
+    pages = _opened(wh, "spend_spike")
+    routes = {(dict(s).get("route"), state) for s, state in zip(pages["scope"].to_list(), pages["to_state"].to_list(),
+                                                                strict=True)}
+    assert ("looping", "critical") in routes, routes
+    assert not any(route in ("quiet-nights", "young") for route, _ in routes), routes

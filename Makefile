@@ -21,8 +21,12 @@ demo: install
 summary: install
 	$(VENV)/bin/llmledger demo
 
+# Two xdist workers: the suite waits on services, browsers and subprocesses, which one process
+# leaves idle (tests/conftest.py says how tests are grouped); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 bench: install
 	$(PY) -m bench.ingest

@@ -194,8 +194,9 @@ class LatencyRule(SignalRule):
     long_normal_change: float = Field(
         2.0, gt=1, description="p99 must also reach this × the scope's own normal p99 (a scope whose normal p99 is "
                                "already long alerts on change, not on level).")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound on the "
-                              "share of calls slower than the p99 threshold (it must clear 1%).")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence of the exact binomial test on "
+                              "the share of calls slower than the p99 threshold (it must clear 1%); a thin hour's two "
+                              "looks (its own calls, the widened window) are each made at half the error rate.")
     exceedance_levels_ms: list[int] = Field(
         default_factory=lambda: [int(round(30_000 * 1.15 ** i, -3)) for i in range(25)],
         description="Latencies at which slow calls are counted, ~15% apart from 30 s to ~8 min (the largest at "
@@ -245,6 +246,11 @@ class SpendSpikeRule(SignalRule):
                                "warn (critical: twice it): that excursion is itself a rough estimate, and new hours "
                                "exceed it by chance.")
     sustained_hours: int = Field(6, ge=2, description="Whole hours the sustained-shift test sums.")
+    min_excess_hours: float = Field(
+        1.0, ge=0, description="Least extra money (over the baseline) a window must add to fire, in the scope's "
+                               "usual hours of spend (its mean hourly spend over `baseline_days`); the sustained "
+                               "test needs it for each of its hours. A cheap route's night-time doubling is a "
+                               "fraction of one usual hour and never pages; a runaway is many.")
     sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
                                                          "(besides the scope's own variability) to warn.")
 

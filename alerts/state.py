@@ -1,8 +1,8 @@
 """The alert lifecycle per (signal, scope): OK → WARNING → CRITICAL → RESOLVED, as a pure function.
 
 `advance(incident, observation)` returns the incident after one evaluation instant and the
-transition it made, if any. It escalates when a higher level has held for the whole sustain
-period, downgrades when no point of the period reached the current level any more, resolves when
+transition it made, if any. It opens or escalates at the observation's level (a breach sustained
+since its first breaching point, at its current level: `alerts.rules.base.sustain`), downgrades when no point of the period reached the current level any more, resolves when
 no point breached for the policy's quiet period (hysteresis: a short lull neither resolves nor
 re-opens an incident), holds otherwise (including when the window could not be judged), and
 re-notifies a standing CRITICAL with a back-off (1 h, 4 h, 12 h, then daily by default) unless
@@ -23,7 +23,7 @@ class Observation:
     """One rule's judgement of one scope at one instant."""
 
     at: datetime
-    level: int  # held for the whole sustain period
+    level: int  # the current level of a breach sustained for the whole sustain period
     peak: int  # highest at any point of it; -1: could not be judged
     value: float | None
     threshold: float | None

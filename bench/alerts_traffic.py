@@ -618,16 +618,53 @@ def runaway_agent(p: Project, route: str, start: datetime) -> Incident:
 
 
 def level_shift(p: Project, route: str, start: datetime) -> Incident:
-    """A route's spend steps to ×3.5 for ten hours (a batch backfill sent through it)."""
-    end = start + timedelta(hours=10)
-    live = p.calls.filter((pl.col("route") == route) & _live(start, end) & (pl.col("tool_name") == ""))
-    extra = live.sample(fraction=2.5, with_replacement=True, seed=int(p.rng.integers(1 << 30))).with_columns(
-        (pl.col("ts_ms") + pl.int_range(pl.len()) % 1_777).alias("ts_ms"), pl.lit("").alias("session_id"))
+    """A batch backfill sent through one route for ten hours: the route's priced spend steps to
+    ×3.5 of what each hour (the part of it inside the incident) would have cost. The backfill's
+    calls are copies of the route's live calls of that hour (same prompts, no session) behind a
+    prompt cache of their own — so they read their prefix from the cache like the route's calls do
+    and do not warm or cool the route's own caches — added, in a random order, until their priced
+    spend (list prices, `priced(cached(...))`) reaches 2.5× the hour's. `crosses_at` is the first
+    hour boundary at which the documented measure holds for the injected money: the six whole hours
+    before it cost ≥ 2× what they would have cost without the backfill."""
+    end, step = start + timedelta(hours=10), 3.5
+    scope = (pl.col("route") == route) & (pl.col("tool_name") == "")
+    lo_ms = _ms(start) - (_ms(start) % HOUR_MS) - 6 * HOUR_MS  # the six hours before, for the measure
+    hi_ms = _ms(end) + 6 * HOUR_MS
+
+    def hourly(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.group_by((pl.col("ts_ms") // HOUR_MS * HOUR_MS).alias("hour")).agg(pl.col("cost").sum())
+
+    route_calls = priced(cached(p.calls.filter(pl.col("route") == route)))
+    normal = hourly(route_calls.filter((pl.col("ts_ms") >= lo_ms) & (pl.col("ts_ms") < hi_ms)))
+    live = route_calls.filter(scope & _live(start, end))
+    need = hourly(live).with_columns(((step - 1) * pl.col("cost")).alias("need")).drop("cost")
+    # a pool of copies, each priced as the backfill will pay (its own cache is warm: it sends a call
+    # every few seconds); the first copies of each hour in a random order until the need is met
+    pool = live.sample(fraction=8.0, with_replacement=True, shuffle=True, seed=int(p.rng.integers(1 << 30)))
+    pool = pool.drop("cache_read_tokens", "cache_write_tokens", "cost", "p_in", "p_read", "p_write", "p_out") \
+        .with_columns((pl.col("ts_ms") + pl.int_range(pl.len()) % 1_777).clip(upper_bound=_ms(end) - 1).alias("ts_ms"),
+                      pl.lit("").alias("session_id"), pl.lit(f"{route}#backfill").alias("prefix_key"))
+    warm = priced(pool.with_columns(
+        pl.when(pl.col("cache_mode") == "explicit").then(pl.min_horizontal("prefix_tokens", "input_tokens"))
+        .otherwise(0).cast(pl.Int64).alias("cache_read_tokens"), pl.lit(0, pl.Int64).alias("cache_write_tokens")))
+    warm = warm.with_columns((pl.col("ts_ms") // HOUR_MS * HOUR_MS).alias("hour")).join(need, on="hour").with_columns(
+        (pl.col("cost").cum_sum().over("hour") - pl.col("cost")).alias("before"))
+    covered = warm.group_by("hour").agg(pl.col("cost").sum(), pl.col("need").first())
+    assert (covered["cost"] >= covered["need"]).all(), "the pool of backfill copies is too small"
+    extra = warm.filter(pl.col("before") < pl.col("need")).select(pool.columns)
     p.calls = pl.concat([p.calls, _fresh(p, extra)], how="diagonal_relaxed")
-    # the documented measure of a sustained shift: six whole hours at ≥ 2× their baseline, reached
-    # once 6 × 2 = 2.4 h × 3.5 + 3.6 h × 1
-    return Incident("spend_level_shift", "spend_spike", {"route": route}, start, end, "warning",
-                    start + timedelta(hours=2.4), also=("spend_spike",))
+    # the measure on what was injected: whole hours, spend with the backfill (its cache as it
+    # will be written and read) against the same hours without it
+    shifted = hourly(priced(cached(p.calls.filter((pl.col("route") == route) & (pl.col("ts_ms") >= lo_ms)
+                                                  & (pl.col("ts_ms") < hi_ms)))))
+    hours = pl.DataFrame({"hour": np.arange(lo_ms, hi_ms, HOUR_MS, dtype=np.int64)})
+    series = hours.join(normal, on="hour", how="left").join(shifted.rename({"cost": "with"}), on="hour", how="left") \
+        .fill_null(0.0).sort("hour").with_columns(pl.col("cost").rolling_sum(6).alias("b6"),
+                                                  pl.col("with").rolling_sum(6).alias("s6"))
+    crossed = series.filter((pl.col("hour") + HOUR_MS > _ms(start)) & (pl.col("s6") >= 2 * pl.col("b6")))
+    crosses = _at(crossed["hour"][0] + HOUR_MS) if crossed.height else end
+    return Incident("spend_level_shift", "spend_spike", {"route": route}, start, end, "warning", crosses,
+                    also=("spend_spike",))
 
 
 def budget_growth(p: Project, team: str, start: datetime, end: datetime) -> Incident:

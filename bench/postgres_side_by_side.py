@@ -11,7 +11,7 @@ llmledger's read API, over the same calls, interleaved. Not part of CI.
 3. The seven questions, each asked of both alternately, `--repeat` times after a warm-up; p50 /
    p95 of both and the ratio. Each answer pair is checked to agree (totals, top users).
 
-Usage: python -m bench.postgres_side_by_side [--calls 10000000] [--repeat 10] [--keep]
+Usage: python -m bench.postgres_side_by_side [--calls 10000000] [--repeat 10] [--keep] [--only QUESTION ...] [--section NAME]
 (needs the `bench` extra: pip install -e '.[bench]')
 """
 
@@ -195,7 +195,7 @@ _RANGE = '"startTime" >= %(start)s AND "startTime" < %(end)s'
 QUESTIONS = (
     Question("spend per user, 30 days", 30,
              f"SELECT end_user, sum(spend) AS spend FROM {TABLE} WHERE {_RANGE} GROUP BY end_user ORDER BY spend DESC",
-             "/v1/usage", (("dimension", "user_id"), ("limit", "100000"))),
+             "/v1/usage", (("dimension", "user_id"), ("limit", "100000"), ("measure", "cost_usd"))),
     Question("spend per model per day, 30 days", 30,
              f"SELECT date_trunc('day', \"startTime\") AS day, model, sum(spend) FROM {TABLE} WHERE {_RANGE} "
              "GROUP BY day, model ORDER BY day, model",
@@ -203,7 +203,7 @@ QUESTIONS = (
     Question("spend per team, last 7 days", 7,
              f"SELECT metadata->>'user_api_key_team_alias' AS team, sum(spend) AS spend FROM {TABLE} WHERE {_RANGE} "
              "GROUP BY team ORDER BY spend DESC",
-             "/v1/usage", (("dimension", "team"),)),
+             "/v1/usage", (("dimension", "team"), ("measure", "cost_usd"))),
     Question("p99 latency per model, 30 days", 30,
              "SELECT model, percentile_cont(0.99) WITHIN GROUP (ORDER BY request_duration_ms) FROM "
              f"{TABLE} WHERE {_RANGE} AND status = 'success' GROUP BY model ORDER BY model",
@@ -211,7 +211,7 @@ QUESTIONS = (
     Question("spend per route within one team, 30 days", 30,
              f"SELECT {_ROUTE} AS route, sum(spend) AS spend FROM {TABLE} WHERE {_RANGE} "
              f"AND metadata->>'user_api_key_team_alias' = '{TEAM}' GROUP BY route ORDER BY spend DESC",
-             "/v1/usage", (("dimension", "route"), ("filter", f"team:{TEAM}"))),
+             "/v1/usage", (("dimension", "route"), ("filter", f"team:{TEAM}"), ("measure", "cost_usd"))),
     Question("top 20 users, last 24 hours", 1,
              f"SELECT end_user, sum(spend) AS spend FROM {TABLE} WHERE {_RANGE} GROUP BY end_user "
              "ORDER BY spend DESC LIMIT 20",
@@ -271,7 +271,7 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[max(0, int(round(q * len(ordered))) - 1)]
 
 
-def run(calls: int, repeat: int) -> dict[str, Any]:
+def run(calls: int, repeat: int, questions: tuple[Question, ...] = QUESTIONS) -> dict[str, Any]:
     import httpx
 
     from bench.growth import LoadSampler, store_of
@@ -293,7 +293,7 @@ def run(calls: int, repeat: int) -> dict[str, Any]:
     except BaseException:
         pg.stop()
         raise
-    timings: dict[str, dict[str, list[float]]] = {q.name: {"pg": [], "llmledger": []} for q in QUESTIONS}
+    timings: dict[str, dict[str, list[float]]] = {q.name: {"pg": [], "llmledger": []} for q in questions}
     agree: dict[str, bool] = {}
     try:
         with pg.connect() as conn, httpx.Client(base_url=url, timeout=600) as http, LoadSampler() as load_avg:
@@ -316,10 +316,10 @@ def run(calls: int, repeat: int) -> dict[str, Any]:
                 answer = fn(q)
                 return (time.perf_counter() - at) * 1000, answer
 
-            for q in QUESTIONS:  # warm-up, and the answers compared
+            for q in questions:  # warm-up, and the answers compared
                 agree[q.name] = _agree(q, timed(ask_pg, q)[1], timed(ask_api, q)[1])
             for i in range(repeat):
-                for q in QUESTIONS:
+                for q in questions:
                     order = (("pg", ask_pg), ("llmledger", ask_api)) if i % 2 == 0 else (("llmledger", ask_api), ("pg", ask_pg))
                     for side, fn in order:
                         timings[q.name][side].append(timed(fn, q)[0])
@@ -348,8 +348,9 @@ them — `"LiteLLM_SpendLogs"`, route and feature as `request_tags`, team and ca
 jsonb, LiteLLM's indexes (`startTime`, (`startTime`, `request_id`), `end_user`, `session_id`),
 `shared_buffers` 4 GB, `work_mem` 256 MB, 2 parallel workers per gather, {result['pg_bytes'] / 2**30:.1f} GiB
 with indexes — against llmledger's read API over HTTP (`llmledger up`, embedded chDB, its own process), same
-machine, same calls. Each question asked of both alternately {repeat} times after a warm-up (ranges end at the
-last call). Machine load during the run: mean {result['load']['mean']}, max {result['load']['max']}.
+machine, same calls; the spend questions ask `/v1/usage` for spend alone (`measure=cost_usd`: key, calls,
+spend), as PostgreSQL is asked for it. Each question asked of both alternately {repeat} times after a warm-up
+(ranges end at the last call). Machine load during the run: mean {result['load']['mean']}, max {result['load']['max']}.
 
 | question | PostgreSQL p50 / p95 ms | llmledger p50 / p95 ms | ratio (p50) | same answer |
 | --- | ---: | ---: | ---: | :---: |
@@ -359,19 +360,28 @@ last call). Machine load during the run: mean {result['load']['mean']}, max {res
 """
 
 
+SECTION = "PostgreSQL (LiteLLM spend logs) side by side"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=10_000_000, help="the growth store to use")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL cluster for another run")
+    parser.add_argument("--only", action="append", default=[], metavar="QUESTION",
+                        help="ask only this question (repeatable; a name from the table)")
+    parser.add_argument("--section", default=SECTION, help="the BENCHMARKS.md section to (re)write")
     args = parser.parse_args()
-    result = run(args.calls, args.repeat)
+    unknown = set(args.only) - {q.name for q in QUESTIONS}
+    if unknown:
+        parser.error(f"unknown question(s) {sorted(unknown)}: choose among {[q.name for q in QUESTIONS]}")
+    result = run(args.calls, args.repeat, tuple(q for q in QUESTIONS if not args.only or q.name in args.only))
     print(json.dumps(result, indent=1))
     if not args.keep:
         shutil.rmtree(PG_DIR, ignore_errors=True)
     body = report(result, args.repeat)
     print(body)
-    record("PostgreSQL (LiteLLM spend logs) side by side", body)
+    record(args.section, body)
 
 
 if __name__ == "__main__":

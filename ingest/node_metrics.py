@@ -16,6 +16,7 @@ from ingest.collected import Output
 from ingest.settings import GpuPrice
 from ingest.writer import conform_to
 from warehouse.client import ARROW_RELATION, Warehouse
+from warehouse.rollups import ROLLUPS
 
 # natural key of a sample row, after (project, node) and before ts
 _SERIES: dict[Output, tuple[str, ...]] = {
@@ -23,6 +24,8 @@ _SERIES: dict[Output, tuple[str, ...]] = {
     Output.INFERENCE_SAMPLES: ("model", "engine"),
     Output.INFERENCE_HISTOGRAMS: ("model", "engine", "metric", "le"),
 }
+# tables feeding a rollup's materialized view: the engine's written-rows count includes the view's rows
+_VIEWED = frozenset(r.source for r in ROLLUPS)
 
 
 class SampleWriter:
@@ -50,10 +53,19 @@ class SampleWriter:
         if frame.height == 0:
             return 0
         batch = conform_to(frame, self.columns[output])
-        return self.wh.written_rows_over_arrow(
-            self.sql[output], batch, {"lo": batch["ts"].min(), "hi": batch["ts"].max()},
-            structure=self.columns[output], tag=f"collect:{output.value}", idempotent=True,
-        )
+        span = {"lo": batch["ts"].min(), "hi": batch["ts"].max()}
+        if output.value not in _VIEWED:
+            return self.wh.written_rows_over_arrow(self.sql[output], batch, span, structure=self.columns[output],
+                                                   tag=f"collect:{output.value}", idempotent=True)
+        # count our rows: the batch's nodes' samples in its time span, before and after
+        span.update(projects=batch["project"].unique().to_list(), nodes=batch["node"].unique().to_list())
+        count = (f"SELECT count() FROM {output.value} WHERE ts >= {{lo:DateTime64(3, 'UTC')}} "
+                 "AND ts <= {hi:DateTime64(3, 'UTC')} AND project IN {projects:Array(String)} "
+                 "AND node IN {nodes:Array(String)}")
+        before = int(self.wh.scalar(count, span, tag=f"collect:{output.value}_stored"))
+        self.wh.written_rows_over_arrow(self.sql[output], batch, span, structure=self.columns[output],
+                                        tag=f"collect:{output.value}", idempotent=True)
+        return int(self.wh.scalar(count, span, tag=f"collect:{output.value}_stored")) - before
 
     def close(self) -> None:
         """Nothing to release: batches travel with their statement (no staging tables)."""

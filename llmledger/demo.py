@@ -62,9 +62,10 @@ def seed_demo(
     feed: Feed = SILENT,
     signals: bool = True,
     now: datetime | None = None,
+    nodes: bool = True,
 ) -> DemoResult:
-    """Simulate and ingest `days` of traffic ending today, seed the nodes' samples and (`signals`)
-    evaluate the signals over it; idempotent for the same seed and dates. `now` pins the instant the
+    """Simulate and ingest `days` of traffic ending today, seed the nodes' samples (`nodes`) and
+    (`signals`) evaluate the signals over it; idempotent for the same seed and dates. `now` pins the instant the
     demo treats as the present (default: the wall clock), so tests can place it on any calendar day.
     `feed` shows the progress of each stage."""
     from llmledger.simulator import SimulationConfig, ground_truth, iter_days
@@ -92,12 +93,15 @@ def seed_demo(
             written += result.written
             duplicates += result.duplicates
             runs += tool_writer.write(day.tool_runs)
-            self_hosted.append(self_hosted_calls(day.calls))
+            if nodes:
+                self_hosted.append(self_hosted_calls(day.calls))
             advance_day(1)
         bill_rows = seed_provider_bills(wh, pipeline.catalog, config.range_start, end)
-    advance_nodes = feed.task("self-hosted node metrics (days)", days)
-    samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed,
-                         on_day=lambda: advance_nodes(1))
+    samples = 0
+    if nodes:
+        advance_nodes = feed.task("self-hosted node metrics (days)", days)
+        samples = seed_nodes(wh, settings, pl.concat(self_hosted), config.range_start, end, seed=seed,
+                             on_day=lambda: advance_nodes(1))
     seed_routing_replays(wh, end, seed=seed)
     incidents = 0
     if signals:

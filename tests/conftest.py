@@ -121,3 +121,39 @@ def raw_only(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
 
 # session-scoped services of the dashboard tests (seeded once, shared by their modules)
 from tests.dashboard_support import demo_service, empty_service  # noqa: E402, F401
+
+
+# Parallel runs (`make test` runs two pytest-xdist workers with `--dist loadgroup`): a module's
+# tests stay together on one worker, so its module-scoped fixtures are built once; the modules that
+# share the session's demo service run on one worker, so it is seeded once; and the tests of a
+# module marked `spread` (independent tests, no module-scoped fixture) are dealt out one by one.
+# Groups holding a `slow` or `browser` test are handed out first and the spread tests last
+# (`--no-loadscope-reorder` keeps this order), so that no long module starts while the other worker idles.
+SHARED_SESSION_FIXTURES = ("demo_service",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups: dict[str, str] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        shared = next((f for f in SHARED_SESSION_FIXTURES if f in getattr(item, "fixturenames", ())), None)
+        groups[module] = shared or groups.get(module, Path(module).stem)
+    for item in items:
+        if item.get_closest_marker("spread") and not item.get_closest_marker("xdist_group"):
+            continue
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::", 1)[0]]))
+        if getattr(config.option, "loadgroup", False) and "@" not in item.nodeid:
+            # xdist's scheduler reads the group from a `@group` suffix of the test id; xdist 3.8 still
+            # writes it to `item._nodeid`, which pytest 9.2 no longer reads (ids are `item._id`)
+            name = "_".join(sorted({str(m.args[0]) for m in item.iter_markers("xdist_group")}))
+            item._id = type(item.id).parse(f"{item.nodeid}@{name}")  # noqa: SLF001
+    if getattr(config.option, "loadgroup", False):
+        first = {_group(i) for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")}
+        # stable: collection order otherwise; the spread tests last, small units that fill the end
+        items.sort(key=lambda i: 0 if _group(i) in first else 2 if i.get_closest_marker("spread") else 1)
+
+
+def _group(item: pytest.Item) -> str:
+    return item.nodeid.rpartition("@")[2] if "@" in item.nodeid else item.nodeid

@@ -237,6 +237,10 @@ def test_usage_never_shows_a_partial_sum_as_the_total(running: Service) -> None:
         query = {"start": "2026-11-20", "end": "2026-11-21", "filter": "project:cut"}
         total = http.get("/v1/totals", params=query).json()["rows"][0]
         cut = http.get("/v1/usage", params={**query, "dimension": "user_id", "limit": 5}).json()["rows"]
+        spend = http.get("/v1/usage", params={**query, "dimension": "user_id", "limit": 5, "measure": "cost_usd"}).json()
+        assert http.get("/v1/usage", params={**query, "dimension": "user_id", "measure": "spend"}).status_code == 422
+    assert spend["columns"] == ["key", "calls", "cost_usd", "keys"]
+    assert spend["rows"] == [{k: r[k] for k in spend["columns"]} for r in cut]
     assert [r["key"] for r in cut] == ["user-011", "user-010", "user-009", "user-008", "user-007", "(others)"]
     assert cut[-1]["keys"] == 7 and cut[-1]["calls"] == 7
     assert sum(Decimal(r["cost_usd"]) for r in cut) == Decimal(total["cost_usd"]) == sum(

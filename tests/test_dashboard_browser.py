@@ -125,7 +125,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
          "--dashboard-port", str(board)], cwd=home.parent, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     urls = {"board": f"http://127.0.0.1:{board}", "api": f"http://127.0.0.1:{api}"}
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 480  # ~60 s on a quiet machine; two test workers share its cores
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"llmledger up exited: {log.read_text()[-3000:]}")

@@ -25,6 +25,8 @@ from llmledger.service.keys import KeyScope
 from tests.dashboard_support import PAGES, charts, page, table
 from tests.service_support import Running, free_port
 
+pytestmark = pytest.mark.slow  # simulated weeks ingested and evaluated: scheduled first when parallel
+
 MIN_CHARTS = {"overview": 4, "attribution": 5, "caching": 2, "latency": 4, "routing": 6, "nodes": 7, "calls": 0,
               "alerts": 0, "health": 0}
 

@@ -31,7 +31,11 @@ def test_job_heartbeats_are_debug_only(settings: Settings, wh: Warehouse, caplog
             time.sleep(0.3)
         scheduler.stop()
     assert job_runs(wh, Scope.all(), job="alerts.deliver").height >= 3  # the job did run, recorded
-    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    # APScheduler's own overload warnings (a run skipped while the previous one still ran, a run
+    # missed by seconds) are real news on a starved machine, not heartbeats: they may appear
+    overload = ("skipped: maximum number of running instances", "was missed by")
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO
+            and not (r.name.startswith("apscheduler") and any(o in r.getMessage() for o in overload))]
     # the start, once; nothing per run ("Running job …", "… executed successfully")
     assert [m.split(":")[0] for m in said] == ["scheduler lease taken", "scheduler started"], said
 

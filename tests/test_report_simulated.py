@@ -30,6 +30,8 @@ from warehouse.migrate import migrate
 from warehouse.queries import attribution
 from warehouse.queries.scope import Scope
 
+pytestmark = pytest.mark.slow  # a simulated month ingested and evaluated: scheduled first when parallel
+
 CONFIG = harness.config(days=30)  # November 2025 at 30,000 calls a day: the volume the signals are judged at
 WEEKS = [Week.parse(w) for w in ("2025-W45", "2025-W46", "2025-W47", "2025-W48")]  # the full weeks inside
 NOW = datetime(2025, 12, 2, tzinfo=UTC)

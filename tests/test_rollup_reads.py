@@ -4,7 +4,9 @@ and the migration that added TPOT and queue digests back-fills months rolled up 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from ingest.pipeline import Pipeline
 from llmledger.settings import Settings
 from llmledger.simulator import SimulationConfig, iter_days
+from tests.conftest import migrated_database
 from warehouse.client import Warehouse
 from warehouse.migrate import discover, migrate
 from warehouse.queries import attribution, hybrid, series
@@ -28,8 +31,18 @@ def _simulated() -> pl.DataFrame:
     return pl.concat([d.calls for d in iter_days(SimulationConfig(start=START, days=2, calls_per_day=3_000, seed=5))])
 
 
+@pytest.fixture(scope="module")
+def loaded(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """The simulated days, ingested once for the module's reads (a test that writes uses `own`)."""
+    settings = Settings(home=tmp_path_factory.mktemp("rollup-reads"), warehouse={"path": store})
+    with migrated_database(settings) as wh, Pipeline(wh, settings) as pipeline:
+        pipeline.ingest_frame(_simulated(), source="simulator")
+        yield wh
+
+
 @pytest.fixture
-def loaded(pipeline: Pipeline, wh: Warehouse) -> Warehouse:
+def own(pipeline: Pipeline, wh: Warehouse) -> Warehouse:
+    """The simulated days in a database of the test's own."""
     pipeline.ingest_frame(_simulated(), source="simulator")
     return wh
 
@@ -43,6 +56,20 @@ def test_sums_from_rollups_equal_raw_calls(loaded: Warehouse, raw_only, start, e
     assert planned.equals(raw_only(attribution.usage_by, loaded, ALL, dimension, start, end, filters))
     assert attribution.totals(loaded, ALL, start, end, filters).equals(
         raw_only(attribution.totals, loaded, ALL, start, end, filters))
+
+
+def test_chosen_measures_are_the_full_breakdowns_columns(loaded: Warehouse, raw_only) -> None:
+    start, end = RANGES[0]
+    full = attribution.usage_by_capped(loaded, ALL, "user_id", start, end, limit=5)
+    spend = attribution.usage_by_capped(loaded, ALL, "user_id", start, end, limit=5, measures=["cost_usd"])
+    assert spend.columns == ["key", "calls", "cost_usd", "keys"]
+    assert spend.equals(full.select(spend.columns))
+    assert spend.equals(raw_only(attribution.usage_by_capped, loaded, ALL, "user_id", start, end, limit=5,
+                                 measures=["cost_usd"]))
+    errors = attribution.usage_by(loaded, ALL, "team", start, end, measures=["errors", "output_tokens"])
+    assert errors.columns == ["key", "calls", "cost_usd", "output_tokens", "errors"]
+    with pytest.raises(ValueError, match="unknown measure"):
+        attribution.usage_by(loaded, ALL, "team", start, end, measures=["spend"])
 
 
 def _close(planned: pl.DataFrame, raw: pl.DataFrame, columns: list[str], rel: float) -> None:
@@ -91,9 +118,10 @@ def test_latency_series_by_the_hour_from_the_latency_rollup(loaded: Warehouse, r
     _close(planned, raw, ["latency_p50_ms", "latency_p95_ms", "ttft_p95_ms", "queue_p99_ms"], 0.15)
 
 
-def test_per_user_attribution_reads_the_user_rollups(loaded: Warehouse) -> None:
+def test_per_user_attribution_reads_the_user_rollups(own: Warehouse) -> None:
     """The planner really serves users from the per-user totals, and users of a route from
     `calls_user_hourly` (not just agreeing by accident)."""
+    loaded = own  # it truncates rollups
     start, end = RANGES[0]
     before = attribution.usage_by(loaded, ALL, "user_id", start, end)
     of_route = attribution.usage_by(loaded, ALL, "user_id", start, end, {"route": ["code-agent"]})

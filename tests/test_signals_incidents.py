@@ -24,6 +24,8 @@ from llmledger.simulator import INCIDENT_NAMES, GroundTruth, ground_truth
 from warehouse.client import Warehouse
 from warehouse.migrate import migrate
 
+pytestmark = pytest.mark.slow  # simulated weeks ingested and evaluated: scheduled first when parallel
+
 CONFIG = harness.config()
 QUIET = harness.config(incidents=False)
 

@@ -116,7 +116,7 @@ QUERY_CALLS: dict[str, Callable[[Warehouse], object]] = {
     "reconciliation.capture": lambda wh: reconciliation.capture(wh, Scope.all(), START, END),
     "collectors.collector_status": lambda wh: collectors.collector_status(wh, Scope.all(), now=END),
     # node metrics come from collectors; over simulated calls alone these return their empty shapes
-    "nodes.gpu_utilisation": lambda wh: nodes.gpu_utilisation(wh, Scope.all(), START, END),
+    "nodes.gpu_utilisation": lambda wh: nodes.gpu_utilisation(wh, Scope.all(), START, END, step_s=3600),  # + rollup
     "nodes.inference_load": lambda wh: nodes.inference_load(wh, Scope.all(), START, END),
     "nodes.token_throughput": lambda wh: nodes.token_throughput(wh, Scope.all(), START, END),
     "nodes.latency_quantiles": lambda wh: nodes.latency_quantiles(wh, Scope.all(), START, END),

@@ -93,6 +93,8 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     # node metrics grow with time; a node's series stay on one shard so counter rates need no exchange
     "gpu_samples": Sharded("cityHash64(node)"),
     "inference_samples": Sharded("cityHash64(node)"),
+    "gpu_samples_5m": Sharded("cityHash64(node)"),  # its view runs on gpu_samples' shard
+    "gpu_samples_hourly": Sharded("cityHash64(node)"),  # fed from gpu_samples_5m on the same shard
     "inference_histograms": Sharded("cityHash64(node)"),
     # hourly rollups: their views write on every shard (rows follow the calls' trace key); queries
     # re-aggregate by group key, so a group spread over shards still sums exactly. The key here only

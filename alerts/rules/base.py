@@ -3,7 +3,7 @@ Polars helpers that turn bucket totals into sliding windows, levels and sustain.
 
 A family (one module per signal family) runs one query for its window and returns, per rule, a
 frame with one row per (scope, evaluation instant): `at`, the scope columns, `team`, `level`
-(the highest level held at every point of the sustain period), `peak` (the highest level at any
+(the current level of a breach sustained since its first breaching point, see `sustain`), `peak` (the highest level at any
 point of it; -1 when no point could be judged), `value`, `threshold`, `volume` and free detail
 columns. Judging is vectorised; Python only loops over the few scopes that fire.
 """
@@ -242,11 +242,19 @@ def sustain(
     absent_means_ok: bool = False,
 ) -> pl.DataFrame:
     """From per-point levels (`point_level`, UNKNOWN where a point could not be judged) to `level`
-    (held at every judged point of the sustain period ending at each instant — a point too thin to
-    judge neither breaks nor makes it, but at least half of the period's points, and at least two
-    (or the only one), must be judged: two judged minutes amid thin ones are no sustained condition)
-    and `peak` (the highest level at any of those points). Rows are returned for the requested
-    instants only."""
+    and `peak`, for the requested instants only.
+
+    A breach is sustained once it has held at every judged point since its first breaching point,
+    and that point lies at least `sustain_for` before the instant: the period is counted from the
+    first breaching evaluation, never from a point too thin to judge (a point that could not be
+    judged neither breaks nor makes a breach, so a burst first seen after an hour of thin minutes
+    must still hold for the whole period). At least half of the period's points, and at least two
+    (or the only one), must be judged: two judged minutes amid thin ones are no sustained condition.
+    `level` is then the breach's current level (its last judged point): a condition that has held
+    the period escalates as soon as it is worse, rather than restarting the period at each level
+    (a rollout seen at WARNING reaches CRITICAL without waiting for a second sustain period).
+    `peak` is the highest level at any point of the period; `onset` the evaluation before the
+    unbroken breach's first point."""
     if judged.is_empty():
         return judged.with_columns(pl.lit(0, pl.Int8).alias("level"), pl.lit(0, pl.Int8).alias("peak"))
     span = points(instants, step, sustain_for)
@@ -260,17 +268,24 @@ def sustain(
     width = int(sustain_for / step) + 1
     breach = pl.col("point_level") > 0
     known = pl.col("point_level") >= 0
-    held = pl.when(known).then(pl.col("point_level")).otherwise(99).rolling_min(width, min_samples=1).over(keys)
     enough = known.cast(pl.Int32).rolling_sum(width, min_samples=1).over(keys) >= min(max(2, (width + 1) // 2), width)
+    # a run: the points from one judged clear point to the next (thin points belong to the run they fall in)
+    run = [*keys, "_run"]
     out = full.with_columns(
-        pl.when(enough).then(held).otherwise(0).clip(0, 98).cast(pl.Int8).alias("level"),
-        pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),
-        (~breach).cum_sum().over(keys).alias("_run"),
+        (known & ~breach).cum_sum().over(keys).alias("_run"),
+        (~breach).cum_sum().over(keys).alias("_unbroken"),
     ).with_columns(
+        pl.when(breach).then(pl.col("at")).otherwise(None).min().over(run).alias("_first_breach"),
+        pl.when(known).then(pl.col("point_level")).otherwise(None).forward_fill().over(run).fill_null(0)
+        .alias("_current"),
+    ).with_columns(
+        pl.when(enough & (pl.col("_current") > 0) & (pl.col("_first_breach") <= pl.col("at") - sustain_for))
+        .then(pl.col("_current")).otherwise(0).clip(0, 98).cast(pl.Int8).alias("level"),
+        pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),
         # the onset: the first point of the unbroken breach this instant belongs to (the cause is
         # looked for there, not in the hour before the page)
-        pl.when(breach).then(pl.col("at").min().over([*keys, "_run"])).otherwise(None).alias("onset"),
-    ).drop("_run")
+        pl.when(breach).then(pl.col("at").min().over([*keys, "_unbroken"])).otherwise(None).alias("onset"),
+    ).drop("_run", "_unbroken", "_first_breach", "_current")
     return out.filter(pl.col("at").is_in(time_series(instants).implode()))
 
 

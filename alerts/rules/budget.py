@@ -96,8 +96,8 @@ class BudgetThreshold(Rule):
         counts = counts_text(str(row.get("counts") or "api"))
         if scope.get("measure") == "forecast":
             return Explanation(
-                f"at the last {ctx.signals.budget.forecast_days} days' rate (${rate:,.2f}/day) the month ends at "
-                f"${forecast:,.2f}, {forecast / budget:.0%} of the budget ({counts}); warned once this period",
+                f"month-end forecast ${forecast:,.2f}, {forecast / budget:.0%} of the budget ({counts}), at the last "
+                f"{ctx.signals.budget.forecast_days} days' rate of ${rate:,.2f}/day; warned once this period",
                 self.next_step)
         over = f"forecast ${forecast:,.2f} by month end ({forecast / budget:.0%} of the budget)" if budget else ""
         level = int(row.get("level") or 0)

@@ -31,13 +31,21 @@ from warehouse.queries.signals import causes
 
 KEYS = ["project", "route", "model"]
 BUCKET = timedelta(minutes=1)
-LOOKBACK = timedelta(hours=1)
+LOOKBACK = timedelta(hours=3)  # how far before the onset a change is looked for
+NEW_SHARE = 0.25  # a value new in the lookback is a change once it makes up this share of the calls since
+BY_CHANCE = 0.01  # ... and a value of its share would miss the calls before its first one less often than this
 
 
 def describe_shift(ctx: RuleContext, filters: dict[str, list[str]], attributes: list[str], *, at: datetime,
                    changed_by: datetime, first_step_only: bool = False) -> tuple[list[str], dict[str, Any]]:
-    """Phrases like 'prompt_version changed v7 → v8 at 10:00 UTC' for each attribute whose dominant
-    value after `changed_by` differs from the hour before it (or first appeared in that hour)."""
+    """Phrases like 'prompt_version changed v7 → v8 at 10:00 UTC' for each attribute that changed
+    around `changed_by`: either its dominant value after `changed_by` differs from the one before,
+    or a value that first appeared within the `LOOKBACK` before `changed_by` (a rollout that began
+    before the condition was first judged — a thin route, a lull, a long window) makes up at least
+    `NEW_SHARE` of the calls since, after so many calls of other values that a value of its share
+    would have missed them by chance less than `BY_CHANCE` of the time ((1 − share)^calls) — then the
+    change is dated from its first call and the old value is the one it displaced (values that
+    merely alternate appear within a few calls and are no change)."""
     lo = changed_by - LOOKBACK
     phrases: list[str] = []
     detail: dict[str, Any] = {}
@@ -48,9 +56,23 @@ def describe_shift(ctx: RuleContext, filters: dict[str, list[str]], attributes: 
         before = shift.filter(pl.col("period") == "before")
         if after.is_empty():
             continue
+        seen_at = shift.group_by("value").agg(pl.col("first_seen").min())
         new = after["value"][0]
         old = before["value"][0] if not before.is_empty() else None
-        seen = shift.filter(pl.col("value") == new)["first_seen"].min()
+        recent = after.join(seen_at, on="value", suffix="_all").filter(
+            (pl.col("first_seen_all") > lo) & (pl.col("value") != "") & (pl.col("value") != (old or ""))
+            & (pl.col("calls") >= NEW_SHARE * after["calls"].sum()))
+        if new == old and not recent.is_empty():  # a rollout already dominant before `changed_by`?
+            candidate = recent.sort("calls", descending=True).row(0, named=True)
+            # only if the calls before its first one (all of other values) are too many for a value of
+            # its share to be missing by chance
+            prior = causes.attribute_shift(ctx.wh, ctx.scope, filters, attribute, lo=lo,
+                                           split=candidate["first_seen_all"], hi=at, first_step_only=first_step_only)
+            displaced = prior.filter(pl.col("period") == "before")
+            share = candidate["calls"] / after["calls"].sum()
+            if not displaced.is_empty() and (1 - share) ** displaced["calls"].sum() <= BY_CHANCE:
+                new, old = candidate["value"], displaced["value"][0]
+        seen = seen_at.filter(pl.col("value") == new)["first_seen"].min()
         if new != old and new:
             when = f" at {seen:%H:%M} UTC" if isinstance(seen, datetime) and seen > lo else ""
             phrases.append(f"{attribute} changed {old or '(none)'} → {new}{when}")

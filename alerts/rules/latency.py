@@ -13,7 +13,7 @@ import polars as pl
 
 from alerts.rules.base import TIME, UNKNOWN, Explanation, Family, Rule, RuleContext, format_value, \
     scope_thresholds, sustain, time_series
-from alerts.rules.stats import wilson_lower
+from alerts.rules.stats import share_exceeds
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -28,16 +28,22 @@ class LatencyTail(Rule):
     alerts on change, not on level. WARNING when the TTFT p99 of a streamed route exceeds its SLO ×
     `warning`: the route's `ttft_slo_routes` entry, else (`ttft_default` = baseline)
     `ttft_baseline_factor` × its own normal TTFT p99, never under the chat (1 s, `chat_routes`) /
-    other (3 s) SLO. Method: a p99 is judged only over ≥ `p99_min_samples` (100) calls (fewer: it
-    would be the slowest call; a thinner hour is judged over `wide_window_min` instead), and p99 ≥ T only when the Wilson lower bound (`confidence`) of the
-    share of calls at least T slow (counted at `exceedance_levels_ms`, the largest level ≤ T) clears 1% — a single slow
-    call in a quiet hour is no tail. Whether the mean "looks fine" is checked against the scope's own
+    other (3 s) SLO. Method: p99 ≥ T means more than 1% of calls take at least T, so it is believed
+    only when the one-sided exact binomial test (Clopper–Pearson, at `confidence`) of the share of
+    calls at least T slow (counted at `exceedance_levels_ms`, the largest level ≤ T) clears 1% — a
+    single slow call in a quiet hour is no tail (the Wilson bound is too lenient for so rare a share:
+    3 slow calls of 100 pass it at 95%, while P(≥ 3 | 100 calls, 1%) = 8%). A p99 *estimate* needs
+    ≥ `p99_min_samples` (100) calls (fewer: it would be the slowest call); a thinner hour
+    (≥ `min_volume`, 50 calls) is judged first on its own calls by that test alone — which needs no
+    p99 estimate: 3 slow calls of 50 — and otherwise over `wide_window_min` (3 h). Both looks at a thin hour are made at half the error
+    rate (Bonferroni: 1 − (1 − `confidence`) / 2), so together they err no more often than one. Whether the mean "looks fine" is checked against the scope's own
     normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
     the whole distribution moved. One incident per provider: its route/model scopes breaching in
     the same window are grouped."""
 
-    method = ("p99 over ≥ 100 calls (window widened to 3 h when thin) ≥ max(30 s, 2× own normal p99), Wilson bound "
-              "on the slow share; TTFT vs own normal")
+    method = ("p99 ≥ max(30 s, 2× own normal p99): exact binomial test (Clopper–Pearson) of the share of calls "
+              "that slow > 1%, over ≥ 100 calls; a thinner hour (≥ 50) on its own calls, else widened to 3 h (Bonferroni-split "
+              "confidence); TTFT vs own normal")
     group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"
@@ -107,15 +113,23 @@ class LatencyFamily(Family):
         wide = timedelta(minutes=max(settings.wide_window_min, settings.window_min))
         if wide > window and not rows.is_empty():
             # a window with too few calls for a p99 is widened (judged later rather than never)
+            # — unless the thin hour's own calls already show the tail (see `LatencyTail`): both are kept
             thin = rows.filter(pl.col("calls") < settings.p99_min_samples).select([*KEYS, "at"])
             if not thin.is_empty():
                 widened = self._windows(ctx, span, step, wide, levels).join(thin, on=[*KEYS, "at"], how="semi")
-                rows = pl.concat([rows.join(widened.select([*KEYS, "at"]), on=[*KEYS, "at"], how="anti"),
-                                  widened.with_columns(pl.lit(True).alias("widened"))], how="diagonal_relaxed")
+                rows = pl.concat([rows, widened.with_columns(pl.lit(True).alias("widened"))], how="diagonal_relaxed")
         if rows.is_empty():
             return {rule.name: sustain(rows, KEYS, instants=instants, step=step, sustain_for=step)}
         rows = rows.with_columns(pl.col("widened").fill_null(False) if "widened" in rows.columns
                                  else pl.lit(False).alias("widened"))
+        # a thin hour is looked at twice (its own calls, then the widened window): each look at half
+        # the error rate (Bonferroni), so the two together err no more often than one look at `confidence`
+        split = 1 - (1 - settings.confidence) / 2
+        rows = rows.with_columns(
+            (~pl.col("widened") & (pl.col("calls") < settings.p99_min_samples)).alias("thin"),
+            pl.when(pl.col("widened") | (pl.col("calls") < settings.p99_min_samples)).then(pl.lit(split))
+            .otherwise(pl.lit(settings.confidence)).alias("_confidence"),
+        )
         rows = rows.with_columns(pl.col("at").dt.truncate("1d").alias("day"))
         days = sorted(set(rows["day"].to_list()))
         base = q.latency_baseline(ctx.wh, ctx.scope, days, baseline_days=settings.baseline_days)
@@ -162,19 +176,29 @@ class LatencyFamily(Family):
                 (pl.sum_horizontal([(pl.col("tail_threshold") >= level).cast(pl.Int64) for level in levels]) - 1)
                 .clip(0, len(levels) - 1), null_on_oob=True).cast(pl.Float64).alias("slow_calls"),
         ).with_columns(
-            # p99 ≥ T means more than 1% of calls take ≥ T: believed only when the Wilson lower bound of
-            # that share clears 1% — one slow call among a hundred is not a tail
+            # p99 ≥ T means more than 1% of calls take ≥ T: believed only when the exact binomial test
+            # of that share clears 1% — one slow call among a hundred is not a tail
             ((pl.col("latency_p99_ms") >= pl.col("tail_threshold"))
-             & (wilson_lower(pl.col("slow_calls"), pl.col("calls"), settings.confidence) > 0.01))
+             & pl.when(pl.col("_confidence") == settings.confidence)
+             .then(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, settings.confidence))
+             .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split)))
             .fill_null(False).alias("tail_breach"),
         ).with_columns(
-            pl.when(~pl.col("enabled") | (pl.col("volume") < pl.max_horizontal("min_volume", "p99_min_samples")))
+            pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume"))
+                    | ((pl.col("volume") < pl.col("p99_min_samples")) & ~(pl.col("thin") & pl.col("tail_breach"))))
             .then(UNKNOWN)
             .when(pl.col("tail_breach")).then(2).when(pl.col("ttft_breach")).then(1).otherwise(0).alias("point_level"),
             pl.when(~pl.col("tail_breach") & pl.col("ttft_breach")).then(pl.col("ttft_p99_ms"))
             .otherwise(pl.col("latency_p99_ms")).alias("value"),
             pl.when(~pl.col("tail_breach") & pl.col("ttft_breach")).then(pl.col("ttft_slo_ms") * pl.col("warning"))
             .otherwise(pl.col("tail_threshold")).alias("threshold"),
-        ).drop("chat_routes", "ttft_default", "route_slo_ms", "over_levels")
+        ).drop("chat_routes", "ttft_default", "route_slo_ms", "over_levels", "_confidence")
+        # per scope and instant one judgement: the window itself when it holds enough calls; a thin
+        # hour on its own calls when they show the tail; else the widened window
+        judged = judged.with_columns(
+            pl.when(~pl.col("widened") & ~pl.col("thin")).then(0)
+            .when(pl.col("thin") & (pl.col("point_level") == 2)).then(1)
+            .when(pl.col("widened")).then(2).otherwise(3).alias("_choice"),
+        ).sort([*KEYS, "at", "_choice"]).unique([*KEYS, "at"], keep="first", maintain_order=True).drop("_choice")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
         return {rule.name: out}

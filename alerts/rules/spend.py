@@ -45,16 +45,20 @@ class SpendSpike(Rule):
     `stats_days` of hours (heavy tails, news-like bursts and level shifts it showed as normal). A
     sliding hour warns at baseline × max(3, `tail_margin` × e^(tail)) and is critical at baseline ×
     max(10, 2 × e^(tail)) — twice the scope's largest excursion: the seed's 3×/10× are the minimum
-    effect, a scope that normally varies more needs a larger move. Sustained shift: the last `sustained_hours` whole
+    effect, a scope that normally varies more needs a larger move. Either level also needs at least
+    `min_excess_hours` of the scope's usual hour (its mean hourly spend over `baseline_days`) of extra
+    money over the baseline: a quiet route's night-time 10× is a fraction of one daytime hour. Sustained shift: the last `sustained_hours` whole
     hours against their baselines warn at max(`sustained_min` (2×), `tail_margin` × e^(tail₆)) —
-    a day-long level shift a one-hour window misses. Warm-up: a scope younger than
-    `min_history_days` is not judged; until `full_history_days` only a critical spike is; either way
+    a day-long level shift a one-hour window misses (its extra money also ≥ `min_excess_hours` usual
+    hours per hour). Warm-up: a scope younger than `min_history_days` is not judged; until
+    `full_history_days` only a critical spike is, against the larger of its same-hour baseline and its
+    usual hour (a median of a few days is too thin to trust a low value); either way
     it is told once as a new spend source (info). Calls with no user / route / feature are no scope
     (never judged as ""). The same money is told once: a feature or user whose spend is one
     breaching route's is quiet."""
 
     method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
-              "of 2 weeks) per hour; 6-hour sustained shift ≥ 2×; warm-up 3/7 days")
+              "of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour sustained shift ≥ 2×; warm-up 3/7 days")
 
     name = "spend_spike"
     title = "Spend spike"
@@ -165,8 +169,9 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
     """A dense hourly series per scope over [lo, hi): cost `v` (null before the scope existed), its
     seasonal baseline `base` (the larger of the same-hour median over the previous `days` days and
     the same-hour-of-week median over the previous `weeks` weeks, and never under a third of the
-    dimension's `floor`: an hour that usually costs nothing is no zero baseline), and the
-    variability learned from the previous `stats_hours` residuals log(v / base): `tail_r` (their
+    dimension's `floor`: an hour that usually costs nothing is no zero baseline), its usual hour
+    `typical` (the mean hourly cost over the previous `days` days), and the variability learned from
+    the previous `stats_hours` residuals log(v / base) from the scope's second day on: `tail_r` (their
     `tail` quantile) per hour, and the same for sums over `sustained_hours` (`tail6`, with `s6`,
     `b6`). `first` holds each scope's first hour and its dimension's floor."""
     hours = pl.datetime_range(lo, hi - HOUR, interval="1h", eager=True, time_unit="ms", time_zone="UTC").alias("hour")
@@ -181,15 +186,20 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
         pl.concat_list(day_lags).list.median().alias("m_day"),
         pl.concat_list(day_lags).list.drop_nulls().list.len().alias("n_day"),
         pl.concat_list(week_lags).list.median().alias("m_week"),
+        # the scope's usual hour: its mean hourly spend over the previous `days` days
+        pl.col("v").rolling_mean(24 * days, min_samples=24).shift(1).over(KEYS).alias("typical"),
     ).with_columns(pl.max_horizontal("m_day", "m_week", pl.col("floor") / 10).alias("base"))
     eps = pl.col("floor") / 100  # a spend-free hour still has a log residual
     n = sustained_hours
     dense = dense.with_columns(
-        pl.when(pl.col("n_day") >= 3).then(((pl.col("v") + eps) / (pl.col("base") + eps)).log()).alias("r"),
+        # residuals from the scope's second day: against a baseline of one or two days they are larger
+        # (noisier), so a young scope's variability is overstated, never understated
+        pl.when(pl.col("n_day") >= 1).then(((pl.col("v") + eps) / (pl.col("base") + eps)).log()).alias("r"),
         pl.col("v").rolling_sum(n).over(KEYS).alias("s6"),
         pl.col("base").rolling_sum(n).over(KEYS).alias("b6"),
     ).with_columns(
-        pl.when(pl.col("n_day") >= 3).then(((pl.col("s6") + n * eps) / (pl.col("b6") + n * eps)).log()).alias("r6"),
+        pl.when(pl.col("n_day").rolling_min(n).over(KEYS) >= 1)  # every hour of the block has a baseline
+        .then(((pl.col("s6") + n * eps) / (pl.col("b6") + n * eps)).log()).alias("r6"),
     )
 
     def upper(column: str, shift: int) -> pl.Expr:
@@ -259,7 +269,7 @@ class SpendFamily(Family):
         # the hourly test: the larger baseline of the two clock hours the window touches, with the
         # variability learned before the first of them
         h0 = (pl.col("at") - window).dt.truncate("1h")
-        hourly = dense.select([*KEYS, "hour", "base", "tail_r"])
+        hourly = dense.select([*KEYS, "hour", "base", "tail_r", "typical"])
         sums = sums.with_columns(h0.alias("h0"), (h0 + HOUR).alias("h1")).join(
             hourly.rename({"hour": "h0", "base": "base0"}), on=[*KEYS, "h0"], how="left").join(
             hourly.select([*KEYS, pl.col("hour").alias("h1"), pl.col("base").alias("base1")]), on=[*KEYS, "h1"],
@@ -270,13 +280,21 @@ class SpendFamily(Family):
                                                                                     how="left")
         judged = scope_thresholds(ctx, rule, sums, KEYS,
                                   ["warning", "critical", "enabled", "min_history_days", "full_history_days",
-                                   "sustained_min", "tail_margin"])
+                                   "sustained_min", "tail_margin", "min_excess_hours"])
         age = pl.col("at") - pl.col("first_hour")
         judged = judged.join(first.drop("floor"), on=KEYS, how="left").with_columns(
             pl.col("calls").alias("volume"),
-            pl.max_horizontal("base0", "base1").alias("base_cost_usd"),
             (age >= pl.duration(days=1) * pl.col("min_history_days")).fill_null(False).alias("judged"),
             (age >= pl.duration(days=1) * pl.col("full_history_days")).fill_null(False).alias("warmed_up"),
+            pl.col("typical").fill_null(0.0).alias("typical_usd"),
+        ).with_columns(
+            # a same-hour median of a few days is too thin to trust a low value: until the scope is
+            # warmed up, an hour is judged against its usual hour when that is larger
+            pl.when(pl.col("warmed_up")).then(pl.max_horizontal("base0", "base1"))
+            .otherwise(pl.max_horizontal("base0", "base1", "typical_usd")).alias("base_cost_usd"),
+            # the least extra money worth a page: `min_excess_hours` of the scope's usual hour (a quiet
+            # route's night-time doubling is a fraction of one daytime hour)
+            (pl.col("min_excess_hours") * pl.col("typical_usd")).alias("min_excess_usd"),
         ).with_columns(
             pl.when(pl.col("base_cost_usd") > 0).then(pl.col("cost_usd") / pl.col("base_cost_usd"))
             .otherwise(float("inf")).alias("value"),
@@ -289,11 +307,13 @@ class SpendFamily(Family):
             (pl.col("warning_mult") * pl.col("base_cost_usd")).alias("warning_usd"),
             (pl.col("critical_mult") * pl.col("base_cost_usd")).alias("critical_usd"),
             (pl.col("warmed_up") & pl.col("m_week").is_not_null() & (pl.col("s6") >= n * pl.col("floor"))
-             & (pl.col("b6") > 0) & (pl.col("sustained_ratio") >= pl.col("sustained_mult"))).fill_null(False)
+             & (pl.col("b6") > 0) & (pl.col("sustained_ratio") >= pl.col("sustained_mult"))
+             & (pl.col("s6") - pl.col("b6") >= n * pl.col("min_excess_usd"))).fill_null(False)
             .alias("by_sustained"),
         ).with_columns(
             pl.when(~pl.col("enabled") | pl.col("base_cost_usd").is_null() | ~pl.col("judged")
-                    | (pl.col("cost_usd") < pl.col("floor"))).then(0)
+                    | (pl.col("cost_usd") < pl.col("floor"))
+                    | (pl.col("cost_usd") - pl.col("base_cost_usd") < pl.col("min_excess_usd"))).then(0)
             .when(pl.col("cost_usd") >= pl.col("critical_usd")).then(2)
             .when(pl.col("warmed_up") & (pl.col("cost_usd") >= pl.col("warning_usd"))).then(1).otherwise(0)
             .alias("hour_level"),
@@ -315,7 +335,8 @@ class SpendFamily(Family):
             if breaching_users.len() else pl.DataFrame())
         judged = _covered(judged, buckets, user_routes, window=window, span=span).drop(
             "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days",
-            "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level")
+            "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level", "typical",
+            "min_excess_hours")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
                       absent_means_ok=True)
         teams = first_value(buckets, KEYS, "team")

@@ -18,6 +18,7 @@ from alerts.rules.base import (
     Rule,
     RuleContext,
     first_value,
+    onset_of,
     scope_thresholds,
     sustain,
     window_sums,
@@ -50,7 +51,8 @@ class LlmCallsInTools(Rule):
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
-        changed_by = at - timedelta(minutes=settings.window_min + settings.sustain_min)
+        changed_by = onset_of(row, timedelta(minutes=settings.window_min),
+                              at - timedelta(minutes=settings.window_min + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()}, ["model"], at=at,
                                          changed_by=changed_by)
         per_run = row.get("llm_calls", 0) / max(row.get("volume") or 1, 1)

@@ -6,6 +6,7 @@ Decimal(38, 18) columns (`*_usd`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,27 +91,44 @@ def usage_by(
     filters: Filters | None = None,
     *,
     limit: int | None = None,
+    measures: Sequence[str] | None = None,
     tag: str = "usage_by",
 ) -> pl.DataFrame:
-    """Measures per value of `dimension` (column `key`), most expensive first."""
+    """Measures per value of `dimension` (column `key`), most expensive first; `measures` picks some
+    of `MEASURE_NAMES` (see `chosen_measures`)."""
     params: dict[str, Any] = {}
-    sql = _per_key(scope, dimension, start, end, filters, params) + " ORDER BY cost_usd DESC, key"
+    sql = _per_key(scope, dimension, start, end, filters, params, chosen_measures(measures)) + \
+        " ORDER BY cost_usd DESC, key"
     if limit is not None:
         params["limit"] = int(limit)
         sql += " LIMIT {limit:UInt32}"
     return wh.query_df(sql, params, tag=tag)
 
 
+def chosen_measures(measures: Sequence[str] | None) -> tuple[str, ...]:
+    """The measures a breakdown computes, in `MEASURE_NAMES` order: all of them by default, else the
+    ones asked for plus `calls` and `cost_usd` (the order and the `(others)` cut need them). Fewer
+    measures read fewer columns: a question about spend alone sums two columns, not fifteen."""
+    if measures is None:
+        return MEASURE_NAMES
+    unknown = sorted(set(measures) - set(MEASURE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown measure(s) {unknown}: choose among {list(MEASURE_NAMES)}")
+    wanted = {"calls", "cost_usd", *measures}
+    return tuple(m for m in MEASURE_NAMES if m in wanted)
+
+
 def _per_key(scope: Scope, dimension: str, start: datetime, end: datetime, filters: Filters | None,
-             params: dict[str, Any]) -> str:
-    """SELECT of the measures per value of `dimension` (`key`): whole hours from a rollup where one
+             params: dict[str, Any], measures: Sequence[str] = MEASURE_NAMES) -> str:
+    """SELECT of `measures` per value of `dimension` (`key`): whole hours from a rollup where one
     keeps them, else raw calls."""
     column = identifier(dimension, DIMENSIONS)
-    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=MEASURE_NAMES, params=params,
+    rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=measures, params=params,
                        days=True)
     if rows is not None:
-        return f"SELECT key, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY key"
-    return (f"SELECT toString({column}) AS key, {_MEASURES} FROM calls "
+        return f"SELECT key, {hybrid.summed(measures)} FROM ({rows}) GROUP BY key"
+    raw = ", ".join(f"{hybrid.MEASURES[m].raw} AS {m}" for m in measures)
+    return (f"SELECT toString({column}) AS key, {raw} FROM calls "
             f"WHERE {where(scope, start, end, filters, params=params)} GROUP BY key")
 
 
@@ -126,15 +144,17 @@ def usage_by_capped(
     filters: Filters | None = None,
     *,
     limit: int,
+    measures: Sequence[str] | None = None,
     tag: str = "usage_by",
 ) -> pl.DataFrame:
     """`usage_by` cut at `limit` values without losing money: the `limit` most expensive values,
     then, when there are more, one row keyed `(others)` summing every other value. Column `keys`
     counts the dimension values a row stands for, so the rows always add up to `totals`."""
     params: dict[str, Any] = {"limit": int(limit)}
-    per_key = _per_key(scope, dimension, start, end, filters, params)
+    chosen = chosen_measures(measures)
+    per_key = _per_key(scope, dimension, start, end, filters, params, chosen)
     sql = f"""
-        SELECT if(listed, toString(k), {{others:String}}) AS key, {hybrid.summed(MEASURE_NAMES)}, count() AS keys
+        SELECT if(listed, toString(k), {{others:String}}) AS key, {hybrid.summed(chosen)}, count() AS keys
         FROM (
             SELECT * EXCEPT key, key AS k, row_number() OVER (ORDER BY cost_usd DESC, key) <= {{limit:UInt32}} AS listed
             FROM ({per_key})

@@ -1,5 +1,6 @@
 """Self-hosted node metrics: GPU utilisation, inference load, throughput, latency quantiles and the
-economics of GPU time — all derived at query time from raw samples.
+economics of GPU time — derived at query time from raw samples (the GPU chart's whole five-minute
+buckets and hours from the `gpu_samples_5m` / `gpu_samples_hourly` rollups of the GPU gauges).
 
 Counters (vLLM `*_total`) are turned into increases sample to sample, where a value lower than
 the previous one is a restart and counts from zero (as PromQL's `increase`). Rates divide an
@@ -41,12 +42,12 @@ def _increase(column: str) -> str:
     return f"if({prev} IS NULL OR {column} IS NULL, NULL, if({column} >= {prev}, {column} - {prev}, {column}))"
 
 
-def _bucket(step_s: int | None, params: dict[str, Any]) -> str:
+def _bucket(step_s: int | None, params: dict[str, Any], column: str = "ts") -> str:
     if step_s is None:
         return "toDateTime64({start:DateTime64(3, 'UTC')}, 3, 'UTC')"
     params["step"] = int(step_s)
     # as DateTime64: a bare toStartOfInterval of a bound interval reaches Arrow as epoch seconds
-    return "toDateTime64(toStartOfInterval(ts, INTERVAL {step:UInt32} SECOND), 3, 'UTC')"
+    return f"toDateTime64(toStartOfInterval({column}, INTERVAL {{step:UInt32}} SECOND), 3, 'UTC')"
 
 
 _INFERENCE_DELTAS = """
@@ -142,25 +143,79 @@ def gpu_utilisation(
 ) -> pl.DataFrame:
     """Per time bucket, node and GPU: mean utilisation (%) and the exporter field(s) it came from
     (`util_source`, comma-separated), SM activity (0–1), framebuffer used / free (MiB) and used
-    share, power (W), max temperature (°C)."""
+    share, power (W), max temperature (°C). With a step of whole five-minute buckets (or hours), those
+    come from the `gpu_samples_5m` rollup (or its hourly tier) and only the partial ones at the range's
+    edges from raw samples (means as sums over counts: equal to the raw means up to float rounding)."""
     params: dict[str, Any] = {}
-    where = _range(scope, start, end, 0, params)
+    chosen = scope.clause(params)
     if nodes:
         params["nodes"] = list(nodes)
-        where += " AND node IN {nodes:Array(String)}"
-    bucket = _bucket(step_s, params)
+        chosen += " AND node IN {nodes:Array(String)}"
+    mean = {g: f"if(sum({g}_n) = 0, NULL, sum({g}_sum) / sum({g}_n)) AS {g}" for g in _GPU_GAUGES}
     sql = f"""
-        SELECT {bucket} AS bucket, node, gpu, any(gpu_model) AS gpu_model,
-            avg(util_pct) AS util_pct,
-            arrayStringConcat(arraySort(groupUniqArrayIf(util_source, util_source != '')), ',') AS util_source,
-            avg(sm_active) AS sm_active, avg(tensor_active) AS tensor_active,
-            avg(fb_used_mib) AS fb_used_mib, avg(fb_free_mib) AS fb_free_mib, avg(used_share) AS fb_used_share,
-            avg(power_w) AS power_w, max(temp_c) AS temp_c_max, count() AS samples
-        FROM (SELECT *, fb_used_mib / nullIf(fb_total_mib, 0) AS used_share FROM gpu_samples WHERE {where})
+        SELECT {_bucket(step_s, params, "b")} AS bucket, node, gpu, any(gpu_model) AS gpu_model,
+            {mean["util_pct"]}, arrayStringConcat(arraySort(groupUniqArrayArray(util_sources)), ',') AS util_source,
+            {", ".join(mean[g] for g in _GPU_GAUGES[1:])},
+            max(temp_c_max) AS temp_c_max, sum(samples) AS samples
+        FROM ({_gpu_rows(chosen, start, end, step_s, params)})
         GROUP BY bucket, node, gpu
         ORDER BY bucket, node, gpu
     """
     return wh.query_df(sql, params, tag=tag)
+
+
+FIVE_MINUTES_S = 300  # the bucket of `gpu_samples_5m`
+HOUR_S = 3600  # the bucket of its hourly tier, `gpu_samples_hourly`
+_GPU_GAUGES = ("util_pct", "sm_active", "tensor_active", "fb_used_mib", "fb_free_mib", "fb_used_share", "power_w")
+
+
+def _whole(start: datetime, end: datetime, seconds: int) -> tuple[datetime, datetime] | None:
+    """The whole buckets of `seconds` (from the epoch) inside [start, end) as [first, last), None when none."""
+    step = timedelta(seconds=seconds)
+    epoch = datetime(1970, 1, 1, tzinfo=start.tzinfo)
+    first = epoch - ((epoch - start) // step) * step  # start rounded up to a bucket boundary
+    last = epoch + ((end - epoch) // step) * step  # end rounded down
+    return (first, last) if first < last else None
+
+
+def _five_minutes(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The whole five-minute buckets inside [start, end), None when there are none."""
+    return _whole(start, end, FIVE_MINUTES_S)
+
+
+def _gpu_rows(chosen: str, start: datetime, end: datetime, step_s: int, params: dict[str, Any]) -> str:
+    """The chosen GPUs' samples in [start, end) as partial sums and counts (time column `b`): with a
+    step of whole hours, whole hours from `gpu_samples_hourly`; with a step of whole five-minute
+    buckets, the other whole buckets from `gpu_samples_5m`; one row per raw sample for the rest."""
+    params.update(start=start, end=end)
+    gauge = {g: "fb_used_mib / nullIf(fb_total_mib, 0)" if g == "fb_used_share" else g for g in _GPU_GAUGES}
+    partial = ", ".join(f"ifNull({expr}, 0) AS {g}_sum, toUInt64(isNotNull({expr})) AS {g}_n"
+                        for g, expr in gauge.items())
+    raw = (f"SELECT ts AS b, node, gpu, gpu_model, toUInt64(1) AS samples, {partial}, "
+           "if(util_source = '', [], [toString(util_source)]) AS util_sources, temp_c AS temp_c_max "
+           f"FROM gpu_samples WHERE {chosen} AND ts >= {{start:DateTime64(3, 'UTC')}} "
+           "AND ts < {end:DateTime64(3, 'UTC')}")
+    five = _five_minutes(start, end) if step_s % FIVE_MINUTES_S == 0 else None
+    if five is None:
+        return raw
+    params.update(five_first=five[0], five_last=five[1])
+    hours = _whole(start, end, HOUR_S) if step_s % HOUR_S == 0 else None
+    if hours is not None:
+        params.update(hour_first=hours[0], hour_last=hours[1])
+    summed = ", ".join(f"{g}_sum, {g}_n" for g in _GPU_GAUGES)
+
+    def rollup(table: str, column: str, first: str, last: str, outside: str = "") -> str:
+        return (f"SELECT toDateTime64({column}, 3, 'UTC') AS b, node, gpu, gpu_model, samples, {summed}, "
+                f"util_sources, temp_c_max FROM {table} WHERE {chosen} AND {column} >= {{{first}:DateTime64(3, 'UTC')}} "
+                f"AND {column} < {{{last}:DateTime64(3, 'UTC')}}{outside}")
+
+    between = (" AND (bucket < {hour_first:DateTime64(3, 'UTC')} OR bucket >= {hour_last:DateTime64(3, 'UTC')})"
+               if hours else "")
+    parts = [f"{raw} AND (ts < {{five_first:DateTime64(3, 'UTC')}} OR ts >= {{five_last:DateTime64(3, 'UTC')}})",
+             rollup("gpu_samples_5m", "bucket", "five_first", "five_last", between)]
+    if hours:
+        parts.append(rollup("gpu_samples_hourly", "hour", "hour_first", "hour_last"))
+    return " UNION ALL ".join(parts)
 
 
 def latency_quantiles(

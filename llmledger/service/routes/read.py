@@ -20,9 +20,16 @@ from warehouse.queries import attribution, nodes, ops, series
 router = APIRouter(prefix="/v1", tags=["read"])
 
 
+UsageMeasure = StrEnum("UsageMeasure", {m: m for m in attribution.MEASURE_NAMES})  # type: ignore[misc]
+
+
 class UsageQuery(RangeQuery):
     dimension: Dimension = Field(description="Group by this column.")
     limit: int = Field(default=100, ge=1, le=100_000)
+    measure: list[UsageMeasure] = Field(  # type: ignore[valid-type]
+        default_factory=list, max_length=len(attribution.MEASURE_NAMES),
+        description="Only these measures (repeat for more; `calls` and `cost_usd` always come): "
+                    "fewer columns read and returned. Default: all.")
 
 
 class InfraGrain(StrEnum):
@@ -92,9 +99,11 @@ def totals(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Ta
 def usage(q: Annotated[UsageQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
     """Per value of `dimension` (column `key`): calls, cost components, tokens; most expensive first.
     At most `limit` values; when there are more, a last row `(others)` sums the rest, so the rows
-    always add up to the totals (`keys`: how many values each row stands for)."""
+    always add up to the totals (`keys`: how many values each row stands for). `measure` narrows the
+    columns to those asked for (plus `calls` and `cost_usd`)."""
+    measures = [str(value(m)) for m in q.measure] or None
     return table(attribution.usage_by_capped(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end,
-                                             q.filters(), limit=q.limit, tag=tag))
+                                             q.filters(), limit=q.limit, measures=measures, tag=tag))
 
 
 @router.get("/usage/infra", response_model=Table, summary="Self-hosted infra cost by a dimension")

@@ -16,11 +16,8 @@ from alerts.model import WARNING_CRITICAL, EventKind
 from alerts.outbox import payload_of
 from alerts.rules.latency import LatencyTail
 from alerts.state import Event, Observation, Policy, advance
-from alerts.store import write_events, write_incidents
 from llmledger.settings import Settings
-from llmledger.runtime import open_warehouse
 from tests.service_support import REPO
-from warehouse.migrate import migrate
 
 T0 = datetime(2025, 11, 4, 14, 0, tzinfo=UTC)
 MEMBERS = [{"project": "acme", "route": "assistant-chat", "model": "claude-sonnet-4-5", "provider": "anthropic",
@@ -63,16 +60,32 @@ def test_a_grouped_page_lists_its_scopes_the_onset_and_the_back_off(settings: Se
     assert "3 scopes" in reply_text
 
 
+SEED_HOME = """
+import sys
+from alerts.store import write_events, write_incidents
+from llmledger.runtime import open_warehouse
+from llmledger.settings import Settings
+from tests.test_alert_messages import _grouped
+from warehouse.migrate import migrate
+
+event = _grouped()
+with open_warehouse(Settings(home=sys.argv[1])) as wh:
+    migrate(wh)
+    write_incidents(wh, [event.incident])
+    write_events(wh, [event])
+"""
+
+
 def test_alerts_show_prints_the_scopes_the_onset_and_the_schedule(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    settings = Settings(home=home)
     event = _grouped()
-    with open_warehouse(settings) as wh:
-        migrate(wh)
-        write_incidents(wh, [event.incident])
-        write_events(wh, [event])
     environment = {**os.environ, "LLMLEDGER_HOME": str(home), "PYTHONPATH": str(REPO)}
     environment.pop("LLMLEDGER_CONFIG", None)
+    # the incident is written into the home's own embedded store by another process: this test
+    # process already holds the session's store, and one process opens one embedded engine
+    seeded = subprocess.run([sys.executable, "-c", SEED_HOME, str(home)], cwd=REPO, env=environment,
+                            capture_output=True, text=True, timeout=120)
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
     done = subprocess.run([sys.executable, "-m", "llmledger", "alerts", "show", event.incident.incident_id],
                           cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -22,9 +23,8 @@ NOW = datetime(2026, 6, 12, 13, 30, tzinfo=UTC)  # a Friday: the range holds a w
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, object]:
-    settings = Settings(home=tmp_path_factory.mktemp("home"),
-                        warehouse={"path": tmp_path_factory.mktemp("store")})
+def demo(store: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, object]:
+    settings = Settings(home=tmp_path_factory.mktemp("home"), warehouse={"path": store})
     with migrated_database(settings) as wh:
         result = seed_demo(wh, settings, days=6, calls_per_day=3000, signals=False, now=NOW)
         yield wh, result

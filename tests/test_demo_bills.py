@@ -56,10 +56,10 @@ def test_bills_match_the_logged_calls_but_the_planted_direct_job(demo: tuple[War
     assert summary["anthropic"]["invisible_usd"] == off["invisible_usd"].sum()
 
 
-def test_reseeding_replaces_the_bills(demo: tuple[Warehouse, object], tmp_path) -> None:
+def test_reseeding_replaces_the_bills(demo: tuple[Warehouse, object]) -> None:
     """The demo is idempotent for the same seed and dates: its bills too (a re-fetch replaces)."""
-    from llmledger.simulator.bills import seed_provider_bills
     from ingest.catalog import Catalog
+    from llmledger.simulator.bills import seed_provider_bills
 
     wh, result = demo
     live = "SELECT count(), sum(cost_usd) FROM provider_costs_live"

@@ -127,8 +127,6 @@ class LatencyFamily(Family):
         split = 1 - (1 - settings.confidence) / 2
         rows = rows.with_columns(
             (~pl.col("widened") & (pl.col("calls") < settings.p99_min_samples)).alias("thin"),
-            pl.when(pl.col("widened") | (pl.col("calls") < settings.p99_min_samples)).then(pl.lit(split))
-            .otherwise(pl.lit(settings.confidence)).alias("_confidence"),
         )
         rows = rows.with_columns(pl.col("at").dt.truncate("1d").alias("day"))
         days = sorted(set(rows["day"].to_list()))
@@ -179,9 +177,9 @@ class LatencyFamily(Family):
             # p99 ≥ T means more than 1% of calls take ≥ T: believed only when the exact binomial test
             # of that share clears 1% — one slow call among a hundred is not a tail
             ((pl.col("latency_p99_ms") >= pl.col("tail_threshold"))
-             & pl.when(pl.col("_confidence") == settings.confidence)
-             .then(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, settings.confidence))
-             .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split)))
+             & pl.when(pl.col("thin") | pl.col("widened"))  # the two looks at a thin hour
+             .then(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split))
+             .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, settings.confidence)))
             .fill_null(False).alias("tail_breach"),
         ).with_columns(
             pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume"))
@@ -192,7 +190,7 @@ class LatencyFamily(Family):
             .otherwise(pl.col("latency_p99_ms")).alias("value"),
             pl.when(~pl.col("tail_breach") & pl.col("ttft_breach")).then(pl.col("ttft_slo_ms") * pl.col("warning"))
             .otherwise(pl.col("tail_threshold")).alias("threshold"),
-        ).drop("chat_routes", "ttft_default", "route_slo_ms", "over_levels", "_confidence")
+        ).drop("chat_routes", "ttft_default", "route_slo_ms", "over_levels")
         # per scope and instant one judgement: the window itself when it holds enough calls; a thin
         # hour on its own calls when they show the tail; else the widened window
         judged = judged.with_columns(

@@ -108,14 +108,13 @@ def _costs(rows: pl.DataFrame, provider: str) -> pl.DataFrame:
     money = pl.Decimal(38, 18)
     base = ["provider", "bucket_width", "bucket_start", "bucket_end"]
     tokens = rows.select(
-        *base, pl.lit(["model"], dtype=pl.List(pl.String)).alias("grouped_by"), "model_raw",
+        *base, "grouped_by", "model_raw",
         (pl.col("model_raw") + " usage").alias("line_item"), pl.lit("tokens").alias("cost_type"),
         pl.col("token_usd").cast(money).alias("amount"), pl.col("token_usd").cast(money).alias("cost_usd"),
     )
-    tools = (rows.group_by(base).agg(pl.col("tool_usd").sum())
+    tools = (rows.group_by(base).agg(pl.col("tool_usd").sum(), pl.col("grouped_by").first())
              .filter(pl.col("tool_usd") > 0)
-             .select(*base, pl.lit(["model"], dtype=pl.List(pl.String)).alias("grouped_by"),
-                     pl.lit("").alias("model_raw"), pl.lit("web search").alias("line_item"),
+             .select(*base, "grouped_by", pl.lit("").alias("model_raw"), pl.lit("web search").alias("line_item"),
                      pl.lit("web_search").alias("cost_type"), pl.col("tool_usd").cast(money).alias("amount"),
                      pl.col("tool_usd").cast(money).alias("cost_usd")))
     return pl.concat([tokens, tools.cast(tokens.schema)]).with_columns(  # type: ignore[arg-type]

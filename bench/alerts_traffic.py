@@ -23,7 +23,9 @@ it must reach and when the injected condition crosses the documented threshold (
 injected shares, not from the rules) and is observable: the scope has had the calls its windowed
 statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Three seed sets: "tune" (what rule changes were checked
 against), "held-out" (heavier tails, more bursts and misses; no threshold was chosen on it) and
-"fresh" (its own distributions, added once the rules of a round were final and run only then).
+"fresh" (its own distributions, added once the rules of a round were final and run only then; seen
+once, so no longer held out) and "fresh-2" (fixed before the next round's rule changes, run only
+on that round's final rules).
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ HELD = Noise(df=2.2, scale=0.35, bursts_per_day=0.6, shift_max=2.2, miss_scale=1
              flaky_per_day=1.0, volume=(0.4, 1.4))
 FRESH = Noise(df=2.6, scale=0.3, bursts_per_day=0.45, shift_max=2.5, miss_scale=1.3, tail_share=0.0015,
               flaky_per_day=0.7, volume=(0.45, 1.3))
+FRESH2 = Noise(df=2.4, scale=0.33, bursts_per_day=0.55, shift_max=2.4, miss_scale=1.45, tail_share=0.0018,
+               flaky_per_day=0.8, volume=(0.5, 1.35))
 
 
 # ---- quiet traffic ---------------------------------------------------------------------------------
@@ -847,6 +851,12 @@ PLANS = (
     Plan("at-fresh-i2", "fresh", 204, replace(FRESH, volume=(0.9, 1.4)), ("prefix_broken_openai",
                                                                         "cache_breakpoint_dropped_sonnet") + TEN[2:]
          + ("spend_level_shift",)),
+    Plan("at-fresh2-q1", "fresh-2", 301, FRESH2),
+    Plan("at-fresh2-q2", "fresh-2", 302, replace(FRESH2, df=2.1), new_route_day=7.0),
+    Plan("at-fresh2-i1", "fresh-2", 303, replace(FRESH2, volume=(0.95, 1.45)), TEN + ("budget_forecast",)),
+    Plan("at-fresh2-i2", "fresh-2", 304, replace(FRESH2, volume=(1.0, 1.4)), ("prefix_broken_openai",
+                                                                            "cache_breakpoint_dropped_sonnet")
+         + TEN[2:] + ("spend_level_shift",)),
 )
 
 

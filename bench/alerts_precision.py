@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import re
@@ -269,11 +270,13 @@ def run_generator(name: str, days: int, warmup: int, store: Path = STORE, seed_s
     """Generate, (re)load when the traffic changed, evaluate afresh (only the projects of `seed_set`
     when given: tuning never looks at the held-out seeds); the alerts and notes."""
     module = importlib.import_module(name)
-    scenarios = module.scenarios(days, warmup)
+    # a generator that can build one seed set alone does so, into a database of that set's own
+    alone = seed_set is not None and "seed_sets" in inspect.signature(module.scenarios).parameters
+    scenarios = module.scenarios(days, warmup, seed_sets=[seed_set]) if alone else module.scenarios(days, warmup)
     projects = [s.project for s in scenarios]
     if len(set(projects)) != len(projects):
         raise ValueError(f"{name}: project names repeat")
-    database = "ap_" + re.sub(r"\W", "_", name)
+    database = "ap_" + re.sub(r"\W", "_", name) + ("_" + re.sub(r"\W", "_", seed_set) if alone else "")
     settings = settings_for(scenarios, store / "home", store / "warehouse")
     mark = store / f"{database}.fingerprint"
     print_ = fingerprint(scenarios)

@@ -912,10 +912,13 @@ def observable(p: Project, incident: Incident) -> Incident:
     return replace(incident, crosses_at=max(incident.crosses_at, seen))
 
 
-def scenarios(days: int = 21, warmup_days: int = 7) -> list[Scenario]:
-    """Every project of both seed sets (`Scenario.seed_set` says which)."""
+def scenarios(days: int = 21, warmup_days: int = 7, seed_sets: list[str] | None = None) -> list[Scenario]:
+    """Every project of every seed set (`Scenario.seed_set` says which), or of `seed_sets` only (a
+    tuning run need not generate the sets it never looks at)."""
     out = []
     for plan in PLANS:
+        if seed_sets is not None and plan.seed_set not in seed_sets:
+            continue
         scenario = build(plan, days, warmup_days)
         scenario.seed_set = plan.seed_set
         out.append(scenario)

@@ -21,7 +21,9 @@ signals, the latency tail, a spend spike and a budget whose month-end forecast c
 plus a day-long spend level shift, each with the signal and scope that should fire, the severity
 it must reach and when the injected condition crosses the documented threshold (computed from the
 injected shares, not from the rules) and is observable: the scope has had the calls its windowed
-statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Three seed sets: "tune" (what rule changes were checked
+statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Prompt accumulation's
+rollout is a share of sessions, too few an hour for the expected share to stand in for the calls:
+its crossing is taken on the calls as injected (input per call over a quarter hour doubled). Three seed sets: "tune" (what rule changes were checked
 against), "held-out" (heavier tails, more bursts and misses; no threshold was chosen on it) and
 "fresh" (its own distributions, added once the rules of a round were final and run only then; seen
 once, so no longer held out) and "fresh-2" (fixed before the next round's rule changes, run only
@@ -438,10 +440,15 @@ def share_at(start: datetime, ramp_min: float, final: float) -> pl.Expr:
 
 def _fresh(p: Project, copies: pl.DataFrame) -> pl.DataFrame:
     """Copies of calls (added traffic) with their own random draws: a copied call does not copy its
-    original's cache miss or rollout cohort."""
+    original's cache miss, rollout cohort or latency. Latencies (with their TTFT) are shuffled among
+    the copies: the copies keep the originals' distribution, but one slow original copied thirty
+    times into the same quarter hour would be a latency tail the incident never injected (shuffled
+    by a generator of their own, so the project's draws after it stay as they were)."""
     n = copies.height
+    order = pl.Series(np.random.default_rng(n).permutation(n))
     return copies.with_columns(pl.Series("cohort", p.rng.random(n)), pl.Series("draw", p.rng.random(n)),
-                               pl.Series("miss", p.rng.random(n) < 0.05 * p.noise.miss_scale))
+                               pl.Series("miss", p.rng.random(n) < 0.05 * p.noise.miss_scale),
+                               pl.col("latency_ms").gather(order), pl.col("ttft_ms").gather(order))
 
 
 def _live(start: datetime, end: datetime) -> pl.Expr:
@@ -519,13 +526,29 @@ def prompt_growth(p: Project, route: str, start: datetime) -> Incident:
     p.calls = frame.with_columns(
         pl.when(hit).then(pl.col("input_tokens") - pl.col("turn").clip(0, 4) * 400 + pl.col("turn") * per_turn)
         .otherwise(pl.col("input_tokens")).alias("input_tokens"))
-    # input per call doubles when the affected share s × mean added history ≥ the normal per-call input
     normal = frame.filter(scope & (pl.col("ts_ms") < _ms(start)) & (pl.col("ts_ms") >= _ms(start) - 24 * HOUR_MS))
-    mean_in = float(normal["input_tokens"].mean())
-    added = float((normal["turn"] * per_turn - normal["turn"].clip(0, 4) * 400).mean())
-    needed = mean_in / max(added, 1.0)
     return Incident("prompt_accumulation", "prompt_accumulation", {"route": route}, start, end, "critical",
-                    _crossing(start, ramp, 1.0, needed), also=("spend_spike",), cause_hint="turns")
+                    _doubled_at(p.calls.filter(scope & (pl.col("status") == "ok")), float(normal["input_tokens"].mean()),
+                                start, end), also=("spend_spike",), cause_hint="turns")
+
+
+def _doubled_at(calls: pl.DataFrame, normal: float, start: datetime, end: datetime, *,
+                smooth_min: int = 15, min_calls: int = 10) -> datetime:
+    """The first minute in [start, end) from which the input per call of `calls` (the route's ok
+    calls as injected) over the `smooth_min` minutes before it, at least `min_calls` of them, is ≥ 2×
+    `normal`: the documented measure (input per call doubling) on the calls actually sent. The
+    rollout's expected share is no stand-in here: it is a share of *sessions*, a dozen or two an
+    hour on a chat route, whose added history reaches the long turns that carry it only minutes
+    after each session starts — on the tune seeds the expected share crossed 28–37 minutes before
+    the calls did."""
+    ts = calls["ts_ms"].sort().to_numpy()
+    tokens = calls.sort("ts_ms")["input_tokens"].to_numpy().astype(float)
+    cum = np.concatenate([[0.0], np.cumsum(tokens)])
+    grid = np.arange(_ms(start), _ms(end), MINUTE_MS)
+    lo, hi = np.searchsorted(ts, grid - smooth_min * MINUTE_MS), np.searchsorted(ts, grid)
+    n = hi - lo
+    doubled = (n >= min_calls) & (cum[hi] - cum[lo] >= 2 * normal * np.maximum(n, 1))
+    return _at(float(grid[np.argmax(doubled)])) if doubled.any() else end
 
 
 def tool_release(p: Project, tool: str, start: datetime) -> Incident:
@@ -887,8 +910,9 @@ def build(plan: Plan, days: int, warmup_days: int) -> Scenario:
 # the calls (runs) a windowed statistic needs after the condition crosses before anything can see
 # it: a p99 needs ≳ 100 calls (design §5), a share or a mean at least a few (10)
 SAMPLES = {"latency_tail": 100}
-WINDOWED = ("cache_hit_collapse", "cache_not_applied", "prompt_accumulation", "llm_calls_in_tools", "stale_routing",
-            "sandbox_runaway", "latency_tail")
+# (prompt_accumulation's crossing is already taken on calls sent: `_doubled_at`)
+WINDOWED = ("cache_hit_collapse", "cache_not_applied", "llm_calls_in_tools", "stale_routing", "sandbox_runaway",
+            "latency_tail")
 
 
 def observable(p: Project, incident: Incident) -> Incident:

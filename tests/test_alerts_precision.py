@@ -657,6 +657,33 @@ def test_a_thin_hour_is_judged_on_its_own_slow_calls_in_time(wh: Warehouse, sett
     assert critical is not None and critical <= start + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
 
 
+def test_a_users_long_requests_in_a_thin_hour_are_no_tail(wh: Warehouse, settings: Settings) -> None:
+    """Signal 7, class 2 on a thin route (55 calls an hour): one user's three 40 s requests within ten
+    minutes are 3 slow calls of ~55 — past a 1% share by the exact test (P(X ≥ 3 | 55, 1%) = 1.8%),
+    but a window that thin holds about one call at its slowest by chance, so it must show more than
+    1/55 of its calls that slow: 4. Nothing pages; a fourth slow call in the hour is a tail."""
+    from alerts.rules.stats import binomial_critical_counts
+
+    split = 1 - (1 - settings.signals.latency_tail.confidence) / 2
+    assert binomial_critical_counts(0.01, 1 - split, 100)[55] == 3  # 1% alone: three would page
+    assert binomial_critical_counts(0.01, 1 - split, 100, per_window=True)[55] == 4
+    calls = _hourly_calls(np.full(5, 55), start=T0, route="thin-docs", seed=41, provider="anthropic",
+                          model="claude-sonnet-4-5")
+    hour3 = calls.filter(pl.col("ts") >= T0 + timedelta(hours=3))["event_id"].head(3).to_list()
+    user = calls.with_columns(pl.when(pl.col("event_id").is_in(hour3)).then(40_000).otherwise(pl.col("latency_ms"))
+                              .alias("latency_ms"))
+    _ingest(wh, settings, user)
+    evaluate_signals(wh, settings, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=5))
+    assert _opened(wh, "latency_tail").is_empty()
+    fourth = calls.filter(pl.col("ts") >= T0 + timedelta(hours=3))["event_id"][3]
+    _ingest(wh, settings, user.filter(pl.col("event_id") == fourth).with_columns(
+        pl.lit(40_000).alias("latency_ms"), pl.lit(f"{fourth}-slow").alias("event_id")))
+    for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+        wh.command(f"TRUNCATE TABLE {table}")
+    evaluate_signals(wh, settings, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=5))
+    assert _first_critical(_opened(wh, "latency_tail")) is not None
+
+
 def test_the_cause_names_a_rollout_that_began_before_a_lull(wh: Warehouse, settings: Settings) -> None:
     """Cause at onset on a thin route: an SDK release that drops cache_control reaches the route's
     few calls, the route goes quiet for an hour, and the condition is first judged when traffic

@@ -35,15 +35,19 @@ class LatencyTail(Rule):
     3 slow calls of 100 pass it at 95%, while P(≥ 3 | 100 calls, 1%) = 8%). A p99 *estimate* needs
     ≥ `p99_min_samples` (100) calls (fewer: it would be the slowest call); a thinner hour
     (≥ `min_volume`, 50 calls) is judged first on its own calls by that test alone — which needs no
-    p99 estimate: 3 slow calls of 50 — and otherwise over `wide_window_min` (3 h). Both looks at a thin hour are made at half the error
-    rate (Bonferroni: 1 − (1 − `confidence`) / 2), so together they err no more often than one. Whether the mean "looks fine" is checked against the scope's own
+    p99 estimate — and otherwise over `wide_window_min` (3 h). A window of n < 100 calls must show a
+    slow share above 1/n, not just 1%: more slow calls than the one a window that thin holds by
+    chance at its slowest, so thinner windows need proportionally stronger evidence (4 slow calls
+    of 55, where 1% would take 3: a user's three long requests in a quiet hour are no tail). Both
+    looks at a thin hour are made at half the error rate (Bonferroni: 1 − (1 − `confidence`) / 2), so
+    together they err no more often than one. Whether the mean "looks fine" is checked against the scope's own
     normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
     the whole distribution moved. One incident per provider: its route/model scopes breaching in
     the same window are grouped."""
 
     method = ("p99 ≥ max(30 s, 2× own normal p99): exact binomial test (Clopper–Pearson) of the share of calls "
-              "that slow > 1%, over ≥ 100 calls; a thinner hour (≥ 50) on its own calls, else widened to 3 h (Bonferroni-split "
-              "confidence); TTFT vs own normal")
+              "that slow > 1%, over ≥ 100 calls; a thinner hour (≥ 50) on its own calls against a share of 1/n, else "
+              "widened to 3 h (Bonferroni-split confidence); TTFT vs own normal")
     group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"
@@ -178,8 +182,8 @@ class LatencyFamily(Family):
             # of that share clears 1% — one slow call among a hundred is not a tail
             ((pl.col("latency_p99_ms") >= pl.col("tail_threshold"))
              & pl.when(pl.col("thin") | pl.col("widened"))  # the two looks at a thin hour
-             .then(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split))
-             .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, settings.confidence)))
+             .then(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split, per_window=True))
+             .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, settings.confidence, per_window=True)))
             .fill_null(False).alias("tail_breach"),
         ).with_columns(
             pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume"))

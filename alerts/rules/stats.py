@@ -4,8 +4,11 @@
   `confidence` is past its threshold, so 3 misses in 20 calls (15%) cannot page against a 10%
   threshold, while 30 in 100 does.
 - The fewest samples a percentile needs: p99 is only a p99 with ≥ 1 / (1 − 0.99) = 100 samples;
-  below that it is the window's slowest call (and "p99 ≥ T" is believed only when the Wilson
-  exact binomial test of the share of calls ≥ T clears 1%: `share_exceeds`).
+  below that it is the window's slowest call. "p99 ≥ T" is believed only when the exact binomial
+  test of the share of calls ≥ T clears 1% — and, in a window of n < 100 calls, clears 1/n
+  (`share_exceeds(..., per_window=True)`): evidence that the window holds more such calls than its
+  single slowest, so a thin window needs proportionally stronger evidence (4 slow calls of 55, where
+  a 1% share would take 3).
 - One-sided normal quantiles for confidence levels (the bounds' z, a mean's lower bound).
 """
 
@@ -58,29 +61,37 @@ def samples_for_quantile(q: float) -> int:
     return math.ceil(1 / (1 - q) - 1e-9)
 
 
+def _critical_count(n: int, p: float, alpha: float) -> int:
+    """The fewest successes k with P(X ≥ k | n, p) ≤ `alpha` (n + 1 where no k is enough)."""
+    if p >= 1.0:
+        return n + 1
+    q = 1.0 - p
+    pmf, below, k = q ** n, 0.0, 0
+    while k <= n and 1.0 - below > alpha:
+        below += pmf
+        pmf = pmf * (n - k) / (k + 1) * p / q if k < n else 0.0
+        k += 1
+    return k if 1.0 - below <= alpha + 1e-15 else n + 1
+
+
 @functools.cache
-def binomial_critical_counts(p0: float, alpha: float, n_max: int) -> tuple[int, ...]:
+def binomial_critical_counts(p0: float, alpha: float, n_max: int, per_window: bool = False) -> tuple[int, ...]:
     """For each n in 0..n_max, the fewest successes k with P(X ≥ k | n, p0) ≤ `alpha` (X binomial):
-    the exact one-sided binomial test of "the share is above p0" (n + 1 where no k is enough)."""
-    out = []
-    q = 1.0 - p0
-    for n in range(n_max + 1):
-        pmf, below, k = q ** n, 0.0, 0
-        while k <= n and 1.0 - below > alpha:
-            below += pmf
-            pmf = pmf * (n - k) / (k + 1) * p0 / q if k < n else 0.0
-            k += 1
-        out.append(k if 1.0 - below <= alpha + 1e-15 else n + 1)
-    return tuple(out)
+    the exact one-sided binomial test of "the share is above p0" (n + 1 where no k is enough).
+    `per_window`: the share tested is max(p0, 1/n) — more than one success per window of n."""
+    return tuple(_critical_count(n, max(p0, 1.0 / n) if per_window and n else p0, alpha) for n in range(n_max + 1))
 
 
-def share_exceeds(k: pl.Expr, n: pl.Expr, p0: float, confidence: float, n_max: int = 2_000) -> pl.Expr:
+def share_exceeds(k: pl.Expr, n: pl.Expr, p0: float, confidence: float, n_max: int = 2_000, *,
+                  per_window: bool = False) -> pl.Expr:
     """True when k of n is evidence at one-sided `confidence` that the share is above `p0`: the exact
     binomial test (Clopper–Pearson) up to `n_max` trials, the Wilson lower bound beyond. For rare
     events the Wilson bound is too lenient at small counts (3 slow calls of 100 clear 1% at 95% by
     Wilson, while P(X ≥ 3 | 100, 1%) = 8%), so a rare share like "more than 1% of calls slower than
-    T" is judged exactly."""
-    table = pl.Series("critical", binomial_critical_counts(p0, 1.0 - confidence, n_max), dtype=pl.Int64)
+    T" is judged exactly. `per_window`: a window of n < 1/p0 calls must show a share above 1/n (more
+    such calls than its single most extreme one) — a thin window needs proportionally stronger
+    evidence; from 1/p0 calls on it is the same test."""
+    table = pl.Series("critical", binomial_critical_counts(p0, 1.0 - confidence, n_max, per_window), dtype=pl.Int64)
     trials = n.cast(pl.Int64)
     exact = k.cast(pl.Float64) >= pl.lit(table).gather(trials.clip(0, n_max)).cast(pl.Float64)
     return pl.when(trials <= n_max).then(exact).otherwise(wilson_lower(k, n, confidence) > p0)

@@ -23,7 +23,7 @@ it must reach and when the injected condition crosses the documented threshold (
 injected shares, not from the rules) and is observable: the scope has had the calls its windowed
 statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Prompt accumulation's
 rollout is a share of sessions, too few an hour for the expected share to stand in for the calls:
-its crossing is taken on the calls as injected (input per call over a quarter hour doubled). Three seed sets: "tune" (what rule changes were checked
+its crossing is taken on the calls as injected (input per call over a quarter hour doubled, and held). Three seed sets: "tune" (what rule changes were checked
 against), "held-out" (heavier tails, more bursts and misses; no threshold was chosen on it) and
 "fresh" (its own distributions, added once the rules of a round were final and run only then; seen
 once, so no longer held out) and "fresh-2" (fixed before the next round's rule changes, run only
@@ -533,14 +533,16 @@ def prompt_growth(p: Project, route: str, start: datetime) -> Incident:
 
 
 def _doubled_at(calls: pl.DataFrame, normal: float, start: datetime, end: datetime, *,
-                smooth_min: int = 15, min_calls: int = 10) -> datetime:
+                smooth_min: int = 15, hold_min: int = 15, min_calls: int = 10) -> datetime:
     """The first minute in [start, end) from which the input per call of `calls` (the route's ok
-    calls as injected) over the `smooth_min` minutes before it, at least `min_calls` of them, is ≥ 2×
-    `normal`: the documented measure (input per call doubling) on the calls actually sent. The
-    rollout's expected share is no stand-in here: it is a share of *sessions*, a dozen or two an
-    hour on a chat route, whose added history reaches the long turns that carry it only minutes
-    after each session starts — on the tune seeds the expected share crossed 28–37 minutes before
-    the calls did."""
+    calls as injected) over the `smooth_min` minutes before it — at least `min_calls` of them — is ≥ 2×
+    `normal` and stays so at every such minute of the next `hold_min` (minutes with fewer calls
+    neither break nor make it): the documented measure (input per call doubling) on the calls
+    actually sent, held as a condition must be (design §5), so a few long sessions that double a
+    quarter hour and fade are no crossing. The rollout's expected share is no stand-in here: it is a
+    share of *sessions*, a dozen or two an hour on a chat route, whose added history reaches the
+    long turns that carry it only minutes after each session starts — on the tune seeds the
+    expected share crossed half an hour or more before the calls did."""
     ts = calls["ts_ms"].sort().to_numpy()
     tokens = calls.sort("ts_ms")["input_tokens"].to_numpy().astype(float)
     cum = np.concatenate([[0.0], np.cumsum(tokens)])
@@ -548,7 +550,10 @@ def _doubled_at(calls: pl.DataFrame, normal: float, start: datetime, end: dateti
     lo, hi = np.searchsorted(ts, grid - smooth_min * MINUTE_MS), np.searchsorted(ts, grid)
     n = hi - lo
     doubled = (n >= min_calls) & (cum[hi] - cum[lo] >= 2 * normal * np.maximum(n, 1))
-    return _at(float(grid[np.argmax(doubled)])) if doubled.any() else end
+    fell = np.concatenate([[0], np.cumsum((n >= min_calls) & ~doubled)])  # judged minutes under 2×
+    ahead = np.minimum(np.arange(grid.size) + hold_min + 1, grid.size)
+    held = doubled & (fell[ahead] - fell[np.arange(grid.size)] == 0)
+    return _at(float(grid[np.argmax(held)])) if held.any() else end
 
 
 def tool_release(p: Project, tool: str, start: datetime) -> Incident:

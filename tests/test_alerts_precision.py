@@ -451,14 +451,15 @@ def test_cache_hit_collapse_measures_the_products_one_hit_ratio(wh: Warehouse, s
     assert "context cache" in first["next_step"] and "cache_control" not in first["next_step"]
 
 
-def _level_at_end(points: list[int]) -> int:
+def _level_at_end(points: list[int], level_held: int = 1) -> int:
     """The sustained level at the last of ten one-minute points (a 5-minute sustain period)."""
     from alerts.rules.base import sustain
 
     instants = [T0 + timedelta(minutes=m) for m in range(len(points))]
     frame = pl.DataFrame({"route": ["r"] * len(points), "at": instants, "point_level": points},
                          schema={"route": pl.String, "at": pl.Datetime("ms", "UTC"), "point_level": pl.Int32})
-    out = sustain(frame, ["route"], instants=instants[-1:], step=timedelta(minutes=1), sustain_for=timedelta(minutes=5))
+    out = sustain(frame, ["route"], instants=instants[-1:], step=timedelta(minutes=1), sustain_for=timedelta(minutes=5),
+                  level_held=level_held)
     return int(out["level"][0])
 
 
@@ -483,6 +484,10 @@ def test_a_breach_is_sustained_from_its_first_breaching_point() -> None:
     assert _level_at_end([0, 0, 0, 1, 1, 1, 1, 2, 2, 2]) == 2  # sustained since minute 3, critical now
     assert _level_at_end([0, 0, 0, 0, 0, 1, 1, 1, 2, 2]) == 0  # 4 minutes: not yet sustained at any level
     assert _level_at_end([0, 1, 1, 2, 2, 2, 2, 2, 1, 1]) == 1  # its current level, not the worst it reached
+    # a level that must hold three evaluations (stale routing: every look of its sustain period)
+    assert _level_at_end([0, 1, 1, 1, 1, 1, 1, 1, 1, 2], level_held=3) == 1  # one look past the bound
+    assert _level_at_end([0, 1, 1, 1, 1, 1, 1, 2, u, 2], level_held=3) == 2  # held, a thin look carries it
+    assert _level_at_end([u, u, u, u, 1, 1, 1, 1, 1, 1], level_held=3) == 1  # the warning itself is not delayed
 
 
 def test_a_users_long_conversation_is_no_spike_a_runaway_user_is(wh: Warehouse, settings: Settings) -> None:
@@ -600,6 +605,28 @@ def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Wareho
     assert strict is None or default < strict
 
 
+def test_a_thin_policys_warning_is_not_critical_on_one_look(wh: Warehouse, settings: Settings) -> None:
+    """Signal 5 on a thin policy (~60 first-step calls an hour) escalating 64% for ten hours: a
+    sustained WARNING (> 50%), never ≥ 70%. The hour's 95% bound is wide, so random clumps push it
+    past 70% at two single looks of the day's 120 (they paged CRITICAL before each level had to hold
+    the whole sustain period); the CRITICAL must now hold every look of the period, and does not.
+    The rollout of a new cheap model on a thin policy is still CRITICAL in time (the test above)."""
+    rng = np.random.default_rng(2)
+    minutes = np.sort(rng.uniform(0, 10 * 60, 60 * 10))
+    escalates = rng.random(minutes.size) < 0.64
+    ts = (T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)
+    step0 = _calls(minutes.size, start=T0, minutes=10 * 60, seed=57, route="triage-thin", provider="openai",
+                   model="gpt-4o-mini", routing_policy="triage-thin", cascade_step=0,
+                   ts=pl.Series(ts).cast(pl.Datetime("ms", "UTC")))
+    step1 = _calls(int(escalates.sum()), start=T0, minutes=10 * 60, seed=58, route="triage-thin", provider="openai",
+                   model="gpt-4o", routing_policy="triage-thin", cascade_step=1,
+                   ts=pl.Series(ts[escalates] + 500).cast(pl.Datetime("ms", "UTC")))
+    _ingest(wh, settings, step0, step1)
+    evaluate_signals(wh, settings, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=10))
+    states = set(_opened(wh, "stale_routing")["to_state"].to_list())
+    assert states == {"warning"}, states
+
+
 def test_sandbox_timeouts_on_a_thin_tool_are_critical_within_the_window(wh: Warehouse, settings: Settings) -> None:
     """Signal 6 on a thin tool (~80 runs an hour): three hours at 1.5% random timeouts page nothing;
     generated code that loops takes timeouts from 0 to 45% over 15 minutes. The CRITICAL (≥ 20%) is
@@ -682,6 +709,30 @@ def test_a_users_long_requests_in_a_thin_hour_are_no_tail(wh: Warehouse, setting
         wh.command(f"TRUNCATE TABLE {table}")
     evaluate_signals(wh, settings, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=5))
     assert _first_critical(_opened(wh, "latency_tail")) is not None
+
+
+def test_three_slow_calls_in_a_thin_hour_are_a_tail_when_the_providers_other_routes_share_it(
+        wh: Warehouse, settings: Settings) -> None:
+    """The same three slow calls of ~55 are a tail when the provider's other routes, together, show
+    one too (6 slow calls of 200 on a busier route in the same hour): a provider slowing down on
+    routes that are each thin is corroborated across them, where one user's requests are not."""
+    from alerts.rules.base import RuleContext
+    from alerts.rules.latency import LatencyFamily
+
+    thin = _hourly_calls(np.full(5, 55), start=T0, route="thin-docs", seed=41, provider="anthropic",
+                         model="claude-sonnet-4-5")
+    busy = _hourly_calls(np.full(5, 200), start=T0, route="busy-chat", seed=42, provider="anthropic",
+                         model="claude-sonnet-4-5")
+    frames = []
+    for frame, slow in ((thin, 3), (busy, 6)):
+        ids = frame.filter(pl.col("ts") >= T0 + timedelta(hours=3))["event_id"].head(slow).to_list()
+        frames.append(frame.with_columns(pl.when(pl.col("event_id").is_in(ids)).then(40_000)
+                                         .otherwise(pl.col("latency_ms")).alias("latency_ms")))
+    _ingest(wh, settings, *frames)
+    at = T0 + timedelta(hours=4)
+    observed = LatencyFamily().observe(RuleContext(wh, settings.signals), [at])["latency_tail"]
+    levels = dict(zip(observed["route"].to_list(), observed["level"].to_list()))
+    assert levels == {"thin-docs": 2, "busy-chat": 2}, levels
 
 
 def test_the_cause_names_a_rollout_that_began_before_a_lull(wh: Warehouse, settings: Settings) -> None:

@@ -240,6 +240,7 @@ def sustain(
     step: timedelta,
     sustain_for: timedelta,
     absent_means_ok: bool = False,
+    level_held: int = 1,
 ) -> pl.DataFrame:
     """From per-point levels (`point_level`, UNKNOWN where a point could not be judged) to `level`
     and `peak`, for the requested instants only.
@@ -253,6 +254,9 @@ def sustain(
     `level` is then the breach's current level (its last judged point): a condition that has held
     the period escalates as soon as it is worse, rather than restarting the period at each level
     (a rollout seen at WARNING reaches CRITICAL without waiting for a second sustain period).
+    With `level_held` = m > 1 the current level is the lowest of the breach's last m points (thin
+    points carry the level before them): a higher level counts once it has held m evaluations, so
+    one look of a thin scope's many past a bound does not escalate (default 1: the last point).
     `peak` is the highest level at any point of the period; `onset` the evaluation before the
     unbroken breach's first point."""
     if judged.is_empty():
@@ -278,7 +282,10 @@ def sustain(
         pl.when(breach).then(pl.col("at")).otherwise(None).min().over(run).alias("_first_breach"),
         pl.when(known).then(pl.col("point_level")).otherwise(None).forward_fill().over(run).fill_null(0)
         .alias("_current"),
-    ).with_columns(
+    )
+    if level_held > 1:
+        out = out.with_columns(pl.col("_current").rolling_min(level_held, min_samples=1).over(run).alias("_current"))
+    out = out.with_columns(
         pl.when(enough & (pl.col("_current") > 0) & (pl.col("_first_breach") <= pl.col("at") - sustain_for))
         .then(pl.col("_current")).otherwise(0).clip(0, 98).cast(pl.Int8).alias("level"),
         pl.col("point_level").rolling_max(width, min_samples=1).over(keys).cast(pl.Int8).alias("peak"),

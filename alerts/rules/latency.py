@@ -38,7 +38,10 @@ class LatencyTail(Rule):
     p99 estimate — and otherwise over `wide_window_min` (3 h). A window of n < 100 calls must show a
     slow share above 1/n, not just 1%: more slow calls than the one a window that thin holds by
     chance at its slowest, so thinner windows need proportionally stronger evidence (4 slow calls
-    of 55, where 1% would take 3: a user's three long requests in a quiet hour are no tail). Both
+    of 55, where 1% would take 3: a user's three long requests in a quiet hour are no tail) —
+    unless the provider's other scopes together (every call against its own scope's threshold, the
+    same test at `confidence`) show the tail: a provider slowing down on routes that are each thin
+    is corroborated by the others, one user's requests on one route are not. Both
     looks at a thin hour are made at half the error rate (Bonferroni: 1 − (1 − `confidence`) / 2), so
     together they err no more often than one. Whether the mean "looks fine" is checked against the scope's own
     normal mean (`mean_moved` × it): the alert says whether the tail hides behind a normal mean or
@@ -46,8 +49,9 @@ class LatencyTail(Rule):
     the same window are grouped."""
 
     method = ("p99 ≥ max(30 s, 2× own normal p99): exact binomial test (Clopper–Pearson) of the share of calls "
-              "that slow > 1%, over ≥ 100 calls; a thinner hour (≥ 50) on its own calls against a share of 1/n, else "
-              "widened to 3 h (Bonferroni-split confidence); TTFT vs own normal")
+              "that slow > 1%, over ≥ 100 calls; a thinner hour (≥ 50) on its own calls against a share of 1/n (1% "
+              "when its provider's other scopes together show the tail), else widened to 3 h (Bonferroni-split "
+              "confidence); TTFT vs own normal")
     group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"
@@ -177,15 +181,29 @@ class LatencyFamily(Family):
             pl.col("over_levels").list.get(
                 (pl.sum_horizontal([(pl.col("tail_threshold") >= level).cast(pl.Int64) for level in levels]) - 1)
                 .clip(0, len(levels) - 1), null_on_oob=True).cast(pl.Float64).alias("slow_calls"),
+        )
+        # the provider's other scopes together (their own windows, each call against its scope's
+        # threshold): a tail they share is corroborated
+        provider = ["project", "provider", "at"]
+        pooled = judged.filter(~pl.col("widened")).group_by(provider).agg(
+            pl.col("calls").sum().alias("_pooled_calls"), pl.col("slow_calls").fill_null(0).sum().alias("_pooled_slow"))
+        own = pl.when(pl.col("widened")).then(0).otherwise(pl.col("calls"))
+        own_slow = pl.when(pl.col("widened")).then(0).otherwise(pl.col("slow_calls").fill_null(0))
+        judged = judged.join(pooled, on=provider, how="left").with_columns(
+            share_exceeds(pl.col("_pooled_slow") - own_slow, pl.col("_pooled_calls") - own, 0.01, settings.confidence)
+            .fill_null(False).alias("_provider_tail"),
         ).with_columns(
             # p99 ≥ T means more than 1% of calls take ≥ T: believed only when the exact binomial test
-            # of that share clears 1% — one slow call among a hundred is not a tail
+            # of that share clears 1% — one slow call among a hundred is not a tail; a window under
+            # 100 calls must clear 1/n (more than its slowest call) unless its provider shares the tail
             ((pl.col("latency_p99_ms") >= pl.col("tail_threshold"))
              & pl.when(pl.col("thin") | pl.col("widened"))  # the two looks at a thin hour
-             .then(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split, per_window=True))
-             .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, settings.confidence, per_window=True)))
+             .then(pl.when(pl.col("_provider_tail"))
+                   .then(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split))
+                   .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, split, per_window=True)))
+             .otherwise(share_exceeds(pl.col("slow_calls"), pl.col("calls"), 0.01, settings.confidence)))
             .fill_null(False).alias("tail_breach"),
-        ).with_columns(
+        ).drop("_pooled_calls", "_pooled_slow", "_provider_tail").with_columns(
             pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume"))
                     | ((pl.col("volume") < pl.col("p99_min_samples")) & ~(pl.col("thin") & pl.col("tail_breach"))))
             .then(UNKNOWN)

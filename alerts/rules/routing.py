@@ -35,9 +35,13 @@ class StaleRouting(Rule):
     sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged with ≥ `min_volume` step-0 calls.
     Method: the Wilson lower bound (one-sided) of the escalation share is compared with the
     thresholds, not the point estimate: at `confidence` (99%) for the WARNING, just past the healthy
-    range; at `critical_confidence` (95%) for the CRITICAL, far past it."""
+    range; at `critical_confidence` (95%) for the CRITICAL, far past it. Each level must hold for the
+    whole sustain period (every five-minute look of it): a thin policy's bound is wide, so a share
+    at WARNING level (60–65%) crosses the 95% bound at 70% in one look of many — at ~40–85 first-step
+    calls an hour ~0.04–0.1 times a day at 60% if single looks escalated, 2–5× less when the
+    CRITICAL must hold three looks; a busy policy's bound is narrow enough either way."""
 
-    method = "Wilson lower bound > threshold (99% warning, 95% critical)"
+    method = "Wilson lower bound > threshold (99% warning, 95% critical), each level held for the sustain period"
 
     name = "stale_routing"
     title = "Stale routing"
@@ -89,7 +93,10 @@ class RoutingFamily(Family):
             pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
             .alias("threshold"),
         ).drop("critical_bound")
-        out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min))
+        # the CRITICAL, too, must hold for the whole sustain period (every look of it)
+        held = int(timedelta(minutes=settings.sustain_min) / step) + 1
+        out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
+                      level_held=held)
         info = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "route"), on=KEYS, how="full",
                                                        coalesce=True)
         return {rule.name: out.join(info, on=KEYS, how="left")}

@@ -568,6 +568,20 @@ def test_prompt_growth_is_critical_when_the_routes_volume_falls_a_volume_drop_al
     assert not [s for s in states if s[0] == "chat-falls"], states
 
 
+def _cascade(minutes: np.ndarray, escalates: np.ndarray, *, policy: str, seed: int,
+             lag_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A routing policy's first-step calls at `minutes` after T0 and the step-1 calls of those that
+    escalate, `lag_ms` later."""
+    ts = (T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)
+    span = float(minutes.max()) + 1
+    columns = {"route": policy.replace("-v1", ""), "provider": "openai", "routing_policy": policy}
+    step0 = _calls(minutes.size, start=T0, minutes=span, seed=seed, model="gpt-4o-mini", cascade_step=0,
+                   ts=pl.Series(ts).cast(pl.Datetime("ms", "UTC")), **columns)
+    step1 = _calls(int(escalates.sum()), start=T0, minutes=span, seed=seed + 1, model="gpt-4o", cascade_step=1,
+                   ts=pl.Series(ts[escalates] + lag_ms).cast(pl.Datetime("ms", "UTC")), **columns)
+    return step0, step1
+
+
 def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Warehouse, settings: Settings) -> None:
     """Signal 5 on a thin policy (~85 first-step calls an hour): healthy 45% escalation for six hours
     pages nothing; a new cheap model rolled out over 20 minutes escalates 85%. The CRITICAL (≥ 70%)
@@ -583,14 +597,7 @@ def test_stale_routing_on_a_thin_policy_is_critical_within_its_window(wh: Wareho
     rate = 0.40 + 0.45 * share
     escalates = np.where(minutes < 6 * 60, rng.random(minutes.size) < 0.45,
                          np.diff(np.floor(np.cumsum(rate)), prepend=0) > 0)
-    ts = (T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)
-    step0 = _calls(minutes.size, start=T0, minutes=8 * 60, seed=55, route="triage", provider="openai",
-                   model="gpt-4o-mini", routing_policy="triage-v1", cascade_step=0,
-                   ts=pl.Series(ts).cast(pl.Datetime("ms", "UTC")))
-    step1 = _calls(int(escalates.sum()), start=T0, minutes=8 * 60, seed=56, route="triage", provider="openai",
-                   model="gpt-4o", routing_policy="triage-v1", cascade_step=1,
-                   ts=pl.Series(ts[escalates] + 2_000).cast(pl.Datetime("ms", "UTC")))
-    _ingest(wh, settings, step0, step1)
+    _ingest(wh, settings, *_cascade(minutes, escalates, policy="triage-v1", seed=55, lag_ms=2_000))
     rule = settings.signals.stale_routing
 
     def critical_at(confidence: float) -> datetime | None:
@@ -614,14 +621,7 @@ def test_a_thin_policys_warning_is_not_critical_on_one_look(wh: Warehouse, setti
     rng = np.random.default_rng(2)
     minutes = np.sort(rng.uniform(0, 10 * 60, 60 * 10))
     escalates = rng.random(minutes.size) < 0.64
-    ts = (T0.timestamp() * 1000 + minutes * 60_000).astype(np.int64)
-    step0 = _calls(minutes.size, start=T0, minutes=10 * 60, seed=57, route="triage-thin", provider="openai",
-                   model="gpt-4o-mini", routing_policy="triage-thin", cascade_step=0,
-                   ts=pl.Series(ts).cast(pl.Datetime("ms", "UTC")))
-    step1 = _calls(int(escalates.sum()), start=T0, minutes=10 * 60, seed=58, route="triage-thin", provider="openai",
-                   model="gpt-4o", routing_policy="triage-thin", cascade_step=1,
-                   ts=pl.Series(ts[escalates] + 500).cast(pl.Datetime("ms", "UTC")))
-    _ingest(wh, settings, step0, step1)
+    _ingest(wh, settings, *_cascade(minutes, escalates, policy="triage-thin", seed=57, lag_ms=500))
     evaluate_signals(wh, settings, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=10))
     states = set(_opened(wh, "stale_routing")["to_state"].to_list())
     assert states == {"warning"}, states

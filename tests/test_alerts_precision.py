@@ -748,3 +748,29 @@ def test_a_new_users_agent_loop_pages_on_its_route_however_bursty_the_route(wh: 
     assert "u-loop" in fired["cause"][0]
     notes = queries.incident_events(wh, Scope.all(), limit=1000).filter(pl.col("kind") == "noted")
     assert {"project": "default", "user_id": "u-loop"} in [dict(s) for s in notes["scope"].to_list()]
+
+
+def test_a_features_money_that_is_one_routes_is_judged_once_by_the_route() -> None:
+    """Class 5 for spend: a news burst on support-chat (the support feature's money with a few cents
+    of triage) pages the route; an hour later the burst has left the route's sliding hour but still
+    fills the six-hour block, and the feature's own sustained test (its learned multiple a little
+    lower than the route's) fired on the same money as a second incident. A feature whose verdict's
+    money is ≥ 95% one route's — breaching or not — is now quiet; a feature split over two routes
+    is still judged."""
+    from alerts.rules.spend import _one_route_features
+
+    at = T0 + timedelta(hours=23)
+    buckets = pl.DataFrame({"project": "default", "dimension": "route", "key": ["support-chat", "triage", "a", "b"],
+                            "route_feature": ["support", "support", "split", "split"]})
+    judged = pl.DataFrame({
+        "project": "default", "dimension": ["route", "route", "feature", "route", "route", "feature"],
+        "key": ["support-chat", "triage", "support", "a", "b", "split"], "at": [at] * 6,
+        "cost_usd": [15.67, 1.07, 16.74, 20.0, 20.0, 40.0],
+        "sustained_cost_usd": [389.0, 6.4, 395.4, 100.0, 100.0, 200.0],
+        "by_sustained": [False, False, True, False, False, True],
+        "point_level": [0, 0, 1, 0, 0, 1], "covered_by_route": pl.Series([None] * 6, dtype=pl.String),
+    }).with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC")))
+    out = {r["key"]: r for r in _one_route_features(judged, buckets).iter_rows(named=True)}
+    # its sliding hour is 94% support-chat's, its six hours 98%: the verdict's money is the route's
+    assert out["support"]["point_level"] == 0 and out["support"]["covered_by_route"] == "support-chat"
+    assert out["split"]["point_level"] == 1 and out["split"]["covered_by_route"] is None

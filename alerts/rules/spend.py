@@ -60,7 +60,8 @@ class SpendSpike(Rule):
     excursions describe the users it had, not a source it never saw, so an agent loop of a new user
     pages on its route however bursty the route normally is (its floor and `min_excess_hours` still
     apply). The same money is told once: a feature or user whose spend is one breaching route's is
-    quiet."""
+    quiet, and a feature whose money is ≥ 95% one route's is judged by that route only (breaching or
+    not; for the sustained test, its six hours' money)."""
 
     method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
               "of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour sustained shift ≥ 2×; warm-up 3/7 days, "
@@ -174,6 +175,35 @@ def _covered(judged: pl.DataFrame, buckets: pl.DataFrame, user_routes: pl.DataFr
         pl.when(covered).then(0).otherwise(pl.col("point_level")).alias("point_level"),
         pl.when(covered).then(pl.col("route")).otherwise(None).alias("covered_by_route"),
     ).drop("route_cost", "route_level", "route", "need")
+
+
+def _one_route_features(judged: pl.DataFrame, buckets: pl.DataFrame) -> pl.DataFrame:
+    """Quiet a feature whose money is one route's, breaching or not: the same money is judged once,
+    by the route. "One route's": the route holds ≥ 95% of the money the feature's verdict is about —
+    the six whole hours when it fires by the sustained test (a burst an hour is long gone from the
+    sliding hour still fills the block), else the sliding hour."""
+    routes = (buckets.filter((pl.col("dimension") == "route") & (pl.col("route_feature") != ""))
+              .select("project", pl.col("key").alias("route"), pl.col("route_feature").alias("key")).unique())
+    sums = judged.filter(pl.col("dimension") == "route").select(
+        "project", pl.col("key").alias("route"), "at", pl.col("cost_usd").alias("route_cost"),
+        pl.col("sustained_cost_usd").alias("route_s6"))
+    if routes.is_empty() or sums.is_empty():
+        return judged
+    owner = (routes.join(sums, on=["project", "route"]).with_columns(pl.lit("feature").alias("dimension"))
+             .join(judged.filter(pl.col("dimension") == "feature").select(*KEYS, "at", "cost_usd", "by_sustained",
+                                                                           "sustained_cost_usd"), on=[*KEYS, "at"])
+             .with_columns(pl.when(pl.col("by_sustained"))
+                           .then(pl.col("route_s6") >= 0.95 * pl.col("sustained_cost_usd"))
+                           .otherwise(pl.col("route_cost") >= 0.95 * pl.col("cost_usd")).fill_null(False)
+                           .alias("owned"))
+             .filter(pl.col("owned")).group_by([*KEYS, "at"]).agg(pl.col("route").first().alias("owner")))
+    if owner.is_empty():
+        return judged
+    marked = judged.join(owner, on=[*KEYS, "at"], how="left")
+    return marked.with_columns(
+        pl.when(pl.col("owner").is_not_null()).then(0).otherwise(pl.col("point_level")).alias("point_level"),
+        pl.coalesce("covered_by_route", "owner").alias("covered_by_route"),
+    ).drop("owner")
 
 
 def new_money(ctx: RuleContext, judged: pl.DataFrame, *, window: timedelta, span: list[datetime]) -> pl.DataFrame:
@@ -385,7 +415,7 @@ class SpendFamily(Family):
                                            users=breaching_users.unique().to_list()).with_columns(
             pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
             if breaching_users.len() else pl.DataFrame())
-        judged = _covered(judged, buckets, user_routes, window=window, span=span).drop(
+        judged = _one_route_features(_covered(judged, buckets, user_routes, window=window, span=span), buckets).drop(
             "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days",
             "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level", "typical",
             "min_excess_hours", "spike_level", "new_level")

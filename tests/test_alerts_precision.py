@@ -747,7 +747,9 @@ def test_a_new_users_agent_loop_pages_on_its_route_however_bursty_the_route(wh: 
     assert any("u-loop" in text and "too new" in text for text in fired["summary"].to_list()), fired["summary"]
     assert "u-loop" in fired["cause"][0]
     notes = queries.incident_events(wh, Scope.all(), limit=1000).filter(pl.col("kind") == "noted")
-    assert {"project": "default", "user_id": "u-loop"} in [dict(s) for s in notes["scope"].to_list()]
+    noted = [dict(s) for s in notes["scope"].to_list()]
+    assert {"project": "default", "user_id": "u-loop"} in noted
+    assert "counts on its routes" in notes["cause"][noted.index({"project": "default", "user_id": "u-loop"})]
 
 
 def test_a_features_money_that_is_one_routes_is_judged_once_by_the_route() -> None:

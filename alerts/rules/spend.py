@@ -91,7 +91,7 @@ class SpendSpike(Rule):
                     "for those hours (a sustained shift)")
         if row.get("by_new_source") and cost is not None and base:
             new, usual = row.get("new_usd") or 0, row.get("typical_usd") or 0
-            share = f", {new / usual:.0f}x the route's usual hour of ${usual:,.2f}" if usual else ""
+            share = f", {new / usual:.1f}x the route's usual hour of ${usual:,.2f}" if usual else ""
             return (f"{self.title}: ${cost:,.2f} in the last hour, {value or 0:.1f}x the usual ${base:,.2f}; "
                     f"${new:,.2f} of it from {row.get('new_source') or 'a new user'}{share} — a user too new to "
                     "have a baseline of its own")
@@ -134,6 +134,9 @@ class SpendSpike(Rule):
         judged = (f"; judged for spikes from {first + timedelta(days=settings.full_history_days):%Y-%m-%d %H:%M} UTC, "
                   f"once it has {settings.full_history_days} days of history (only a 10x spike before)"
                   if isinstance(first, datetime) else "")
+        if dimension == "user_id":  # a new user's money is judged on its routes meanwhile
+            judged += (f"; until {settings.min_history_days} days old its spend counts on its routes "
+                       "(10x a route's usual hour pages the route)")
         return Explanation(
             f"New spend source: {dimension} {scope[dimension]}, ${row.get('cost_usd') or 0:,.2f} in the last hour"
             f"{since}{judged}",

@@ -128,7 +128,7 @@ def test_one_slow_call_in_a_quiet_hour_is_no_p99_a_slow_tail_is(wh: Warehouse, s
     assert _opened(wh, "latency_tail").is_empty()
     evaluate_signals(wh, settings, since=T0 + timedelta(hours=4), at=T0 + timedelta(hours=5))
     fired = _opened(wh, "latency_tail")
-    assert "critical" in fired["to_state"].to_list()
+    assert "critical" in fired["to_state"].to_list(), fired.select("at", "to_state", "summary").rows()
 
 
 def test_renotification_backs_off_and_stops_on_ack() -> None:
@@ -171,7 +171,7 @@ def test_spend_new_route_and_unset_feature_are_not_judged_an_established_spike_i
     fired = _opened(wh, "spend_spike")
     scopes = [dict(s) for s in fired["scope"].to_list()]
     assert {"project": "default", "route": "support"} in scopes
-    assert "critical" in fired["to_state"].to_list()
+    assert "critical" in fired["to_state"].to_list(), fired.select("at", "to_state", "summary").rows()
     assert all(s.get("feature", "x") != "" and s.get("route") != "launch" for s in scopes)
 
 
@@ -439,7 +439,7 @@ def test_cache_hit_collapse_measures_the_products_one_hit_ratio(wh: Warehouse, s
     assert _opened(wh, "cache_hit_collapse").is_empty()  # normal: 0.8 of the input is cached
     evaluate_signals(wh, settings, at=T0 + timedelta(days=1, hours=2), families=(CacheFamily(),))
     fired = _opened(wh, "cache_hit_collapse")
-    assert "critical" in fired["to_state"].to_list()
+    assert "critical" in fired["to_state"].to_list(), fired.select("at", "to_state", "summary").rows()
     first = fired.row(0, named=True)
     at = first["at"].replace(tzinfo=UTC)
     window = timedelta(minutes=settings.signals.cache_hit_collapse.window_min)
@@ -788,3 +788,69 @@ def test_spend_needs_an_hour_of_the_scopes_usual_money_to_page(wh: Warehouse, se
                                                                 strict=True)}
     assert ("looping", "critical") in routes, routes
     assert not any(route in ("quiet-nights", "young") for route, _ in routes), routes
+
+
+def test_a_new_users_agent_loop_pages_on_its_route_however_bursty_the_route(wh: Warehouse,
+                                                                            settings: Settings) -> None:
+    """Runaway agent of a new user: a route that once had a ×12 hour (a news burst) has learned a
+    warning at ×18 and a critical at ×24 its baseline, so a loop of a user first seen today at ~13×
+    the route's hour went unseen (the user itself is in warm-up: only a new spend source). Its money
+    is judged on the route at the seed's 10× the route's usual hour: critical, on the route, naming
+    the user. A new user's one long conversation ($14, over the user floor) stays quiet."""
+    from alerts.rules.spend import SpendFamily
+
+    days = 10
+    steady = np.full(days * 24, 40)  # ~$12.80 an hour
+    steady[3 * 24 + 12] = 480  # day 3, 12:00: one ×12 hour, the route's largest excursion
+    today = (days - 1) * 24
+    talk = np.zeros(days * 24, dtype=np.int64)
+    talk[today + 10] = 45  # a new user's long conversation at 10:00: $14
+    loop = np.zeros(days * 24, dtype=np.int64)
+    loop[today + 14: today + 16] = 500  # a new user's agent loop 14:00-16:00: $160 an hour
+    _ingest(wh, settings, _hourly_calls(steady, start=T0, route="work", seed=60),
+            _hourly_calls(talk, start=T0, route="work", seed=61).with_columns(pl.lit("u-talk").alias("user_id")),
+            _hourly_calls(loop, start=T0, route="work", seed=62).with_columns(pl.lit("u-loop").alias("user_id")))
+    day = T0 + timedelta(days=days - 1)
+    evaluate_signals(wh, settings, since=day + timedelta(hours=8), at=day + timedelta(hours=13),
+                     families=(SpendFamily(),))
+    assert _opened(wh, "spend_spike").is_empty()  # the long conversation
+    evaluate_signals(wh, settings, since=day + timedelta(hours=13), at=day + timedelta(hours=17),
+                     families=(SpendFamily(),))
+    fired = _opened(wh, "spend_spike")
+    scopes = {(tuple(sorted(dict(s).items())), state) for s, state in zip(fired["scope"].to_list(),
+                                                                          fired["to_state"].to_list(), strict=True)}
+    assert scopes and {s for s, _ in scopes} == {(("project", "default"), ("route", "work"))}, scopes
+    assert "critical" in fired["to_state"].to_list(), fired.select("at", "to_state", "summary").rows()
+    assert all(at.hour >= 14 for at in fired["at"].to_list())
+    assert any("u-loop" in text and "too new" in text for text in fired["summary"].to_list()), fired["summary"]
+    assert "u-loop" in fired["cause"][0]
+    notes = queries.incident_events(wh, Scope.all(), limit=1000).filter(pl.col("kind") == "noted")
+    noted = [dict(s) for s in notes["scope"].to_list()]
+    assert {"project": "default", "user_id": "u-loop"} in noted
+    assert "counts on its routes" in notes["cause"][noted.index({"project": "default", "user_id": "u-loop"})]
+
+
+def test_a_features_money_that_is_one_routes_is_judged_once_by_the_route() -> None:
+    """Class 5 for spend: a news burst on support-chat (the support feature's money with a few cents
+    of triage) pages the route; an hour later the burst has left the route's sliding hour but still
+    fills the six-hour block, and the feature's own sustained test (its learned multiple a little
+    lower than the route's) fired on the same money as a second incident. A feature whose verdict's
+    money is ≥ 95% one route's — breaching or not — is now quiet; a feature split over two routes
+    is still judged."""
+    from alerts.rules.spend import _one_route_features
+
+    at = T0 + timedelta(hours=23)
+    buckets = pl.DataFrame({"project": "default", "dimension": "route", "key": ["support-chat", "triage", "a", "b"],
+                            "route_feature": ["support", "support", "split", "split"]})
+    judged = pl.DataFrame({
+        "project": "default", "dimension": ["route", "route", "feature", "route", "route", "feature"],
+        "key": ["support-chat", "triage", "support", "a", "b", "split"], "at": [at] * 6,
+        "cost_usd": [15.67, 1.07, 16.74, 20.0, 20.0, 40.0],
+        "sustained_cost_usd": [389.0, 6.4, 395.4, 100.0, 100.0, 200.0],
+        "by_sustained": [False, False, True, False, False, True],
+        "point_level": [0, 0, 1, 0, 0, 1], "covered_by_route": pl.Series([None] * 6, dtype=pl.String),
+    }).with_columns(pl.col("at").cast(pl.Datetime("ms", "UTC")))
+    out = {r["key"]: r for r in _one_route_features(judged, buckets).iter_rows(named=True)}
+    # its sliding hour is 94% support-chat's, its six hours 98%: the verdict's money is the route's
+    assert out["support"]["point_level"] == 0 and out["support"]["covered_by_route"] == "support-chat"
+    assert out["split"]["point_level"] == 1 and out["split"]["covered_by_route"] is None

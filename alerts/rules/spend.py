@@ -54,11 +54,18 @@ class SpendSpike(Rule):
     `full_history_days` only a critical spike is, against the larger of its same-hour baseline and its
     usual hour (a median of a few days is too thin to trust a low value); either way
     it is told once as a new spend source (info). Calls with no user / route / feature are no scope
-    (never judged as ""). The same money is told once: a feature or user whose spend is one
-    breaching route's is quiet."""
+    (never judged as ""). A new source's money is judged through its route: the window's spend of
+    users younger than `min_history_days` on a judged route is critical at 10× (`critical`) the
+    route's usual hour and warns at 3× (`warning`, once the route is warmed up) — the route's learned
+    excursions describe the users it had, not a source it never saw, so an agent loop of a new user
+    pages on its route however bursty the route normally is (its floor and `min_excess_hours` still
+    apply). The same money is told once: a feature or user whose spend is one breaching route's is
+    quiet, and a feature whose money is ≥ 95% one route's is judged by that route only (breaching or
+    not; for the sustained test, its six hours' money)."""
 
     method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
-              "of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour sustained shift ≥ 2×; warm-up 3/7 days")
+              "of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour sustained shift ≥ 2×; warm-up 3/7 days, "
+              "a new user's $ judged on its route at 3×/10× the route's usual hour")
 
     name = "spend_spike"
     title = "Spend spike"
@@ -82,6 +89,12 @@ class SpendSpike(Rule):
             return (f"{self.title}: ${row.get('sustained_cost_usd') or 0:,.2f} over the last {row.get('sustained_hours')} "
                     f"h, {row.get('sustained_ratio') or 0:.1f}x the usual ${row.get('sustained_base_usd') or 0:,.2f} "
                     "for those hours (a sustained shift)")
+        if row.get("by_new_source") and cost is not None and base:
+            new, usual = row.get("new_usd") or 0, row.get("typical_usd") or 0
+            share = f", {new / usual:.1f}x the route's usual hour of ${usual:,.2f}" if usual else ""
+            return (f"{self.title}: ${cost:,.2f} in the last hour, {value or 0:.1f}x the usual ${base:,.2f}; "
+                    f"${new:,.2f} of it from {row.get('new_source') or 'a new user'}{share} — a user too new to "
+                    "have a baseline of its own")
         if cost is None or value is None or value != value:
             return f"{self.title}: held by the sustain window (no spend measured at this instant)"
         if not base or value == float("inf"):
@@ -121,6 +134,9 @@ class SpendSpike(Rule):
         judged = (f"; judged for spikes from {first + timedelta(days=settings.full_history_days):%Y-%m-%d %H:%M} UTC, "
                   f"once it has {settings.full_history_days} days of history (only a 10x spike before)"
                   if isinstance(first, datetime) else "")
+        if dimension == "user_id":  # a new user's money is judged on its routes meanwhile
+            judged += (f"; until {settings.min_history_days} days old its spend counts on its routes "
+                       "(10x a route's usual hour pages the route)")
         return Explanation(
             f"New spend source: {dimension} {scope[dimension]}, ${row.get('cost_usd') or 0:,.2f} in the last hour"
             f"{since}{judged}",
@@ -162,6 +178,59 @@ def _covered(judged: pl.DataFrame, buckets: pl.DataFrame, user_routes: pl.DataFr
         pl.when(covered).then(0).otherwise(pl.col("point_level")).alias("point_level"),
         pl.when(covered).then(pl.col("route")).otherwise(None).alias("covered_by_route"),
     ).drop("route_cost", "route_level", "route", "need")
+
+
+def _one_route_features(judged: pl.DataFrame, buckets: pl.DataFrame) -> pl.DataFrame:
+    """Quiet a feature whose money is one route's, breaching or not: the same money is judged once,
+    by the route. "One route's": the route holds ≥ 95% of the money the feature's verdict is about —
+    the six whole hours when it fires by the sustained test (a burst an hour is long gone from the
+    sliding hour still fills the block), else the sliding hour."""
+    routes = (buckets.filter((pl.col("dimension") == "route") & (pl.col("route_feature") != ""))
+              .select("project", pl.col("key").alias("route"), pl.col("route_feature").alias("key")).unique())
+    sums = judged.filter(pl.col("dimension") == "route").select(
+        "project", pl.col("key").alias("route"), "at", pl.col("cost_usd").alias("route_cost"),
+        pl.col("sustained_cost_usd").alias("route_s6"))
+    if routes.is_empty() or sums.is_empty():
+        return judged
+    owner = (routes.join(sums, on=["project", "route"]).with_columns(pl.lit("feature").alias("dimension"))
+             .join(judged.filter(pl.col("dimension") == "feature").select(*KEYS, "at", "cost_usd", "by_sustained",
+                                                                           "sustained_cost_usd"), on=[*KEYS, "at"])
+             .with_columns(pl.when(pl.col("by_sustained"))
+                           .then(pl.col("route_s6") >= 0.95 * pl.col("sustained_cost_usd"))
+                           .otherwise(pl.col("route_cost") >= 0.95 * pl.col("cost_usd")).fill_null(False)
+                           .alias("owned"))
+             .filter(pl.col("owned")).group_by([*KEYS, "at"]).agg(pl.col("route").first().alias("owner")))
+    if owner.is_empty():
+        return judged
+    marked = judged.join(owner, on=[*KEYS, "at"], how="left")
+    return marked.with_columns(
+        pl.when(pl.col("owner").is_not_null()).then(0).otherwise(pl.col("point_level")).alias("point_level"),
+        pl.coalesce("covered_by_route", "owner").alias("covered_by_route"),
+    ).drop("owner")
+
+
+def new_money(ctx: RuleContext, judged: pl.DataFrame, *, window: timedelta, span: list[datetime]) -> pl.DataFrame:
+    """Per route and instant, the window's money from users too young to be judged on their own
+    (`new_usd`; `new_source` the largest of them): a user is a candidate once its window reaches the
+    user floor while younger than `min_history_days`."""
+    young = judged.filter((pl.col("dimension") == "user_id") & ~pl.col("judged"))
+    users = young.filter(pl.col("cost_usd") >= pl.col("floor"))["key"].unique().to_list()
+    none = judged.with_columns(pl.lit(0.0).alias("new_usd"), pl.lit(None, pl.String).alias("new_source"))
+    if not users:
+        return none
+    routes = q.spend_user_routes(ctx.wh, ctx.scope, span[0] - window, span[-1], users=users).with_columns(
+        pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
+    if routes.is_empty():
+        return none
+    sums = window_sums(routes.rename({"route": "_route"}), ["project", "key", "_route"], ["cost_usd"], bucket=BUCKET,
+                       window=window, at=span).join(young.select("project", "key", "at"), on=["project", "key", "at"],
+                                                    how="semi")  # while the user is still young
+    per_route = (sums.filter(pl.col("cost_usd") > 0).sort("cost_usd", descending=True)
+                 .group_by(["project", "_route", "at"])
+                 .agg(pl.col("cost_usd").sum().alias("new_usd"), pl.col("key").first().alias("new_source"))
+                 .select("project", pl.lit("route").alias("dimension"), pl.col("_route").alias("key"), "at", "new_usd",
+                         "new_source"))
+    return judged.join(per_route, on=[*KEYS, "at"], how="left").with_columns(pl.col("new_usd").fill_null(0.0))
 
 
 def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: datetime, days: int, weeks: int,
@@ -287,7 +356,8 @@ class SpendFamily(Family):
             (age >= pl.duration(days=1) * pl.col("min_history_days")).fill_null(False).alias("judged"),
             (age >= pl.duration(days=1) * pl.col("full_history_days")).fill_null(False).alias("warmed_up"),
             pl.col("typical").fill_null(0.0).alias("typical_usd"),
-        ).with_columns(
+        )
+        judged = new_money(ctx, judged, window=window, span=span).with_columns(
             # a same-hour median of a few days is too thin to trust a low value: until the scope is
             # warmed up, an hour is judged against its usual hour when that is larger
             pl.when(pl.col("warmed_up")).then(pl.max_horizontal("base0", "base1"))
@@ -316,12 +386,27 @@ class SpendFamily(Family):
                     | (pl.col("cost_usd") - pl.col("base_cost_usd") < pl.col("min_excess_usd"))).then(0)
             .when(pl.col("cost_usd") >= pl.col("critical_usd")).then(2)
             .when(pl.col("warmed_up") & (pl.col("cost_usd") >= pl.col("warning_usd"))).then(1).otherwise(0)
-            .alias("hour_level"),
+            .alias("spike_level"),
+            # money from users too young to be judged on their own, judged through the route at the
+            # seed's multiples alone: the route's learned excursions describe the users it had, not a
+            # source it never saw (an agent loop of a new user is the runaway's signature)
+            pl.when(pl.col("enabled") & pl.col("judged") & (pl.col("dimension") == "route")
+                    & (pl.col("typical_usd") > 0) & (pl.col("new_usd") >= pl.col("floor"))
+                    & (pl.col("cost_usd") - pl.col("base_cost_usd") >= pl.col("min_excess_usd")))
+            .then(pl.when(pl.col("new_usd") >= pl.col("critical") * pl.col("typical_usd")).then(2)
+                  .when(pl.col("warmed_up") & (pl.col("new_usd") >= pl.col("warning") * pl.col("typical_usd")))
+                  .then(1).otherwise(0))
+            .otherwise(0).alias("new_level"),
+        ).with_columns(
+            pl.max_horizontal("spike_level", "new_level").alias("hour_level"),
+            (pl.col("new_level") > pl.col("spike_level")).alias("by_new_source"),
         ).with_columns(
             pl.when(pl.col("enabled") & pl.col("by_sustained") & (pl.col("hour_level") == 0)).then(1)
             .otherwise(pl.col("hour_level")).alias("point_level"),
             (pl.col("by_sustained") & (pl.col("hour_level") == 0)).alias("by_sustained"),
-            pl.when(pl.col("cost_usd") >= pl.col("critical_usd")).then(pl.col("critical_mult"))
+            pl.when(pl.col("by_new_source") & (pl.col("new_level") == 2)).then(pl.col("critical"))
+            .when(pl.col("by_new_source")).then(pl.col("warning"))
+            .when(pl.col("cost_usd") >= pl.col("critical_usd")).then(pl.col("critical_mult"))
             .otherwise(pl.col("warning_mult")).alias("threshold"),
             pl.col("s6").alias("sustained_cost_usd"), pl.col("b6").alias("sustained_base_usd"),
             pl.lit(n).alias("sustained_hours"),
@@ -333,10 +418,10 @@ class SpendFamily(Family):
                                            users=breaching_users.unique().to_list()).with_columns(
             pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
             if breaching_users.len() else pl.DataFrame())
-        judged = _covered(judged, buckets, user_routes, window=window, span=span).drop(
+        judged = _one_route_features(_covered(judged, buckets, user_routes, window=window, span=span), buckets).drop(
             "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days",
             "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level", "typical",
-            "min_excess_hours")
+            "min_excess_hours", "spike_level", "new_level")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
                       absent_means_ok=True)
         teams = first_value(buckets, KEYS, "team")

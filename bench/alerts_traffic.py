@@ -576,16 +576,21 @@ def tool_release(p: Project, tool: str, start: datetime) -> Incident:
 
 
 def reasoning_runaway(p: Project, route: str, start: datetime) -> Incident:
-    """Three calls on one route reason without a budget within forty minutes."""
-    live = p.calls.filter((pl.col("route") == route) & _live(start, start + timedelta(minutes=40))
-                          & (pl.col("status") == "ok"))
+    """Three calls on one route reason without a budget within forty minutes (on a route too thin
+    to have a call in them, its next three calls)."""
+    window = timedelta(minutes=40)
+    route_ok = p.calls.filter((pl.col("route") == route) & (pl.col("status") == "ok"))
+    live = route_ok.filter(_live(start, start + window))
+    if live.height == 0:
+        live = route_ok.filter(pl.col("ts_ms") >= _ms(start)).sort("ts_ms").head(3)
+        window = max(window, _at(live["ts_ms"].max()) - start + timedelta(minutes=5))
     picks = live.sample(min(3, live.height), seed=int(p.rng.integers(1 << 30))).sort("ts_ms")
     tokens = p.rng.integers(110_000, 180_000, picks.height)
     p.calls = pl.concat([p.calls, picks.with_columns(
         pl.Series("reasoning_tokens", tokens), pl.Series("output_tokens", tokens + 2_000),
         (pl.col("latency_ms") * 6).alias("latency_ms"), (pl.col("ts_ms") + 7).alias("ts_ms"))], how="diagonal_relaxed")
     first = _at(picks["ts_ms"].min())
-    return Incident("reasoning_runaway", "reasoning_runaway", {"route": route}, start, start + timedelta(minutes=40),
+    return Incident("reasoning_runaway", "reasoning_runaway", {"route": route}, start, start + window,
                     "critical", first, also=("spend_spike", "latency_tail"))
 
 

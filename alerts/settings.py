@@ -69,6 +69,9 @@ class CacheNotAppliedRule(SignalRule):
     min_volume: int = 10
     wide_window_min: int = Field(15, ge=1, description="A window with fewer than `min_volume` eligible calls is "
                                  "widened to this.")
+    max_window_min: int = Field(60, ge=1, description="... and, where that still holds fewer, widened five minutes at a time up to this "
+                                "(explicit-cache providers only: an automatic cache expires after minutes without "
+                                "calls, so calls that far apart miss it by design).")
     min_tokens: dict[str, int] = Field(
         default_factory=lambda: {
             "anthropic/claude-haiku": 2048, "anthropic/claude-3-haiku": 2048, "anthropic/claude-3-5-haiku": 2048,
@@ -143,9 +146,12 @@ class StaleRoutingRule(SignalRule):
     step_min: int = 5
     warning: float = 0.50
     critical: float = 0.70
-    min_volume: int = Field(40, description="First-step calls in the window, only so the bound is not asked of a "
-                            "handful; the Wilson bound does the rest (a policy of ~85 calls an hour was judged only "
-                            "once a busier hour reached 100).")
+    min_volume: int = Field(40, description="First-step calls a window needs, only so the bound is not asked of a "
+                            "handful; the Wilson bound does the rest. An hour with fewer is widened (see "
+                            "`wide_window_min`).")
+    wide_window_min: int = Field(180, ge=1, description="An hour with fewer than `min_volume` first-step calls is "
+                                 "widened five minutes at a time up to this until it holds them (a thin policy is judged "
+                                 "later rather than never).")
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (an hour judged every five minutes is many looks).")
     critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "

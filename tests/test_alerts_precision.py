@@ -627,6 +627,79 @@ def test_a_thin_policys_warning_is_not_critical_on_one_look(wh: Warehouse, setti
     assert states == {"warning"}, states
 
 
+def test_stale_routing_on_a_policy_too_thin_for_an_hour_is_judged_on_a_widened_window(
+        wh: Warehouse, settings: Settings) -> None:
+    """Signal 5 on a policy of ~25 first-step calls an hour, under the 40 an hour needs: healthy 45%
+    escalation for eight hours pages nothing, 64% (a WARNING-level share) for the next eight is no
+    CRITICAL; a new cheap model escalating 85% on a second such policy is CRITICAL — on the hour
+    widened until it holds 40 calls (it was never judged while a thin hour was simply skipped)."""
+    rng = np.random.default_rng(58)
+    minutes = np.sort(rng.uniform(0, 16 * 60, 25 * 16))
+    escalates = rng.random(minutes.size) < np.where(minutes < 8 * 60, 0.45, 0.64)
+    stale_minutes = np.sort(rng.uniform(0, 16 * 60, 25 * 16))
+    rollout = 12 * 60  # the new cheap model from 12:00, rolled out over 20 minutes
+    rate = 0.45 + 0.40 * np.clip((stale_minutes - rollout) / 20, 0, 1)
+    stale = rng.random(stale_minutes.size) < rate
+    _ingest(wh, settings, *_cascade(minutes, escalates, policy="thin-v1", seed=58, lag_ms=500),
+            *_cascade(stale_minutes, stale, policy="stale-v1", seed=60, lag_ms=500))
+    evaluate_signals(wh, settings, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=16))
+    fired = _opened(wh, "stale_routing")
+    states = {(dict(s)["routing_policy"], state) for s, state in zip(fired["scope"].to_list(),
+                                                                     fired["to_state"].to_list())}
+    assert ("thin-v1", "critical") not in states, states
+    critical = fired.filter((pl.col("to_state") == "critical")
+                            & pl.col("scope").map_elements(lambda s: dict(s)["routing_policy"] == "stale-v1",
+                                                           return_dtype=pl.Boolean))
+    assert critical.height, states
+    at = critical["at"].min().replace(tzinfo=UTC)
+    assert T0 + timedelta(minutes=rollout) < at <= T0 + timedelta(minutes=rollout + 180), at
+    healthy = fired.filter(pl.col("at") < T0 + timedelta(hours=8))
+    assert healthy.is_empty(), healthy
+
+
+def test_a_dropped_breakpoint_on_a_thin_route_is_critical_on_a_widened_window(wh: Warehouse,
+                                                                               settings: Settings) -> None:
+    """Signal 1b on a thin chat route: sessions of four turns every 20 minutes, so no 15-minute
+    window ever holds the 10 eligible calls a share needs (it was never judged). An SDK release that
+    drops cache_control from 08:00 is CRITICAL once the window widened until it holds 10 calls is
+    all uncached — within window + sustain + 5 min of the 10th uncached call. Caching that works on
+    the same thin route pages nothing; an OpenAI route as thin, whose automatic cache expires between
+    its calls (every call uncached at night), is not widened past 15 minutes and pages nothing."""
+    day = 24 * 60
+    busy = [_calls(2 * day, start=T0, minutes=day, seed=70 + i, route=route, provider=provider, model=model)
+            for i, (route, provider, model) in enumerate((("thin-chat", "anthropic", "claude-opus-4-1"),
+                                                          ("thin-search", "openai", "gpt-4o")))]
+    start = T0 + timedelta(days=1, hours=6)
+    cluster = np.arange(0, 4 * 60, 20)[:, None] + np.array([0.0, 1.0, 2.0, 3.0])[None, :]  # 06:00–10:00
+    minutes = cluster.ravel()
+    dropped = minutes >= 120  # from 08:00
+    chat = _calls(minutes.size, start=start, minutes=4 * 60, seed=73, route="thin-chat", provider="anthropic",
+                  model="claude-opus-4-1",
+                  ts=pl.Series((start.timestamp() * 1000 + minutes * 60_000).astype(np.int64)).cast(
+                      pl.Datetime("ms", "UTC")),
+                  # a session's first turn writes the cache, the others read it; dropped: neither
+                  cache_read_tokens=pl.Series(np.where(dropped | (minutes % 20 == 0), 0, 2400)),
+                  cache_write_5m_tokens=pl.Series(np.where(~dropped & (minutes % 20 == 0), 2400, 0)))
+    night = np.arange(0, 4 * 60, 7.0)
+    search = _calls(night.size, start=start, minutes=4 * 60, seed=74, route="thin-search", provider="openai",
+                    model="gpt-4o", cache_read_tokens=0,
+                    ts=pl.Series((start.timestamp() * 1000 + night * 60_000).astype(np.int64)).cast(
+                        pl.Datetime("ms", "UTC")))
+    _ingest(wh, settings, *busy, chat, search)
+    from alerts.rules.cache import CacheFamily
+
+    evaluate_signals(wh, settings, since=start, at=start + timedelta(hours=4), families=(CacheFamily(),))
+    fired = _opened(wh, "cache_not_applied")
+    routes = [dict(s)["route"] for s in fired["scope"].to_list()]
+    assert "thin-search" not in routes, fired
+    assert not fired.is_empty(), "the dropped breakpoint pages"
+    assert fired["at"].min().replace(tzinfo=UTC) >= start + timedelta(hours=2), fired  # working caching: quiet
+    rule = settings.signals.cache_not_applied
+    tenth = start + timedelta(minutes=120 + 40 + 1)  # the third session's second turn
+    critical = _first_critical(fired)
+    assert critical is not None and critical <= tenth + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
+
+
 def test_sandbox_timeouts_on_a_thin_tool_are_critical_within_the_window(wh: Warehouse, settings: Settings) -> None:
     """Signal 6 on a thin tool (~80 runs an hour): three hours at 1.5% random timeouts page nothing;
     generated code that loops takes timeouts from 0 to 45% over 15 minutes. The CRITICAL (≥ 20%) is

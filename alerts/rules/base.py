@@ -225,6 +225,67 @@ def window_sums(
     return rolled.filter(pl.col("at").is_in(time_series(at).implode())).drop("bucket")
 
 
+def widened_sums(
+    buckets: pl.DataFrame,
+    keys: list[str],
+    columns: list[str],
+    *,
+    volume: str,
+    need: pl.Expr,
+    bucket: timedelta,
+    windows: Sequence[timedelta],
+    at: Sequence[datetime],
+    widest: pl.Expr | None = None,
+    per_scope: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """`window_sums` over the first of `windows` (ascending) whose `volume` reaches `need` at that
+    scope and instant — the rule's own window where it holds enough, else widened step by step until
+    it does, so a thin scope is judged on enough calls, later, rather than never — or over the widest
+    where none does (the rule then finds it too thin). `widest` (minutes) caps the widening for some
+    scopes; `need` and `widest` may name columns of `per_scope` (one row per scope, joined on
+    `keys`: e.g. its provider). `window_min` says which window each row used. One pass: each
+    window's sums are differences of the scope's running totals."""
+    steps = sorted(set(windows))
+    minutes = [int(w / timedelta(minutes=1)) for w in steps]
+    schema = {**{k: pl.String for k in keys}, "at": TIME, **{c: pl.Float64 for c in columns}, "window_min": pl.Int64}
+    if buckets.is_empty():
+        return pl.DataFrame(schema=schema)
+    starts = pl.datetime_range(min(at) - steps[-1], max(at) - bucket, interval=bucket, eager=True, time_unit="ms",
+                               time_zone="UTC").alias("bucket")
+    totals = buckets.group_by([*keys, "bucket"]).agg(pl.col(c).cast(pl.Float64).sum() for c in columns)
+    full = (
+        totals.select(keys).unique().join(starts.to_frame(), how="cross")
+        .join(totals, on=[*keys, "bucket"], how="left")
+        .with_columns(pl.col(c).fill_null(0.0) for c in columns)
+        .sort([*keys, "bucket"])
+        .with_columns(*(pl.col(c).cum_sum().over(keys).alias(f"_cum_{c}") for c in columns),
+                      (pl.col("bucket") + bucket).alias("at"))
+    )
+    widths = [max(1, int(w / bucket)) for w in steps]
+    # rounded: float differences leave residues (1e-19) where a window is really empty
+    full = full.with_columns((pl.col(f"_cum_{c}") - pl.col(f"_cum_{c}").shift(n).over(keys).fill_null(0.0))
+                             .round(9).alias(f"_{c}_{i}") for i, n in enumerate(widths) for c in columns)
+    sums = [{c: pl.col(f"_{c}_{i}") for c in columns} for i in range(len(widths))]
+    out = full.filter(pl.col("at").is_in(time_series(at).implode()))
+    if per_scope is not None:
+        out = out.join(per_scope, on=keys, how="left")
+    cap = widest if widest is not None else pl.lit(minutes[-1])
+    # the first window that holds enough (or is as wide as this scope may go); the widest otherwise
+    chosen = pl.lit(len(steps) - 1)
+    for i in reversed(range(len(steps) - 1)):
+        chosen = pl.when((sums[i][volume] >= need) | (pl.lit(minutes[i + 1]) > cap)).then(pl.lit(i)).otherwise(chosen)
+    out = out.with_columns(chosen.alias("_window"))
+
+    def pick(values: list[pl.Expr]) -> pl.Expr:
+        return pl.coalesce(*[pl.when(pl.col("_window") == i).then(v) for i, v in enumerate(values)])
+
+    return out.select(
+        *keys, "at",
+        *(pick([s[c] for s in sums]).alias(c) for c in columns),
+        pick([pl.lit(m, pl.Int64) for m in minutes]).alias("window_min"),
+    )
+
+
 def first_value(buckets: pl.DataFrame, keys: list[str], column: str) -> pl.DataFrame:
     """Per scope, one non-empty value of `column` (e.g. the team behind a route)."""
     if buckets.is_empty() or column not in buckets.columns:

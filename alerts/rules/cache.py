@@ -23,7 +23,7 @@ from alerts.rules.base import (
     scope_thresholds,
     sustain,
     time_series,
-    window_sums,
+    widened_sums,
 )
 from alerts.rules.stats import wilson_lower, wilson_upper
 from warehouse.queries import signals as q
@@ -131,8 +131,8 @@ class CacheHitCollapse(Rule):
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
-        changed_by = onset_of(row, timedelta(minutes=settings.window_min),
-                              at - timedelta(minutes=settings.window_min + settings.sustain_min))
+        window = int(row.get("window_min") or settings.window_min)  # a thin scope's widened window
+        changed_by = onset_of(row, timedelta(minutes=window), at - timedelta(minutes=window + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()},
                                          ["prompt_version", "prompt_prefix_hash", "sdk"], at=at, changed_by=changed_by)
         kind = cache_kind(str(row.get("provider") or ""), ctx.signals.cache_not_applied.automatic_providers)
@@ -148,7 +148,11 @@ class CacheNotApplied(Rule):
     the cache, per route/model
     over a sliding window; WARNING > 10%, CRITICAL > 50% — each at least twice the scope's own normal
     share (the previous `baseline_days`, rollups), so a route that never caches some calls is
-    judged on change; a scope without ≥ 100 cache-eligible calls of history is not judged yet.
+    judged on change; a scope without ≥ 100 cache-eligible calls of history is not judged yet. A
+    window with fewer than `min_volume` eligible calls is widened to `wide_window_min`, and on
+    explicit-cache providers further, five minutes at a time up to `max_window_min`, until it holds
+    them (a thin route is judged later rather than never); an automatic cache expires between calls
+    that far apart, so an automatic provider's window stops at `wide_window_min`.
     Invisible to signal 1 (its denominator is 0). Method: the Wilson lower bound
     (one-sided, `confidence`) of the share must exceed the threshold, so random misses in small
     windows (OpenAI's automatic cache misses a few percent of calls) do not page; the critical's
@@ -157,7 +161,8 @@ class CacheNotApplied(Rule):
     provider-aware: Anthropic restores its cache_control breakpoint, Gemini its context cache,
     automatic-cache providers (`automatic_providers`, OpenAI) have nothing to mark."""
 
-    method = "Wilson lower bound > threshold (99.9% for the warning, 95% for the critical; vs own normal share)"
+    method = ("Wilson lower bound > threshold (99.9% for the warning, 95% for the critical; vs own normal share) over "
+              "≥ 10 eligible calls (a thin window widened until it holds them: 15 min, explicit caches up to 1 h)")
     group_keys = ("project", "provider")
     automatic_next_step = ("OpenAI caches automatically (prompts of ≥ 1024 tokens whose beginning is identical): "
                            "put static content first and dynamic values (timestamps, ids, user data) last, keep "
@@ -176,8 +181,8 @@ class CacheNotApplied(Rule):
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
-        changed_by = onset_of(row, timedelta(minutes=settings.window_min),
-                              at - timedelta(minutes=settings.window_min + settings.sustain_min))
+        window = int(row.get("window_min") or settings.window_min)  # a thin scope's widened window
+        changed_by = onset_of(row, timedelta(minutes=window), at - timedelta(minutes=window + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()},
                                          ["sdk", "prompt_version", "model_raw"], at=at, changed_by=changed_by)
         kind = cache_kind(str(row.get("provider") or ""), settings.automatic_providers)
@@ -197,25 +202,28 @@ class CacheNotApplied(Rule):
                                          "normal_share": row.get("normal")})
 
 
+def adaptive_windows(settings: Any) -> list[timedelta]:
+    """The windows a cache rule may judge a scope over, narrowest first: its `window_min`, its
+    `wide_window_min`, then 5-minute steps up to `max_window_min` where the rule has one."""
+    wide = max(settings.wide_window_min, settings.window_min)
+    widest = max(getattr(settings, "max_window_min", wide), wide)
+    return [timedelta(minutes=m) for m in sorted({settings.window_min, *range(wide, widest + 1, 5), widest})]
+
+
 def adaptive_sums(buckets: pl.DataFrame, columns: list[str], settings: Any, span: list[datetime], *,
-                  volume: pl.Expr, teams: pl.DataFrame) -> pl.DataFrame:
+                  volume: str, teams: pl.DataFrame, automatic: list[str] = ()) -> pl.DataFrame:
     """Window sums of `columns` over the rule's window, or — where that window holds fewer than
-    `min_volume` calls (`volume`) — over its `wide_window_min`: a quiet route is judged on enough
-    calls, later, rather than never. `window_min` says which window each row used."""
-    narrow = window_sums(buckets, KEYS, columns, bucket=BUCKET, window=timedelta(minutes=settings.window_min), at=span)
-    wide_min = max(settings.wide_window_min, settings.window_min)
-    if wide_min == settings.window_min or narrow.is_empty():
-        return narrow.with_columns(pl.lit(settings.window_min).alias("window_min"))
-    wide = window_sums(buckets, KEYS, columns, bucket=BUCKET, window=timedelta(minutes=wide_min), at=span)
-    thin = narrow.join(teams.select([*KEYS, "provider"]), on=KEYS, how="left").with_columns(
-        (volume < settings.min_volume).fill_null(True).alias("_thin")).select([*KEYS, "at", "_thin"])
-    both = wide.join(narrow, on=[*KEYS, "at"], how="left", suffix="_narrow").join(thin, on=[*KEYS, "at"], how="left")
-    use_wide = pl.col("_thin").fill_null(True)
-    return both.select(
-        *KEYS, "at",
-        *(pl.when(use_wide).then(pl.col(c)).otherwise(pl.col(f"{c}_narrow")).alias(c) for c in columns),
-        pl.when(use_wide).then(wide_min).otherwise(settings.window_min).alias("window_min"),
-    )
+    `min_volume` calls (`volume`) — over the narrowest of its wider windows (`adaptive_windows`)
+    that does: a quiet route is judged on enough calls, later, rather than never. An automatic cache
+    (`automatic` providers) expires after minutes without calls, so calls that far apart miss it by
+    design: such a scope is widened to `wide_window_min` at most. `window_min` says which window
+    each row used."""
+    wide = max(settings.wide_window_min, settings.window_min)
+    return widened_sums(buckets, KEYS, columns, volume=volume, need=pl.lit(settings.min_volume), bucket=BUCKET,
+                        windows=adaptive_windows(settings), at=span,
+                        widest=pl.when(pl.col("provider").is_in(list(automatic))).then(pl.lit(wide))
+                        .otherwise(pl.lit(10**9)),
+                        per_scope=teams.select([*KEYS, "provider"]))
 
 
 def _min_tokens(provider: str, model: str, rules: dict[str, int]) -> int:
@@ -235,7 +243,7 @@ class CacheFamily(Family):
         hit_rule, na_rule = self.rules
         hit, na = hit_rule.settings(ctx), na_rule.settings(ctx)
         step, longest, span = self.reach(ctx, instants, [hit, na])
-        longest = max(longest, timedelta(minutes=max(hit.wide_window_min, na.wide_window_min)))
+        longest = max(longest, *adaptive_windows(hit), *adaptive_windows(na))
         buckets = q.cache_buckets(ctx.wh, ctx.scope, span[0] - longest, span[-1], min_tokens=na.min_tokens)
         teams = first_value(buckets, KEYS, "team").join(first_value(buckets, KEYS, "provider"), on=KEYS, how="full",
                                                    coalesce=True)
@@ -244,7 +252,7 @@ class CacheFamily(Family):
 
         if hit.enabled:
             sums = adaptive_sums(buckets, ["hit_tokens", "base_tokens", "ratio_calls"], hit, span,
-                                 volume=pl.col("ratio_calls"), teams=teams)
+                                 volume="ratio_calls", teams=teams)
             judged = scope_thresholds(ctx, hit_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled",
                                                                  "healthy_ratio"])
             judged = judged.join(teams.select([*KEYS, "provider"]), on=KEYS, how="left").with_columns(
@@ -275,7 +283,7 @@ class CacheFamily(Family):
                                                                                                how="left")
         if na.enabled:
             sums = adaptive_sums(buckets, ["eligible_calls", "uncached_calls"], na, span,
-                                 volume=pl.col("eligible_calls"), teams=teams)
+                                 volume="eligible_calls", teams=teams, automatic=na.automatic_providers)
             judged = scope_thresholds(ctx, na_rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
             judged = judged.with_columns(pl.col("at").dt.truncate("1d").alias("day")).join(
                 normal.select([*KEYS, "day", "normal_share"]), on=[*KEYS, "day"], how="left")

@@ -19,7 +19,7 @@ from alerts.rules.base import (
     onset_of,
     scope_thresholds,
     sustain,
-    window_sums,
+    widened_sums,
 )
 from alerts.rules.cache import describe_shift
 from alerts.rules.stats import wilson_lower
@@ -32,7 +32,10 @@ BUCKET = timedelta(minutes=5)
 
 class StaleRouting(Rule):
     """5 stale routing: escalations (step-1 calls) / first-step calls of a routing policy over a
-    sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged with ≥ `min_volume` step-0 calls.
+    sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged over ≥ `min_volume` step-0
+    calls: an hour with fewer is widened five minutes at a time (up to `wide_window_min`) until it
+    holds them, so a thin policy (a dozen to a few dozen first-step calls an hour) is judged later
+    rather than never, on as many calls as a busy hour's.
     Method: the Wilson lower bound (one-sided) of the escalation share is compared with the
     thresholds, not the point estimate: at `confidence` (99%) for the WARNING, just past the healthy
     range; at `critical_confidence` (95%) for the CRITICAL, far past it. Each level must hold for the
@@ -41,7 +44,8 @@ class StaleRouting(Rule):
     calls an hour ~0.04–0.1 times a day at 60% if single looks escalated, 2–5× less when the
     CRITICAL must hold three looks; a busy policy's bound is narrow enough either way."""
 
-    method = "Wilson lower bound > threshold (99% warning, 95% critical), each level held for the sustain period"
+    method = ("Wilson lower bound > threshold (99% warning, 95% critical) over ≥ 40 first-step calls (a thin hour "
+              "widened until it holds them, up to 3 h), each level held for the sustain period")
 
     name = "stale_routing"
     title = "Stale routing"
@@ -52,8 +56,8 @@ class StaleRouting(Rule):
 
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
-        changed_by = onset_of(row, timedelta(minutes=settings.window_min),
-                              at - timedelta(minutes=settings.window_min + settings.sustain_min))
+        window = int(row.get("window_min") or settings.window_min)  # a thin scope's widened window
+        changed_by = onset_of(row, timedelta(minutes=window), at - timedelta(minutes=window + settings.sustain_min))
         phrases, detail = describe_shift(ctx, {k: [v] for k, v in scope.items()}, ["model"], at=at,
                                          changed_by=changed_by, first_step_only=True)
         models = [d["after"] for d in detail.values()] + [d["before"] for d in detail.values() if d["before"]]
@@ -64,6 +68,13 @@ class StaleRouting(Rule):
         cause = ("; ".join(parts) + ": the router still scores with the old model's capability / price") if parts else (
             "no change of the cheap model or its price in the hour before: traffic got harder, or the router drifted")
         return Explanation(cause, self.next_step, detail)
+
+
+def wide_windows(settings: Any) -> list[timedelta]:
+    """The rule's window, then one bucket (5 minutes) more at a time up to `wide_window_min`."""
+    widest = max(settings.wide_window_min, settings.window_min)
+    step = int(BUCKET / timedelta(minutes=1))
+    return [timedelta(minutes=m) for m in sorted({*range(settings.window_min, widest + 1, step), widest})]
 
 
 class RoutingFamily(Family):
@@ -77,8 +88,11 @@ class RoutingFamily(Family):
         if sliding is None:
             return {}
         rule, settings, step, window, span = sliding
-        buckets = q.routing_buckets(ctx.wh, ctx.scope, span[0] - window, span[-1])
-        sums = window_sums(buckets, KEYS, ["step0_calls", "step1_calls"], bucket=BUCKET, window=window, at=span)
+        windows = wide_windows(settings)
+        buckets = q.routing_buckets(ctx.wh, ctx.scope, span[0] - max(windows), span[-1])
+        # an hour with too few first-step calls is widened until it holds them (judged later, not never)
+        sums = widened_sums(buckets, KEYS, ["step0_calls", "step1_calls"], volume="step0_calls",
+                            need=pl.lit(settings.min_volume), bucket=BUCKET, windows=windows, at=span)
         judged = scope_thresholds(ctx, rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
         judged = judged.with_columns(
             (pl.col("step1_calls") / pl.col("step0_calls")).alias("value"), pl.col("step0_calls").alias("volume"),

@@ -192,7 +192,7 @@ def report(r: dict, *, generator: str, seed_set: str, calls: int, days: int, war
     per_day = r["unexplained_pages"] / max(r["project_days"], 1)
     role = {"tune": " — the set rule changes were checked against while tuning",
             "held-out": " — no threshold was chosen on it",
-            "fresh": " — new seeds and distributions, first run on the round's final rules",
+            "fresh": " — its own seeds and distributions, seen once (on the previous round's final rules), no longer held out",
             "fresh-2": " — seeds and distributions fixed before this round's rule changes, run only on its final rules"}.get(seed_set, "")
     lines = [f"`{generator}`, {seed_set} seeds{role}: {r['projects']} projects ({r['quiet_projects']} quiet), "
              f"{calls:,} calls, {days} days each; signals evaluated minute by minute over the last {days - warmup} "

@@ -1,7 +1,7 @@
-"""Reads served by the daily tiers and by the prompt-version, token, routing and node rollups equal
-the same reads over raw calls (rollups off) — sums to the last Decimal digit, token bins exactly —
-over a range whose whole days, other whole hours and partial hours come from different sources;
-and each read really comes from its rollup."""
+"""Reads served by the daily tiers, the five-minute edge tiers and the prompt-version, token, routing
+and node rollups equal the same reads over raw calls (rollups off) — sums to the last Decimal digit,
+token bins exactly — over a range whose whole days, other whole hours, whole five-minute buckets and
+partial buckets come from different sources; and each read really comes from its rollup."""
 
 from __future__ import annotations
 
@@ -50,14 +50,17 @@ def loaded(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wa
 # each read, and the rollup tables it must read (besides raw calls for the partial hours)
 READS: dict[str, tuple[Read, set[str]]] = {
     "usage by user, days": (lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e),
-                            {"calls_user_totals_daily", "calls_user_totals_hourly"}),
+                            {"calls_user_totals_daily", "calls_user_totals_hourly", "calls_user_totals_5m"}),
     "top users": (lambda wh, s, e: series.top_n(wh, ALL, s, e, dimension="user_id", n=20),
-                  {"calls_user_totals_daily", "calls_user_totals_hourly"}),
+                  {"calls_user_totals_daily", "calls_user_totals_hourly", "calls_user_totals_5m"}),
+    "spend per team": (lambda wh, s, e: attribution.usage_by_capped(wh, ALL, "team", s, e, limit=100,
+                                                                    measures=["cost_usd"]),
+                       {"calls_daily", "calls_hourly", "calls_5m"}),
     "usage by user of a route, days": (
         lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e, {"route": ["code-agent", "support-chat"]}),
         {"calls_user_daily", "calls_user_hourly"}),
     "totals filtered, days": (lambda wh, s, e: attribution.totals(wh, ALL, s, e, {"team": ["data", "devtools"]}),
-                              {"calls_daily", "calls_hourly"}),
+                              {"calls_daily", "calls_hourly", "calls_5m"}),
     "daily series by team": (lambda wh, s, e: series.time_series(wh, ALL, s, e, grain="day", dimension="team"),
                              {"calls_daily"}),
     "cache hit series by route, days": (
@@ -194,3 +197,44 @@ def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse,
     for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):
         fresh_wh.command(statement)
     assert stale_partitions(fresh_wh)[1] == []
+
+
+# ranges with partial edges: inside one hour, across an hour without a whole one, a few hours, on a
+# five-minute edge, and a day and a half
+EDGE_SPANS = (
+    (datetime(2025, 11, 5, 10, 17, 9, tzinfo=UTC), datetime(2025, 11, 5, 10, 52, 1, tzinfo=UTC)),
+    (datetime(2025, 11, 5, 10, 17, 9, tzinfo=UTC), datetime(2025, 11, 5, 11, 41, 30, tzinfo=UTC)),
+    (datetime(2025, 11, 5, 6, 59, 59, 999000, tzinfo=UTC), datetime(2025, 11, 5, 9, 0, 0, 1000, tzinfo=UTC)),
+    (datetime(2025, 11, 5, 6, 35, tzinfo=UTC), datetime(2025, 11, 5, 9, 5, tzinfo=UTC)),
+    (datetime(2025, 11, 4, 13, 3, 33, tzinfo=UTC), datetime(2025, 11, 6, 0, 58, 2, tzinfo=UTC)),
+)
+EDGE_READS: dict[str, Callable[[Warehouse, Scope, datetime, datetime], pl.DataFrame]] = {
+    "spend per team": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "team", s, e, measures=["cost_usd"]),
+    "usage per route of a team": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "route", s, e,
+                                                                              {"team": ["data"]}),
+    "top users": lambda wh, scope, s, e: series.top_n(wh, scope, s, e, dimension="user_id", n=20),
+    "usage per user": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "user_id", s, e),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_READS))
+def test_five_minute_edges_equal_raw_calls_for_every_tenant(loaded: Warehouse, raw_only, name: str) -> None:
+    """Every edge span, each project alone and all together: the same rows (Decimal-equal money) as
+    raw calls give, a project's answer holds its own calls only, and the edge buckets really come
+    from a five-minute tier."""
+    read = EDGE_READS[name]
+    projects = [p for (p,) in loaded.query_rows("SELECT DISTINCT project FROM calls ORDER BY project")]
+    assert len(projects) > 1
+    issued: list[str] = []
+    plain = loaded.query_df
+    for start, end in EDGE_SPANS:
+        for scope in (ALL, *(Scope.of(p) for p in projects)):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(loaded, "query_df", lambda sql, *a, **k: (issued.append(sql), plain(sql, *a, **k))[1])
+                got = read(loaded, scope, start, end)
+            want = raw_only(read, loaded, scope, start, end)
+            assert not want.is_empty()
+            assert got.rows() == want.rows(), (name, start, end, scope)
+        alone = pl.concat([read(loaded, Scope.of(p), start, end).select("calls") for p in projects])
+        assert alone["calls"].sum() == read(loaded, ALL, start, end)["calls"].sum() or name == "top users"
+    assert any("FROM calls_5m " in q or "FROM calls_user_totals_5m " in q for q in issued)

@@ -19,7 +19,7 @@ from llmledger.settings import Settings
 from llmledger.simulator import SimulationConfig, iter_days
 from warehouse.client import Warehouse
 from warehouse.migrate import discover, migrate
-from warehouse.queries import advice, attribution, caching, distributions, nodes, ops, routing, series, spend
+from warehouse.queries import advice, attribution, caching, distributions, hybrid, nodes, ops, routing, series, spend
 from warehouse.queries.scope import Scope
 from warehouse.rollups import stale_partitions
 
@@ -50,9 +50,9 @@ def loaded(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wa
 # each read, and the rollup tables it must read (besides raw calls for the partial hours)
 READS: dict[str, tuple[Read, set[str]]] = {
     "usage by user, days": (lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e),
-                            {"calls_user_totals_daily", "calls_user_totals_hourly", "calls_user_totals_5m"}),
+                            {"calls_user_totals_daily", "calls_user_totals_hourly"}),
     "top users": (lambda wh, s, e: series.top_n(wh, ALL, s, e, dimension="user_id", n=20),
-                  {"calls_user_totals_daily", "calls_user_totals_hourly", "calls_user_totals_5m"}),
+                  {"calls_user_totals_daily", "calls_user_totals_hourly"}),
     "spend per team": (lambda wh, s, e: attribution.usage_by_capped(wh, ALL, "team", s, e, limit=100,
                                                                     measures=["cost_usd"]),
                        {"calls_daily", "calls_hourly", "calls_5m"}),
@@ -130,7 +130,15 @@ def _rows(frame: object) -> object:
     return frame.rows() if isinstance(frame, pl.DataFrame) else frame
 
 
+@pytest.fixture
+def tiered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every range read through the daily and hourly tiers (the five-minute tier at the edges only),
+    as ranges longer than `FIVE_MINUTE_SPAN` are: SPAN is shorter."""
+    monkeypatch.setattr(hybrid, "FIVE_MINUTE_SPAN", timedelta(0))
+
+
 @pytest.mark.parametrize("name", sorted(READS))
+@pytest.mark.usefixtures("tiered")
 def test_rollup_served_read_equals_the_raw_read(loaded: Warehouse, raw_only, name: str) -> None:
     read, _ = READS[name]
     got = read(loaded, *SPAN)
@@ -140,6 +148,7 @@ def test_rollup_served_read_equals_the_raw_read(loaded: Warehouse, raw_only, nam
 
 
 @pytest.mark.parametrize("name", sorted(READS))
+@pytest.mark.usefixtures("tiered")
 def test_the_read_comes_from_its_rollups(loaded: Warehouse, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     read, tables = READS[name]
     issued: list[str] = []
@@ -199,8 +208,8 @@ def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse,
     assert stale_partitions(fresh_wh)[1] == []
 
 
-# ranges with partial edges: inside one hour, across an hour without a whole one, a few hours, on a
-# five-minute edge, and a day and a half
+# ranges with partial edges, all shorter than FIVE_MINUTE_SPAN: inside one hour, across an hour without
+# a whole one, a few hours, on a five-minute edge, and a day and a half
 EDGE_SPANS = (
     (datetime(2025, 11, 5, 10, 17, 9, tzinfo=UTC), datetime(2025, 11, 5, 10, 52, 1, tzinfo=UTC)),
     (datetime(2025, 11, 5, 10, 17, 9, tzinfo=UTC), datetime(2025, 11, 5, 11, 41, 30, tzinfo=UTC)),
@@ -208,6 +217,7 @@ EDGE_SPANS = (
     (datetime(2025, 11, 5, 6, 35, tzinfo=UTC), datetime(2025, 11, 5, 9, 5, tzinfo=UTC)),
     (datetime(2025, 11, 4, 13, 3, 33, tzinfo=UTC), datetime(2025, 11, 6, 0, 58, 2, tzinfo=UTC)),
 )
+FIVE_MINUTE_READS = ("spend per team", "usage per route of a team")  # what `calls_5m` keeps
 EDGE_READS: dict[str, Callable[[Warehouse, Scope, datetime, datetime], pl.DataFrame]] = {
     "spend per team": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "team", s, e, measures=["cost_usd"]),
     "usage per route of a team": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "route", s, e,
@@ -220,8 +230,9 @@ EDGE_READS: dict[str, Callable[[Warehouse, Scope, datetime, datetime], pl.DataFr
 @pytest.mark.parametrize("name", sorted(EDGE_READS))
 def test_five_minute_edges_equal_raw_calls_for_every_tenant(loaded: Warehouse, raw_only, name: str) -> None:
     """Every edge span, each project alone and all together: the same rows (Decimal-equal money) as
-    raw calls give, a project's answer holds its own calls only, and the edge buckets really come
-    from a five-minute tier."""
+    raw calls give, and a project's answer holds its own calls only; what the five-minute tier keeps
+    comes from it alone (no hourly tier for these short ranges), per-user reads from the hourly tier
+    and raw edges."""
     read = EDGE_READS[name]
     projects = [p for (p,) in loaded.query_rows("SELECT DISTINCT project FROM calls ORDER BY project")]
     assert len(projects) > 1
@@ -237,4 +248,8 @@ def test_five_minute_edges_equal_raw_calls_for_every_tenant(loaded: Warehouse, r
             assert got.rows() == want.rows(), (name, start, end, scope)
         alone = pl.concat([read(loaded, Scope.of(p), start, end).select("calls") for p in projects])
         assert alone["calls"].sum() == read(loaded, ALL, start, end)["calls"].sum() or name == "top users"
-    assert any("FROM calls_5m " in q or "FROM calls_user_totals_5m " in q for q in issued)
+    text = " ".join(issued)
+    if name in FIVE_MINUTE_READS:
+        assert "FROM calls_5m " in text and "FROM calls_hourly " not in text and "FROM calls_daily " not in text
+    else:
+        assert "FROM calls_user_totals_hourly " in text and "FROM calls_5m " not in text

@@ -1,8 +1,9 @@
 -- Five-minute tier of the attribution measures per project, bucket, route, model, provider, team and
--- feature: ~15 rows a bucket whether a month holds 10M or 100M calls (7 MiB a month). A range like
--- "the last 7 days" starts and ends inside an hour; `warehouse.queries.hybrid` reads the whole
--- five-minute buckets of those edge hours here (and, for ranges up to a week, the whole range: one
--- part to plan instead of three tiers) and raw calls only for the part of a bucket at each edge.
+-- feature: ~15 rows a bucket whether a month holds 10M or 100M calls (7 MiB a month). A range up to
+-- a week ("the last 7 days", "the last 24 hours") starts and ends inside an hour; for what this tier
+-- keeps, `warehouse.queries.hybrid` reads every whole five-minute bucket of it here (one part to plan
+-- instead of the daily and hourly tiers plus raw edge hours) and raw calls for under five minutes at
+-- each edge.
 -- Money exact (Decimal sums). Fed from raw calls by a view; rebuilt with the other rollups
 -- (`warehouse.rollups`). Months stored before this migration are back-filled from raw calls,
 -- aggregated in the sort order of `calls` (project, hour) so memory holds one hour's groups at a time.

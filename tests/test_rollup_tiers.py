@@ -55,12 +55,12 @@ READS: dict[str, tuple[Read, set[str]]] = {
                   {"calls_user_totals_daily", "calls_user_totals_hourly"}),
     "spend per team": (lambda wh, s, e: attribution.usage_by_capped(wh, ALL, "team", s, e, limit=100,
                                                                     measures=["cost_usd"]),
-                       {"calls_daily", "calls_hourly", "calls_5m"}),
+                       {"calls_daily", "calls_hourly"}),
     "usage by user of a route, days": (
         lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e, {"route": ["code-agent", "support-chat"]}),
         {"calls_user_daily", "calls_user_hourly"}),
     "totals filtered, days": (lambda wh, s, e: attribution.totals(wh, ALL, s, e, {"team": ["data", "devtools"]}),
-                              {"calls_daily", "calls_hourly", "calls_5m"}),
+                              {"calls_daily", "calls_hourly"}),
     "daily series by team": (lambda wh, s, e: series.time_series(wh, ALL, s, e, grain="day", dimension="team"),
                              {"calls_daily"}),
     "cache hit series by route, days": (
@@ -132,8 +132,8 @@ def _rows(frame: object) -> object:
 
 @pytest.fixture
 def tiered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every range read through the daily and hourly tiers (the five-minute tier at the edges only),
-    as ranges longer than `FIVE_MINUTE_SPAN` are: SPAN is shorter."""
+    """Every range read through the daily and hourly tiers and raw edge hours, as ranges longer than
+    `FIVE_MINUTE_SPAN` are (SPAN is shorter)."""
     monkeypatch.setattr(hybrid, "FIVE_MINUTE_SPAN", timedelta(0))
 
 
@@ -188,7 +188,7 @@ def test_token_quantiles_are_nearest_rank_within_the_bins(loaded: Warehouse) -> 
 
 
 def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse, settings: Settings) -> None:
-    """A store filled before migrations 70-88 gets every new rollup back-filled to equal its raw calls
+    """A store filled before migrations 70-89 gets every new rollup back-filled to equal its raw calls
     (and the daily tiers their hourly rollups); running the back-fills again adds nothing."""
     mine = [m for m in discover() if 70 <= m.version < 90]  # with 80 (GPU util source), which 87 reads
     migrate(fresh_wh, [m for m in discover() if m.version < 70])
@@ -200,7 +200,7 @@ def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse,
     for table in ("calls_daily", "calls_user_daily", "calls_prompt_hourly", "calls_tokens_hourly",
                   "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly", "calls_user_totals_hourly",
                   "calls_user_totals_daily", "calls_route_scores_daily", "calls_deployment_hourly",
-                  "calls_unpriced_hourly", "calls_latency_hourly"):
+                  "calls_unpriced_hourly", "calls_latency_hourly", "calls_5m"):
         assert fresh_wh.scalar(f"SELECT count() FROM {table}") > 0, table
     assert stale_partitions(fresh_wh)[1] == []
     for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):

@@ -1,15 +1,15 @@
 """Rows to aggregate from the cheapest exact source: the daily rollups for whole UTC days (when the
-caller does not bucket finer than a day), the hourly rollups for the other whole hours, the
-five-minute tier (`FIVE_MINUTE`, where it keeps what is asked) for the whole five-minute buckets of
-the partial hours at the edges of a range — or for every whole bucket of a range up to a week
-(`FIVE_MINUTE_SPAN`): one part to plan instead of three tiers, which costs less than the rows it
-reads — and raw calls for the rest (under five minutes at each edge with the five-minute tier, the
-partial hours without) and around any boundary inside the range that is not on the hour. Sums and counts come out equal to a scan of raw calls, to
+caller does not bucket finer than a day), the hourly rollups for the other whole hours and raw calls
+for the partial hours at the edges of a range — or, for a range up to a week (`FIVE_MINUTE_SPAN`)
+whose dimensions and measures the five-minute tier (`FIVE_MINUTE`) keeps, every whole five-minute
+bucket from that tier and raw calls for under five minutes at each edge: one rollup part to plan
+instead of two or three, which costs less than the rows it reads — and raw calls around any boundary
+inside the range that is not on the hour. Sums and counts come out equal to a scan of raw calls, to
 the last Decimal digit; merged digests and bins are what the rollups' own states give (see
 `warehouse.queries.distributions`).
 
 `rows(...)` returns a subquery with a time column `t` (DateTime64(3, 'UTC'): the day or hour for
-rollup rows, five-minute rows and raw calls of an edge hour, the call's own `ts` in an hour holding a boundary the
+rollup rows (five-minute rows too) and raw calls of an edge hour, the call's own `ts` in an hour holding a boundary the
 caller splits on), the requested keys (as text) and partial measures;
 callers re-aggregate it (sum, min / max, sumMap, or -Merge for digests). It returns None when a
 rollup cannot answer: a dimension, filter or measure it does not keep (tags, status, environment,
@@ -103,13 +103,14 @@ ROLLUPS = (
     Rollup("calls_unpriced_hourly", UNPRICED_DIMENSIONS, "unpriced", subset=UNPRICED),
 )
 # The five-minute tier (time column `bucket`; every call, no subset): the attribution measures per
-# route / model / provider / team / feature, ~15 rows a bucket at 10M and at 100M calls a month. A
-# per-user five-minute tier was measured and left out: it held 8.6M rows (352 MiB) at 100M calls and
-# answered "top users, last 24 hours" no faster than raw edge hours (the raw read costs the same for
-# five minutes as for an hour: `calls` is sorted by the hour, then route and model).
+# route / model / provider / team / feature, ~15 rows a bucket at 10M and at 100M calls a month. It
+# serves whole ranges up to FIVE_MINUTE_SPAN, not the edges of longer ones: a raw read of five minutes
+# costs what an hour does (`calls` is sorted by the hour, then route and model), so five-minute edges
+# only add a part to plan (measured slower at 100M calls). For the same reason a per-user five-minute
+# tier was left out: 8.6M rows (352 MiB) at 100M calls, and "top users, last 24 hours" no faster.
 FIVE_DIMENSIONS = frozenset({"project", "route", "model", "provider", "team", "feature"})
 FIVE_MINUTE = (Rollup("calls_5m", FIVE_DIMENSIONS, "five"),)
-FIVE_MINUTE_SPAN = timedelta(days=7)  # up to this, the five-minute tier serves every whole bucket
+FIVE_MINUTE_SPAN = timedelta(days=7)
 _UNCACHED = "cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens = 0"
 _TPOT_KNOWN = "status = 'ok' AND latency_ms IS NOT NULL AND ttft_ms IS NOT NULL AND output_tokens > 1"
 
@@ -313,14 +314,15 @@ def rows(
     if rollup is None:
         return None
     first, last = _ceil(start), _floor(end)
-    # raw calls outside [e_first, e_last): whole five-minute buckets of the edge hours come from a
-    # five-minute tier where one keeps what is asked, else the edge hours are raw
+    # raw calls outside [e_first, e_last): the whole five-minute buckets of a range up to a week come
+    # from the five-minute tier where it keeps what is asked, else whole hours (and days) from the rollups
     fine = _five_minute(wanted, measures, subset)
-    e_first, e_last = (_ceil_five(start), _floor_five(end)) if fine else (first, last)
+    e_first, e_last = _ceil_five(start), _floor_five(end)
+    if fine is None or not e_first < e_last <= e_first + FIVE_MINUTE_SPAN:
+        fine, e_first, e_last = None, first, last
     if e_first >= e_last:
         return None
-    # whole hours from the hourly (and daily) rollups, unless the five-minute tier serves them all
-    hours = first < last and not (fine and e_last - e_first <= FIVE_MINUTE_SPAN)
+    hours = fine is None  # whole hours from the hourly (and daily) rollups
     # hours that must come from raw calls: any holding a boundary (besides the partial edges)
     inside = [b for b in boundaries if start < b < end]
     raw_hours = sorted({_floor(b) for b in inside if b != _floor(b)})
@@ -340,11 +342,9 @@ def rows(
     parts = []
     if start != e_first or end != e_last or raw_hours:
         parts.append(_select(keys, measures, raw_t, "calls", raw_cond, "raw"))
-    if fine and (e_first < first or last < e_last or not hours):
-        # the edge hours' whole buckets (or all of them), dated by their hour like the rest
+    if fine:
+        # every whole bucket, dated by its hour like the rest
         fine_cond = where(scope, e_first, e_last, filters, params=params, ts="bucket", bounds=("e_first", "e_last"))
-        if hours:
-            fine_cond += " AND (bucket < {h_first:DateTime64(3, 'UTC')} OR bucket >= {h_last:DateTime64(3, 'UTC')})"
         if raw_hours:
             fine_cond += " AND toStartOfHour(bucket) NOT IN {h_raw:Array(DateTime('UTC'))}"
         parts.append(_select(keys, measures, "toStartOfHour(bucket)", fine.table, fine_cond, fine.column))

@@ -144,11 +144,13 @@ def report(results: dict[int, dict[str, Any]], http: dict[str, Any] | None, firs
                       for s, r in results.items())
     body = f"""
 The PostgreSQL side by side's ragged-range questions (ranges end at the store's last call), in process
-(the query functions the API calls, no HTTP): with the five-minute tier `calls_5m` (tier on: the whole
-range from it up to a week, its whole buckets at the edges of longer ranges, raw calls for under five
-minutes at each edge) and with the plan before it (tier off: raw calls for the partial edge hours, the
-hourly and daily tiers between), interleaved, {repeat} times each after a warm-up; both answers checked
-equal. Load: {loads}. The machine is shared: figures under a load above 2 are upper bounds for a quiet one.
+(the query functions the API calls, no HTTP): with the five-minute tier `calls_5m` (tier on: every
+whole five-minute bucket of a range up to a week from it, raw calls for under five minutes at each
+edge) and with the plan before it (tier off: raw calls for the partial edge hours, the hourly and
+daily tiers between), interleaved, {repeat} times each after a warm-up; both answers checked equal.
+Top users (per user: not kept by the tier) and the 30-day question (longer than a week) plan the same
+either way: their two columns show the run's noise. Load: {loads}. The machine is shared: figures
+under a load above 2 are upper bounds for a quiet one.
 
 | question | {head} |
 | --- |{' ---: |' * (2 * len(sizes))}

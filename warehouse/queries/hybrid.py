@@ -9,8 +9,8 @@ the last Decimal digit; merged digests and bins are what the rollups' own states
 `warehouse.queries.distributions`).
 
 `rows(...)` returns a subquery with a time column `t` (DateTime64(3, 'UTC'): the day or hour for
-rollup rows (five-minute rows too) and raw calls of an edge hour, the call's own `ts` in an hour holding a boundary the
-caller splits on), the requested keys (as text) and partial measures;
+rollup rows (five-minute rows too) and raw calls of an edge hour, the call's own `ts` in an hour
+holding a boundary the caller splits on), the requested keys (as text) and partial measures;
 callers re-aggregate it (sum, min / max, sumMap, or -Merge for digests). It returns None when a
 rollup cannot answer: a dimension, filter or measure it does not keep (tags, status, environment,
 …) — then the caller reads raw calls as before.
@@ -57,9 +57,9 @@ class Measure:
 
 @dataclass(frozen=True)
 class Rollup:
-    """An hourly (or five-minute) rollup table, the dimensions it keeps, which `Measure` attribute reads it, its daily
-    tier (the same columns per UTC day, time column `day`) and, for a rollup of some calls only, the
-    raw condition those calls meet (`subset`: it serves only callers reading that subset)."""
+    """An hourly (or five-minute) rollup table, the dimensions it keeps, which `Measure` attribute reads
+    it, its daily tier (the same columns per UTC day, time column `day`) and, for a rollup of some calls
+    only, the raw condition those calls meet (`subset`: it serves only callers reading that subset)."""
 
     table: str
     dimensions: frozenset[str]

@@ -2,13 +2,14 @@
 (bench/out/growth-<calls>/): the PostgreSQL side by side's ragged-range questions in process (the
 query functions the API calls), each with the tier and with the plan it replaced (raw calls for the
 partial edge hours, the hourly and daily tiers between), interleaved, `--repeat` times after a
-warm-up; both answers checked equal. Then, on the first store, the same questions over HTTP against
-the real service, with `/health` as the floor an HTTP round trip costs, to show how much of an API
+warm-up; both answers checked equal; with `--signals N`, every signal family evaluated at the
+store's last call (as the minute job does) with the tier on and off, alternately, N times each.
+Then, on the first store, the same questions over HTTP against the real service, with `/health` as the floor an HTTP round trip costs, to show how much of an API
 answer is the query and how much the service around it.
 
 Opening a store applies pending migrations (the tier's back-fill reads every call once).
 
-Usage: python -m bench.edge_tier [--sizes 10000000,100000000] [--repeat 10] [--section NAME]
+Usage: python -m bench.edge_tier [--sizes 10000000,100000000] [--repeat 10] [--signals 3] [--section NAME]
 """
 
 from __future__ import annotations
@@ -67,7 +68,38 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(samples), 1), "p95_ms": round(_percentile(samples, 0.95), 1)}
 
 
-def in_process(calls: int, repeat: int) -> dict[str, Any]:
+def _signals(wh: Any, calls: int, at: datetime, repeat: int) -> dict[str, dict[str, float]]:
+    """Every signal family at `at` with the tier on and off, alternately (watermarks and incidents
+    cleared before each pass, as `bench.growth` does): p50 seconds of the whole pass and ms per family."""
+    from alerts.evaluate import evaluate_signals
+    from llmledger.settings import Budget
+
+    base = _settings(calls)
+    settings = base.model_copy(update={"signals": base.signals.model_copy(
+        update={"budgets": [Budget(team="data", monthly_usd=5000)]})})
+    totals: dict[str, list[float]] = {"on": [], "off": []}
+    families: dict[str, dict[str, list[float]]] = {"on": {}, "off": {}}
+    for i in range(repeat + 1):
+        for side in (("on", "off") if i % 2 == 0 else ("off", "on")):
+            for table in ("signal_watermarks", "alert_incidents", "alert_events", "alert_outbox"):
+                wh.command(f"TRUNCATE TABLE {table}")
+            began = time.perf_counter()
+            if side == "on":
+                report = evaluate_signals(wh, settings, at=at)
+            else:
+                with _tier_off():
+                    report = evaluate_signals(wh, settings, at=at)
+            if i == 0:
+                continue  # warm-up
+            totals[side].append(time.perf_counter() - began)
+            for name, seconds in report.seconds.items():
+                families[side].setdefault(name, []).append(seconds * 1000)
+    return {side: {"all_s": round(statistics.median(totals[side]), 3),
+                   **{name: round(statistics.median(v)) for name, v in families[side].items()}}
+            for side in totals}
+
+
+def in_process(calls: int, repeat: int, signals: int = 0) -> dict[str, Any]:
     from llmledger.runtime import open_warehouse
 
     if not store_of(calls).exists():
@@ -94,9 +126,12 @@ def in_process(calls: int, repeat: int) -> dict[str, Any]:
                         with _tier_off():
                             read(wh, end)
                     samples[(name, side)].append((time.perf_counter() - began) * 1000)
+        load_after = os.getloadavg()[0]
         return {"calls": wh.scalar("SELECT count() FROM calls"), "end": end,
-                "load": (round(load_before, 1), round(os.getloadavg()[0], 1)),
-                "timings": {f"{n} | {s}": _stats(v) for (n, s), v in samples.items()}}
+                "load": (round(load_before, 1), round(load_after, 1)),
+                "timings": {f"{n} | {s}": _stats(v) for (n, s), v in samples.items()},
+                "signals": _signals(wh, calls, end, signals) if signals else None,
+                "signals_load": round(os.getloadavg()[0], 1)}
     finally:
         wh.close()
 
@@ -156,6 +191,25 @@ under a load above 2 are upper bounds for a quiet one.
 | --- |{' ---: |' * (2 * len(sizes))}
 {chr(10).join(lines)}
 """
+    measured = {s: r for s, r in results.items() if r["signals"]}
+    if measured:
+        families = sorted({f for r in measured.values() for f in r["signals"]["on"] if f != "all_s"})
+        cols = " | ".join(f"{_size(s)} tier on | {_size(s)} tier off" for s in measured)
+
+        def cells(family: str) -> str:
+            return " | ".join(f"{r['signals']['on'].get(family, '')} | {r['signals']['off'].get(family, '')}"
+                              for r in measured.values())
+
+        table = "\n".join([f"| **all (s)** | {cells('all_s')} |", *(f"| {f} | {cells(f)} |" for f in families)])
+        ends = ", ".join(f"{_size(s)} {r['signals_load']}" for s, r in measured.items())
+        body += f"""
+Every signal family evaluated at the store's last call (watermarks cleared, as the minute job finds
+them after a restart), tier on and off alternately, p50 ms per family (1-minute load at the end: {ends}).
+
+| signal family | {cols} |
+| --- |{' ---: |' * (2 * len(measured))}
+{table}
+"""
     if http:
         rows = "\n".join(f"| {name} | {t['p50_ms']} / {t['p95_ms']} |" for name, t in http["timings"].items())
         body += f"""
@@ -174,12 +228,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000000,100000000")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP pass")
+    parser.add_argument("--signals", type=int, default=0, help="signal evaluations per side (0: none)")
     parser.add_argument("--section", default=SECTION, help="the BENCHMARKS.md section to (re)write")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     results = {}
     for size in sizes:
-        results[size] = in_process(size, args.repeat)
+        results[size] = in_process(size, args.repeat, args.signals)
         print(size, results[size], flush=True)
     http = None if args.no_http else over_http(sizes[0], results[sizes[0]]["end"], args.repeat)
     print(http, flush=True)

@@ -1,7 +1,7 @@
-"""Reads served by the daily tiers and by the prompt-version, token, routing and node rollups equal
-the same reads over raw calls (rollups off) — sums to the last Decimal digit, token bins exactly —
-over a range whose whole days, other whole hours and partial hours come from different sources;
-and each read really comes from its rollup."""
+"""Reads served by the daily tiers, the five-minute edge tiers and the prompt-version, token, routing
+and node rollups equal the same reads over raw calls (rollups off) — sums to the last Decimal digit,
+token bins exactly — over a range whose whole days, other whole hours, whole five-minute buckets and
+partial buckets come from different sources; and each read really comes from its rollup."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from llmledger.settings import Settings
 from llmledger.simulator import SimulationConfig, iter_days
 from warehouse.client import Warehouse
 from warehouse.migrate import discover, migrate
-from warehouse.queries import advice, attribution, caching, distributions, nodes, ops, routing, series, spend
+from warehouse.queries import advice, attribution, caching, distributions, hybrid, nodes, ops, routing, series, spend
 from warehouse.queries.scope import Scope
 from warehouse.rollups import stale_partitions
 
@@ -53,6 +53,9 @@ READS: dict[str, tuple[Read, set[str]]] = {
                             {"calls_user_totals_daily", "calls_user_totals_hourly"}),
     "top users": (lambda wh, s, e: series.top_n(wh, ALL, s, e, dimension="user_id", n=20),
                   {"calls_user_totals_daily", "calls_user_totals_hourly"}),
+    "spend per team": (lambda wh, s, e: attribution.usage_by_capped(wh, ALL, "team", s, e, limit=100,
+                                                                    measures=["cost_usd"]),
+                       {"calls_daily", "calls_hourly"}),
     "usage by user of a route, days": (
         lambda wh, s, e: attribution.usage_by(wh, ALL, "user_id", s, e, {"route": ["code-agent", "support-chat"]}),
         {"calls_user_daily", "calls_user_hourly"}),
@@ -127,7 +130,15 @@ def _rows(frame: object) -> object:
     return frame.rows() if isinstance(frame, pl.DataFrame) else frame
 
 
+@pytest.fixture
+def tiered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every range read through the daily and hourly tiers and raw edge hours, as ranges longer than
+    `FIVE_MINUTE_SPAN` are (SPAN is shorter)."""
+    monkeypatch.setattr(hybrid, "FIVE_MINUTE_SPAN", timedelta(0))
+
+
 @pytest.mark.parametrize("name", sorted(READS))
+@pytest.mark.usefixtures("tiered")
 def test_rollup_served_read_equals_the_raw_read(loaded: Warehouse, raw_only, name: str) -> None:
     read, _ = READS[name]
     got = read(loaded, *SPAN)
@@ -137,6 +148,7 @@ def test_rollup_served_read_equals_the_raw_read(loaded: Warehouse, raw_only, nam
 
 
 @pytest.mark.parametrize("name", sorted(READS))
+@pytest.mark.usefixtures("tiered")
 def test_the_read_comes_from_its_rollups(loaded: Warehouse, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     read, tables = READS[name]
     issued: list[str] = []
@@ -176,7 +188,7 @@ def test_token_quantiles_are_nearest_rank_within_the_bins(loaded: Warehouse) -> 
 
 
 def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse, settings: Settings) -> None:
-    """A store filled before migrations 70-88 gets every new rollup back-filled to equal its raw calls
+    """A store filled before migrations 70-89 gets every new rollup back-filled to equal its raw calls
     (and the daily tiers their hourly rollups); running the back-fills again adds nothing."""
     mine = [m for m in discover() if 70 <= m.version < 90]  # with 80 (GPU util source), which 87 reads
     migrate(fresh_wh, [m for m in discover() if m.version < 70])
@@ -188,9 +200,56 @@ def test_the_migrations_back_fill_months_stored_before_them(fresh_wh: Warehouse,
     for table in ("calls_daily", "calls_user_daily", "calls_prompt_hourly", "calls_tokens_hourly",
                   "calls_tokens_daily", "calls_routing_hourly", "calls_node_hourly", "calls_user_totals_hourly",
                   "calls_user_totals_daily", "calls_route_scores_daily", "calls_deployment_hourly",
-                  "calls_unpriced_hourly", "calls_latency_hourly"):
+                  "calls_unpriced_hourly", "calls_latency_hourly", "calls_5m"):
         assert fresh_wh.scalar(f"SELECT count() FROM {table}") > 0, table
     assert stale_partitions(fresh_wh)[1] == []
     for statement in (s for m in mine for s in m.statements() if "INSERT INTO" in s):
         fresh_wh.command(statement)
     assert stale_partitions(fresh_wh)[1] == []
+
+
+# ranges with partial edges, all shorter than FIVE_MINUTE_SPAN: inside one hour, across an hour without
+# a whole one, a few hours, on a five-minute edge, and a day and a half
+EDGE_SPANS = (
+    (datetime(2025, 11, 5, 10, 17, 9, tzinfo=UTC), datetime(2025, 11, 5, 10, 52, 1, tzinfo=UTC)),
+    (datetime(2025, 11, 5, 10, 17, 9, tzinfo=UTC), datetime(2025, 11, 5, 11, 41, 30, tzinfo=UTC)),
+    (datetime(2025, 11, 5, 6, 59, 59, 999000, tzinfo=UTC), datetime(2025, 11, 5, 9, 0, 0, 1000, tzinfo=UTC)),
+    (datetime(2025, 11, 5, 6, 35, tzinfo=UTC), datetime(2025, 11, 5, 9, 5, tzinfo=UTC)),
+    (datetime(2025, 11, 4, 13, 3, 33, tzinfo=UTC), datetime(2025, 11, 6, 0, 58, 2, tzinfo=UTC)),
+)
+FIVE_MINUTE_READS = ("spend per team", "usage per route of a team")  # what `calls_5m` keeps
+EDGE_READS: dict[str, Callable[[Warehouse, Scope, datetime, datetime], pl.DataFrame]] = {
+    "spend per team": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "team", s, e, measures=["cost_usd"]),
+    "usage per route of a team": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "route", s, e,
+                                                                              {"team": ["data"]}),
+    "top users": lambda wh, scope, s, e: series.top_n(wh, scope, s, e, dimension="user_id", n=20),
+    "usage per user": lambda wh, scope, s, e: attribution.usage_by(wh, scope, "user_id", s, e),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_READS))
+def test_five_minute_edges_equal_raw_calls_for_every_tenant(loaded: Warehouse, raw_only, name: str) -> None:
+    """Every edge span, each project alone and all together: the same rows (Decimal-equal money) as
+    raw calls give, and a project's answer holds its own calls only; what the five-minute tier keeps
+    comes from it alone (no hourly tier for these short ranges), per-user reads from the hourly tier
+    and raw edges."""
+    read = EDGE_READS[name]
+    projects = [p for (p,) in loaded.query_rows("SELECT DISTINCT project FROM calls ORDER BY project")]
+    assert len(projects) > 1
+    issued: list[str] = []
+    plain = loaded.query_df
+    for start, end in EDGE_SPANS:
+        for scope in (ALL, *(Scope.of(p) for p in projects)):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(loaded, "query_df", lambda sql, *a, **k: (issued.append(sql), plain(sql, *a, **k))[1])
+                got = read(loaded, scope, start, end)
+            want = raw_only(read, loaded, scope, start, end)
+            assert not want.is_empty()
+            assert got.rows() == want.rows(), (name, start, end, scope)
+        alone = pl.concat([read(loaded, Scope.of(p), start, end).select("calls") for p in projects])
+        assert alone["calls"].sum() == read(loaded, ALL, start, end)["calls"].sum() or name == "top users"
+    text = " ".join(issued)
+    if name in FIVE_MINUTE_READS:
+        assert "FROM calls_5m " in text and "FROM calls_hourly " not in text and "FROM calls_daily " not in text
+    else:
+        assert "FROM calls_user_totals_hourly " in text and "FROM calls_5m " not in text

@@ -127,7 +127,7 @@ def test_refresh_repairs_a_reprice_run_without_the_hook(loaded: Warehouse, raw_o
     assert compared == 2 * len([r for r in ROLLUPS if r.raw != "gpu_samples"])
     assert {t for t, _ in stale} == {"calls_hourly", "calls_user_hourly", "calls_cache_hourly", "calls_daily",
                                      "calls_user_daily", "calls_user_totals_hourly", "calls_user_totals_daily",
-                                     "calls_deployment_hourly"}
+                                     "calls_deployment_hourly", "calls_5m"}
     report = refresh_rollups(loaded)
     assert report.rebuilt == stale
     _assert_rollups_equal_raw(loaded, raw_only)

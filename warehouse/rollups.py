@@ -1,5 +1,6 @@
 """Maintenance of the incremental rollups (`ROLLUPS`: the hourly ones over `calls` and `tool_runs`,
-the daily tiers fed from hourly ones, and the five-minute one over `gpu_samples`).
+the daily tiers fed from hourly ones, the five-minute edge tier over `calls` and the five-minute one
+over `gpu_samples`).
 
 Materialized views keep them current on every insert, but they never see `REPLACE PARTITION`
 (reprice), data that predates the view (a fresh migration over old data) or rows a background
@@ -69,6 +70,7 @@ ROLLUPS: tuple[Rollup, ...] = (
            ("countIf(status = 'ok' AND latency_ms IS NOT NULL)", "sum(latency_calls)")),
     Rollup("calls_unpriced_hourly", "calls_unpriced_hourly_mv", "calls", "calls",
            ("sum(input_tokens + output_tokens)", "sum(input_tokens) + sum(output_tokens)"), raw_where="unpriced"),
+    Rollup("calls_5m", "calls_5m_mv", "calls", "calls", _COST),
     Rollup("gpu_samples_5m", "gpu_samples_5m_mv", "gpu_samples", "samples", None, raw="gpu_samples"),
     Rollup("gpu_samples_hourly", "gpu_samples_hourly_mv", "gpu_samples_5m", "samples", None, raw="gpu_samples"),
 )

@@ -110,6 +110,7 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "calls_deployment_hourly": Sharded("cityHash64(project, model)"),
     "calls_unpriced_hourly": Sharded("cityHash64(project, model)"),
     "calls_latency_hourly": Sharded("cityHash64(project, route)"),
+    "calls_5m": Sharded("cityHash64(project, route)"),  # the five-minute edge tier, fed like the hourly ones
     # daily tiers: their views read the shard's own hourly rows, so each shard merges its hours into days
     "calls_daily": Sharded("cityHash64(project, route)"),
     "calls_user_daily": Sharded("cityHash64(project, user_id)"),

@@ -1,4 +1,5 @@
-"""Shared pieces of the read endpoints: query results as JSON-safe tables and the query tag.
+"""Shared pieces of the read endpoints: query results as JSON-safe tables (and as ready JSON
+responses) and the query tag.
 
 Every read lands in ClickHouse's `log_comment` as `api:<endpoint>`, or `page:<page>:<endpoint>`
 when the caller names the dashboard page it is drawing (header `X-LLMLedger-Page`), so what each
@@ -11,7 +12,8 @@ import re
 from typing import Annotated
 
 import polars as pl
-from fastapi import Depends, Request
+import pydantic_core
+from fastapi import Depends, Request, Response
 
 from common.frames import json_rows
 from llmledger.service.models import Table
@@ -23,6 +25,22 @@ _PAGE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 def table(frame: pl.DataFrame) -> Table:
     """A frame as JSON-safe rows: decimals as exact strings, datetimes as ISO 8601 UTC, NaN as null."""
     return Table(**json_rows(frame))
+
+
+class TableResponse(Response):
+    """A `Table` already encoded as JSON."""
+
+    media_type = "application/json"
+
+
+def answer(frame: pl.DataFrame) -> TableResponse:
+    """`table(frame)` as the response itself, encoded here, in the endpoint's worker thread.
+
+    Returned as a `Table`, FastAPI would validate it against the route's `response_model` again,
+    which for a sync endpoint is a second thread-pool hop per request, then encode it on the event
+    loop; a ready response skips both (the route keeps `response_model=Table` for its schema). The
+    encoder is pydantic's, the one the response model used, so the bytes mean the same."""
+    return TableResponse(pydantic_core.to_json(json_rows(frame)))
 
 
 def value(enum: object | None) -> str | None:

@@ -21,7 +21,7 @@ from alerts.commands import acknowledge_incident, lift_silence, silence
 from alerts.errors import UnknownIncident
 from llmledger.service.auth import Admin, Principal, Reader, State
 from llmledger.service.models import Table
-from llmledger.service.reading import Tag, table
+from llmledger.service.reading import Tag, answer, table
 from warehouse.queries import alerts as alert_queries
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
@@ -102,10 +102,10 @@ async def ack(incident_id: str, body: AckIn, state: State, who: Admin) -> dict[s
 
 
 @router.get("/silences", response_model=Table, summary="Silences")
-def silences(q: Annotated[SilencesQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def silences(q: Annotated[SilencesQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Silences in force now (or all): signal, matchers, from, until, who and why."""
     frame = alert_queries.silences(state.read_wh, active_at=datetime.now(UTC) if q.active else None)
-    return table(_visible(frame, who))
+    return answer(_visible(frame, who))
 
 
 @router.post("/silences", response_model=SilenceOut, status_code=status.HTTP_201_CREATED,

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Dimension, Grain, RangeQuery, Table
-from llmledger.service.reading import Tag, table, value
+from llmledger.service.reading import Tag, answer, value
 from llmledger.settings import Settings
 from warehouse.queries import caching
 
@@ -37,25 +37,25 @@ def min_cacheable(settings: Settings) -> dict[str, int]:
 
 
 @router.get("/cache/windows", response_model=Table, summary="Cache hit ratio and cache-not-applied share over time")
-def cache_windows(q: Annotated[WindowsQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def cache_windows(q: Annotated[WindowsQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Per bucket (and `by` values): cache read / write tokens, hit ratio, calls, calls long enough to
     cache, those that used no cache, and their share."""
-    return table(caching.cache_windows(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
+    return answer(caching.cache_windows(state.read_wh, who.read_scope, q.start, q.end, grain=value(q.grain),
                                        by=[value(b) for b in q.by], filters=q.filters(),
                                        min_tokens=min_cacheable(state.settings), tag=tag))
 
 
 @router.get("/cache/savings", response_model=Table, summary="What prompt caching saved and missed")
-def cache_savings(q: Annotated[SavingsQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def cache_savings(q: Annotated[SavingsQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Per `by` values (or one row): cache reads as billed vs at the full input price (`saved_usd`),
     the cache-write premium, `net_saved_usd`, and calls long enough to cache that were not cached
     with `missed_usd` (an upper bound)."""
-    return table(caching.cache_savings(state.read_wh, who.read_scope, q.start, q.end, by=[value(b) for b in q.by],
+    return answer(caching.cache_savings(state.read_wh, who.read_scope, q.start, q.end, by=[value(b) for b in q.by],
                                        filters=q.filters(), min_tokens=min_cacheable(state.settings), tag=tag))
 
 
 @router.get("/prompt-versions", response_model=Table, summary="Prompt versions seen, first and last call")
-def prompt_versions(q: Annotated[VersionsQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def prompt_versions(q: Annotated[VersionsQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Per value of `by` (column `key`) and prompt version: first_seen, last_seen, calls, prefix hashes."""
-    return table(caching.prompt_versions(state.read_wh, who.read_scope, q.start, q.end, by=value(q.by),
+    return answer(caching.prompt_versions(state.read_wh, who.read_scope, q.start, q.end, by=value(q.by),
                                          filters=q.filters(), tag=tag))

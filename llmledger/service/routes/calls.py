@@ -10,12 +10,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import Field, model_validator
 
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import RangeQuery, Table
-from llmledger.service.reading import Tag, table
+from llmledger.service.reading import Tag, answer, table
 from warehouse.queries import calls as call_queries
 
 router = APIRouter(prefix="/v1", tags=["calls"])
@@ -79,10 +79,10 @@ def calls(q: Annotated[CallsQuery, Query()], state: State, who: Reader, tag: Tag
 
 
 @router.get("/sessions/{session_id}", response_model=Table, summary="One session's calls in order")
-def session(session_id: str, q: Annotated[SessionQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def session(session_id: str, q: Annotated[SessionQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """The session's calls of [start, end) (and the filters), oldest first, with turn, input growth
     over the previous call (tokens) and the session's cost so far."""
     if not session_id or len(session_id) > 512:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "a session id is 1 to 512 characters")
-    return table(call_queries.session_calls(state.read_wh, who.read_scope, session_id, q.start, q.end,
+    return answer(call_queries.session_calls(state.read_wh, who.read_scope, session_id, q.start, q.end,
                                             q.filters(), limit=q.limit, tag=tag))

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Instant, RangeQuery, Table
-from llmledger.service.reading import Tag, table
+from llmledger.service.reading import Tag, answer, table
 from warehouse.queries import alerts as alert_queries
 from warehouse.queries import collectors, ops
 
@@ -78,39 +78,39 @@ def alerts(q: Annotated[AlertsQuery, Query()], state: State, who: Reader, tag: T
 
 
 @router.get("/incidents", response_model=Table, summary="Incidents of a range, with peak severity and cause")
-def incident_history(q: Annotated[IncidentsQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def incident_history(q: Annotated[IncidentsQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Incidents open at any time in [start, end), oldest first: state now, `peak_severity` (the
     highest reached before `end`), and the summary, cause and next step of their latest firing, so a
     resolved incident still says why it fired."""
     if q.end <= q.start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "end must be after start")
-    return table(alert_queries.incidents_between(state.read_wh, who.read_scope, q.start, q.end, team=q.team,
+    return answer(alert_queries.incidents_between(state.read_wh, who.read_scope, q.start, q.end, team=q.team,
                                                  tag=tag))
 
 
 @router.get("/dead-letters/counts", response_model=Table, summary="Dead letters per source and reason")
-def dead_letter_counts(q: Annotated[CountsQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def dead_letter_counts(q: Annotated[CountsQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Records that could not be ingested in [start, end) (by ingest time), per source and reason."""
     if who.project is not None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "dead letters are visible only to keys not bound to a project")
-    return table(ops.dead_letter_counts(state.read_wh, q.start, q.end, tag=tag))
+    return answer(ops.dead_letter_counts(state.read_wh, q.start, q.end, tag=tag))
 
 
 @router.get("/unpriced", response_model=Table, summary="Models without a price")
-def unpriced(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def unpriced(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Per provider / model / raw model name: calls kept at $0 and flagged, tokens, first and last call."""
-    return table(ops.unpriced_models(state.read_wh, who.read_scope, q.start, q.end, tag=tag))
+    return answer(ops.unpriced_models(state.read_wh, who.read_scope, q.start, q.end, tag=tag))
 
 
 @router.get("/collectors", response_model=Table, summary="Collector freshness: last run, success, lag, error")
-def collector_status(state: State, who: Reader, tag: Tag) -> Table:
+def collector_status(state: State, who: Reader, tag: Tag) -> Response:
     """One row per collector that has run (see `warehouse.queries.collectors.collector_status`)."""
-    return table(collectors.collector_status(state.read_wh, who.read_scope, tag=tag))
+    return answer(collectors.collector_status(state.read_wh, who.read_scope, tag=tag))
 
 
 @router.get("/price-list", response_model=Table, summary="Standard prices per 1M tokens, for comparisons")
-def price_list(q: Annotated[PriceListQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def price_list(q: Annotated[PriceListQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Base-tier, standard-context prices in force at `at` (default now) of the listed models and of
     every model whose id contains `like`, cheapest output first."""
-    return table(ops.price_list(state.read_wh, at=q.at or datetime.now(UTC), models=q.model, like=q.like,
+    return answer(ops.price_list(state.read_wh, at=q.at or datetime.now(UTC), models=q.model, like=q.like,
                                 limit=q.limit, tag=tag))

@@ -6,12 +6,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Instant, Table
-from llmledger.service.reading import Tag, table
+from llmledger.service.reading import Tag, answer
 from warehouse.queries import reconciliation
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -43,15 +43,15 @@ class ReconcileQuery(BaseModel):
 
 
 @router.get("/reconciliation", response_model=Table, summary="Provider bills against logged calls, per day")
-def reconcile(q: Annotated[ReconcileQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def reconcile(q: Annotated[ReconcileQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Per day, provider and grain (`grain` names it; dimensions outside it are ''): billed and
     logged dollars, `diff_usd`, `invisible_usd` (bill no logged call explains), `capture_rate`
     (logged ÷ billed), and the provider's and the logged token counts."""
-    return table(reconciliation.reconcile(state.read_wh, who.read_scope, q.start, q.end, by=q.dimensions(), tag=tag))
+    return answer(reconciliation.reconcile(state.read_wh, who.read_scope, q.start, q.end, by=q.dimensions(), tag=tag))
 
 
 @router.get("/reconciliation/providers", response_model=Table, summary="Capture rate and invisible spend per provider")
-def capture(q: Annotated[ReconcileQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def capture(q: Annotated[ReconcileQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """Per provider over the days its cost export covers: grain, days, billed and logged dollars,
     `capture_rate` and `invisible_usd`."""
-    return table(reconciliation.capture(state.read_wh, who.read_scope, q.start, q.end, by=q.dimensions(), tag=tag))
+    return answer(reconciliation.capture(state.read_wh, who.read_scope, q.start, q.end, by=q.dimensions(), tag=tag))

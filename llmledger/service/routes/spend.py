@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from llmledger.service.auth import Reader, State
 from llmledger.service.models import Dimension, FilterQuery, Instant, RangeQuery, Table
-from llmledger.service.reading import Tag, table, value
+from llmledger.service.reading import Tag, answer, value
 from warehouse.queries import spend
 
 router = APIRouter(prefix="/v1", tags=["read"])
@@ -33,29 +33,29 @@ class BudgetQuery(BaseModel):
 
 
 @router.get("/spend", response_model=Table, summary="Spend today, this week, month to date; month-end forecast")
-def spend_periods(q: Annotated[SpendQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def spend_periods(q: Annotated[SpendQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """One row: `today_usd`, `week_usd` (weeks start Monday, UTC), `month_usd` and their calls,
     `trailing_usd` (last `forecast_days` days) and `forecast_usd` for the month end."""
-    return table(spend.spend_periods(state.read_wh, who.read_scope, q.at or datetime.now(UTC), q.filters(),
+    return answer(spend.spend_periods(state.read_wh, who.read_scope, q.at or datetime.now(UTC), q.filters(),
                                      forecast_days=q.forecast_days, tag=tag))
 
 
 @router.get("/spend/heatmap", response_model=Table, summary="Spend by weekday and hour of day (UTC)")
-def spend_heatmap(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def spend_heatmap(q: Annotated[RangeQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """168 rows: weekday (1 = Monday), hour, cost_usd, calls."""
-    return table(spend.spend_heatmap(state.read_wh, who.read_scope, q.start, q.end, q.filters(), tag=tag))
+    return answer(spend.spend_heatmap(state.read_wh, who.read_scope, q.start, q.end, q.filters(), tag=tag))
 
 
 @router.get("/movers", response_model=Table, summary="Largest spend changes against the previous period")
-def movers(q: Annotated[MoversQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def movers(q: Annotated[MoversQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """The `n` values of `dimension` whose spend changed most from [start − (end − start), start)."""
-    return table(spend.movers(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
+    return answer(spend.movers(state.read_wh, who.read_scope, value(q.dimension), q.start, q.end, q.filters(),
                               n=q.n, tag=tag))
 
 
 @router.get("/budgets", response_model=Table, summary="Configured budgets: month to date and forecast")
-def budgets(q: Annotated[BudgetQuery, Query()], state: State, who: Reader, tag: Tag) -> Table:
+def budgets(q: Annotated[BudgetQuery, Query()], state: State, who: Reader, tag: Tag) -> Response:
     """One row per configured monthly budget (`[[signals.budgets]]`) that the caller may read:
     `budget`, `team`, `project`, `monthly_usd`, `month_usd`, `forecast_usd`, `used`, `forecast_used`."""
-    return table(spend.budget_status(state.read_wh, who.read_scope, spend.configured_budgets(state.settings),
+    return answer(spend.budget_status(state.read_wh, who.read_scope, spend.configured_budgets(state.settings),
                                      q.at or datetime.now(UTC), tag=tag))

@@ -113,7 +113,7 @@ class Service:
 PROFILE = """Where a read's time goes (py-spy on the running service, 100 Hz, every thread, 300 rounds of
 `/health`, `/v1/usage` and `/v1/top`, load 4-6, before this change): 78% of the samples are the worker
 thread running the endpoint, 60% of all in chDB executing the query; JSON rows 5%, Arrow to Polars
-2%; the event loop's share (uvicorn, routing, dependencies, response) was ~9%, of which nearly half
+2%; the event loop's share (uvicorn, routing, dependencies, response) was ~7%, of which nearly half
 was handing work to the thread pool: twice per read, as FastAPI validated a sync endpoint's returned
 `Table` against `response_model` in the pool a second time. Read endpoints now return the rows
 encoded by pydantic in their worker thread (one hop; the schema stays `Table`), which is the head

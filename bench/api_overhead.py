@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.growth import LoadSampler, _percentile, _port
+from bench.growth import LoadSampler, _percentile, _port, wait_healthy
 from bench.report import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,15 +84,11 @@ class Service:
             [sys.executable, "-m", "llmledger", "up", "--no-dashboard", "--host", "127.0.0.1", "--port", str(port)],
             cwd=src, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        else:
+        try:
+            wait_healthy(self.url, self.log, seconds=150)
+        except RuntimeError:
             self.stop()
-            raise RuntimeError(self.log.read_text()[-2000:])
+            raise
         self.client = httpx.Client(base_url=self.url, timeout=60)  # keep-alive, as the dashboards read
 
     def cpu(self) -> float:

@@ -161,6 +161,22 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(url: str, log: Path, *, seconds: float = 300) -> None:
+    """Until the service at `url` answers `/health` with 200; the tail of its `log` in the error
+    when it does not within `seconds` (the benchmarks start `llmledger up` in a child process)."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(log.read_text()[-2000:])
+
+
 def _rss_mib(pid: int) -> float:
     import psutil
 
@@ -169,8 +185,6 @@ def _rss_mib(pid: int) -> float:
 
 def serve_and_read(calls: int, repeat: int, end: datetime) -> dict[str, Any]:
     """Run the service on the store, record the pages' calls, replay them; idle RSS before and after."""
-    import httpx
-
     import dashboards.client as client
     from bench.page_reads import label, month_query, record_pages
 
@@ -185,14 +199,7 @@ def serve_and_read(calls: int, repeat: int, end: datetime) -> dict[str, Any]:
                                 "--port", str(port)], cwd=ROOT, env=env, stdout=log.open("wb"),
                                stderr=subprocess.STDOUT)
     try:
-        for _ in range(1200):
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError(log.read_text()[-2000:])
+        wait_healthy(url, log)
         time.sleep(5)
         idle_start = _rss_mib(service.pid)
         with LoadSampler() as load:

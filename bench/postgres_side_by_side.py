@@ -245,9 +245,7 @@ def _agree(question: Question, pg_rows: list[tuple], api: dict[str, Any]) -> boo
 
 
 def _serve(store: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import httpx
-
-    from bench.growth import _port
+    from bench.growth import _port, wait_healthy
 
     port = _port()
     env = {**os.environ, "LLMLEDGER_HOME": str(OUT / "pg-llmledger-home"), "LLMLEDGER_WAREHOUSE__PATH": str(store),
@@ -257,13 +255,8 @@ def _serve(store: Path) -> tuple[subprocess.Popen[bytes], str]:
                                 "--port", str(port)], cwd=ROOT, env=env, stdout=(OUT / "pg-llmledger.log").open("wb"),
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return service, url
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    raise RuntimeError((OUT / "pg-llmledger.log").read_text()[-2000:])
+    wait_healthy(url, OUT / "pg-llmledger.log")
+    return service, url
 
 
 def _percentile(samples: list[float], q: float) -> float:

@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.growth import wait_healthy
 from bench.report import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,14 +129,7 @@ def run(events: int, batch: int, concurrency: int, seconds: float) -> dict[str, 
     service = subprocess.Popen([sys.executable, "-m", "llmledger", "up", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=work, env=env, stdout=(work / "service.log").open("wb"), stderr=subprocess.STDOUT)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError((work / "service.log").read_text()[-2000:])
+        wait_healthy(url, work / "service.log", seconds=60)
         cpu_before = _cpu_seconds(service.pid)
         loader = subprocess.run(
             [sys.executable, "-m", "bench.push", "--load", url, "--events", str(events), "--batch", str(batch),

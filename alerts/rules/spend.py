@@ -59,9 +59,9 @@ class SpendSpike(Rule):
     route's usual hour and warns at 3× (`warning`, once the route is warmed up) — the route's learned
     excursions describe the users it had, not a source it never saw, so an agent loop of a new user
     pages on its route however bursty the route normally is (its floor and `min_excess_hours` still
-    apply). The same money is told once: a feature or user whose spend is one breaching route's is
-    quiet, and a feature whose money is ≥ 95% one route's is judged by that route only (breaching or
-    not; for the sustained test, its six hours' money)."""
+    apply). The same money is told once: a user whose spend is one breaching route's is quiet, and a
+    feature whose money is ≥ 95% one route's is judged by that route only (breaching or not; for the
+    sustained test, its six hours' money)."""
 
     method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
               "of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour sustained shift ≥ 2×; warm-up 3/7 days, "
@@ -144,40 +144,31 @@ class SpendSpike(Rule):
             {"first_hour": str(first)})
 
 
-def _covered(judged: pl.DataFrame, buckets: pl.DataFrame, user_routes: pl.DataFrame, *, window: timedelta,
+def _covered(judged: pl.DataFrame, user_routes: pl.DataFrame, *, window: timedelta,
              span: list[datetime]) -> pl.DataFrame:
-    """Quiet a feature or user spike whose money is one breaching route's (told once, by the
-    route): a feature when one of its routes breaches with ≥ 95% of its spend; a user when ≥ 80%
-    of the user's window spend is on one route that breaches at least as high."""
+    """Quiet a user spike whose money is one breaching route's (told once, by the route): ≥ 80% of
+    the user's window spend on one route that breaches at least as high. (A feature's money is
+    judged by its route in `_one_route_features`.)"""
     breaching = judged.filter((pl.col("dimension") == "route") & (pl.col("point_level") > 0)).select(
-        "project", pl.col("key").alias("route"), "at", pl.col("cost_usd").alias("route_cost"),
-        pl.col("point_level").alias("route_level"))
-    if breaching.is_empty():
+        "project", pl.col("key").alias("route"), "at", pl.col("point_level").alias("route_level"))
+    if breaching.is_empty() or user_routes.is_empty():
         return judged.with_columns(pl.lit(None, pl.String).alias("covered_by_route"))
-    routes = (buckets.filter((pl.col("dimension") == "route") & (pl.col("route_feature") != ""))
-              .select("project", pl.col("key").alias("route"), pl.col("route_feature").alias("key")).unique()
-              .with_columns(pl.lit("feature").alias("dimension")))
-    covering = [breaching.join(routes, on=["project", "route"]).with_columns(pl.lit(0.95).alias("need"))]
-    if not user_routes.is_empty():
-        per_route = window_sums(user_routes.rename({"route": "_route"}), ["project", "key", "_route"], ["cost_usd"],
-                                bucket=BUCKET, window=window, at=span)
-        shares = per_route.with_columns(
-            (pl.col("cost_usd") / pl.col("cost_usd").sum().over(["project", "key", "at"])).alias("user_share"),
-        ).sort("user_share", descending=True).group_by(["project", "key", "at"]).first()
-        users = shares.filter(pl.col("user_share") >= 0.8).select(
-            "project", "key", "at", pl.col("_route").alias("route"), pl.lit("user_id").alias("dimension"))
-        covering.append(breaching.join(users, on=["project", "route", "at"]).with_columns(
-            pl.col("route_cost").alias("route_cost"), pl.lit(0.0).alias("need")))
-    cover = pl.concat([c.select("project", "dimension", "key", "at", "route", "route_cost", "route_level", "need")
-                       for c in covering]).sort("route_level", descending=True).unique(
+    per_route = window_sums(user_routes.rename({"route": "_route"}), ["project", "key", "_route"], ["cost_usd"],
+                            bucket=BUCKET, window=window, at=span)
+    shares = per_route.with_columns(
+        (pl.col("cost_usd") / pl.col("cost_usd").sum().over(["project", "key", "at"])).alias("user_share"),
+    ).sort("user_share", descending=True).group_by(["project", "key", "at"]).first()
+    users = shares.filter(pl.col("user_share") >= 0.8).select(
+        "project", "key", "at", pl.col("_route").alias("route"), pl.lit("user_id").alias("dimension"))
+    cover = breaching.join(users, on=["project", "route", "at"]).select(
+        "project", "dimension", "key", "at", "route", "route_level").sort("route_level", descending=True).unique(
         ["project", "dimension", "key", "at"], keep="first")
     marked = judged.join(cover, on=KEYS + ["at"], how="left")
-    covered = ((pl.col("route_cost") >= pl.col("need") * pl.col("cost_usd"))
-               & (pl.col("route_level") >= pl.col("point_level"))).fill_null(False)
+    covered = (pl.col("route_level") >= pl.col("point_level")).fill_null(False)
     return marked.with_columns(
         pl.when(covered).then(0).otherwise(pl.col("point_level")).alias("point_level"),
         pl.when(covered).then(pl.col("route")).otherwise(None).alias("covered_by_route"),
-    ).drop("route_cost", "route_level", "route", "need")
+    ).drop("route_level", "route")
 
 
 def _one_route_features(judged: pl.DataFrame, buckets: pl.DataFrame) -> pl.DataFrame:
@@ -418,7 +409,7 @@ class SpendFamily(Family):
                                            users=breaching_users.unique().to_list()).with_columns(
             pl.col("cost_usd").cast(pl.Float64), pl.col("bucket").cast(TIME))
             if breaching_users.len() else pl.DataFrame())
-        judged = _one_route_features(_covered(judged, buckets, user_routes, window=window, span=span), buckets).drop(
+        judged = _one_route_features(_covered(judged, user_routes, window=window, span=span), buckets).drop(
             "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days",
             "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level", "typical",
             "min_excess_hours", "spike_level", "new_level")

@@ -23,11 +23,12 @@ it must reach and when the injected condition crosses the documented threshold (
 injected shares, not from the rules) and is observable: the scope has had the calls its windowed
 statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Prompt accumulation's
 rollout is a share of sessions, too few an hour for the expected share to stand in for the calls:
-its crossing is taken on the calls as injected (input per call over a quarter hour doubled, and held). Three seed sets: "tune" (what rule changes were checked
-against), "held-out" (heavier tails, more bursts and misses; no threshold was chosen on it) and
-"fresh" (its own distributions, added once the rules of a round were final and run only then; seen
-once, so no longer held out) and "fresh-2" (fixed before the next round's rule changes, run only
-on that round's final rules).
+its crossing is taken on the calls as injected (input per call over a quarter hour doubled, and held).
+Seed sets: "tune" (what rule changes were checked against), "held-out" (heavier tails, more bursts
+and misses; no threshold was chosen on it), "fresh" and "fresh-2" (each with its own distributions,
+fixed before a round's rule changes and run only on that round's final rules; seen once, so no
+longer held out) and "fresh-3" (heavier tails and more bursts again; fixed before this round's rule
+changes, run only on its final rules).
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ FRESH = Noise(df=2.6, scale=0.3, bursts_per_day=0.45, shift_max=2.5, miss_scale=
               flaky_per_day=0.7, volume=(0.45, 1.3))
 FRESH2 = Noise(df=2.4, scale=0.33, bursts_per_day=0.55, shift_max=2.4, miss_scale=1.45, tail_share=0.0018,
                flaky_per_day=0.8, volume=(0.5, 1.35))
+FRESH3 = Noise(df=2.1, scale=0.37, bursts_per_day=0.65, shift_max=2.3, miss_scale=1.55, tail_share=0.0021,
+               flaky_per_day=0.9, volume=(0.4, 1.45))
 
 
 # ---- quiet traffic ---------------------------------------------------------------------------------
@@ -889,6 +892,12 @@ PLANS = (
     Plan("at-fresh2-i1", "fresh-2", 303, replace(FRESH2, volume=(0.95, 1.45)), TEN + ("budget_forecast",)),
     Plan("at-fresh2-i2", "fresh-2", 304, replace(FRESH2, volume=(1.0, 1.4)), ("prefix_broken_openai",
                                                                             "cache_breakpoint_dropped_sonnet")
+         + TEN[2:] + ("spend_level_shift",)),
+    Plan("at-fresh3-q1", "fresh-3", 401, FRESH3),
+    Plan("at-fresh3-q2", "fresh-3", 402, replace(FRESH3, df=1.9), new_route_day=5.0),
+    Plan("at-fresh3-i1", "fresh-3", 403, replace(FRESH3, volume=(0.9, 1.5)), TEN + ("budget_forecast",)),
+    Plan("at-fresh3-i2", "fresh-3", 404, replace(FRESH3, volume=(1.0, 1.45)), ("prefix_broken_openai",
+                                                                             "cache_breakpoint_dropped_sonnet")
          + TEN[2:] + ("spend_level_shift",)),
 )
 

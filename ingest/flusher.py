@@ -5,7 +5,10 @@ background thread flushes them to the warehouse in large batches.
 JSON) and returns a future that completes once it is on disk. The flush thread seals the open
 segment every `flush_interval_s` (or sooner, at `flush_rows` pending rows), writes everything
 sealed through the one `Pipeline` (priced, deduplicated on `event_id`) and deletes the
-segments. A failed warehouse write is retried with back-off and never drops a segment. On start,
+segments. A flush has a fixed cost whatever its size (the priced `INSERT … SELECT` and every
+rollup view it feeds: a few hundred ms of CPU), so under load the pause after a flush grows to
+`FLUSH_PAUSE_FACTOR` times its duration (at most `MAX_PAUSE_INTERVALS` intervals): batches grow
+with the load instead of the fixed cost being paid every interval. A failed warehouse write is retried with back-off and never drops a segment. On start,
 segments a previous process left are replayed first; since writes are idempotent, a batch that
 was written but whose segment survived a crash changes nothing (dead letters too: they are
 stored once per content id).
@@ -33,6 +36,9 @@ from ingest.tool_runs import ToolRunWriter
 from ingest.writer import DeadLetter, conform_to
 
 log = logging.getLogger(__name__)
+
+FLUSH_PAUSE_FACTOR = 2.0  # pause ≥ this × the last flush's duration: flushing takes ≤ 1/3 of the time
+MAX_PAUSE_INTERVALS = 5.0  # ... but never longer than this many `flush_interval_s` (freshness bound)
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
@@ -167,7 +173,7 @@ class PushSpool:
         while True:
             with self._cond:
                 if not self._stopping and self.stats.pending_rows < self.flush_rows:
-                    self._cond.wait(self.flush_interval_s)
+                    self._cond.wait(self.pause_s())
                 if self._stopping:
                     return
             try:
@@ -178,6 +184,11 @@ class PushSpool:
                 log.exception("spool flush failed; the segments stay and are retried")
                 with self._cond:
                     self._cond.wait(min(self.flush_interval_s * 5, 30))
+
+    def pause_s(self) -> float:
+        """How long the flush thread waits before its next flush (see module docstring)."""
+        stretched = min(FLUSH_PAUSE_FACTOR * self.stats.last_flush_s, MAX_PAUSE_INTERVALS * self.flush_interval_s)
+        return max(self.flush_interval_s, stretched)
 
     def flush(self) -> int:
         """Write every sealed entry to the warehouse and delete its segments; returns calls written."""

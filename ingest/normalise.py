@@ -34,15 +34,16 @@ def conform(raw: pl.DataFrame) -> pl.DataFrame:
     """
     columns: list[pl.Expr] = []
     problems: list[pl.Expr] = []
-    if "usage" in raw.columns and raw.schema["usage"] == pl.String:
+    if raw.schema.get("usage") == pl.String:
         decoded, undecodable = decode_usage(raw["usage"])
         raw = raw.with_columns(decoded)
         problems.append(pl.when(pl.lit(undecodable)).then(pl.lit("usage")))
+    schema = raw.schema  # built once: each `frame.schema` builds the whole mapping anew
     for name, dtype in READ_SCHEMA.items():
-        if name not in raw.columns:
+        if name not in schema:
             columns.append(pl.lit(None, dtype=dtype).alias(name))
             continue
-        current = raw.schema[name]
+        current = schema[name]
         if name == "ts" and isinstance(current, pl.Datetime):
             # already a datetime (simulator, Parquet): kept as one, naive meaning UTC
             aware = pl.col(name) if current.time_zone else pl.col(name).dt.replace_time_zone("UTC")

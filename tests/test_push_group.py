@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import orjson
 
-from ingest.formats.events import events_ndjson, parse_events
+from ingest.formats.events import event_lines, parse_events
 from llmledger.service.push import _Request, parse_together
 from tests.factories import make_call
 
@@ -26,7 +26,7 @@ def _bodies() -> list[tuple[bytes, bool]]:
 
 def test_a_group_read_together_gives_each_request_what_reading_it_alone_gives() -> None:
     bodies = _bodies()
-    group = [_Request(events_ndjson(body, ndjson=ndjson), None, None) for body, ndjson in bodies]  # type: ignore[arg-type]
+    group = [_Request(event_lines(body, ndjson=ndjson), None, None) for body, ndjson in bodies]  # type: ignore[arg-type]
     parse_together(group)
     for (body, ndjson), request in zip(bodies, group, strict=True):
         alone, together = parse_events(body, ndjson=ndjson), request.raw

@@ -14,7 +14,12 @@ up to its batch size) and small ones (100 events per request), to show the per-r
 Many SDK processes push at once; `--concurrency` is how many requests are in flight together (what
 lets the service coalesce them into one prepare and one fsync).
 
+`--baseline DIR` measures another checkout's service (e.g. `git worktree add ../base main`) alternately
+with this one, `--repeat` times per request size, and records medians side by side in a section of
+its own (a change's effect on a shared machine is only visible against a baseline run beside it).
+
 Usage: python -m bench.push [--events 600000] [--batch 1000 --batch 100] [--concurrency 32] [--seconds 60]
+       python -m bench.push --baseline ../base [--repeat 3] [--batch 100 --batch 1000] [--events 100000]
 """
 
 from __future__ import annotations
@@ -117,14 +122,15 @@ def _cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
-def run(events: int, batch: int, concurrency: int, seconds: float) -> dict[str, object]:
+def run(events: int, batch: int, concurrency: int, seconds: float, root: Path = ROOT) -> dict[str, object]:
+    """One measured run of the service of the checkout at `root` (its code on PYTHONPATH)."""
     import httpx
 
     load_before = os.getloadavg()[0]  # other work on the machine skews the numbers: say so
     work = Path(tempfile.mkdtemp(prefix="llmledger-bench-push-"))
     port = _port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "LLMLEDGER_HOME": str(work / "home"), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "LLMLEDGER_HOME": str(work / "home"), "PYTHONPATH": str(root)}
     env.pop("LLMLEDGER_CONFIG", None)
     service = subprocess.Popen([sys.executable, "-m", "llmledger", "up", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=work, env=env, stdout=(work / "service.log").open("wb"), stderr=subprocess.STDOUT)
@@ -193,17 +199,70 @@ CPU per event.
     return head + "\n".join(rows) + "\n"
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _us_per_event(r: dict[str, object]) -> float:
+    return float(r["service_cpu_s"]) / max(int(r["acked"]), 1) * 1e6  # type: ignore[arg-type]
+
+
+def side_by_side(baseline: Path, events: int, batches: list[int], concurrency: int, seconds: float,
+                 repeat: int) -> str:
+    """Baseline and this checkout alternately, `repeat` times per request size; medians and every run."""
+    runs: dict[tuple[int, str], list[dict[str, object]]] = {}
+    for batch in batches:
+        for _ in range(repeat):
+            for label, root in (("baseline", baseline), ("this", ROOT)):
+                result = run(events, batch, concurrency, seconds, root=root)
+                runs.setdefault((batch, label), []).append(result)
+                print(f"{label} {batch}/request: {_us_per_event(result):.1f} µs/event, "
+                      f"{result['events_per_s']:,.0f} events/s, load {result['load_before']:.1f}", flush=True)
+    lines = [f"""
+Sustained `POST /v1/events` as in the section above (one `llmledger up`, a separate load process,
+{concurrency} requests in flight, {events:,} events a run), the baseline checkout `{baseline.name}` and this
+one alternately, {repeat} runs each per request size. µs per event = service CPU (HTTP, parsing,
+validation, spool, warehouse writes and rollups, until the last event is queryable) ÷ events.
+
+| events per request | checkout | **µs per event** (median) | runs | acknowledged events/s (median) | runs | load avg before each run |
+| --- | --- | --- | --- | --- | --- | --- |
+"""]
+    for batch in batches:
+        for label in ("baseline", "this"):
+            rs = runs[(batch, label)]
+            cpu = [_us_per_event(r) for r in rs]
+            rate = [float(r["events_per_s"]) for r in rs]  # type: ignore[arg-type]
+            errors = sum(int(r["error_count"]) for r in rs)  # type: ignore[arg-type]
+            loads = [float(r["load_before"]) for r in rs]  # type: ignore[arg-type]
+            name = baseline.name if label == "baseline" else "this branch"
+            lines.append(
+                f"| {batch} | {name} | **{_median(cpu):.1f}** | {', '.join(f'{c:.1f}' for c in cpu)} "
+                f"| {_median(rate):,.0f} | {', '.join(f'{x:,.0f}' for x in rate)} "
+                f"| {', '.join(f'{load:.1f}' for load in loads)}{f' ({errors} errors)' if errors else ''} |")
+    return lines[0] + "\n".join(lines[1:]) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=600_000)
     parser.add_argument("--batch", type=int, action="append", help="events per request (repeatable)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--baseline", type=Path, help="another checkout to measure alternately with this one")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per checkout and request size (--baseline)")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: run as the load process against URL
     args = parser.parse_args()
     batches = args.batch or [1000, 100]
     if args.load:
         print(json.dumps(load(args.load, args.events, batches[0], args.concurrency, args.seconds)))
+        return
+    if args.baseline:
+        body = side_by_side(args.baseline.resolve(), args.events, batches, args.concurrency, args.seconds,
+                            args.repeat)
+        print(body)
+        record("Push API: CPU per event, side by side", body)
         return
     results = [run(args.events, batch, args.concurrency, args.seconds) for batch in batches]
     body = report(results)

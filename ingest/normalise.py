@@ -16,6 +16,10 @@ for its messages.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import orjson
 import polars as pl
 
@@ -100,8 +104,10 @@ def _usage_field(*path: str) -> pl.Expr:
     return expr
 
 
-def usage_token_columns() -> dict[str, pl.Expr]:
-    """Canonical token counts derived from a native usage object (null where it has none).
+@functools.cache
+def usage_token_columns() -> Mapping[str, pl.Expr]:
+    """Canonical token counts derived from a native usage object (null where it has none); built
+    once (expressions are immutable), since building them costs more than a small batch's evaluation.
 
     Shapes are told apart by their keys, which do not overlap: Gemini's camelCase counts, OpenAI
     chat's prompt/completion tokens, and input/output tokens shared by OpenAI Responses (cache as
@@ -173,7 +179,7 @@ def usage_token_columns() -> dict[str, pl.Expr]:
         "reasoning_tokens": reasoning,
         "web_searches": u("server_tool_use", "web_search_requests"),
     }
-    return {name: pl.when(has_usage).then(expr) for name, expr in derived.items()}
+    return MappingProxyType({name: pl.when(has_usage).then(expr) for name, expr in derived.items()})
 
 
 def parse_timestamps(text: pl.Series) -> pl.Series:

@@ -67,12 +67,14 @@ class _Request:
         return self.raw.data.count(b"\n") + 1 if isinstance(self.raw, EventLines) else self.raw.frame.height
 
 
-def parse_together(group: list[_Request]) -> None:
+def parse_together(group: list[_Request]) -> pl.DataFrame | None:
     """Read the JSON lines of the group's requests into one frame at once and give each request its
-    slice as a `RawBatch`: its own line numbers, parse failures and unknown fields, as if read alone."""
+    slice as a `RawBatch`: its own line numbers, parse failures and unknown fields, as if read alone.
+    Returns that frame when every request of the group was read in it (the slices, in order, are
+    the frame: nothing to concatenate again), else None."""
     pending = [r for r in group if isinstance(r.raw, EventLines)]
     if not pending:
-        return
+        return None
     fields = [r.raw.fields for r in pending]  # type: ignore[union-attr]
     texts = [r.raw.data for r in pending]  # type: ignore[union-attr]
     chunks = [text if text.endswith(b"\n") or not text else text + b"\n" for text in texts]
@@ -95,6 +97,7 @@ def parse_together(group: list[_Request]) -> None:
         text = chunk.split(b"\n")
         request.raw = RawBatch(frame, line_numbers=local.tolist(), failures=failures,
                                unknown_fields=unknown, raw_lines=[text[n - 1] for n in local])
+    return batch.frame if len(pending) == len(group) else None
 
 
 class _ByRow(Sequence):  # type: ignore[type-arg]
@@ -115,12 +118,15 @@ def prepare_group(
     state: ServiceState, group: list[_Request], *, source: str, project: str | None
 ) -> tuple[list[PushOutcome], list[Entry]]:
     """One prepare for a group of requests; per-request outcomes and the group's spool entries."""
-    parse_together(group)
+    joint = parse_together(group)
     offsets, total = [], 0
     for request in group:
         offsets.append(total)
         total += request.raw.frame.height
-    frame = pl.concat([r.raw.frame for r in group], how="diagonal_relaxed") if len(group) > 1 else group[0].raw.frame
+    if joint is not None:
+        frame = joint
+    else:
+        frame = pl.concat([r.raw.frame for r in group], how="diagonal_relaxed") if len(group) > 1 else group[0].raw.frame
     combined = RawBatch(frame, line_numbers=_ByRow(group, offsets, lambda raw, row: raw.line_no(row)),  # type: ignore[arg-type]
                         raw_lines=_ByRow(group, offsets, lambda raw, row: raw.raw([row])[0]))  # type: ignore[arg-type]
     prepared = state.pipeline.prepare(combined, source=source, project=project, cast=False)

@@ -11,7 +11,10 @@ rollup view it feeds: a few hundred ms of CPU), so under load the pause after a 
 with the load instead of the fixed cost being paid every interval. A failed warehouse write is retried with back-off and never drops a segment. On start,
 segments a previous process left are replayed first; since writes are idempotent, a batch that
 was written but whose segment survived a crash changes nothing (dead letters too: they are
-stored once per content id).
+stored once per content id). A crash can cut a flush between `calls` and the rollup views its
+insert feeds (the engine commits each table's part on its own): the replayed rows then count as
+duplicates and the views never see them, so a replay that meets duplicates rebuilds the months
+whose rollups disagree with `calls` before it reports itself done.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ingest.pipeline import Pipeline, PreparedBatch
 from ingest.spool import Entry, EntryKind, Spool
 from ingest.tool_runs import ToolRunWriter
 from ingest.writer import DeadLetter, conform_to
+from warehouse.rollups import refresh_rollups
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +107,7 @@ class PushSpool:
         self.flush_rows = flush_rows
         self.stats = FlushStats()
         self._pending: list[tuple[int, Entry]] = []
+        self._replayed_upto = 0  # segments up to this sequence number were left by a crashed run
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -115,6 +120,7 @@ class PushSpool:
             for entry in entries:
                 self._on_durable(seq, [entry])
             self.stats.replayed_entries += len(entries)
+            self._replayed_upto = max(self._replayed_upto, seq)
         if self.stats.replayed_entries:
             log.info("spool: replaying %d entries left by a previous run", self.stats.replayed_entries)
         self.spool.open()
@@ -198,14 +204,21 @@ class PushSpool:
             while cut < len(self._pending) and self._pending[cut][0] <= upto:
                 cut += 1
             batch = [entry for _, entry in self._pending[:cut]]
+            replayed = cut > 0 and self._pending[0][0] <= self._replayed_upto
         if not batch:
             self.spool.discard(upto)
             return 0
         began = time.perf_counter()
         written = 0
+        duplicates = self.stats.flushed_duplicates
         for attempt in Retrying(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=5), reraise=True):
             with attempt:
                 written = self._write(batch)
+        if replayed and self.stats.flushed_duplicates > duplicates:  # see the module docstring
+            report = refresh_rollups(self.pipeline.wh)
+            if report.rebuilt:
+                log.warning("spool replay: rebuilt %d rollup months a crashed flush had left behind",
+                            len({p for _, p in report.rebuilt}))
         with self._cond:
             del self._pending[:cut]
             self.stats.pending_rows -= sum(e.rows or 1 for e in batch)

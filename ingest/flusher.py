@@ -5,10 +5,16 @@ background thread flushes them to the warehouse in large batches.
 JSON) and returns a future that completes once it is on disk. The flush thread seals the open
 segment every `flush_interval_s` (or sooner, at `flush_rows` pending rows), writes everything
 sealed through the one `Pipeline` (priced, deduplicated on `event_id`) and deletes the
-segments. A failed warehouse write is retried with back-off and never drops a segment. On start,
+segments. A flush has a fixed cost whatever its size (the priced `INSERT … SELECT` and every
+rollup view it feeds: a few hundred ms of CPU), so under load the pause after a flush grows to
+`FLUSH_PAUSE_FACTOR` times its duration (at most `MAX_PAUSE_INTERVALS` intervals): batches grow
+with the load instead of the fixed cost being paid every interval. A failed warehouse write is retried with back-off and never drops a segment. On start,
 segments a previous process left are replayed first; since writes are idempotent, a batch that
 was written but whose segment survived a crash changes nothing (dead letters too: they are
-stored once per content id).
+stored once per content id). A crash can cut a flush between `calls` and the rollup views its
+insert feeds (the engine commits each table's part on its own): the replayed rows then count as
+duplicates and the views never see them, so a replay that meets duplicates rebuilds the months
+whose rollups disagree with `calls` before it reports itself done.
 """
 
 from __future__ import annotations
@@ -31,8 +37,12 @@ from ingest.pipeline import Pipeline, PreparedBatch
 from ingest.spool import Entry, EntryKind, Spool
 from ingest.tool_runs import ToolRunWriter
 from ingest.writer import DeadLetter, conform_to
+from warehouse.rollups import refresh_rollups
 
 log = logging.getLogger(__name__)
+
+FLUSH_PAUSE_FACTOR = 2.0  # pause ≥ this × the last flush's duration: flushing takes ≤ 1/3 of the time
+MAX_PAUSE_INTERVALS = 5.0  # ... but never longer than this many `flush_interval_s` (freshness bound)
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
@@ -97,6 +107,7 @@ class PushSpool:
         self.flush_rows = flush_rows
         self.stats = FlushStats()
         self._pending: list[tuple[int, Entry]] = []
+        self._replayed_upto = 0  # segments up to this sequence number were left by a crashed run
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -109,6 +120,7 @@ class PushSpool:
             for entry in entries:
                 self._on_durable(seq, [entry])
             self.stats.replayed_entries += len(entries)
+            self._replayed_upto = max(self._replayed_upto, seq)
         if self.stats.replayed_entries:
             log.info("spool: replaying %d entries left by a previous run", self.stats.replayed_entries)
         self.spool.open()
@@ -167,7 +179,7 @@ class PushSpool:
         while True:
             with self._cond:
                 if not self._stopping and self.stats.pending_rows < self.flush_rows:
-                    self._cond.wait(self.flush_interval_s)
+                    self._cond.wait(self.pause_s())
                 if self._stopping:
                     return
             try:
@@ -179,6 +191,11 @@ class PushSpool:
                 with self._cond:
                     self._cond.wait(min(self.flush_interval_s * 5, 30))
 
+    def pause_s(self) -> float:
+        """How long the flush thread waits before its next flush (see module docstring)."""
+        stretched = min(FLUSH_PAUSE_FACTOR * self.stats.last_flush_s, MAX_PAUSE_INTERVALS * self.flush_interval_s)
+        return max(self.flush_interval_s, stretched)
+
     def flush(self) -> int:
         """Write every sealed entry to the warehouse and delete its segments; returns calls written."""
         upto = self.spool.seal()
@@ -187,14 +204,21 @@ class PushSpool:
             while cut < len(self._pending) and self._pending[cut][0] <= upto:
                 cut += 1
             batch = [entry for _, entry in self._pending[:cut]]
+            replayed = cut > 0 and self._pending[0][0] <= self._replayed_upto
         if not batch:
             self.spool.discard(upto)
             return 0
         began = time.perf_counter()
         written = 0
+        duplicates = self.stats.flushed_duplicates
         for attempt in Retrying(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=5), reraise=True):
             with attempt:
                 written = self._write(batch)
+        if replayed and self.stats.flushed_duplicates > duplicates:  # see the module docstring
+            report = refresh_rollups(self.pipeline.wh)
+            if report.rebuilt:
+                log.warning("spool replay: rebuilt %d rollup months a crashed flush had left behind",
+                            len({p for _, p in report.rebuilt}))
         with self._cond:
             del self._pending[:cut]
             self.stats.pending_rows -= sum(e.rows or 1 for e in batch)

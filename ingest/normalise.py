@@ -16,6 +16,10 @@ for its messages.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import orjson
 import polars as pl
 
@@ -34,15 +38,16 @@ def conform(raw: pl.DataFrame) -> pl.DataFrame:
     """
     columns: list[pl.Expr] = []
     problems: list[pl.Expr] = []
-    if "usage" in raw.columns and raw.schema["usage"] == pl.String:
+    if raw.schema.get("usage") == pl.String:
         decoded, undecodable = decode_usage(raw["usage"])
         raw = raw.with_columns(decoded)
         problems.append(pl.when(pl.lit(undecodable)).then(pl.lit("usage")))
+    schema = raw.schema  # built once: each `frame.schema` builds the whole mapping anew
     for name, dtype in READ_SCHEMA.items():
-        if name not in raw.columns:
+        if name not in schema:
             columns.append(pl.lit(None, dtype=dtype).alias(name))
             continue
-        current = raw.schema[name]
+        current = schema[name]
         if name == "ts" and isinstance(current, pl.Datetime):
             # already a datetime (simulator, Parquet): kept as one, naive meaning UTC
             aware = pl.col(name) if current.time_zone else pl.col(name).dt.replace_time_zone("UTC")
@@ -99,8 +104,10 @@ def _usage_field(*path: str) -> pl.Expr:
     return expr
 
 
-def usage_token_columns() -> dict[str, pl.Expr]:
-    """Canonical token counts derived from a native usage object (null where it has none).
+@functools.cache
+def usage_token_columns() -> Mapping[str, pl.Expr]:
+    """Canonical token counts derived from a native usage object (null where it has none); built
+    once (expressions are immutable), since building them costs more than a small batch's evaluation.
 
     Shapes are told apart by their keys, which do not overlap: Gemini's camelCase counts, OpenAI
     chat's prompt/completion tokens, and input/output tokens shared by OpenAI Responses (cache as
@@ -172,7 +179,7 @@ def usage_token_columns() -> dict[str, pl.Expr]:
         "reasoning_tokens": reasoning,
         "web_searches": u("server_tool_use", "web_search_requests"),
     }
-    return {name: pl.when(has_usage).then(expr) for name, expr in derived.items()}
+    return MappingProxyType({name: pl.when(has_usage).then(expr) for name, expr in derived.items()})
 
 
 def parse_timestamps(text: pl.Series) -> pl.Series:

@@ -3,10 +3,13 @@
 A rule is a vectorised condition over the batch; a row takes the reason of the first rule it
 breaks and goes to the dead-letter table with a human-readable detail. Rows breaking none are
 written. Parse failures (`malformed_json`, `invalid_type`) are found earlier, by the readers.
+The rules' expressions are built once per batch shape and limits (the moment "now" enters as a
+column), since building them costs more than evaluating them on a push request's few rows.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -50,6 +53,7 @@ class Limits:
 
 
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = "_latest_ms"  # column split_valid adds: the newest `ts` allowed (now + skew), epoch ms
 
 
 def _any(exprs: list[pl.Expr]) -> pl.Expr:
@@ -68,8 +72,8 @@ def _too_long(columns: list[str]) -> pl.Expr:
 
 
 def rules(limits: Limits, columns: list[str] | None = None) -> list[tuple[Reason, pl.Expr, pl.Expr]]:
-    """(reason, breaks-the-rule condition, detail) in the order they are checked."""
-    latest = limits.now.timestamp() * 1000 + limits.max_future_skew_s * 1000
+    """(reason, breaks-the-rule condition, detail) in the order they are checked. The future-time rule
+    compares against the `_latest_ms` column (`split_valid` adds it from `limits.now`)."""
     ts_ms = pl.col("ts").dt.epoch("ms")
     cache = pl.col("cache_read_tokens") + pl.col("cache_write_5m_tokens") + pl.col("cache_write_1h_tokens")
     tokens = [pl.col(name) for name in TOKEN_FIELDS]
@@ -84,7 +88,7 @@ def rules(limits: Limits, columns: list[str] | None = None) -> list[tuple[Reason
          pl.lit("no ts: every call needs its request start time")),
         (Reason.INVALID_TIMESTAMP, pl.col("ts").is_null() | (ts_ms < int(_EARLIEST.timestamp() * 1000)),
          pl.format("ts {} is not ISO 8601 or epoch time after 2000-01-01", pl.col("ts_raw"))),
-        (Reason.FUTURE_TIMESTAMP, ts_ms > latest,
+        (Reason.FUTURE_TIMESTAMP, ts_ms > pl.col(_LATEST),
          pl.format("ts {} is more than {}s in the future", pl.col("ts_raw"), pl.lit(limits.max_future_skew_s))),
         (Reason.MISSING_MODEL, pl.col("model_raw").is_null() | (pl.col("model_raw") == ""),
          pl.lit("no model: every call needs the model it was sent to")),
@@ -117,22 +121,35 @@ def rules(limits: Limits, columns: list[str] | None = None) -> list[tuple[Reason
                      pl.lit(limits.project)))] if limits.project is not None else [])
 
 
-def split_valid(frame: pl.DataFrame, limits: Limits) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(good rows, bad rows with `reason` and `detail` columns); row order kept within each."""
-    checks = rules(limits, frame.columns)
+def latest_ms(limits: Limits) -> int:
+    """The newest `ts` the limits allow, in epoch milliseconds."""
+    return int(limits.now.timestamp() * 1000) + limits.max_future_skew_s * 1000
+
+
+@functools.lru_cache(maxsize=64)
+def _checks(max_future_skew_s: int, max_tokens_per_call: int, project: str | None,
+            columns: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
+    """The `reason` and `detail` expressions of a batch shape under these limits (built once)."""
+    limits = Limits(now=_EARLIEST, max_future_skew_s=max_future_skew_s, max_tokens_per_call=max_tokens_per_call,
+                    project=project)  # `now` is not read by the expressions: it arrives as `_latest_ms`
+    checks = rules(limits, list(columns))
     reason = pl.when(checks[0][1]).then(pl.lit(checks[0][0].value))
     for name, condition, _ in checks[1:]:
         reason = reason.when(condition).then(pl.lit(name.value))
-    flagged = frame.with_columns(reason.otherwise(None).alias("reason"))
+    detail = pl.when(pl.lit(False)).then(pl.lit(""))
+    for name, _, message in checks:
+        detail = detail.when(pl.col("reason") == name.value).then(message)
+    return reason.otherwise(None).alias("reason"), detail.alias("detail")
+
+
+def split_valid(frame: pl.DataFrame, limits: Limits) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(good rows, bad rows with `reason` and `detail` columns); row order kept within each."""
+    reason, detail = _checks(limits.max_future_skew_s, limits.max_tokens_per_call, limits.project,
+                             tuple(frame.columns))
+    flagged = (frame.lazy().with_columns(pl.lit(latest_ms(limits), dtype=pl.Int64).alias(_LATEST))
+               .with_columns(reason).drop(_LATEST).collect())
     if flagged["reason"].null_count() == flagged.height:  # the common case: nothing to split off
         return frame, flagged.clear()
     good = flagged.filter(pl.col("reason").is_null()).drop("reason")
     bad = flagged.filter(pl.col("reason").is_not_null())
-    if bad.height:
-        detail = pl.when(pl.lit(False)).then(pl.lit(""))
-        for name, _, message in checks:
-            detail = detail.when(pl.col("reason") == name.value).then(message)
-        bad = bad.with_columns(detail.alias("detail"))
-    else:
-        bad = bad.with_columns(pl.lit(None, dtype=pl.String).alias("detail"))
-    return good, bad
+    return good, bad.with_columns(detail)

@@ -62,11 +62,12 @@ def conform_to(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
     (empty string, 0, false), so the engine never has to guess a default.
     """
     exprs: list[pl.Expr] = []
+    schema = frame.schema  # built once: each `frame.schema` builds the whole mapping anew
     for name, ch_type in columns.items():
         dtype = polars_type(ch_type)
-        if name not in frame.columns:
+        if name not in schema:
             expr = pl.lit(None, dtype=dtype)
-        elif frame.schema[name] != dtype:
+        elif schema[name] != dtype:
             expr = pl.col(name).cast(dtype, strict=False)
         else:
             expr = pl.col(name)

@@ -1,12 +1,13 @@
 """The push API reads the JSON lines of concurrent requests into one frame (`parse_together`): each
 request's slice must be what reading it alone gives — rows, line numbers, parse failures, unknown
-fields and the raw lines dead letters keep."""
+fields and the raw lines dead letters keep — and the group's frame is those slices in order."""
 
 from __future__ import annotations
 
 import orjson
+import polars as pl
 
-from ingest.formats.events import events_ndjson, parse_events
+from ingest.formats.events import event_lines, parse_events
 from llmledger.service.push import _Request, parse_together
 from tests.factories import make_call
 
@@ -26,8 +27,9 @@ def _bodies() -> list[tuple[bytes, bool]]:
 
 def test_a_group_read_together_gives_each_request_what_reading_it_alone_gives() -> None:
     bodies = _bodies()
-    group = [_Request(events_ndjson(body, ndjson=ndjson), None, None) for body, ndjson in bodies]  # type: ignore[arg-type]
-    parse_together(group)
+    group = [_Request(event_lines(body, ndjson=ndjson), None, None) for body, ndjson in bodies]  # type: ignore[arg-type]
+    joint = parse_together(group)
+    assert joint is not None and joint.equals(pl.concat([r.raw.frame for r in group]))  # no concat needed
     for (body, ndjson), request in zip(bodies, group, strict=True):
         alone, together = parse_events(body, ndjson=ndjson), request.raw
         assert together.frame.equals(alone.frame)

@@ -4,10 +4,13 @@ The body is parsed once by orjson (a JSON body that does not parse is an error f
 request; `NaN` / `Infinity`, which Python producers write, are parsed and reject only the record
 holding them); arrays are re-serialised as JSON lines by orjson in C and read by the same Polars
 reader as files, so validation, unknown-field reporting and bad-record isolation are shared with
-`llmledger ingest`. Row i of the batch is record i (`line_no` = i + 1).
+`llmledger ingest`. Row i of the batch is record i (`line_no` = i + 1). The field names of the
+decoded records are collected on the way, so reporting unknown fields needs no second parse.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import orjson
 
@@ -19,23 +22,32 @@ class MalformedBody(ValueError):
     """The body is not JSON / NDJSON of the expected shape (answer 400)."""
 
 
+@dataclass(frozen=True)
+class EventLines:
+    """A body's records as JSON lines, not read into a frame yet (the push API reads the lines of
+    concurrent requests together), and the top-level field names of its records when the body was
+    decoded (None: an NDJSON body passed through as it came)."""
+
+    data: bytes
+    fields: frozenset[str] | None = None
+
+
 def parse_events(body: bytes, *, ndjson: bool = False) -> RawBatch:
     """A batch of canonical records from a request body (see module docstring)."""
-    return parse_jsonl_chunk(events_ndjson(body, ndjson=ndjson))
+    return parse_jsonl_chunk(event_lines(body, ndjson=ndjson).data)
 
 
-def events_ndjson(body: bytes, *, ndjson: bool = False) -> bytes:
-    """The body's records as JSON lines (record i on line i + 1), without parsing them into a frame:
-    the push API parses the lines of concurrent requests together. Raises `MalformedBody`."""
+def event_lines(body: bytes, *, ndjson: bool = False) -> EventLines:
+    """The body's records as JSON lines (record i on line i + 1). Raises `MalformedBody`."""
     if not body.strip():
         raise MalformedBody("empty body: send a JSON array of call records, {\"events\": [...]}, or NDJSON")
     if ndjson:
-        return body
+        return EventLines(body)
     try:
         value = jsonvalues.loads(body)
     except ValueError as err:
         if looks_like_ndjson(body):
-            return body
+            return EventLines(body)
         raise MalformedBody(f"body is not valid JSON: {err}") from None
     if isinstance(value, dict) and "events" in value:
         value = value["events"]
@@ -43,10 +55,12 @@ def events_ndjson(body: bytes, *, ndjson: bool = False) -> bytes:
         value = [value]
     if not isinstance(value, list):
         raise MalformedBody(f"expected a JSON array of call records, got {type(value).__name__}")
+    fields = frozenset().union(*[record.keys() for record in value if isinstance(record, dict)])
     if b"NaN" in body or b"Infinity" in body:  # a record may hold a non-finite number: written back as
         # it came, so the line reader rejects that record alone (`invalid_type`) and keeps the others
-        return b"\n".join(jsonvalues.dumps(r) if jsonvalues.describe(r) else orjson.dumps(r) for r in value)
-    return b"\n".join(map(orjson.dumps, value))
+        return EventLines(b"\n".join(jsonvalues.dumps(r) if jsonvalues.describe(r) else orjson.dumps(r) for r in value),
+                          fields)
+    return EventLines(b"\n".join(map(orjson.dumps, value)), fields)
 
 
 def looks_like_ndjson(body: bytes) -> bool:

@@ -22,15 +22,16 @@ from fastapi import HTTPException, status
 from starlette.concurrency import run_in_threadpool
 
 from ingest.flusher import encode
+from ingest.formats.events import EventLines
 from ingest.pipeline import Rejection
-from ingest.readers import RawBatch, parse_jsonl_chunk, unknown_fields
+from ingest.readers import KNOWN_FIELDS, RawBatch, parse_jsonl_chunk, unknown_fields
 from ingest.spool import Entry, SpoolFull
 from ingest.writer import DeadLetter
 from llmledger.service.auth import Principal
 from llmledger.service.state import ServiceState
 
 MAX_GROUP_ROWS = 100_000
-Lines = bytes  # canonical events as JSON lines, not read into a frame yet
+Lines = EventLines  # canonical events as JSON lines, not read into a frame yet
 
 
 @dataclass
@@ -63,34 +64,40 @@ class _Request:
 
     @property
     def rows(self) -> int:
-        return self.raw.count(b"\n") + 1 if isinstance(self.raw, bytes) else self.raw.frame.height
+        return self.raw.data.count(b"\n") + 1 if isinstance(self.raw, EventLines) else self.raw.frame.height
 
 
-def parse_together(group: list[_Request]) -> None:
+def parse_together(group: list[_Request]) -> pl.DataFrame | None:
     """Read the JSON lines of the group's requests into one frame at once and give each request its
-    slice as a `RawBatch`: its own line numbers, parse failures and unknown fields, as if read alone."""
-    pending = [r for r in group if isinstance(r.raw, bytes)]
+    slice as a `RawBatch`: its own line numbers, parse failures and unknown fields, as if read alone.
+    Returns that frame when every request of the group was read in it (the slices, in order, are
+    the frame: nothing to concatenate again), else None."""
+    pending = [r for r in group if isinstance(r.raw, EventLines)]
     if not pending:
-        return
-    chunks = [r.raw if r.raw.endswith(b"\n") or not r.raw else r.raw + b"\n" for r in pending]  # type: ignore[union-attr]
+        return None
+    fields = [r.raw.fields for r in pending]  # type: ignore[union-attr]
+    texts = [r.raw.data for r in pending]  # type: ignore[union-attr]
+    chunks = [text if text.endswith(b"\n") or not text else text + b"\n" for text in texts]
     counts = np.array([c.count(b"\n") for c in chunks], dtype=np.int64)
     starts = np.concatenate(([1], 1 + np.cumsum(counts)))  # the group line each request's first line is
     batch = parse_jsonl_chunk(b"".join(chunks))
     lines = (np.asarray(batch.line_numbers, dtype=np.int64) if batch.line_numbers is not None
              else np.arange(1, batch.frame.height + 1, dtype=np.int64))
     bounds = np.searchsorted(lines, starts)  # rows of request k: bounds[k] .. bounds[k + 1]
-    for k, (request, chunk) in enumerate(zip(pending, chunks, strict=True)):
+    for k, (request, chunk, names) in enumerate(zip(pending, chunks, fields, strict=True)):
         lo, hi, first = int(bounds[k]), int(bounds[k + 1]), int(starts[k])
+        unknown = set(names - KNOWN_FIELDS) if names is not None else unknown_fields(chunk)
         frame = batch.frame.slice(lo, hi - lo)
         failures = [replace(f, line_no=f.line_no - first + 1) for f in batch.failures
                     if first <= f.line_no < starts[k + 1]]
         local = lines[lo:hi] - first + 1
         if not failures and hi - lo == counts[k]:
-            request.raw = RawBatch(frame, unknown_fields=unknown_fields(chunk), chunk=chunk)
+            request.raw = RawBatch(frame, unknown_fields=unknown, chunk=chunk)
             continue
         text = chunk.split(b"\n")
         request.raw = RawBatch(frame, line_numbers=local.tolist(), failures=failures,
-                               unknown_fields=unknown_fields(chunk), raw_lines=[text[n - 1] for n in local])
+                               unknown_fields=unknown, raw_lines=[text[n - 1] for n in local])
+    return batch.frame if len(pending) == len(group) else None
 
 
 class _ByRow(Sequence):  # type: ignore[type-arg]
@@ -111,12 +118,15 @@ def prepare_group(
     state: ServiceState, group: list[_Request], *, source: str, project: str | None
 ) -> tuple[list[PushOutcome], list[Entry]]:
     """One prepare for a group of requests; per-request outcomes and the group's spool entries."""
-    parse_together(group)
+    joint = parse_together(group)
     offsets, total = [], 0
     for request in group:
         offsets.append(total)
         total += request.raw.frame.height
-    frame = pl.concat([r.raw.frame for r in group], how="diagonal_relaxed") if len(group) > 1 else group[0].raw.frame
+    if joint is not None:
+        frame = joint
+    else:
+        frame = pl.concat([r.raw.frame for r in group], how="diagonal_relaxed") if len(group) > 1 else group[0].raw.frame
     combined = RawBatch(frame, line_numbers=_ByRow(group, offsets, lambda raw, row: raw.line_no(row)),  # type: ignore[arg-type]
                         raw_lines=_ByRow(group, offsets, lambda raw, row: raw.raw([row])[0]))  # type: ignore[arg-type]
     prepared = state.pipeline.prepare(combined, source=source, project=project, cast=False)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ingest.formats import jsonvalues, litellm, otlp
-from ingest.formats.events import MalformedBody, events_ndjson, looks_like_ndjson
+from ingest.formats.events import MalformedBody, event_lines, looks_like_ndjson
 from ingest.formats.records import records_batch
 from ingest.readers import ParseFailure
 from ingest.validate import Reason
@@ -67,7 +67,7 @@ async def push_events(request: Request, state: State, principal: Ingester, sourc
     body = await read_body(request, state.settings.service.max_body_bytes)
     ndjson = _is_ndjson(request)
     try:
-        outcome = await push(state, lambda: (events_ndjson(body, ndjson=ndjson), None),
+        outcome = await push(state, lambda: (event_lines(body, ndjson=ndjson), None),
                              source=source or "api", principal=principal, inline=len(body) <= INLINE_PARSE_BYTES)
     except MalformedBody as err:
         raise _bad(err) from None

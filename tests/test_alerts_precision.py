@@ -927,3 +927,53 @@ def test_a_features_money_that_is_one_routes_is_judged_once_by_the_route() -> No
     # its sliding hour is 94% support-chat's, its six hours 98%: the verdict's money is the route's
     assert out["support"]["point_level"] == 0 and out["support"]["covered_by_route"] == "support-chat"
     assert out["split"]["point_level"] == 1 and out["split"]["covered_by_route"] is None
+
+
+def test_stale_routings_volume_guard_is_derived_from_its_test() -> None:
+    """The guard is the fewest first-step calls at which a window escalating at the CRITICAL share is
+    past the WARNING's Wilson bound (the score test the bound inverts, power ½): 34 at 50% / 70% /
+    99% — at 34 calls a 70% window clears 50%, at 33 it does not — and it moves with the thresholds,
+    the confidence and the power asked; a set `min_volume` overrides it."""
+    from alerts.settings import StaleRoutingRule
+
+    rule = StaleRoutingRule()
+    assert rule.volume_guard == 34
+    assert wilson_lower_value(0.7 * 34, 34, 0.99) > 0.5 > wilson_lower_value(0.7 * 33, 33, 0.99)
+    assert rule.model_copy(update={"critical": 0.8}).volume_guard < 34 < rule.model_copy(
+        update={"confidence": 0.999}).volume_guard
+    assert rule.model_copy(update={"power": 0.8}).volume_guard == 60  # the textbook n for 80% power
+    assert rule.model_copy(update={"min_volume": 40}).volume_guard == 40
+
+
+def test_stale_routing_on_a_policy_thinning_after_its_rollout_is_critical_in_time(
+        wh: Warehouse, settings: Settings) -> None:
+    """Signal 5 on a policy whose traffic thins as the afternoon ends: 50 first-step calls an hour,
+    10 an hour from 50 minutes after a new cheap model rolled out over 20 minutes (escalating 85%;
+    healthy 45% before; arrivals and escalations spread evenly: no luck in a thin window). The test's
+    own guard (34 calls) judges the hour widened just enough to hold them — the new model's calls —
+    CRITICAL within window + sustain + 5 min of the crossing; a fixed guard of 40 widened it back
+    into the healthy calls before the rollout and diluted it (late: the class behind held-out's 86
+    minutes). Healthy hours page nothing either way."""
+    rollout = 8 * 60  # minutes after T0
+    gaps = np.concatenate([np.full((rollout + 50) * 50 // 60, 60 / 50), np.full((4 * 60 - 50) * 10 // 60, 60 / 10)])
+    minutes = np.cumsum(gaps) - gaps[0] + 0.3
+    share = 0.45 + 0.40 * np.clip((minutes - rollout) / 20, 0, 1)
+    escalates = np.diff(np.floor(np.cumsum(share)), prepend=0) > 0
+    _ingest(wh, settings, *_cascade(minutes, escalates, policy="dusk-v1", seed=81, lag_ms=500))
+    rule = settings.signals.stale_routing
+    crossing = T0 + timedelta(minutes=rollout + 20 * (0.70 - 0.45) / 0.40)
+    limit = crossing + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
+
+    def critical_with(min_volume: int | None) -> datetime | None:
+        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+            wh.command(f"TRUNCATE TABLE {table}")
+        guarded = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+            "stale_routing": rule.model_copy(update={"min_volume": min_volume})})})
+        evaluate_signals(wh, guarded, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=12))
+        fired = _opened(wh, "stale_routing")
+        assert fired.is_empty() or fired["at"].min().replace(tzinfo=UTC) >= T0 + timedelta(minutes=rollout), fired
+        return _first_critical(fired)
+
+    derived, fixed = critical_with(None), critical_with(40)
+    assert derived is not None and derived <= limit, (derived, limit)
+    assert fixed is None or fixed > limit, (fixed, limit)

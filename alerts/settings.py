@@ -166,15 +166,13 @@ class StaleRoutingRule(SignalRule):
     @property
     def volume_guard(self) -> int:
         """`min_volume` where set, else the fewest first-step calls the warning's test needs to tell
-        the critical share from the healthy range (`stats.score_test_volume`)."""
-        if self.min_volume is not None:
-            return self.min_volume
+        the critical share from the healthy range (`alerts.rules.routing.guard_expr`)."""
         import polars as pl
 
-        from alerts.rules.stats import score_test_volume
+        from alerts.rules.routing import guard_expr
 
-        return int(pl.select(score_test_volume(pl.lit(self.warning), pl.lit(self.critical), self.confidence,
-                                               self.power)).item() or 0)
+        return int(pl.select(guard_expr(pl.lit(self.warning), pl.lit(self.critical), pl.lit(self.min_volume),
+                                        self.confidence, self.power)).item())
 
 
 class SandboxRule(SignalRule):

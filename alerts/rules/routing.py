@@ -82,12 +82,21 @@ def wide_windows(settings: Any) -> list[timedelta]:
     return [timedelta(minutes=m) for m in sorted({*range(settings.window_min, widest + 1, step), widest})]
 
 
+def guard_expr(warning: pl.Expr, critical: pl.Expr, min_volume: pl.Expr, confidence: float, power: float) -> pl.Expr:
+    """The first-step calls a window needs: `min_volume` where set, else derived from the test — the
+    score test of "share > warning" at `confidence` with `power` against the CRITICAL share (an
+    override whose CRITICAL is not past its WARNING: against a share of 1)."""
+    low, high = pl.min_horizontal(warning, critical), pl.max_horizontal(warning, critical)
+    derived = pl.coalesce(score_test_volume(low, high, confidence, power),
+                          score_test_volume(low, pl.lit(1.0), confidence, power))
+    return pl.coalesce(min_volume.cast(pl.Int64), derived, pl.lit(0))
+
+
 def volume_guards(ctx: RuleContext, rule: Rule, settings: Any, scopes: pl.DataFrame) -> pl.DataFrame:
-    """Per policy, the first-step calls its window needs (`guard`): `min_volume` where set, else
-    derived from the test (`StaleRoutingRule.volume_guard`, from the policy's own thresholds)."""
+    """Per policy, its window's volume guard (`guard`, see `guard_expr`) from its own thresholds."""
     scopes = scope_thresholds(ctx, rule, scopes, KEYS, ["warning", "critical", "min_volume"])
-    derived = score_test_volume(pl.col("warning"), pl.col("critical"), settings.confidence, settings.power)
-    return scopes.select(*KEYS, pl.coalesce(pl.col("min_volume").cast(pl.Int64), derived, pl.lit(0)).alias("guard"))
+    return scopes.select(*KEYS, guard_expr(pl.col("warning"), pl.col("critical"), pl.col("min_volume"),
+                                           settings.confidence, settings.power).alias("guard"))
 
 
 class RoutingFamily(Family):

@@ -69,7 +69,7 @@ def score_test_volume(p0: pl.Expr, p1: pl.Expr, confidence: float, power: float 
     p0_, p1_ = p0.cast(pl.Float64), p1.cast(pl.Float64)
     spread = z_c * (p0_ * (1 - p0_)).sqrt() + z_p * (p1_ * (1 - p1_)).sqrt()
     n = (spread / (p1_ - p0_)).pow(2)
-    return pl.when(p1_ > p0_).then((n.floor() + 1).cast(pl.Int64)).otherwise(None)
+    return pl.when(p1_ > p0_).then(n.floor() + 1).otherwise(None).cast(pl.Int64)
 
 
 def samples_for_quantile(q: float) -> int:

@@ -146,18 +146,33 @@ class StaleRoutingRule(SignalRule):
     step_min: int = 5
     warning: float = 0.50
     critical: float = 0.70
-    min_volume: int = Field(40, description="First-step calls a window needs, only so the bound is not asked of a "
-                            "handful; the Wilson bound does the rest. An hour with fewer is widened (see "
-                            "`wide_window_min`).")
-    wide_window_min: int = Field(180, ge=1, description="An hour with fewer than `min_volume` first-step calls is "
-                                 "widened five minutes at a time up to this until it holds them (a thin policy is judged "
-                                 "later rather than never).")
+    min_volume: int | None = Field(  # type: ignore[assignment]
+        None, ge=0, description="First-step calls a window needs; unset (default): derived from the test — the "
+        "fewest at which a window escalating at the `critical` share is past the warning's Wilson bound "
+        "(`confidence`) with probability `power` (34 at the defaults). An hour with fewer is widened (see "
+        "`wide_window_min`).")
+    power: float = Field(0.5, gt=0, lt=1, description="The derived volume guard's power: the chance a window at "
+                         "the critical share shows the warning once it holds that many calls.")
+    wide_window_min: int = Field(180, ge=1, description="An hour with fewer than the volume guard's first-step calls "
+                                 "is widened five minutes at a time up to this until it holds them (a thin policy is "
+                                 "judged later rather than never).")
     confidence: float = Field(0.99, gt=0.5, lt=1, description="One-sided confidence of the Wilson bound a ratio is "
                               "judged by (an hour judged every five minutes is many looks).")
     critical_confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the bound the CRITICAL level "
                                        "(≥ 70%) is judged by: far past the healthy 30–50%, it needs no more, and at "
                                        "99% an hour's window on a thin policy reaches it only once full of the new "
                                        "model's calls.")
+
+    @property
+    def volume_guard(self) -> int:
+        """`min_volume` where set, else the fewest first-step calls the warning's test needs to tell
+        the critical share from the healthy range (`alerts.rules.routing.guard_expr`)."""
+        import polars as pl
+
+        from alerts.rules.routing import guard_expr
+
+        return int(pl.select(guard_expr(pl.lit(self.warning), pl.lit(self.critical), pl.lit(self.min_volume),
+                                        self.confidence, self.power)).item())
 
 
 class SandboxRule(SignalRule):

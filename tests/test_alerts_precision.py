@@ -927,3 +927,106 @@ def test_a_features_money_that_is_one_routes_is_judged_once_by_the_route() -> No
     # its sliding hour is 94% support-chat's, its six hours 98%: the verdict's money is the route's
     assert out["support"]["point_level"] == 0 and out["support"]["covered_by_route"] == "support-chat"
     assert out["split"]["point_level"] == 1 and out["split"]["covered_by_route"] is None
+
+
+def test_a_thin_long_tailed_routes_few_slow_calls_are_no_tail_a_provider_slowdown_is(
+        wh: Warehouse, settings: Settings) -> None:
+    """Signal 7 on a thin route (40 calls an hour) whose tail is normally long (o3, median 20 s, 2% of
+    calls 3–8× slower: normal p99 ~2 min): on a quiet day its 3-hour widened window's p99 estimate is
+    made of two or three slow calls and passes the threshold (2× its normal p99) — the estimate alone
+    would page — but the p99's lower confidence bound (the order statistic whose rank the exact
+    binomial test gives: k calls of n at or over the threshold) does not, so nothing pages. A
+    provider slowdown the next day (5% of calls 35–80 s slower on every route) is CRITICAL within
+    window + sustain + 5 min."""
+    from alerts.rules.base import RuleContext
+    from alerts.rules.latency import LatencyFamily
+
+    rng = np.random.default_rng(71)
+    days = 9
+    counts = rng.poisson(40, days * 24)
+    thin = _hourly_calls(counts, start=T0, route="thin-research", seed=71, provider="openai", model="o3")
+    body = rng.lognormal(np.log(20_000), 0.6, thin.height)
+    tail = rng.random(thin.height) < 0.02
+    body[tail] *= rng.uniform(3, 8, int(tail.sum()))
+    quiet_day = T0 + timedelta(days=7)
+    hours = ((thin["ts"] - T0).dt.total_minutes() // 60).to_numpy()
+    # the quiet day: two slow calls in one 3-hour span (each 3–8× a body call, past 2× the normal p99)
+    for h in (7 * 24 + 10, 7 * 24 + 11):
+        body[np.flatnonzero(hours == h)[:1]] = 300_000
+    thin = thin.with_columns(pl.Series("latency_ms", body.astype(np.int64)))
+    busy = _hourly_calls(np.full(days * 24, 150), start=T0, route="busy-answers", seed=72, provider="openai",
+                         model="gpt-4o")
+    busy = busy.with_columns(pl.Series("latency_ms", rng.lognormal(np.log(3_000), 0.5, busy.height).astype(np.int64)))
+    start = T0 + timedelta(days=8, hours=12)
+
+    def slowdown(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+        draw = np.random.default_rng(seed).random((2, frame.height))
+        hit = pl.Series((draw[0] < 0.05) & (frame["ts"] >= start).to_numpy())
+        extra = pl.Series((35_000 + draw[1] * 45_000).astype(np.int64))
+        return frame.with_columns(pl.when(hit).then(pl.col("latency_ms") + extra).otherwise(pl.col("latency_ms"))
+                                  .alias("latency_ms"))
+
+    _ingest(wh, settings, slowdown(thin, 73), slowdown(busy, 74))
+    looks = [quiet_day + timedelta(minutes=5 * i) for i in range(24 * 12)]
+    observed = LatencyFamily().observe(RuleContext(wh, settings.signals), looks)["latency_tail"]
+    route = observed.filter(pl.col("route") == "thin-research")
+    # the class is there: a thin window's p99 estimate past the threshold — and no level from it
+    assert route.filter(pl.col("value") >= pl.col("threshold")).height, route.select("at", "value", "threshold")
+    assert route["level"].max() == 0, route.filter(pl.col("level") > 0)
+    evaluate_signals(wh, settings, since=quiet_day, at=start, families=(LatencyFamily(),))
+    assert _opened(wh, "latency_tail").is_empty()
+    rule = settings.signals.latency_tail
+    evaluate_signals(wh, settings, at=start + timedelta(hours=2), max_catchup=timedelta(hours=2),
+                     families=(LatencyFamily(),))
+    critical = _first_critical(_opened(wh, "latency_tail"))
+    assert critical is not None and critical <= start + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
+
+
+def test_stale_routings_volume_guard_is_derived_from_its_test() -> None:
+    """The guard is the fewest first-step calls at which a window escalating at the CRITICAL share is
+    past the WARNING's Wilson bound (the score test the bound inverts, power ½): 34 at 50% / 70% /
+    99% — at 34 calls a 70% window clears 50%, at 33 it does not — and it moves with the thresholds,
+    the confidence and the power asked; a set `min_volume` overrides it."""
+    from alerts.settings import StaleRoutingRule
+
+    rule = StaleRoutingRule()
+    assert rule.volume_guard == 34
+    assert wilson_lower_value(0.7 * 34, 34, 0.99) > 0.5 > wilson_lower_value(0.7 * 33, 33, 0.99)
+    assert rule.model_copy(update={"critical": 0.8}).volume_guard < 34 < rule.model_copy(
+        update={"confidence": 0.999}).volume_guard
+    assert rule.model_copy(update={"power": 0.8}).volume_guard == 60  # the textbook n for 80% power
+    assert rule.model_copy(update={"min_volume": 40}).volume_guard == 40
+
+
+def test_stale_routing_on_a_policy_thinning_after_its_rollout_is_critical_in_time(
+        wh: Warehouse, settings: Settings) -> None:
+    """Signal 5 on a policy whose traffic thins as the afternoon ends: 50 first-step calls an hour,
+    10 an hour from 50 minutes after a new cheap model rolled out over 20 minutes (escalating 85%;
+    healthy 45% before; arrivals and escalations spread evenly: no luck in a thin window). The test's
+    own guard (34 calls) judges the hour widened just enough to hold them — the new model's calls —
+    CRITICAL within window + sustain + 5 min of the crossing; a fixed guard of 40 widened it back
+    into the healthy calls before the rollout and diluted it (late: the class behind held-out's 86
+    minutes). Healthy hours page nothing either way."""
+    rollout = 8 * 60  # minutes after T0
+    gaps = np.concatenate([np.full((rollout + 50) * 50 // 60, 60 / 50), np.full((4 * 60 - 50) * 10 // 60, 60 / 10)])
+    minutes = np.cumsum(gaps) - gaps[0] + 0.3
+    share = 0.45 + 0.40 * np.clip((minutes - rollout) / 20, 0, 1)
+    escalates = np.diff(np.floor(np.cumsum(share)), prepend=0) > 0
+    _ingest(wh, settings, *_cascade(minutes, escalates, policy="dusk-v1", seed=81, lag_ms=500))
+    rule = settings.signals.stale_routing
+    crossing = T0 + timedelta(minutes=rollout + 20 * (0.70 - 0.45) / 0.40)
+    limit = crossing + timedelta(minutes=rule.window_min + rule.sustain_min + 5)
+
+    def critical_with(min_volume: int | None) -> datetime | None:
+        for table in ("alert_incidents", "alert_events", "alert_outbox", "signal_watermarks"):
+            wh.command(f"TRUNCATE TABLE {table}")
+        guarded = settings.model_copy(update={"signals": settings.signals.model_copy(update={
+            "stale_routing": rule.model_copy(update={"min_volume": min_volume})})})
+        evaluate_signals(wh, guarded, since=T0 + timedelta(hours=1), at=T0 + timedelta(hours=12))
+        fired = _opened(wh, "stale_routing")
+        assert fired.is_empty() or fired["at"].min().replace(tzinfo=UTC) >= T0 + timedelta(minutes=rollout), fired
+        return _first_critical(fired)
+
+    derived, fixed = critical_with(None), critical_with(40)
+    assert derived is not None and derived <= limit, (derived, limit)
+    assert fixed is None or fixed > limit, (fixed, limit)

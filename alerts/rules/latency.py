@@ -32,7 +32,11 @@ class LatencyTail(Rule):
     only when the one-sided exact binomial test (Clopper–Pearson, at `confidence`) of the share of
     calls at least T slow (counted at `exceedance_levels_ms`, the largest level ≤ T) clears 1% — a
     single slow call in a quiet hour is no tail (the Wilson bound is too lenient for so rare a share:
-    3 slow calls of 100 pass it at 95%, while P(≥ 3 | 100 calls, 1%) = 8%). A p99 *estimate* needs
+    3 slow calls of 100 pass it at 95%, while P(≥ 3 | 100 calls, 1%) = 8%). Equivalently, the p99's
+    one-sided lower confidence bound — the order statistic X(n−k+1), k the test's critical count for
+    n calls — is at least T (at least the level the calls are counted at, up to 15% under T): the
+    count of calls above T decides, not the point estimate that two or three slow calls make of a
+    thin (widened) window's p99 on a route whose tail is normally long. A p99 *estimate* needs
     ≥ `p99_min_samples` (100) calls (fewer: it would be the slowest call); a thinner hour
     (≥ `min_volume`, 50 calls) is judged first on its own calls by that test alone — which needs no
     p99 estimate — and otherwise over `wide_window_min` (3 h). A window of n < 100 calls must show a
@@ -48,10 +52,10 @@ class LatencyTail(Rule):
     the whole distribution moved. One incident per provider: its route/model scopes breaching in
     the same window are grouped."""
 
-    method = ("p99 ≥ max(30 s, 2× own normal p99): exact binomial test (Clopper–Pearson) of the share of calls "
-              "that slow > 1%, over ≥ 100 calls; a thinner hour (≥ 50) on its own calls against a share of 1/n (1% "
-              "when its provider's other scopes together show the tail), else widened to 3 h (Bonferroni-split "
-              "confidence); TTFT vs own normal")
+    method = ("p99 ≥ max(30 s, 2× own normal p99) by the p99's lower confidence bound (order statistic): exact "
+              "binomial test (Clopper–Pearson) of the share of calls that slow > 1%, over ≥ 100 calls; a thinner "
+              "hour (≥ 50) on its own calls against a share of 1/n (1% when its provider's other scopes together "
+              "show the tail), else widened to 3 h (Bonferroni-split confidence); TTFT vs own normal")
     group_keys = ("project", "provider")
     name = "latency_tail"
     title = "Latency tail"

@@ -22,7 +22,7 @@ from alerts.rules.base import (
     widened_sums,
 )
 from alerts.rules.cache import describe_shift
-from alerts.rules.stats import wilson_lower
+from alerts.rules.stats import score_test_volume, wilson_lower
 from warehouse.queries import signals as q
 from warehouse.queries.signals import causes
 
@@ -32,20 +32,25 @@ BUCKET = timedelta(minutes=5)
 
 class StaleRouting(Rule):
     """5 stale routing: escalations (step-1 calls) / first-step calls of a routing policy over a
-    sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%; judged over ≥ `min_volume` step-0
-    calls: an hour with fewer is widened five minutes at a time (up to `wide_window_min`) until it
-    holds them, so a thin policy (a dozen to a few dozen first-step calls an hour) is judged later
-    rather than never, on as many calls as a busy hour's.
-    Method: the Wilson lower bound (one-sided) of the escalation share is compared with the
-    thresholds, not the point estimate: at `confidence` (99%) for the WARNING, just past the healthy
-    range; at `critical_confidence` (95%) for the CRITICAL, far past it. Each level must hold for the
-    whole sustain period (every five-minute look of it): a thin policy's bound is wide, so a share
-    at WARNING level (60–65%) crosses the 95% bound at 70% in one look of many — at ~40–85 first-step
-    calls an hour ~0.04–0.1 times a day at 60% if single looks escalated, 2–5× less when the
-    CRITICAL must hold three looks; a busy policy's bound is narrow enough either way."""
+    sliding hour; healthy 30–50%, WARNING > 50%, CRITICAL ≥ 70%. Method: the Wilson lower bound
+    (one-sided) of the escalation share is compared with the thresholds, not the point estimate: at
+    `confidence` (99%) for the WARNING, just past the healthy range; at `critical_confidence` (95%)
+    for the CRITICAL, far past it. Each level must hold for the whole sustain period (every
+    five-minute look of it): a thin policy's bound is wide, so a share at WARNING level (60–65%)
+    crosses the 95% bound at 70% in one look of many; a busy policy's bound is narrow either way.
+    Volume guard derived from the test, not a fixed number: a window is judged from the fewest
+    first-step calls at which a window escalating at the CRITICAL share is past the WARNING's bound
+    (the score test the Wilson bound inverts, power `power` = ½: n > z²·w(1−w)/(c−w)², 34 at the
+    defaults; `min_volume` overrides it) — fewer, and a policy at 70% cannot be told from a healthy
+    one more often than not. An hour with fewer is widened five minutes at a time (up to
+    `wide_window_min`) until it holds them, so a thin policy (a dozen to a few dozen first-step calls
+    an hour) is judged later rather than never; a guard larger than the test needs widens the hour
+    back into the calls before a rollout and dilutes it (40 held a thin policy's CRITICAL 86 min
+    after the crossing, past its 75-minute limit)."""
 
-    method = ("Wilson lower bound > threshold (99% warning, 95% critical) over ≥ 40 first-step calls (a thin hour "
-              "widened until it holds them, up to 3 h), each level held for the sustain period")
+    method = ("Wilson lower bound > threshold (99% warning, 95% critical), each level held for the sustain period, "
+              "over the first-step calls the warning's score test needs to tell the critical share from healthy "
+              "(power ½; 34 at the defaults; a thin hour widened until it holds them, up to 3 h)")
 
     name = "stale_routing"
     title = "Stale routing"
@@ -77,6 +82,23 @@ def wide_windows(settings: Any) -> list[timedelta]:
     return [timedelta(minutes=m) for m in sorted({*range(settings.window_min, widest + 1, step), widest})]
 
 
+def guard_expr(warning: pl.Expr, critical: pl.Expr, min_volume: pl.Expr, confidence: float, power: float) -> pl.Expr:
+    """The first-step calls a window needs: `min_volume` where set, else derived from the test — the
+    score test of "share > warning" at `confidence` with `power` against the CRITICAL share (an
+    override whose CRITICAL is not past its WARNING: against a share of 1)."""
+    low, high = pl.min_horizontal(warning, critical), pl.max_horizontal(warning, critical)
+    derived = pl.coalesce(score_test_volume(low, high, confidence, power),
+                          score_test_volume(low, pl.lit(1.0), confidence, power))
+    return pl.coalesce(min_volume.cast(pl.Int64), derived, pl.lit(0))
+
+
+def volume_guards(ctx: RuleContext, rule: Rule, settings: Any, scopes: pl.DataFrame) -> pl.DataFrame:
+    """Per policy, its window's volume guard (`guard`, see `guard_expr`) from its own thresholds."""
+    scopes = scope_thresholds(ctx, rule, scopes, KEYS, ["warning", "critical", "min_volume"])
+    return scopes.select(*KEYS, guard_expr(pl.col("warning"), pl.col("critical"), pl.col("min_volume"),
+                                           settings.confidence, settings.power).alias("guard"))
+
+
 class RoutingFamily(Family):
     """Signal 5 from 5-minute buckets of cascade calls."""
 
@@ -90,10 +112,13 @@ class RoutingFamily(Family):
         rule, settings, step, window, span = sliding
         windows = wide_windows(settings)
         buckets = q.routing_buckets(ctx.wh, ctx.scope, span[0] - max(windows), span[-1])
+        # the volume guard each policy's window needs (its own thresholds where overridden)
+        guards = volume_guards(ctx, rule, settings, buckets.select(KEYS).unique())
         # an hour with too few first-step calls is widened until it holds them (judged later, not never)
         sums = widened_sums(buckets, KEYS, ["step0_calls", "step1_calls"], volume="step0_calls",
-                            need=pl.lit(settings.min_volume), bucket=BUCKET, windows=windows, at=span)
-        judged = scope_thresholds(ctx, rule, sums, KEYS, ["warning", "critical", "min_volume", "enabled"])
+                            need=pl.col("guard"), bucket=BUCKET, windows=windows, at=span, per_scope=guards)
+        judged = scope_thresholds(ctx, rule, sums.join(guards, on=KEYS, how="left"), KEYS,
+                                  ["warning", "critical", "enabled"])
         judged = judged.with_columns(
             (pl.col("step1_calls") / pl.col("step0_calls")).alias("value"), pl.col("step0_calls").alias("volume"),
             wilson_lower(pl.min_horizontal("step1_calls", "step0_calls"), pl.col("step0_calls"),
@@ -101,12 +126,12 @@ class RoutingFamily(Family):
             wilson_lower(pl.min_horizontal("step1_calls", "step0_calls"), pl.col("step0_calls"),
                          settings.critical_confidence).alias("critical_bound"),
         ).with_columns(
-            pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("min_volume")) | pl.col("value").is_nan())
+            pl.when(~pl.col("enabled") | (pl.col("volume") < pl.col("guard")) | pl.col("value").is_nan())
             .then(UNKNOWN).when(pl.col("critical_bound") >= pl.col("critical")).then(2)
             .when(pl.col("lower_bound") > pl.col("warning")).then(1).otherwise(0).alias("point_level"),
             pl.when(pl.col("value") >= pl.col("critical")).then(pl.col("critical")).otherwise(pl.col("warning"))
             .alias("threshold"),
-        ).drop("critical_bound")
+        ).drop("critical_bound", "guard")
         # the CRITICAL, too, must hold for the whole sustain period (every look of it)
         held = int(timedelta(minutes=settings.sustain_min) / step) + 1
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),

@@ -9,6 +9,9 @@
   (`share_exceeds(..., per_window=True)`): evidence that the window holds more such calls than its
   single slowest, so a thin window needs proportionally stronger evidence (4 slow calls of 55, where
   a 1% share would take 3).
+- Volume guards derived from the test they guard (`score_test_volume`): the fewest trials at which
+  the one-sided score test of "share > p0" (the test the Wilson bound inverts) has the power named
+  against a share p1 — not a fixed small number.
 - One-sided normal quantiles for confidence levels (the bounds' z, a mean's lower bound).
 """
 
@@ -54,6 +57,19 @@ def wilson_lower_value(k: float, n: float, confidence: float) -> float:
     center = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, center - half)
+
+
+def score_test_volume(p0: pl.Expr, p1: pl.Expr, confidence: float, power: float = 0.5) -> pl.Expr:
+    """The fewest trials n at which the one-sided score test of "share > p0" at `confidence` has
+    `power` against a true share p1 > p0: n > ((z_c·√(p0(1−p0)) + z_p·√(p1(1−p1))) / (p1 − p0))²
+    (normal approximation). The Wilson lower bound is that test inverted, so at power ½ (z_p = 0)
+    this is exactly the fewest trials at which a window showing p1 has its Wilson bound past p0:
+    fewer, and a window at p1 cannot be told from p0 more often than not. Null where p1 ≤ p0."""
+    z_c, z_p = z_of(confidence), NormalDist().inv_cdf(power)
+    p0_, p1_ = p0.cast(pl.Float64), p1.cast(pl.Float64)
+    spread = z_c * (p0_ * (1 - p0_)).sqrt() + z_p * (p1_ * (1 - p1_)).sqrt()
+    n = (spread / (p1_ - p0_)).pow(2)
+    return pl.when(p1_ > p0_).then(n.floor() + 1).otherwise(None).cast(pl.Int64)
 
 
 def samples_for_quantile(q: float) -> int:

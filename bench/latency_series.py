@@ -3,8 +3,8 @@ stores' last 30 whole days (bench/out/growth-<calls>/, or `--out`), read from fi
 (`calls_latency_finished`, `warehouse.latency_hours`) and with every hour's t-digests merged live (the
 read before them), in process (the query function the API calls), alternately, `--repeat` times each
 after a warm-up. Both answers are first compared for every scope (all projects, each project) and
-dimension the page offers: buckets, keys, counts and means equal, quantiles within 1e-6. Then, on the
-first store, the series and `/health` (the floor of an HTTP round trip) over HTTP against the service.
+dimension the page offers: buckets, keys, counts and means equal, quantiles within 1e-6. Then, on
+each store, the series and `/health` (the floor of an HTTP round trip) over HTTP against the service.
 
 Opening a store applies pending migrations (the finished hours' back-fill merges every closed hour
 once: timed); the job that keeps them (`finish_latency_hours`) is then run once and must find nothing.
@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench import growth
-from bench.growth import _percentile, _size
+from bench.edge_tier import _stats, time_asks
+from bench.growth import _size
 from bench.report import record
 
 SECTION = "Latency series by the hour: finished hours, in process and over HTTP"
@@ -34,21 +33,11 @@ ROUTE = "latency: /v1/latency/series grain=hour dimension=route"
 QUANTILE_TOLERANCE = 1e-6  # merge order aside, a finished hour is the same merge of the same states
 
 
-@contextmanager
-def _live() -> Iterator[None]:
+def _live() -> Any:
     """The read before finished hours: every whole hour's digests merged from `calls_latency_hourly`."""
     from warehouse import latency_hours
 
-    fresh = latency_hours.fresh_hours
-    latency_hours.fresh_hours = lambda *a, **k: None
-    try:
-        yield
-    finally:
-        latency_hours.fresh_hours = fresh
-
-
-def _stats(samples: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(statistics.median(samples), 1), "p95_ms": round(_percentile(samples, 0.95), 1)}
+    return mock.patch.object(latency_hours, "fresh_hours", lambda *a, **k: None)
 
 
 def _compare(wh: Any, span: tuple[datetime, datetime]) -> dict[str, Any]:
@@ -141,33 +130,20 @@ def in_process(calls: int, repeat: int, home: Path) -> dict[str, Any]:
 
 def over_http(calls: int, span: tuple[datetime, datetime], repeat: int, home: Path) -> dict[str, Any]:
     """The series (finished hours) and `/health` over HTTP against the service on the store."""
-    import httpx
-
     from bench.postgres_side_by_side import _serve
 
     service, url = _serve(growth.store_of(calls), home)
     try:
-        asks = {"/health": ("/health", {}),
-                ROUTE: ("/v1/latency/series", {"grain": "hour", "dimension": "route",
-                                               "start": span[0].isoformat(), "end": span[1].isoformat()})}
-        samples: dict[str, list[float]] = {name: [] for name in asks}
-        load_before = os.getloadavg()[0]
-        with httpx.Client(base_url=url, timeout=600) as http:
-            for path, params in asks.values():
-                http.get(path, params=params).raise_for_status()
-            for _ in range(repeat):
-                for name, (path, params) in asks.items():
-                    began = time.perf_counter()
-                    http.get(path, params=params).raise_for_status()
-                    samples[name].append((time.perf_counter() - began) * 1000)
-        return {"load": (round(load_before, 1), round(os.getloadavg()[0], 1)),
-                "timings": {name: _stats(v) for name, v in samples.items()}}
+        return time_asks(url, {"/health": ("/health", {}),
+                               ROUTE: ("/v1/latency/series", {"grain": "hour", "dimension": "route",
+                                                              "start": span[0].isoformat(),
+                                                              "end": span[1].isoformat()})}, repeat)
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(120)
 
 
-def report(results: dict[int, dict[str, Any]], http: dict[str, Any] | None, first: int, repeat: int) -> str:
+def report(results: dict[int, dict[str, Any]], http: dict[int, dict[str, Any]] | None, repeat: int) -> str:
     sizes = list(results)
     head = " | ".join(f"{_size(s)} p50 / p95" for s in sizes)
     cells = {side: " | ".join(f"{r['timings'][side]['p50_ms']} / {r['timings'][side]['p95_ms']}"
@@ -206,13 +182,16 @@ Finished rows and checks — {kept}. Buckets, keys, calls and means are equal, q
 {QUANTILE_TOLERANCE:g} relative, for all projects and each project, overall and per route, model and provider.
 """
     if http:
-        rows = "\n".join(f"| {name} | {t['p50_ms']} / {t['p95_ms']} |" for name, t in http["timings"].items())
+        names = list(next(iter(http.values()))["timings"])
+        rows = "\n".join(f"| {name} | " + " | ".join(f"{h['timings'][name]['p50_ms']} / {h['timings'][name]['p95_ms']}"
+                                                      for h in http.values()) + " |" for name in names)
+        loads = "; ".join(f"{_size(s)}: {h['load'][0]} before, {h['load'][1]} after" for s, h in http.items())
         body += f"""
-Over HTTP on the {_size(first)} store (`llmledger up`, its own process, scheduler off), {repeat} times each,
-interleaved; `/health` is the floor an HTTP round trip costs. Load {http['load'][0]} before, {http['load'][1]} after.
+Over HTTP (`llmledger up` on the store, its own process, scheduler off), {repeat} times each, interleaved;
+`/health` is the floor an HTTP round trip costs. Load {loads}.
 
-| ask | p50 / p95 ms |
-| --- | ---: |
+| ask | {" | ".join(f"{_size(s)} p50 / p95 ms" for s in http)} |
+| --- |{' ---: |' * len(http)}
 {rows}
 """
     return body
@@ -234,9 +213,9 @@ def main() -> None:
     for size in sizes:
         results[size] = in_process(size, args.repeat, home)
         print(size, results[size], flush=True)
-    http = None if args.no_http else over_http(sizes[0], results[sizes[0]]["span"], args.repeat, home)
+    http = None if args.no_http else {size: over_http(size, results[size]["span"], args.repeat, home) for size in sizes}
     print(http, flush=True)
-    body = report(results, http, sizes[0], args.repeat)
+    body = report(results, http, args.repeat)
     print(body)
     record(args.section, body)
 

@@ -67,10 +67,11 @@ def finish_latency_hours(wh: Warehouse, now: datetime) -> Finished:
 
 def fresh_hours(scope: Scope, dimension: str | None, params: dict[str, Any]) -> tuple[str, str] | None:
     """For a read of whole hours [`h_first`, `h_last`) (bound by the caller) in `scope`, per `dimension`
-    (None: overall), without filters: (the condition picking this read's finished rows, a subquery of
-    the hours whose finished rows still match the rollup). None where nothing finished serves the
-    read: a dimension not kept, or a scope of several projects (finished rows are per project or
-    for every project together)."""
+    (None: overall), without filters: (the condition picking this read's finished rows that still
+    match the rollup, a subquery of their hours). A re-finished hour keeps its older rows until they
+    are replaced: the condition leaves them out. None where nothing finished serves the read: a
+    dimension not kept, or a scope of several projects (finished rows are per project or for every
+    project together)."""
     if dimension is not None and dimension not in DIMENSIONS:
         return None
     if scope.projects is None:
@@ -85,4 +86,5 @@ def fresh_hours(scope: Scope, dimension: str | None, params: dict[str, Any]) -> 
              "AND hour < {h_last:DateTime64(3, 'UTC')}")
     current = (f"SELECT hour, {SOURCE_HASH} FROM calls_latency_hourly WHERE {scope.clause(params)} "
                "AND hour >= {h_first:DateTime64(3, 'UTC')} AND hour < {h_last:DateTime64(3, 'UTC')} GROUP BY hour")
-    return rows, f"SELECT DISTINCT hour FROM {TABLE} WHERE {rows} AND (hour, source_hash) IN ({current})"
+    rows += f" AND (hour, source_hash) IN ({current})"
+    return rows, f"SELECT DISTINCT hour FROM {TABLE} WHERE {rows}"

@@ -227,7 +227,7 @@ def latency_series(
                     sum(queue_calls) AS n_queue,
                     quantilesTDigestMerge({levels})(queue_digest) AS queue_q
                 FROM ({rows}){live} GROUP BY bucket{group}
-                {"" if finished is None else _finished_hours(finished, group)}
+                {"" if finished is None else _finished_hours(finished[0], group)}
             )
             WHERE calls > 0
             ORDER BY bucket{group}
@@ -251,15 +251,15 @@ def latency_series(
     return hybrid.nan_as_null(wh.query_df(sql, params, tag=tag))
 
 
-def _finished_hours(finished: tuple[str, str], group: str) -> str:
-    """The rows of `latency_series`'s inner SELECT for the hours finished (`latency_hours.fresh_hours`):
-    one per hour and key (a re-finished hour may hold its rows twice until they are replaced)."""
-    rows, fresh = finished
+def _finished_hours(rows: str, group: str) -> str:
+    """The rows of `latency_series`'s inner SELECT for the hours finished (`rows`: the condition of
+    `latency_hours.fresh_hours`), one per hour and key: the job writes an hour's current rows again
+    when another scope of the hour changed, and both copies stay until they are merged."""
     return f"""UNION ALL
         SELECT toDateTime64(hour, 3, 'UTC') AS bucket{", key" if group else ""}, calls,
             if(latency_calls = 0, NULL, latency_ms_sum / latency_calls) AS latency_mean_ms, latency_q,
             if(ttft_calls = 0, NULL, ttft_ms_sum / ttft_calls) AS ttft_mean_ms, ttft_q, queue_calls AS n_queue, queue_q
-        FROM {latency_hours.TABLE} WHERE {rows} AND hour IN ({fresh})
+        FROM {latency_hours.TABLE} WHERE {rows}
         LIMIT 1 BY hour, key"""
 
 

@@ -25,6 +25,7 @@ from warehouse.queries.scope import Scope
 TABLE = "calls_latency_finished"
 VIEW = "calls_latency_finishing"  # the finished rows of every hour, merged from `calls_latency_hourly`
 DIMENSIONS = frozenset({"route", "model", "provider"})  # besides the hour overall (dimension '')
+HOURS_PER_INSERT = 168  # hours merged per statement (their groups' digest states are held in memory at once)
 _ROW_KINDS = len(DIMENSIONS) + 1  # an hour of a scope is finished when each dimension's rows are
 # the fingerprint of the `calls_latency_hourly` rows summed over a scope and hour (as the view takes it)
 SOURCE_HASH = ("cityHash64(sum(calls), sum(ok_calls), sum(latency_ms_sum), sum(ttft_ms_sum), "
@@ -57,11 +58,11 @@ def finish_latency_hours(wh: Warehouse, now: datetime) -> Finished:
             WHERE hour < {{before:DateTime('UTC')}}
             GROUP BY all_projects, project, hour, source_hash HAVING uniqExact(dimension) = {{kinds:UInt8}})
         ORDER BY hour""", params, tag="latency_hours:stale")]
-    if not stale:
-        return Finished(0, 0)
-    written = wh.written_rows(
-        f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM {VIEW} WHERE hour IN {{hours:Array(DateTime('UTC'))}}",
-        {"hours": stale}, tag="latency_hours:finish")
+    written = 0
+    for at in range(0, len(stale), HOURS_PER_INSERT):  # a long import's hours a week at a time: bounded memory
+        written += wh.written_rows(
+            f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM {VIEW} WHERE hour IN {{hours:Array(DateTime('UTC'))}}",
+            {"hours": stale[at:at + HOURS_PER_INSERT]}, tag="latency_hours:finish")
     return Finished(len(stale), written)
 
 

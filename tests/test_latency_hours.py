@@ -123,10 +123,11 @@ def test_late_calls_show_at_once_and_the_job_finishes_their_hour_again(
 
     assert finish_latency_hours(wh, NOW).hours == 1  # the late call's hour, finished again
     assert finish_latency_hours(wh, NOW).hours == 0
-    # the hour's rows from before the late call, until a merge replaces them: never read again
+    # a row of the hour from before the late call (older: a merge keeps the newer), until a merge
+    # replaces it: never read again
     wh.command(f"INSERT INTO {latency_hours.TABLE} (all_projects, project, dimension, hour, key, source_hash, calls, "
-               "latency_q) VALUES (0, 'acme-app', 'route', {h:DateTime('UTC')}, {k:String}, {x:UInt64}, 1, [1, 2, 3, 4])",
-               {"h": hour, "k": late["route"][0], "x": stale})
+               "latency_q, finished_at) VALUES (0, 'acme-app', 'route', {h:DateTime('UTC')}, {k:String}, {x:UInt64}, 1, "
+               "[1, 2, 3, 4], '2025-11-05 16:00:00')", {"h": hour, "k": late["route"][0], "x": stale})
     _same(series.latency_series(wh, APP, *RANGE, grain="hour", dimension="route"),
           _live(monkeypatch, wh, APP, "route"))
     _same(series.latency_series(wh, ALL, *RANGE, grain="hour", dimension="model"),

@@ -11,6 +11,8 @@ hour's calls, ok calls and latency / TTFT / queue-time sums in that scope) still
 hour (the current one, one that took late calls) is merged live as before. Answers are the merged
 digests' quantiles either way. A rollup month rebuilt from raw calls with the same sums keeps its
 finished hours: their quantiles came from digests of the same calls, within the digests' error.
+Rows are versioned by `finished_at`, the start of the INSERT that merged them (when it took its
+snapshot of the rollup), so a background merge keeps the rows of the newer state.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ TABLE = "calls_latency_finished"
 VIEW = "calls_latency_finishing"  # the finished rows of every hour, merged from `calls_latency_hourly`
 DIMENSIONS = frozenset({"route", "model", "provider"})  # besides the hour overall (dimension '')
 HOURS_PER_INSERT = 168  # hours merged per statement (their groups' digest states are held in memory at once)
-_ROW_KINDS = len(DIMENSIONS) + 1  # an hour of a scope is finished when each dimension's rows are
+_ROW_KINDS = len(DIMENSIONS) + 1  # a scope's hour is finished once each dimension's rows match its fingerprint
 # the fingerprint of the `calls_latency_hourly` rows summed over a scope and hour (as the view takes it)
 SOURCE_HASH = ("cityHash64(sum(calls), sum(ok_calls), sum(latency_ms_sum), sum(ttft_ms_sum), "
                "sum(queue_ms_sum))")

@@ -138,31 +138,37 @@ def in_process(calls: int, repeat: int, signals: int = 0) -> dict[str, Any]:
 
 def over_http(calls: int, end: datetime, repeat: int) -> dict[str, Any]:
     """The questions (tier on) and `/health` over HTTP against the service on the store."""
-    import httpx
-
     from bench.postgres_side_by_side import _serve
 
     service, url = _serve(store_of(calls))
     try:
-        asks: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {"/health": ("/health", ())}
+        asks: dict[str, tuple[str, Any]] = {"/health": ("/health", ())}
         for name, (_read, path, params, days) in _questions().items():
             asks[name] = (path, (("start", (end - timedelta(days=days)).isoformat()), ("end", end.isoformat()),
                                  *params))
-        samples: dict[str, list[float]] = {name: [] for name in asks}
-        load_before = os.getloadavg()[0]
-        with httpx.Client(base_url=url, timeout=600) as http:
-            for path, params in asks.values():
-                http.get(path, params=params).raise_for_status()
-            for _ in range(repeat):
-                for name, (path, params) in asks.items():
-                    began = time.perf_counter()
-                    http.get(path, params=params).raise_for_status()
-                    samples[name].append((time.perf_counter() - began) * 1000)
-        return {"load": (round(load_before, 1), round(os.getloadavg()[0], 1)),
-                "timings": {name: _stats(v) for name, v in samples.items()}}
+        return time_asks(url, asks, repeat)
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(120)
+
+
+def time_asks(url: str, asks: dict[str, tuple[str, Any]], repeat: int) -> dict[str, Any]:
+    """Each ask (name → path and query parameters) over HTTP, `repeat` times interleaved after a
+    warm-up: p50 / p95 ms per ask and the 1-minute load before and after."""
+    import httpx
+
+    samples: dict[str, list[float]] = {name: [] for name in asks}
+    load_before = os.getloadavg()[0]
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for path, params in asks.values():
+            http.get(path, params=params).raise_for_status()
+        for _ in range(repeat):
+            for name, (path, params) in asks.items():
+                began = time.perf_counter()
+                http.get(path, params=params).raise_for_status()
+                samples[name].append((time.perf_counter() - began) * 1000)
+    return {"load": (round(load_before, 1), round(os.getloadavg()[0], 1)),
+            "timings": {name: _stats(v) for name, v in samples.items()}}
 
 
 def report(results: dict[int, dict[str, Any]], http: dict[str, Any] | None, first: int, repeat: int) -> str:

@@ -244,18 +244,19 @@ def _agree(question: Question, pg_rows: list[tuple], api: dict[str, Any]) -> boo
     return len(pg_rows) == len(rows)
 
 
-def _serve(store: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(store: Path, out: Path = OUT) -> tuple[subprocess.Popen[bytes], str]:
+    """`llmledger up` on `store` (scheduler off), its home and log under `out`; its process and URL."""
     from bench.growth import _port, wait_healthy
 
     port = _port()
-    env = {**os.environ, "LLMLEDGER_HOME": str(OUT / "pg-llmledger-home"), "LLMLEDGER_WAREHOUSE__PATH": str(store),
+    env = {**os.environ, "LLMLEDGER_HOME": str(out / "pg-llmledger-home"), "LLMLEDGER_WAREHOUSE__PATH": str(store),
            "LLMLEDGER_SCHEDULER__ENABLED": "false", "PYTHONPATH": str(ROOT)}
     env.pop("LLMLEDGER_CONFIG", None)
     service = subprocess.Popen([sys.executable, "-m", "llmledger", "up", "--no-dashboard", "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=ROOT, env=env, stdout=(OUT / "pg-llmledger.log").open("wb"),
+                                "--port", str(port)], cwd=ROOT, env=env, stdout=(out / "pg-llmledger.log").open("wb"),
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, OUT / "pg-llmledger.log")
+    wait_healthy(url, out / "pg-llmledger.log")
     return service, url
 
 

@@ -88,10 +88,13 @@ class JobRun:
 
 
 def _refresh_rollups(ctx: JobContext) -> dict[str, Any]:
+    from warehouse.latency_hours import finish_latency_hours
     from warehouse.rollups import refresh_rollups
 
     report = refresh_rollups(ctx.wh)
-    return {"checked": report.checked, "rebuilt": [f"{t}/{p}" for t, p in report.rebuilt]}
+    finished = finish_latency_hours(ctx.wh, ctx.now)  # after any rebuild: a rebuilt month is finished again
+    return {"checked": report.checked, "rebuilt": [f"{t}/{p}" for t, p in report.rebuilt],
+            "latency_hours_finished": finished.hours}
 
 
 def _evaluate_signals(ctx: JobContext) -> dict[str, Any]:
@@ -131,7 +134,7 @@ def builtin_jobs() -> dict[str, JobSpec]:
     return {
         "rollups.refresh": JobSpec("rollups.refresh", _refresh_rollups,
                                    lambda s: IntervalTrigger(seconds=s.rollups_interval_s, timezone=UTC),
-                                   "rebuild rollup months that drifted from their source"),
+                                   "rebuild rollup months that drifted from their source; finish closed hours' latency"),
         "signals.evaluate": JobSpec("signals.evaluate", _evaluate_signals,
                                     lambda s: IntervalTrigger(seconds=s.signals_interval_s, timezone=UTC),
                                     "evaluate every signal and write alerts to the outbox"),

@@ -71,7 +71,7 @@ def test_scheduler_runs_and_records_jobs(wh: Warehouse, settings: Settings) -> N
 
 def test_run_job_once_for_cron_users(wh: Warehouse, settings: Settings) -> None:
     result = run_job_once("rollups.refresh", settings=settings, wh=wh)
-    assert result.state == "ok" and result.detail["rebuilt"] == []
+    assert result.state == "ok" and result.detail["rebuilt"] == [] and result.detail["latency_hours_finished"] == 0
     runs = job_runs(wh, Scope.all(), job="rollups.refresh")
     assert runs.height == 1 and runs["trigger"][0] == "manual" and runs["state"][0] == "ok"
     with pytest.raises(KeyError, match="no job named"):

@@ -129,6 +129,9 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "report_sends": EVERYWHERE,
     # the router threshold advisor's offline replays: a few hundred rows per replayed file
     "routing_replays": EVERYWHERE,
+    # finished latency hours: ~100 rows an hour whatever the traffic, merged from every shard's rollup
+    # rows by the job on one node and read beside the (sharded) rollup they fingerprint
+    "calls_latency_finished": EVERYWHERE,
 }
 
 MERGE_TREES = frozenset(

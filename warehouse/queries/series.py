@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from warehouse import latency_hours
 from warehouse.client import Warehouse, identifier
 from warehouse.queries import cache_ratio, hybrid
 from warehouse.queries.scope import DIMENSIONS, Filters, Scope, where
@@ -207,6 +208,11 @@ def latency_series(
                            measures=LATENCY_MEASURES, params=params, days=grain in DAY_GRAINS)
     if rows is not None:
         levels = hybrid.DIGEST_LEVELS
+        # closed hours already merged (`warehouse.latency_hours`) are read as they were finished;
+        # the others (the current hour, late calls, partial edge hours) merge their digests here
+        finished = (latency_hours.fresh_hours(scope, dimension, params)
+                    if grain == "hour" and not any((filters or {}).values()) else None)
+        live = "" if finished is None else f" WHERE t NOT IN ({finished[1]})"
         sql = f"""
             SELECT bucket{group}, calls, latency_mean_ms,
                 latency_q[1] AS latency_p50_ms, latency_q[3] AS latency_p95_ms, latency_q[4] AS latency_p99_ms,
@@ -220,7 +226,8 @@ def latency_series(
                     quantilesTDigestMerge({levels})(ttft_digest) AS ttft_q,
                     sum(queue_calls) AS n_queue,
                     quantilesTDigestMerge({levels})(queue_digest) AS queue_q
-                FROM ({rows}) GROUP BY bucket{group}
+                FROM ({rows}){live} GROUP BY bucket{group}
+                {"" if finished is None else _finished_hours(finished[0], group)}
             )
             WHERE calls > 0
             ORDER BY bucket{group}
@@ -242,6 +249,18 @@ def latency_series(
         ORDER BY bucket{group}
     """
     return hybrid.nan_as_null(wh.query_df(sql, params, tag=tag))
+
+
+def _finished_hours(rows: str, group: str) -> str:
+    """The rows of `latency_series`'s inner SELECT for the hours finished (`rows`: the condition of
+    `latency_hours.fresh_hours`), one per hour and key: the job writes an hour's current rows again
+    when another scope of the hour changed, and both copies stay until they are merged."""
+    return f"""UNION ALL
+        SELECT toDateTime64(hour, 3, 'UTC') AS bucket{", key" if group else ""}, calls,
+            if(latency_calls = 0, NULL, latency_ms_sum / latency_calls) AS latency_mean_ms, latency_q,
+            if(ttft_calls = 0, NULL, ttft_ms_sum / ttft_calls) AS ttft_mean_ms, ttft_q, queue_calls AS n_queue, queue_q
+        FROM {latency_hours.TABLE} WHERE {rows}
+        LIMIT 1 BY hour, key"""
 
 
 LATENCY_MEASURES = ("ok_calls", "latency_calls", "latency_ms_sum", "latency_digest", "ttft_calls", "ttft_ms_sum",

@@ -230,8 +230,10 @@ class SpendSpikeRule(SignalRule):
     warning: float = 3.0
     critical: float = 10.0
     min_volume: int = 0
-    baseline_days: int = Field(7, ge=1, description="Days of the same clock hour the baseline's median spans.")
-    baseline_weeks: int = Field(3, ge=0, description="Weeks of the same hour of week the baseline also spans.")
+    baseline_days: int = Field(7, ge=1, description="Days of the same clock hour the baseline's median spans (those "
+                               "of the same kind: weekdays for a weekday, weekend days for a weekend day).")
+    baseline_weeks: int = Field(3, ge=0, description="Weeks of the same hour of week the baseline's median also "
+                                "pools (one median of all those values).")
     floor_usd: dict[str, float] = Field(
         default_factory=lambda: {"user_id": 10.0, "route": 10.0, "feature": 10.0},
         description="Spend a window must reach (per dimension) before it can fire. More than one ordinary long "

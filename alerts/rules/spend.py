@@ -37,10 +37,12 @@ BEHIND = {"user_id": ["route", "model"], "route": ["model", "user_id"], "feature
 
 class SpendSpike(Rule):
     """+ spend spike, per user / route / feature, above the dimension's floor in $ (`floor_usd`).
-    Method: a seasonal robust baseline per scope — per clock hour the larger of the median of that
-    hour on the previous `baseline_days` days and the median of the same hour of week on the
-    previous `baseline_weeks` weeks (zero where the scope existed but spent nothing; never under a
-    tenth of the floor: an hour that usually costs nothing is no zero baseline) — and the scope's own
+    Method: a seasonal robust baseline per scope — per clock hour one median pooled from that hour
+    on the previous `baseline_days` days of the same kind (weekdays for a weekday, weekend days for a
+    weekend day) and the same hour of week of the older weeks up to `baseline_weeks` (zero where the
+    scope existed but spent nothing; never under a tenth of the floor: an hour that usually costs
+    nothing is no zero baseline; not the larger of two medians, which sat above the realised cost)
+    — and the scope's own
     variability: the `tail_quantile` of its residuals log(cost / baseline) over its previous
     `stats_days` of hours (heavy tails, news-like bursts and level shifts it showed as normal). A
     sliding hour warns at baseline × max(3, `tail_margin` × e^(tail)) and is critical at baseline ×
@@ -63,7 +65,7 @@ class SpendSpike(Rule):
     feature whose money is ≥ 95% one route's is judged by that route only (breaching or not; for the
     sustained test, its six hours' money)."""
 
-    method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
+    method = ("seasonal median (same hour on days of the same kind, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
               "of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour sustained shift ≥ 2×; warm-up 3/7 days, "
               "a new user's $ judged on its route at 3×/10× the route's usual hour")
 
@@ -224,12 +226,30 @@ def new_money(ctx: RuleContext, judged: pl.DataFrame, *, window: timedelta, span
     return judged.join(per_route, on=[*KEYS, "at"], how="left").with_columns(pl.col("new_usd").fill_null(0.0))
 
 
+def same_kind_lags(days: int, weeks: int) -> list[pl.Expr]:
+    """The values one median baseline pools for an hour: the same clock hour on each of the previous
+    `days` days of the same kind (weekday or weekend), and the same hour of week of each older week
+    up to `weeks` (a week inside `days` is already one of those days). One pooled median, not the
+    larger of two: the maximum of a 7-day median and a same-hour-of-week median sat above the hour's
+    realised cost (a weekday's quiet hours cost 0.85-0.87x it, a weekend's 0.62-0.76x, on the alert
+    benchmark's four seed sets), and a median of the one week a young scope has is that week's
+    value, a burst included. Days of the other kind are left out: a weekend hour judged against
+    weekdays (or the reverse) is off by the scope's weekly shape."""
+    weekend = pl.col("hour").dt.weekday() >= 6
+    same = [pl.when((pl.col("hour") - pl.duration(days=k)).dt.weekday().ge(6) == weekend)
+            .then(pl.col("v").shift(24 * k).over(KEYS)) for k in range(1, days + 1)]
+    older = [pl.col("v").shift(168 * k).over(KEYS) for k in range(1, weeks + 1) if 7 * k > days]
+    return same + older
+
+
 def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: datetime, days: int, weeks: int,
              sustained_hours: int, tail: float, stats_hours: int) -> pl.DataFrame:
     """A dense hourly series per scope over [lo, hi): cost `v` (null before the scope existed), its
-    seasonal baseline `base` (the larger of the same-hour median over the previous `days` days and
-    the same-hour-of-week median over the previous `weeks` weeks, and never under a third of the
-    dimension's `floor`: an hour that usually costs nothing is no zero baseline), its usual hour
+    seasonal baseline `base` (the median of the same clock hour on the previous `days` days of the
+    same kind — weekdays for a weekday, weekend days for a weekend day — pooled with the same hour
+    of week of the older weeks up to `weeks`, see `same_kind_lags`; the median of every previous day
+    where no day of its kind exists yet; never under a tenth of the dimension's `floor`: an hour
+    that usually costs nothing is no zero baseline), its usual hour
     `typical` (the mean hourly cost over the previous `days` days), and the variability learned from
     the previous `stats_hours` residuals log(v / base) from the scope's second day on: `tail_r` (their
     `tail` quantile) per hour, and the same for sums over `sustained_hours` (`tail6`, with `s6`,
@@ -246,9 +266,10 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
         pl.concat_list(day_lags).list.median().alias("m_day"),
         pl.concat_list(day_lags).list.drop_nulls().list.len().alias("n_day"),
         pl.concat_list(week_lags).list.median().alias("m_week"),
+        pl.concat_list(same_kind_lags(days, weeks)).list.median().alias("m_kind"),
         # the scope's usual hour: its mean hourly spend over the previous `days` days
         pl.col("v").rolling_mean(24 * days, min_samples=24).shift(1).over(KEYS).alias("typical"),
-    ).with_columns(pl.max_horizontal("m_day", "m_week", pl.col("floor") / 10).alias("base"))
+    ).with_columns(pl.max_horizontal(pl.coalesce("m_kind", "m_day"), pl.col("floor") / 10).alias("base"))
     eps = pl.col("floor") / 100  # a spend-free hour still has a log residual
     n = sustained_hours
     dense = dense.with_columns(

@@ -259,6 +259,11 @@ class SpendSpikeRule(SignalRule):
                                "usual hours of spend (its mean hourly spend over `baseline_days`); the sustained "
                                "test needs it for each of its hours. A cheap route's night-time doubling is a "
                                "fraction of one usual hour and never pages; a runaway is many.")
+    sustained_z: float = Field(
+        4.0, gt=0, description="Robust z-score the sustained test's hours must reach against the scope's own "
+                               "six-hour residuals log(cost / baseline) over `stats_days` (their median and "
+                               "interquartile range / 1.349): a normal scope passes 4 SDs once in ~30,000 blocks; "
+                               "heavy tails make it more often, and the alert benchmark measures how much.")
     sustained_min: float = Field(2.0, gt=1, description="Least multiple of their baseline those hours must reach "
                                                          "(besides the scope's own variability) to warn.")
 

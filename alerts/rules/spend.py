@@ -83,7 +83,7 @@ class SpendSpike(Rule):
 
     method = ("seasonal median (same hour on days of the same kind, same hour of week) × max(3×/10×, 1.5×/2× "
               "the scope's largest excursion of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour "
-              "sustained shift ≥ 2× and a robust z ≥ 4 (median, IQR of the scope's 6-hour residuals); warm-up 3/7 days, "
+              "sustained shift ≥ 2× and a robust z ≥ 4.5 (median, IQR of the scope's 6-hour residuals); warm-up 3/7 days, "
               "a new user's $ judged on its route at 3×/10× the route's usual hour")
 
     name = "spend_spike"

@@ -68,10 +68,10 @@ class SpendSpike(Rule):
     day-long level shift a one-hour window misses (its six hours also reach `floor_usd` × 6 and
     their extra money ≥ `min_excess_hours` usual hours per hour; the $ floor over six hours, not
     their extra money, on the alert benchmark: the excess alone let through more night-time noise
-    and caught no more shifts in time). Warm-up: a scope younger than `min_history_days` is not judged; until
-    `full_history_days` only a critical spike is, against the larger of its same-hour baseline and its
-    usual hour (a median of a few days is too thin to trust a low value); either way
-    it is told once as a new spend source (info). Calls with no user / route / feature are no scope
+    and caught no more shifts in time). Warm-up: a scope younger than `min_history_days` is not
+    judged; until `full_history_days` only a critical spike is, against the larger of its same-hour
+    baseline and its usual hour (a median of a few days is too thin to trust a low value); either
+    way it is told once as a new spend source (info). Calls with no user / route / feature are no scope
     (never judged as ""). A new source's money is judged through its route: the window's spend of
     users younger than `min_history_days` on a judged route is critical at 10× (`critical`) the
     route's usual hour and warns at 3× (`warning`, once the route is warmed up) — the route's learned
@@ -83,7 +83,8 @@ class SpendSpike(Rule):
 
     method = ("seasonal median (same hour on days of the same kind, same hour of week) × max(3×/10×, 1.5×/2× "
               "the scope's largest excursion of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour "
-              "sustained shift ≥ 2× and a robust z ≥ 4.5 (median, IQR of the scope's 6-hour residuals); warm-up 3/7 days, "
+              "sustained shift ≥ 2× and a robust z ≥ 4.5 (median, IQR of the scope's 6-hour residuals); "
+              "warm-up 3/7 days, "
               "a new user's $ judged on its route at 3×/10× the route's usual hour")
 
     name = "spend_spike"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+import warnings
 
+import numpy as np
 import polars as pl
 
 from alerts.rules.base import (
@@ -32,28 +34,44 @@ from warehouse.queries.signals import causes
 KEYS = ["project", "dimension", "key"]
 BUCKET = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
+IQR_PER_SD = 1.349  # a normal distribution's interquartile range in standard deviations
 BEHIND = {"user_id": ["route", "model"], "route": ["model", "user_id"], "feature": ["route", "model"]}
+
+
+def _spread(z: float | None) -> str:
+    """How far past its usual six hours a sustained shift is, for people: "; 5.2 robust SDs above
+    this scope's usual six hours" (nothing where the scope's six hours never vary)."""
+    if z is None or z != z or z == float("inf"):
+        return ""
+    return f"; {z:.1f} robust SDs above this scope's usual six hours"
 
 
 class SpendSpike(Rule):
     """+ spend spike, per user / route / feature, above the dimension's floor in $ (`floor_usd`).
-    Method: a seasonal robust baseline per scope — per clock hour the larger of the median of that
-    hour on the previous `baseline_days` days and the median of the same hour of week on the
-    previous `baseline_weeks` weeks (zero where the scope existed but spent nothing; never under a
-    tenth of the floor: an hour that usually costs nothing is no zero baseline) — and the scope's own
-    variability: the `tail_quantile` of its residuals log(cost / baseline) over its previous
-    `stats_days` of hours (heavy tails, news-like bursts and level shifts it showed as normal). A
-    sliding hour warns at baseline × max(3, `tail_margin` × e^(tail)) and is critical at baseline ×
-    max(10, 2 × e^(tail)) — twice the scope's largest excursion: the seed's 3×/10× are the minimum
-    effect, a scope that normally varies more needs a larger move. Either level also needs at least
-    `min_excess_hours` of the scope's usual hour (its mean hourly spend over `baseline_days`) of extra
-    money over the baseline: a quiet route's night-time 10× is a fraction of one daytime hour. Sustained shift: the last `sustained_hours` whole
-    hours against their baselines warn at max(`sustained_min` (2×), `tail_margin` × e^(tail₆)) —
-    a day-long level shift a one-hour window misses (its extra money also ≥ `min_excess_hours` usual
-    hours per hour). Warm-up: a scope younger than `min_history_days` is not judged; until
-    `full_history_days` only a critical spike is, against the larger of its same-hour baseline and its
-    usual hour (a median of a few days is too thin to trust a low value); either way
-    it is told once as a new spend source (info). Calls with no user / route / feature are no scope
+    Method: a seasonal robust baseline per scope — per clock hour one median pooled from that hour
+    on the previous `baseline_days` days of the same kind (weekdays for a weekday, weekend days for a
+    weekend day) and the same hour of week of the older weeks up to `baseline_weeks` (zero where the
+    scope existed but spent nothing; never under a tenth of the floor: an hour that usually costs
+    nothing is no zero baseline; not the larger of two medians, which sat above the realised cost)
+    — and the scope's own variability: the `tail_quantile` of its residuals log(cost / baseline)
+    over its previous `stats_days` of hours (heavy tails, news-like bursts and level shifts it showed
+    as normal). A sliding hour warns at baseline × max(3, `tail_margin` × e^(tail)) and is critical
+    at baseline × max(10, 2 × e^(tail)) — twice the scope's largest excursion: the seed's 3×/10× are
+    the minimum effect, a scope that normally varies more needs a larger move. Either level also
+    needs at least `min_excess_hours` of the scope's usual hour (its mean hourly spend over
+    `baseline_days`) of extra money over the baseline: a quiet route's night-time 10× is a fraction
+    of one daytime hour. Sustained shift: the last `sustained_hours` whole hours against their
+    baselines warn at max(`sustained_min` (2×), e^(m₆ + `sustained_z` × σ₆)), a robust z-score: m₆
+    the median and σ₆ the interquartile range / 1.349 of the scope's own six-hour residuals
+    log(s₆ / b₆) over `stats_days` (not its single largest excursion: the maximum of two weeks of
+    heavy-tailed hours is a poor scale, and one past runaway blinded the test for two weeks) — a
+    day-long level shift a one-hour window misses (its six hours also reach `floor_usd` × 6 and
+    their extra money ≥ `min_excess_hours` usual hours per hour; the $ floor over six hours, not
+    their extra money, on the alert benchmark: the excess alone let through more night-time noise
+    and caught no more shifts in time). Warm-up: a scope younger than `min_history_days` is not
+    judged; until `full_history_days` only a critical spike is, against the larger of its same-hour
+    baseline and its usual hour (a median of a few days is too thin to trust a low value); either
+    way it is told once as a new spend source (info). Calls with no user / route / feature are no scope
     (never judged as ""). A new source's money is judged through its route: the window's spend of
     users younger than `min_history_days` on a judged route is critical at 10× (`critical`) the
     route's usual hour and warns at 3× (`warning`, once the route is warmed up) — the route's learned
@@ -63,8 +81,10 @@ class SpendSpike(Rule):
     feature whose money is ≥ 95% one route's is judged by that route only (breaching or not; for the
     sustained test, its six hours' money)."""
 
-    method = ("seasonal median (same hour, same hour of week) × max(3×/10×, 1.5×/2× the scope's largest excursion "
-              "of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour sustained shift ≥ 2×; warm-up 3/7 days, "
+    method = ("seasonal median (same hour on days of the same kind, same hour of week) × max(3×/10×, 1.5×/2× "
+              "the scope's largest excursion of 2 weeks) per hour, and ≥ 1 usual hour of extra $; 6-hour "
+              "sustained shift ≥ 2× and a robust z ≥ 4.5 (median, IQR of the scope's 6-hour residuals); "
+              "warm-up 3/7 days, "
               "a new user's $ judged on its route at 3×/10× the route's usual hour")
 
     name = "spend_spike"
@@ -88,7 +108,7 @@ class SpendSpike(Rule):
         if row.get("by_sustained"):
             return (f"{self.title}: ${row.get('sustained_cost_usd') or 0:,.2f} over the last {row.get('sustained_hours')} "
                     f"h, {row.get('sustained_ratio') or 0:.1f}x the usual ${row.get('sustained_base_usd') or 0:,.2f} "
-                    "for those hours (a sustained shift)")
+                    f"for those hours (a sustained shift{_spread(row.get('sustained_zscore'))})")
         if row.get("by_new_source") and cost is not None and base:
             new, usual = row.get("new_usd") or 0, row.get("typical_usd") or 0
             share = f", {new / usual:.1f}x the route's usual hour of ${usual:,.2f}" if usual else ""
@@ -224,31 +244,70 @@ def new_money(ctx: RuleContext, judged: pl.DataFrame, *, window: timedelta, span
     return judged.join(per_route, on=[*KEYS, "at"], how="left").with_columns(pl.col("new_usd").fill_null(0.0))
 
 
+def same_kind_lags(days: int, weeks: int) -> list[pl.Expr]:
+    """The values one median baseline pools for an hour: the same clock hour on each of the previous
+    `days` days of the same kind (weekday or weekend), and the same hour of week of each older week
+    up to `weeks` (a week inside `days` is already one of those days). One pooled median, not the
+    larger of two: the maximum of a 7-day median and a same-hour-of-week median sat above the hour's
+    realised cost (a weekday's quiet hours cost 0.85-0.87x it, a weekend's 0.62-0.76x, on the alert
+    benchmark's four seed sets), and a median of the one week a young scope has is that week's
+    value, a burst included. Days of the other kind are left out: a weekend hour judged against
+    weekdays (or the reverse) is off by the scope's weekly shape. Reads the lag columns `_lag{h}`
+    (the cost h hours before) and `_weekday` (1 = Monday) of `seasonal`'s frame."""
+    weekend = pl.col("_weekday") >= 6
+    # the weekday k days before, from the hour's own: no datetime arithmetic per lag
+    same = [pl.when(((pl.col("_weekday") + 6 - k % 7) % 7 >= 5) == weekend).then(pl.col(f"_lag{24 * k}"))
+            for k in range(1, days + 1)]
+    older = [pl.col(f"_lag{168 * k}") for k in range(1, weeks + 1) if 7 * k > days]
+    return same + older
+
+
+def row_median(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """The median of `columns` per row, nulls skipped (null where all are): numpy over the block of
+    columns at once (a list median per row costs ten times as much)."""
+    values = frame.select(pl.col(c).cast(pl.Float64) for c in columns).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-null row: its median is null
+        median = np.nanmedian(values, axis=1)
+    return pl.Series(median).fill_nan(None)
+
+
 def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: datetime, days: int, weeks: int,
              sustained_hours: int, tail: float, stats_hours: int) -> pl.DataFrame:
     """A dense hourly series per scope over [lo, hi): cost `v` (null before the scope existed), its
-    seasonal baseline `base` (the larger of the same-hour median over the previous `days` days and
-    the same-hour-of-week median over the previous `weeks` weeks, and never under a third of the
-    dimension's `floor`: an hour that usually costs nothing is no zero baseline), its usual hour
+    seasonal baseline `base` (the median of the same clock hour on the previous `days` days of the
+    same kind — weekdays for a weekday, weekend days for a weekend day — pooled with the same hour
+    of week of the older weeks up to `weeks`, see `same_kind_lags`; the median of every previous day
+    where no day of its kind exists yet; never under a tenth of the dimension's `floor`: an hour
+    that usually costs nothing is no zero baseline), its usual hour
     `typical` (the mean hourly cost over the previous `days` days), and the variability learned from
     the previous `stats_hours` residuals log(v / base) from the scope's second day on: `tail_r` (their
-    `tail` quantile) per hour, and the same for sums over `sustained_hours` (`tail6`, with `s6`,
-    `b6`). `first` holds each scope's first hour and its dimension's floor."""
+    `tail` quantile) per hour, and for sums over `sustained_hours` (`s6`, `b6`, their residual `r6`)
+    the median `mid6` and the robust scale `scale6` (interquartile range / 1.349) of those residuals.
+    `first` holds each scope's first hour and its dimension's floor."""
     hours = pl.datetime_range(lo, hi - HOUR, interval="1h", eager=True, time_unit="ms", time_zone="UTC").alias("hour")
     dense = (first.join(hours.to_frame(), how="cross")
              .join(history.select([*KEYS, "hour", "cost_usd"]), on=[*KEYS, "hour"], how="left")
              .with_columns(pl.when(pl.col("hour") >= pl.col("first_hour").dt.truncate("1h"))
                            .then(pl.col("cost_usd").fill_null(0.0)).otherwise(None).alias("v"))
              .sort([*KEYS, "hour"]))
-    day_lags = [pl.col("v").shift(24 * k).over(KEYS) for k in range(1, days + 1)]
-    week_lags = [pl.col("v").shift(168 * k).over(KEYS) for k in range(1, weeks + 1)]
+    # every scope has the same grid of hours, in order: a lag is a shift, void where it would reach
+    # into the scope before
+    position = pl.int_range(pl.len()) % hours.len()
+    steps = sorted({24 * k for k in range(1, days + 1)} | {168 * k for k in range(1, weeks + 1)})
+    dense = dense.with_columns(pl.col("hour").dt.weekday().alias("_weekday"),
+                               *(pl.when(position >= h).then(pl.col("v").shift(h)).alias(f"_lag{h}") for h in steps))
+    day_lags = [f"_lag{24 * k}" for k in range(1, days + 1)]
+    kinds = dense.select(e.alias(f"_kind{i}") for i, e in enumerate(same_kind_lags(days, weeks)))
     dense = dense.with_columns(
-        pl.concat_list(day_lags).list.median().alias("m_day"),
-        pl.concat_list(day_lags).list.drop_nulls().list.len().alias("n_day"),
-        pl.concat_list(week_lags).list.median().alias("m_week"),
+        row_median(dense, day_lags).alias("m_day"),
+        pl.sum_horizontal(pl.col(c).is_not_null() for c in day_lags).alias("n_day"),
+        row_median(dense, [f"_lag{168 * k}" for k in range(1, weeks + 1)]).alias("m_week"),
+        row_median(kinds, kinds.columns).alias("m_kind"),
         # the scope's usual hour: its mean hourly spend over the previous `days` days
         pl.col("v").rolling_mean(24 * days, min_samples=24).shift(1).over(KEYS).alias("typical"),
-    ).with_columns(pl.max_horizontal("m_day", "m_week", pl.col("floor") / 10).alias("base"))
+    ).with_columns(pl.max_horizontal(pl.coalesce("m_kind", "m_day"), pl.col("floor") / 10).alias("base")).drop(
+        "_weekday", *(f"_lag{h}" for h in steps))
     eps = pl.col("floor") / 100  # a spend-free hour still has a log residual
     n = sustained_hours
     dense = dense.with_columns(
@@ -266,7 +325,11 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
         return pl.col(column).rolling_quantile(tail, window_size=stats_hours, min_samples=48).shift(shift).over(KEYS)
 
     # the variability in force at an hour comes from the residuals before it (before its 6-hour block)
-    return dense.with_columns(upper("r", 1).alias("tail_r"), upper("r6", n).alias("tail6"))
+    def quantile(column: str, q: float, shift: int) -> pl.Expr:
+        return pl.col(column).rolling_quantile(q, window_size=stats_hours, min_samples=48).shift(shift).over(KEYS)
+
+    return dense.with_columns(upper("r", 1).alias("tail_r"), quantile("r6", 0.5, n).alias("mid6"),
+                              ((quantile("r6", 0.75, n) - quantile("r6", 0.25, n)) / IQR_PER_SD).alias("scale6"))
 
 
 class SpendFamily(Family):
@@ -335,12 +398,13 @@ class SpendFamily(Family):
             hourly.select([*KEYS, pl.col("hour").alias("h1"), pl.col("base").alias("base1")]), on=[*KEYS, "h1"],
             how="left")
         # the sustained test: the last whole hours before the instant's hour (from the rollup)
-        block = dense.select([*KEYS, (pl.col("hour") + HOUR).alias("h_now"), "s6", "b6", "r6", "tail6", "m_week"])
+        block = dense.select([*KEYS, (pl.col("hour") + HOUR).alias("h_now"), "s6", "b6", "r6", "mid6", "scale6",
+                              "m_week"])
         sums = sums.with_columns(pl.col("at").dt.truncate("1h").alias("h_now")).join(block, on=[*KEYS, "h_now"],
                                                                                     how="left")
         judged = scope_thresholds(ctx, rule, sums, KEYS,
                                   ["warning", "critical", "enabled", "min_history_days", "full_history_days",
-                                   "sustained_min", "tail_margin", "min_excess_hours"])
+                                   "sustained_min", "sustained_z", "tail_margin", "min_excess_hours"])
         age = pl.col("at") - pl.col("first_hour")
         judged = judged.join(first.drop("floor"), on=KEYS, how="left").with_columns(
             pl.col("calls").alias("volume"),
@@ -361,9 +425,11 @@ class SpendFamily(Family):
             .otherwise(float("inf")).alias("value"),
             pl.max_horizontal(pl.col("warning"), pl.col("tail_r").exp() * pl.col("tail_margin")).alias("warning_mult"),
             pl.max_horizontal(pl.col("critical"), 2 * pl.col("tail_r").exp()).alias("critical_mult"),
-            pl.max_horizontal(pl.col("sustained_min"), pl.col("tail6").exp() * pl.col("tail_margin"))
+            pl.max_horizontal(pl.col("sustained_min"),
+                              (pl.col("mid6") + pl.col("sustained_z") * pl.col("scale6")).exp())
             .alias("sustained_mult"),
             (pl.col("s6") / pl.col("b6")).alias("sustained_ratio"),
+            ((pl.col("r6") - pl.col("mid6")) / pl.col("scale6")).alias("sustained_zscore"),
         ).with_columns(
             (pl.col("warning_mult") * pl.col("base_cost_usd")).alias("warning_usd"),
             (pl.col("critical_mult") * pl.col("base_cost_usd")).alias("critical_usd"),
@@ -411,7 +477,8 @@ class SpendFamily(Family):
             if breaching_users.len() else pl.DataFrame())
         judged = _one_route_features(_covered(judged, user_routes, window=window, span=span), buckets).drop(
             "h0", "h1", "h_now", "base0", "base1", "floor", "min_history_days", "full_history_days",
-            "sustained_min", "tail_margin", "s6", "b6", "r6", "m_week", "judged", "hour_level", "typical",
+            "sustained_min", "sustained_z", "tail_margin", "s6", "b6", "r6", "mid6", "scale6", "m_week", "judged",
+            "hour_level", "typical",
             "min_excess_hours", "spike_level", "new_level")
         out = sustain(judged, KEYS, instants=instants, step=step, sustain_for=timedelta(minutes=settings.sustain_min),
                       absent_means_ok=True)

@@ -7,9 +7,9 @@ spend source (an info note), not judged against nothing.
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta
 from typing import Any
-import warnings
 
 import numpy as np
 import polars as pl

@@ -163,17 +163,6 @@ class StaleRoutingRule(SignalRule):
                                        "99% an hour's window on a thin policy reaches it only once full of the new "
                                        "model's calls.")
 
-    @property
-    def volume_guard(self) -> int:
-        """`min_volume` where set, else the fewest first-step calls the warning's test needs to tell
-        the critical share from the healthy range (`alerts.rules.routing.guard_expr`)."""
-        import polars as pl
-
-        from alerts.rules.routing import guard_expr
-
-        return int(pl.select(guard_expr(pl.lit(self.warning), pl.lit(self.critical), pl.lit(self.min_volume),
-                                        self.confidence, self.power)).item())
-
 
 class SandboxRule(SignalRule):
     """6 sandbox runaway: share of a tool's runs ending in timeout."""

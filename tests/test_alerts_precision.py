@@ -987,15 +987,16 @@ def test_stale_routings_volume_guard_is_derived_from_its_test() -> None:
     past the WARNING's Wilson bound (the score test the bound inverts, power ½): 34 at 50% / 70% /
     99% — at 34 calls a 70% window clears 50%, at 33 it does not — and it moves with the thresholds,
     the confidence and the power asked; a set `min_volume` overrides it."""
+    from alerts.rules.routing import StaleRouting
     from alerts.settings import StaleRoutingRule
 
+    guard = StaleRouting().volume_guard
     rule = StaleRoutingRule()
-    assert rule.volume_guard == 34
+    assert guard(rule) == 34
     assert wilson_lower_value(0.7 * 34, 34, 0.99) > 0.5 > wilson_lower_value(0.7 * 33, 33, 0.99)
-    assert rule.model_copy(update={"critical": 0.8}).volume_guard < 34 < rule.model_copy(
-        update={"confidence": 0.999}).volume_guard
-    assert rule.model_copy(update={"power": 0.8}).volume_guard == 60  # the textbook n for 80% power
-    assert rule.model_copy(update={"min_volume": 40}).volume_guard == 40
+    assert guard(rule.model_copy(update={"critical": 0.8})) < 34 < guard(rule.model_copy(update={"confidence": 0.999}))
+    assert guard(rule.model_copy(update={"power": 0.8})) == 60  # the textbook n for 80% power
+    assert guard(rule.model_copy(update={"min_volume": 40})) == 40
 
 
 def test_stale_routing_on_a_policy_thinning_after_its_rollout_is_critical_in_time(

@@ -71,6 +71,11 @@ class Rule:
         """The rule's default parameters from the signals settings."""
         return getattr(signals, self.name)
 
+    def volume_guard(self, settings: SignalRule) -> int | None:
+        """The volume a window needs before it is judged, as configured (a rule that derives it from
+        its statistic says so here)."""
+        return settings.min_volume
+
     def scope_of(self, row: dict[str, Any]) -> dict[str, str]:
         """The scope an observation row names."""
         return {key: str(row[key]) for key in self.scope_keys}

@@ -59,6 +59,12 @@ class StaleRouting(Rule):
     next_step = ("Retrain or recalibrate the router for the current cheap model (and its price); ship router "
                  "updates together with cheap-model upgrades.")
 
+    def volume_guard(self, settings: Any) -> int | None:
+        """`min_volume` where set, else the fewest first-step calls the warning's test needs to tell the
+        critical share from the healthy range (`guard_expr`)."""
+        return int(pl.select(guard_expr(pl.lit(settings.warning), pl.lit(settings.critical),
+                                        pl.lit(settings.min_volume), settings.confidence, settings.power)).item())
+
     def explain(self, ctx: RuleContext, scope: dict[str, str], at: datetime, row: dict[str, Any]) -> Explanation:
         settings = self.settings(ctx)
         window = int(row.get("window_min") or settings.window_min)  # a thin scope's widened window

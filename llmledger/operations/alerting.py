@@ -74,7 +74,7 @@ def list_signals(ctx: OpContext, p: NoParams) -> list[dict[str, Any]]:
             out.append({
                 "signal": rule.name, "title": rule.title, "warning": warning, "critical": critical,
                 "window_min": s.window_min, "sustain_min": s.sustain_min,
-                "min_volume": f"{volume:,} {unit}" if unit and (volume := getattr(s, "volume_guard", s.min_volume)) else "—",
+                "min_volume": f"{volume:,} {unit}" if unit and (volume := rule.volume_guard(s)) else "—",
                 "every_min": max(step, cadence_min or step), "scheduled": scheduler.enabled,
                 "method": rule.method, "enabled": s.enabled,
             })

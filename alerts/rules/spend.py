@@ -321,14 +321,11 @@ def seasonal(history: pl.DataFrame, first: pl.DataFrame, *, lo: datetime, hi: da
         .then(((pl.col("s6") + n * eps) / (pl.col("b6") + n * eps)).log()).alias("r6"),
     )
 
-    def upper(column: str, shift: int) -> pl.Expr:
-        return pl.col(column).rolling_quantile(tail, window_size=stats_hours, min_samples=48).shift(shift).over(KEYS)
-
     # the variability in force at an hour comes from the residuals before it (before its 6-hour block)
     def quantile(column: str, q: float, shift: int) -> pl.Expr:
         return pl.col(column).rolling_quantile(q, window_size=stats_hours, min_samples=48).shift(shift).over(KEYS)
 
-    return dense.with_columns(upper("r", 1).alias("tail_r"), quantile("r6", 0.5, n).alias("mid6"),
+    return dense.with_columns(quantile("r", tail, 1).alias("tail_r"), quantile("r6", 0.5, n).alias("mid6"),
                               ((quantile("r6", 0.75, n) - quantile("r6", 0.25, n)) / IQR_PER_SD).alias("scale6"))
 
 

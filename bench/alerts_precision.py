@@ -194,7 +194,8 @@ def report(r: dict, *, generator: str, seed_set: str, calls: int, days: int, war
             "held-out": " — no threshold was chosen on it",
             "fresh": " — its own seeds and distributions, seen once (on the previous round's final rules), no longer held out",
             "fresh-2": " — its own seeds and distributions, seen once (on the previous round's final rules), no longer held out",
-            "fresh-3": " — seeds and distributions fixed before this round's rule changes, run only on its final rules"}.get(seed_set, "")
+            "fresh-3": " — its own seeds and distributions, seen once (on the previous round's final rules), no longer held out",
+            "fresh-4": " — seeds and distributions fixed before this round's rule changes, run only on its final rules"}.get(seed_set, "")
     lines = [f"`{generator}`, {seed_set} seeds{role}: {r['projects']} projects ({r['quiet_projects']} quiet), "
              f"{calls:,} calls, {days} days each; signals evaluated minute by minute over the last {days - warmup} "
              f"days after a {warmup}-day warm-up (the generator's whole evaluation {seconds:.0f} s; `uptime` load "

@@ -27,8 +27,9 @@ its crossing is taken on the calls as injected (input per call over a quarter ho
 Seed sets: "tune" (what rule changes were checked against), "held-out" (heavier tails, more bursts
 and misses; no threshold was chosen on it), "fresh" and "fresh-2" (each with its own distributions,
 fixed before a round's rule changes and run only on that round's final rules; seen once, so no
-longer held out) and "fresh-3" (heavier tails and more bursts again; fixed before this round's rule
-changes, run only on its final rules).
+longer held out), "fresh-3" (heavier tails and more bursts again; seen once, likewise) and "fresh-4"
+(lighter hour-to-hour tails but wider day-long shifts and project sizes; fixed before this round's
+rule changes, run only on its final rules).
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ FRESH2 = Noise(df=2.4, scale=0.33, bursts_per_day=0.55, shift_max=2.4, miss_scal
                flaky_per_day=0.8, volume=(0.5, 1.35))
 FRESH3 = Noise(df=2.1, scale=0.37, bursts_per_day=0.65, shift_max=2.3, miss_scale=1.55, tail_share=0.0021,
                flaky_per_day=0.9, volume=(0.4, 1.45))
+FRESH4 = Noise(df=2.8, scale=0.29, bursts_per_day=0.5, shift_max=2.5, miss_scale=1.4, tail_share=0.0017,
+               flaky_per_day=0.85, volume=(0.35, 1.5))
 
 
 # ---- quiet traffic ---------------------------------------------------------------------------------
@@ -898,6 +901,12 @@ PLANS = (
     Plan("at-fresh3-i1", "fresh-3", 403, replace(FRESH3, volume=(0.9, 1.5)), TEN + ("budget_forecast",)),
     Plan("at-fresh3-i2", "fresh-3", 404, replace(FRESH3, volume=(1.0, 1.45)), ("prefix_broken_openai",
                                                                              "cache_breakpoint_dropped_sonnet")
+         + TEN[2:] + ("spend_level_shift",)),
+    Plan("at-fresh4-q1", "fresh-4", 501, FRESH4),
+    Plan("at-fresh4-q2", "fresh-4", 502, replace(FRESH4, df=2.0), new_route_day=4.0),
+    Plan("at-fresh4-i1", "fresh-4", 503, replace(FRESH4, volume=(0.85, 1.5)), TEN + ("budget_forecast",)),
+    Plan("at-fresh4-i2", "fresh-4", 504, replace(FRESH4, volume=(1.0, 1.5)), ("prefix_broken_openai",
+                                                                            "cache_breakpoint_dropped_sonnet")
          + TEN[2:] + ("spend_level_shift",)),
 )
 

@@ -58,7 +58,7 @@ def totals(
     Calls, tokens and errors count every call."""
     params: dict[str, Any] = {}
     rows = hybrid.rows(scope, start, end, filters, keys={"p": "provider"}, measures=MEASURE_NAMES, params=params,
-                       days=True)
+                       days=True, timeless=True)
     if rows is not None:
         per_provider = f"SELECT p, {hybrid.summed(MEASURE_NAMES)} FROM ({rows}) GROUP BY p"
     else:
@@ -124,7 +124,7 @@ def _per_key(scope: Scope, dimension: str, start: datetime, end: datetime, filte
     keeps them, else raw calls."""
     column = identifier(dimension, DIMENSIONS)
     rows = hybrid.rows(scope, start, end, filters, keys={"key": dimension}, measures=measures, params=params,
-                       days=True)
+                       days=True, timeless=True)
     if rows is not None:
         return f"SELECT key, {hybrid.summed(measures)} FROM ({rows}) GROUP BY key"
     raw = ", ".join(f"{hybrid.MEASURES[m].raw} AS {m}" for m in measures)
@@ -133,6 +133,22 @@ def _per_key(scope: Scope, dimension: str, start: datetime, end: datetime, filte
 
 
 OTHERS = "(others)"
+# Dimensions whose values a deployment configures (teams, routes, models, …): tens, not tens of
+# thousands, so a capped breakdown reads them all and cuts in Python; users, sessions, keys and tags
+# are cut in the engine.
+FEW_VALUES = frozenset({"project", "team", "feature", "route", "environment", "tool_name", "provider", "model",
+                        "deployment", "node", "service_tier", "routing_policy", "status", "source"})
+
+
+def _capped(frame: pl.DataFrame, limit: int, measures: Sequence[str]) -> pl.DataFrame:
+    """`usage_by_capped`'s rows from every value's row, most expensive first: the first `limit`, then one
+    `(others)` row summing the rest (column `keys`: values per row)."""
+    listed = frame.head(limit).with_columns(pl.lit(1, dtype=pl.UInt64).alias("keys"))
+    if frame.height <= limit:
+        return listed
+    others = frame.slice(limit).select(pl.lit(OTHERS).alias("key"), *(pl.col(m).sum() for m in measures),
+                                       pl.len().cast(pl.UInt64).alias("keys"))
+    return pl.concat([listed, others.cast(listed.schema)])  # type: ignore[arg-type]
 
 
 def usage_by_capped(
@@ -153,6 +169,9 @@ def usage_by_capped(
     params: dict[str, Any] = {"limit": int(limit)}
     chosen = chosen_measures(measures)
     per_key = _per_key(scope, dimension, start, end, filters, params, chosen)
+    if dimension in FEW_VALUES:
+        # every value comes back anyway: cut here, one window and two SELECTs less for the engine to plan
+        return _capped(wh.query_df(f"{per_key} ORDER BY cost_usd DESC, key", params, tag=tag), limit, chosen)
     sql = f"""
         SELECT if(listed, toString(k), {{others:String}}) AS key, {hybrid.summed(chosen)}, count() AS keys
         FROM (
@@ -174,7 +193,7 @@ def cache_hit_ratio(
     could have hit the cache."""
     params: dict[str, Any] = {}
     measures = ("cache_hit_tokens", "cache_base_tokens")
-    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=measures, params=params)
+    rows = hybrid.rows(scope, start, end, filters, keys={}, measures=measures, params=params, timeless=True)
     if rows is not None:
         sql = f"SELECT sum(cache_hit_tokens), sum(cache_base_tokens) FROM ({rows})"
     else:

@@ -53,6 +53,7 @@ class Measure:
     unpriced: str | None = None
     latency: str | None = None
     five: str | None = None
+    row: str | None = None  # one call's share of a summable measure (raw calls passed on unaggregated)
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,20 @@ for _name in ("calls", "input_tokens", "output_tokens", "first_seen", "last_seen
 MEASURES["cache_hit_tokens"] = Measure(f"sum({cache_ratio.hit_tokens()})", None, None, "cache_hit_tokens")
 MEASURES["cache_base_tokens"] = Measure(f"sum({cache_ratio.base_tokens()})", None, None, "cache_base_tokens")
 
+# One call's share of each summable measure, so a `timeless` read passes raw calls on as they are (the
+# caller's sum adds them up, as it adds up rollup rows). Names that are columns of `calls` are those columns.
+_ROWS = {
+    "calls": "toUInt64(1)", "ok_calls": "toUInt64(status = 'ok')", "errors": "toUInt64(status != 'ok')",
+    "unpriced_calls": "toUInt64(unpriced)",
+    **{m: m for m in ("cost_usd", "input_cost_usd", "cache_read_cost_usd", "cache_write_cost_usd",
+                      "output_cost_usd", "tool_cost_usd", "batch_discount_usd")},
+    **{m: f"toUInt64({m})" for m in ("input_tokens", "cache_read_tokens", "output_tokens", "reasoning_tokens")},
+    "cache_write_tokens": "toUInt64(cache_write_5m_tokens + cache_write_1h_tokens)",
+    "cache_hit_tokens": cache_ratio.hit_tokens(), "cache_base_tokens": cache_ratio.base_tokens(),
+}
+for _name, _row in _ROWS.items():
+    MEASURES[_name] = replace(MEASURES[_name], row=_row)
+
 
 def token_bin(column: str) -> str:
     """The bin of a token count in the token rollups: the count itself below 128, above it one of 128
@@ -298,6 +313,7 @@ def rows(
     boundaries: Sequence[datetime] = (),
     days: bool = False,
     subset: str | None = None,
+    timeless: bool = False,
 ) -> str | None:
     """The subquery described in the module docstring; `keys` maps output aliases to allow-listed
     dimensions, `boundaries` are instants inside the range the caller will split on (raw rows
@@ -305,10 +321,14 @@ def rows(
     `days`: the caller buckets by day or coarser (or not by time), so whole UTC days may come as
     one row at midnight from a daily tier. `subset`: the caller reads only the calls meeting this
     condition (`ROUTED`, `SELF_HOSTED`, `UNPRICED`): raw rows are filtered by it and only the rollup holding
-    exactly those calls serves."""
+    exactly those calls serves. `timeless`: the caller aggregates the whole range at once (no time
+    bucket, no `boundaries`), so no part carries `t` and raw calls come one row per call where every
+    measure is summable (`Measure.row`): each part is one flat SELECT, the least the engine plans."""
     unknown = set(measures) - set(MEASURES)
     if unknown:
         raise ValueError(f"unknown measures {sorted(unknown)}")
+    if timeless and boundaries:
+        raise ValueError("a timeless read cannot be split on boundaries")
     wanted = {*keys.values(), *(filters or {})}
     rollup = _rollup(wanted, measures, subset, days)
     if rollup is None:
@@ -340,14 +360,18 @@ def rows(
     raw_t = ("if(toStartOfHour(ts) IN {h_raw:Array(DateTime('UTC'))}, ts, toDateTime64(toStartOfHour(ts), 3, 'UTC'))"
              if raw_hours else "toDateTime64(toStartOfHour(ts), 3, 'UTC')")
     parts = []
+
+    def timed(column: str) -> str | None:
+        return None if timeless else column
+
     if start != e_first or end != e_last or raw_hours:
-        parts.append(_select(keys, measures, raw_t, "calls", raw_cond, "raw"))
+        parts.append(_select(keys, measures, timed(raw_t), "calls", raw_cond, "raw"))
     if fine:
         # every whole bucket, dated by its hour like the rest
         fine_cond = where(scope, e_first, e_last, filters, params=params, ts="bucket", bounds=("e_first", "e_last"))
         if raw_hours:
             fine_cond += " AND toStartOfHour(bucket) NOT IN {h_raw:Array(DateTime('UTC'))}"
-        parts.append(_select(keys, measures, "toStartOfHour(bucket)", fine.table, fine_cond, fine.column))
+        parts.append(_select(keys, measures, timed("toStartOfHour(bucket)"), fine.table, fine_cond, fine.column))
     if not hours:
         return " UNION ALL ".join(parts)
     d_first, d_last = _ceil_day(first), _floor_day(last)
@@ -356,15 +380,15 @@ def rows(
         split = sorted({_floor_day(b) for b in inside if b != _floor_day(b)})
         params["d_split"] = split
         if first != d_first or last != d_last or split:
-            parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond + (
+            parts.append(_select(keys, measures, timed("hour"), rollup.table, hourly_cond + (
                 " AND (hour < {d_first:DateTime64(3, 'UTC')} OR hour >= {d_last:DateTime64(3, 'UTC')}"
                 + (" OR toStartOfDay(hour) IN {d_split:Array(DateTime('UTC'))})" if split else ")")), rollup.column))
         daily_cond = where(scope, d_first, d_last, filters, params=params, ts="day", bounds=("d_first", "d_last"))
         if split:
             daily_cond += " AND day NOT IN {d_split:Array(DateTime('UTC'))}"
-        parts.append(_select(keys, measures, "day", rollup.daily, daily_cond, rollup.column))
+        parts.append(_select(keys, measures, timed("day"), rollup.daily, daily_cond, rollup.column))
     else:
-        parts.append(_select(keys, measures, "hour", rollup.table, hourly_cond, rollup.column))
+        parts.append(_select(keys, measures, timed("hour"), rollup.table, hourly_cond, rollup.column))
     # every part costs the engine its own parse and plan (a few ms): parts with nothing to read are left out
     return " UNION ALL ".join(parts)
 
@@ -392,23 +416,31 @@ def raw_rows(
 _KEYS = DIMENSIONS | frozenset().union(*(r.dimensions for r in ROLLUPS + FIVE_MINUTE))
 
 
-def _select(keys: Mapping[str, str], measures: Sequence[str], column: str, table: str, cond: str,
+def _select(keys: Mapping[str, str], measures: Sequence[str], column: str | None, table: str, cond: str,
             attribute: str) -> str:
     """One part of the rows: raw calls grouped by `column` (an expression of `ts`; `attribute` 'raw')
-    or a rollup's rows (`column`: its time column)."""
-    if attribute != "raw":
+    or a rollup's rows (`column`: its time column); without `column` (a timeless read) no `t`, and raw
+    calls one row per call where every measure has a per-call share."""
+    named = ", ".join(f"toString({identifier(d, _KEYS)}) AS {alias}" for alias, d in keys.items())
+    if attribute != "raw" or (column is None and all(MEASURES[m].row for m in measures)):
         # rollup rows are partial already: passed on as they are, the caller's aggregation merges them once
-        named = "".join(f", toString({identifier(d, _KEYS)}) AS {alias}" for alias, d in keys.items())
-        rolled = "".join(f", {e}" if (e := getattr(MEASURES[m], attribute)) == m else f", {e} AS {m}"
-                         for m in measures)
-        return f"SELECT toDateTime64({column}, 3, 'UTC') AS t{named}{rolled} FROM {table} WHERE {cond}"
+        # (and so are single calls, each its own share)
+        values = [e if (e := getattr(MEASURES[m], "row" if attribute == "raw" else attribute)) == m else f"{e} AS {m}"
+                  for m in measures]
+        columns = ", ".join(c for c in (None if column is None else f"toDateTime64({column}, 3, 'UTC') AS t",
+                                        named, *values) if c)
+        return f"SELECT {columns} FROM {table} WHERE {cond}"
     # inner aliases are prefixed: an alias equal to a column (cost_usd, model) would capture that
     # column inside the other aggregates of the same SELECT
     inner_keys = "".join(f", toString({identifier(d, _KEYS)}) AS x_{alias}" for alias, d in keys.items())
-    group = "".join(f", x_{alias}" for alias in keys)
-    renamed = "".join(f", x_{alias} AS {alias}" for alias in keys) + "".join(f", x_{m} AS {m}" for m in measures)
+    renamed = ", ".join([*(f"x_{alias} AS {alias}" for alias in keys), *(f"x_{m} AS {m}" for m in measures)])
     raw_measures = ", ".join(f"{MEASURES[m].raw} AS x_{m}" for m in measures)
-    return (f"SELECT t{renamed} FROM (SELECT {column} AS t{inner_keys}, {raw_measures} FROM calls WHERE {cond} "
+    if column is None:
+        group = ", ".join(f"x_{alias}" for alias in keys)
+        return (f"SELECT {renamed} FROM (SELECT {raw_measures}{inner_keys} FROM calls WHERE {cond}"
+                f"{f' GROUP BY {group}' if group else ''})")
+    group = "".join(f", x_{alias}" for alias in keys)
+    return (f"SELECT t, {renamed} FROM (SELECT {column} AS t{inner_keys}, {raw_measures} FROM calls WHERE {cond} "
             f"GROUP BY t{group})")
 
 

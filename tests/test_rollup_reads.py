@@ -72,6 +72,28 @@ def test_chosen_measures_are_the_full_breakdowns_columns(loaded: Warehouse, raw_
         attribution.usage_by(loaded, ALL, "team", start, end, measures=["spend"])
 
 
+@pytest.mark.parametrize("dimension,limit", [("model", 2), ("team", 1), ("route", 100)])
+def test_few_valued_breakdowns_cut_in_python_as_the_engine_cuts(loaded: Warehouse, monkeypatch, dimension,
+                                                                limit) -> None:
+    """Teams, routes and models are read whole and cut in Python; the `(others)` row, its `keys` count,
+    the order and the column types are what the engine's cut gives."""
+    start, end = RANGES[0]
+    assert dimension in attribution.FEW_VALUES
+    in_python = attribution.usage_by_capped(loaded, ALL, dimension, start, end, limit=limit)
+    monkeypatch.setattr(attribution, "FEW_VALUES", frozenset())
+    in_engine = attribution.usage_by_capped(loaded, ALL, dimension, start, end, limit=limit)
+    assert in_python.schema == in_engine.schema
+    assert in_python.equals(in_engine)
+    assert (in_python["key"][-1] == attribution.OTHERS) == (limit < 100)
+
+
+@pytest.mark.parametrize("start,end", RANGES)
+def test_top_n_from_rollups_equals_raw_calls(loaded: Warehouse, raw_only, start, end) -> None:
+    planned = series.top_n(loaded, ALL, start, end, dimension="user_id", n=7)
+    assert planned.columns == ["key", "value", "calls", "cost_usd"] and planned.height == 7
+    assert planned.equals(raw_only(series.top_n, loaded, ALL, start, end, dimension="user_id", n=7))
+
+
 def _close(planned: pl.DataFrame, raw: pl.DataFrame, columns: list[str], rel: float) -> None:
     assert planned.height == raw.height
     for column in columns:

@@ -116,3 +116,38 @@ def test_keys_cli(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
         with Warehouse.embedded(store, settings.warehouse.database) as wh:
             wh.command(f"DROP DATABASE IF EXISTS {settings.warehouse.database} SYNC")
+
+
+def test_keys_are_re_read_in_the_background_not_by_requests(wh) -> None:  # noqa: ANN001 - the conftest fixture
+    """With the refresher running, a key written elsewhere (another replica) becomes valid without any
+    verification reading the table; stopped, a stale copy is re-read by the request as before."""
+    import threading
+    import time
+
+    from llmledger.service.keys import KeyRefresher, KeyStore
+
+    requests = KeyStore(wh, cache_s=2.0)
+    requests.any_active()  # the copy, before the key exists
+    _, token = KeyStore(wh).create([KeyScope.READ], name="replica")
+    reads: list[str] = []
+    query_rows = wh.query_rows
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        reads.append(threading.current_thread().name)
+        return query_rows(*args, **kwargs)
+
+    wh.query_rows = counted
+    refresher = KeyRefresher(requests)
+    refresher.start()
+    try:
+        deadline = time.monotonic() + 30
+        while requests.verify(token) is None:
+            assert time.monotonic() < deadline, "the refresher never picked up the new key"
+            time.sleep(0.02)
+        assert reads and set(reads) == {"keys-refresh"}  # every read was the refresher's
+        assert refresher.health()["state"] == "running"
+    finally:
+        refresher.stop()
+    reads.clear()
+    time.sleep(2.1)
+    assert requests.verify(token) is not None and reads == [threading.current_thread().name]

@@ -37,5 +37,12 @@ def scheduler(state: ServiceState) -> Component:
     return build_scheduler(state.settings)
 
 
+def key_refresher(state: ServiceState) -> Component:
+    """Re-reads the API keys in the background, so requests never read the key table themselves."""
+    from llmledger.service.keys import KeyRefresher
+
+    return KeyRefresher(state.keys)
+
+
 # Extra background components, in start order.
-REGISTRY: list[ComponentFactory] = [scheduler]
+REGISTRY: list[ComponentFactory] = [key_refresher, scheduler]

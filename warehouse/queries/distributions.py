@@ -148,8 +148,8 @@ def reasoning_outliers(
 
 
 TOP_PER_HOUR = 50  # calls kept per project and hour by `calls_reasoning_top_hourly`
-_OUTLIER_COLUMNS = ("ts, event_id, toString(route) AS route, toString(model) AS model, toString(provider) AS provider, "
-                    "user_id, reasoning_tokens, output_tokens, cost_usd, latency_ms")
+_OUTLIER_COLUMNS = ("ts, event_id, toString(route) AS route, toString(model) AS model, "
+                    "toString(provider) AS provider, user_id, reasoning_tokens, output_tokens, cost_usd, latency_ms")
 
 
 def _above_floor(scope: Scope, start: datetime, end: datetime, filters: Filters | None, cond: str,
@@ -171,20 +171,22 @@ def _above_floor(scope: Scope, start: datetime, end: datetime, filters: Filters 
             "ORDER BY reasoning_tokens DESC, ts LIMIT {n:UInt32}")
 
 
-def _from_hourly_tops(scope: Scope, hours: tuple[datetime, datetime], cond: str, params: dict[str, Any]) -> str:
+def _from_hourly_tops(scope: Scope, hours: tuple[datetime, datetime], cond: str,
+                      params: dict[str, Any]) -> str:
     """The n calls with most reasoning (unfiltered range `cond`): the n smallest (−reasoning, ts,
     event id hash) of the whole hours' tops and of the raw calls at the partial hours, then those calls
     read back (their hours and reasoning let the primary key and the `idx_reasoning` skip index prune)."""
     params.update(h_first=hours[0], h_last=hours[1])
     key = "(-toInt64(reasoning_tokens), ts, cityHash64(event_id))"
-    tops = (f"SELECT arrayJoin(groupArraySortedMerge({TOP_PER_HOUR})(top)) AS c FROM calls_reasoning_top_hourly "
-            f"WHERE {scope.clause(params)} AND hour >= {{h_first:DateTime64(3, 'UTC')}} "
+    tops = (f"SELECT arrayJoin(groupArraySortedMerge({TOP_PER_HOUR})(top)) AS c "
+            f"FROM calls_reasoning_top_hourly WHERE {scope.clause(params)} AND hour >= {{h_first:DateTime64(3, 'UTC')}} "
             "AND hour < {h_last:DateTime64(3, 'UTC')}")
     edges = (f"SELECT {key} AS c FROM calls WHERE {cond} AND reasoning_tokens > 0 "
              "AND (ts < {h_first:DateTime64(3, 'UTC')} OR ts >= {h_last:DateTime64(3, 'UTC')})")
     return f"""
-        WITH (SELECT groupArray(c) FROM (SELECT c FROM ({tops} UNION ALL {edges}) ORDER BY c LIMIT {{n:UInt32}}))
-            AS picked
+        WITH (
+            SELECT groupArray(c) FROM (SELECT c FROM ({tops} UNION ALL {edges}) ORDER BY c LIMIT {{n:UInt32}})
+        ) AS picked
         SELECT {_OUTLIER_COLUMNS} FROM calls
         WHERE {cond} AND has(arrayMap(c -> toStartOfHour(c.2), picked), toStartOfHour(ts))
             AND reasoning_tokens >= -picked[-1].1 AND has(picked, {key})

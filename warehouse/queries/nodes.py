@@ -323,7 +323,8 @@ def _priced_gpu_time(where: str, *, hourly: bool = False) -> str:
     aggregated rows, so the samples are read once."""
     gpu_time = _GPU_TIME.format(where=where, hour=", hour" if hourly else "",
                                 hour_of_ts=", toStartOfHour(ts) AS hour" if hourly else "")
-    return _PRICED_GPU_TIME.format(gpu_time=gpu_time, hour=", hour" if hourly else "", prices=_PRICES, rank=_RANK)
+    return _PRICED_GPU_TIME.format(gpu_time=gpu_time, hour=", hour" if hourly else "", prices=_PRICES,
+                                   rank=_RANK)
 
 
 def gpu_cost(
@@ -530,7 +531,8 @@ def breakeven_inputs(
     # one round trip: the cost rows (with their peak bucket) and the mean load over the range's
     # scrapes; `matched` tells a node and model without load samples (NULLs, as a left join gives)
     frame = wh.query_df(f"""
-        SELECT c.*, if(l.matched, l.mean_running, NULL) AS mean_running, if(l.matched, l.mean_kv_usage, NULL) AS mean_kv_usage
+        SELECT c.*, if(l.matched, l.mean_running, NULL) AS mean_running,
+            if(l.matched, l.mean_kv_usage, NULL) AS mean_kv_usage
         FROM ({cost}) AS c
         LEFT JOIN (
             SELECT node, model, avg(running) AS mean_running, avg(kv) AS mean_kv_usage, true AS matched

@@ -114,6 +114,7 @@ def raw_only(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
         with monkeypatch.context() as patch:
             patch.setattr(hybrid, "rows", lambda *a, **k: None)
             patch.setattr(hybrid, "whole_days", lambda *a, **k: None)
+            patch.setattr(hybrid, "whole_hours", lambda *a, **k: None)
             return fn(*args, **kwargs)
 
     return run

@@ -71,6 +71,8 @@ ROLLUPS: tuple[Rollup, ...] = (
     Rollup("calls_unpriced_hourly", "calls_unpriced_hourly_mv", "calls", "calls",
            ("sum(input_tokens + output_tokens)", "sum(input_tokens) + sum(output_tokens)"), raw_where="unpriced"),
     Rollup("calls_5m", "calls_5m_mv", "calls", "calls", _COST),
+    Rollup("calls_reasoning_top_hourly", "calls_reasoning_top_hourly_mv", "calls", "calls",
+           ("sum(reasoning_tokens)", "sum(reasoning_sum)"), raw_where="reasoning_tokens > 0"),
     Rollup("gpu_samples_5m", "gpu_samples_5m_mv", "gpu_samples", "samples", None, raw="gpu_samples"),
     Rollup("gpu_samples_hourly", "gpu_samples_hourly_mv", "gpu_samples_5m", "samples", None, raw="gpu_samples"),
 )

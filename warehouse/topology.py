@@ -111,6 +111,8 @@ PLACEMENTS: dict[str, Sharded | Everywhere] = {
     "calls_unpriced_hourly": Sharded("cityHash64(project, model)"),
     "calls_latency_hourly": Sharded("cityHash64(project, route)"),
     "calls_5m": Sharded("cityHash64(project, route)"),  # the five-minute edge tier, fed like the hourly ones
+    # the hourly tops of reasoning: the shards' states merge into one top at read time
+    "calls_reasoning_top_hourly": Sharded("cityHash64(project)"),
     # daily tiers: their views read the shard's own hourly rows, so each shard merges its hours into days
     "calls_daily": Sharded("cityHash64(project, route)"),
     "calls_user_daily": Sharded("cityHash64(project, user_id)"),

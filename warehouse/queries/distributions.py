@@ -119,10 +119,42 @@ def reasoning_outliers(
     """The `n` single calls with the most reasoning tokens, with their route's and model's p99 of
     reasoning tokens (calls that reasoned) in the same range, and how far above it they are.
 
-    The calls are read from raw calls above a floor taken from the merged bins (the lowest value
-    the n-th largest call can have), so the scan skips the granules that cannot hold one."""
+    Unfiltered, with n ≤ `TOP_PER_HOUR` and a whole hour in range, the candidates are the hourly
+    tops of `calls_reasoning_top_hourly` and the raw calls of the partial hours at the edges; only
+    the n chosen calls are read back. Otherwise the calls are read from raw calls above a floor taken
+    from the merged bins (the lowest value the n-th largest call can have), so the scan skips the
+    granules that cannot hold one."""
     params: dict[str, Any] = {"n": int(n)}
     cond = where(scope, start, end, filters, params=params)
+    hours = None if filters or n > TOP_PER_HOUR else hybrid.whole_hours(start, end)
+    if hours is None:
+        chosen = _above_floor(scope, start, end, filters, cond, params)
+    else:
+        chosen = _from_hourly_tops(scope, hours, cond, params)
+    p99 = _quantiles(_binned(scope, start, end, filters, {"route": "route", "model": "model"}, "reasoning", params),
+                     "route, model", nonzero=True)
+    sql = f"""
+        SELECT c.ts AS ts, c.event_id AS event_id, c.route AS route, c.model AS model, c.provider AS provider,
+            c.user_id AS user_id, c.reasoning_tokens AS reasoning_tokens, c.output_tokens AS output_tokens,
+            c.cost_usd AS cost_usd, c.latency_ms AS latency_ms, b.p99 AS route_p99,
+            if(b.p99 > 0, c.reasoning_tokens / b.p99, NULL) AS times_p99
+        FROM (
+            {chosen}
+        ) AS c
+        LEFT JOIN (SELECT route, model, q[6] AS p99 FROM ({p99})) AS b ON b.route = c.route AND b.model = c.model
+        ORDER BY reasoning_tokens DESC, ts
+    """
+    return wh.query_df(sql, params, tag=tag)
+
+
+TOP_PER_HOUR = 50  # calls kept per project and hour by `calls_reasoning_top_hourly`
+_OUTLIER_COLUMNS = ("ts, event_id, toString(route) AS route, toString(model) AS model, "
+                    "toString(provider) AS provider, user_id, reasoning_tokens, output_tokens, cost_usd, latency_ms")
+
+
+def _above_floor(scope: Scope, start: datetime, end: datetime, filters: Filters | None, cond: str,
+                 params: dict[str, Any]) -> str:
+    """The n calls with most reasoning, read from raw calls above the floor the merged bins give."""
     overall = _binned(scope, start, end, filters, {"scope_key": "project"}, "reasoning", params)
     # the lowest bin whose bins at or above it hold n calls (0: fewer than n calls reasoned); its floor
     floor = f"""(
@@ -135,20 +167,28 @@ def reasoning_outliers(
             )
         )
     )"""
-    p99 = _quantiles(_binned(scope, start, end, filters, {"route": "route", "model": "model"}, "reasoning", params),
-                     "route, model", nonzero=True)
-    sql = f"""
-        SELECT c.ts AS ts, c.event_id AS event_id, c.route AS route, c.model AS model, c.provider AS provider,
-            c.user_id AS user_id, c.reasoning_tokens AS reasoning_tokens, c.output_tokens AS output_tokens,
-            c.cost_usd AS cost_usd, c.latency_ms AS latency_ms, b.p99 AS route_p99,
-            if(b.p99 > 0, c.reasoning_tokens / b.p99, NULL) AS times_p99
-        FROM (
-            SELECT ts, event_id, toString(route) AS route, toString(model) AS model, toString(provider) AS provider,
-                user_id, reasoning_tokens, output_tokens, cost_usd, latency_ms
-            FROM calls WHERE {cond} AND reasoning_tokens >= {floor}
-            ORDER BY reasoning_tokens DESC, ts LIMIT {{n:UInt32}}
-        ) AS c
-        LEFT JOIN (SELECT route, model, q[6] AS p99 FROM ({p99})) AS b ON b.route = c.route AND b.model = c.model
-        ORDER BY reasoning_tokens DESC, ts
+    return (f"SELECT {_OUTLIER_COLUMNS} FROM calls WHERE {cond} AND reasoning_tokens >= {floor} "
+            "ORDER BY reasoning_tokens DESC, ts LIMIT {n:UInt32}")
+
+
+def _from_hourly_tops(scope: Scope, hours: tuple[datetime, datetime], cond: str,
+                      params: dict[str, Any]) -> str:
+    """The n calls with most reasoning (unfiltered range `cond`): the n smallest (−reasoning, ts,
+    event id hash) of the whole hours' tops and of the raw calls at the partial hours, then those calls
+    read back (their hours and reasoning let the primary key and the `idx_reasoning` skip index prune)."""
+    params.update(h_first=hours[0], h_last=hours[1])
+    key = "(-toInt64(reasoning_tokens), ts, cityHash64(event_id))"
+    tops = (f"SELECT arrayJoin(groupArraySortedMerge({TOP_PER_HOUR})(top)) AS c "
+            f"FROM calls_reasoning_top_hourly WHERE {scope.clause(params)} AND hour >= {{h_first:DateTime64(3, 'UTC')}} "
+            "AND hour < {h_last:DateTime64(3, 'UTC')}")
+    edges = (f"SELECT {key} AS c FROM calls WHERE {cond} AND reasoning_tokens > 0 "
+             "AND (ts < {h_first:DateTime64(3, 'UTC')} OR ts >= {h_last:DateTime64(3, 'UTC')})")
+    return f"""
+        WITH (
+            SELECT groupArray(c) FROM (SELECT c FROM ({tops} UNION ALL {edges}) ORDER BY c LIMIT {{n:UInt32}})
+        ) AS picked
+        SELECT {_OUTLIER_COLUMNS} FROM calls
+        WHERE {cond} AND has(arrayMap(c -> toStartOfHour(c.2), picked), toStartOfHour(ts))
+            AND reasoning_tokens >= -picked[-1].1 AND has(picked, {key})
+        ORDER BY reasoning_tokens DESC, ts LIMIT {{n:UInt32}}
     """
-    return wh.query_df(sql, params, tag=tag)

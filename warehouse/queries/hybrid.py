@@ -282,6 +282,13 @@ def whole_days(start: datetime, end: datetime) -> tuple[datetime, datetime] | No
     return (first, last) if first < last else None
 
 
+def whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The whole UTC hours inside [start, end) as [first, last), None without one: what an hourly
+    rollup with no edge tier (`calls_reasoning_top_hourly`) can serve; the rest is read from raw calls."""
+    first, last = _ceil(start), _floor(end)
+    return (first, last) if first < last else None
+
+
 def _rollup(dimensions: set[str], measures: Sequence[str], subset: str | None, days: bool = False) -> Rollup | None:
     """The first rollup able to serve these dimensions and measures, holding exactly the calls the
     caller reads (all, or the `subset`); with `days`, the first of those with a daily tier if any."""

@@ -298,28 +298,33 @@ _GPU_TIME = """
     GROUP BY project, node, gpu{hour}
 """
 
+# every price row as (node, GPU model, $/GPU-hour), read once per query (the table is a handful of rows)
+_PRICES = "(SELECT groupArray((node, gpu_model, usd_per_gpu_hour)) FROM gpu_prices)"
+# a price row's specificity: node and GPU model > node > GPU model > any
+_RANK = "(p.1 != '') * 2 + (p.2 != '')"
+
 _PRICED_GPU_TIME = """
-    SELECT t.node AS node, t.gpu AS gpu{t_hour}, t.gpu_model AS gpu_model, t.gpu_ms AS gpu_ms, t.util_pct AS util_pct,
-        p.usd_per_gpu_hour AS usd_per_gpu_hour
-    FROM ({gpu_time}) AS t
-    LEFT JOIN (
-        SELECT g.node AS node, g.gpu_model AS gpu_model,
-            argMax(p.usd_per_gpu_hour, (p.node != '') * 2 + (p.gpu_model != '')) AS usd_per_gpu_hour
-        FROM (SELECT DISTINCT node, gpu_model FROM gpu_samples WHERE {where}) AS g
-        CROSS JOIN gpu_prices AS p
-        WHERE (p.node = '' OR p.node = g.node)
-          AND (p.gpu_model = '' OR positionCaseInsensitive(g.gpu_model, p.gpu_model) > 0)
-        GROUP BY g.node, g.gpu_model
-    ) AS p ON p.node = t.node AND p.gpu_model = t.gpu_model
+    SELECT node, gpu{hour}, gpu_model, gpu_ms, util_pct,
+        if(empty(matching), NULL, arrayFirst(p -> {rank} = arrayMax(p -> {rank}, matching), matching).3)
+            AS usd_per_gpu_hour
+    FROM (
+        SELECT node, gpu{hour}, gpu_model, gpu_ms, util_pct,
+            arrayFilter(p -> (p.1 = '' OR p.1 = node) AND (p.2 = '' OR positionCaseInsensitive(gpu_model, p.2) > 0),
+                        {prices}) AS matching
+        FROM ({gpu_time})
+    )
 """
 
 
 def _priced_gpu_time(where: str, *, hourly: bool = False) -> str:
     """GPU time and its $/GPU-hour per node and GPU over the range (and per clock hour: an
-    interval counts in the hour its closing sample falls in)."""
+    interval counts in the hour its closing sample falls in). The price is the most specific
+    `gpu_prices` row matching the node and GPU model, NULL when none does; matched against the
+    aggregated rows, so the samples are read once."""
     gpu_time = _GPU_TIME.format(where=where, hour=", hour" if hourly else "",
                                 hour_of_ts=", toStartOfHour(ts) AS hour" if hourly else "")
-    return _PRICED_GPU_TIME.format(gpu_time=gpu_time, where=where, t_hour=", t.hour AS hour" if hourly else "")
+    return _PRICED_GPU_TIME.format(gpu_time=gpu_time, hour=", hour" if hourly else "", prices=_PRICES,
+                                   rank=_RANK)
 
 
 def gpu_cost(
@@ -345,10 +350,54 @@ def self_host_cost(
     """Per node and served model: the node's infra cost allocated by share of tokens served, the
     tokens, cost per 1M tokens (prompt + generation) and per 1M generated tokens, and measured
     generation throughput per GPU — the inputs of the API-vs-self-host comparison."""
-    params: dict[str, Any] = {"max_gap_ms": max_gap_s * 1000}
+    params: dict[str, Any] = {}
+    sql = _self_host_cost_sql(scope, start, end, params, max_gap_s=max_gap_s, lookback_s=lookback_s)
+    return wh.query_df(sql + " ORDER BY node, model", params, tag=tag)
+
+
+def _self_host_cost_sql(
+    scope: Scope, start: datetime, end: datetime, params: dict[str, Any], *, max_gap_s: int, lookback_s: int,
+    peak_step_s: int | None = None,
+) -> str:
+    """`self_host_cost`'s rows (unordered); with `peak_step_s` also `peak_tokens_per_s`, the highest
+    generation tokens/s of a node and model in any `peak_step_s` bucket (engines summed, as
+    `token_throughput` at that step), from the same pass over the counters."""
+    params["max_gap_ms"] = max_gap_s * 1000
     where = _range(scope, start, end, max(lookback_s, max_gap_s), params)
     gpu_time = _priced_gpu_time(where)
-    sql = f"""
+    if peak_step_s is None:
+        served = f"""
+            SELECT node, model, sum(d_prompt) AS prompt_tokens, sum(d_generation) AS generation_tokens,
+                sum(d_finished) AS requests, max(covered_ms) AS covered_ms
+            FROM (
+                SELECT node, model, engine, sum(d_prompt) AS d_prompt, sum(d_generation) AS d_generation,
+                    sum(d_finished) AS d_finished, sum(dt_ms) AS covered_ms
+                FROM ({_inference_deltas(where)})
+                GROUP BY node, model, engine
+            )
+            GROUP BY node, model"""
+    else:
+        # per bucket and engine, then per bucket (engines' rates summed, their covered time kept
+        # apart), then per node and model: covered time is the longest engine's, as above
+        served = f"""
+            SELECT node, model, sum(d_prompt) AS prompt_tokens, sum(d_generation) AS generation_tokens,
+                sum(d_finished) AS requests, arrayMax(sumMap(engine_ms).2) AS covered_ms,
+                max(bucket_tokens_per_s) AS peak_tokens_per_s
+            FROM (
+                SELECT node, model, bucket, sum(e_prompt) AS d_prompt, sum(e_generation) AS d_generation,
+                    sum(e_finished) AS d_finished, sumMap([toString(engine)], [e_ms]) AS engine_ms,
+                    sum(tokens_per_s) AS bucket_tokens_per_s
+                FROM (
+                    SELECT {_bucket(peak_step_s, params)} AS bucket, node, model, engine, sum(d_prompt) AS e_prompt,
+                        sum(d_generation) AS e_generation, sum(d_finished) AS e_finished, sum(dt_ms) AS e_ms,
+                        e_generation / (e_ms / 1000) AS tokens_per_s
+                    FROM ({_inference_deltas(where)})
+                    GROUP BY bucket, node, model, engine
+                )
+                GROUP BY node, model, bucket
+            )
+            GROUP BY node, model"""
+    return f"""
         WITH nodes AS (
             SELECT node, count() AS gpus, any(gpu_model) AS node_gpu_model, sum(gpu_ms) AS node_gpu_ms,
                 avg(util_pct) AS node_util_pct,
@@ -359,16 +408,7 @@ def self_host_cost(
             FROM ({gpu_time})
             GROUP BY node
         ),
-        served AS (
-            SELECT node, model, sum(d_prompt) AS prompt_tokens, sum(d_generation) AS generation_tokens,
-                sum(d_finished) AS requests, max(covered_ms) AS covered_ms
-            FROM (
-                SELECT node, model, engine, sum(d_prompt) AS d_prompt, sum(d_generation) AS d_generation,
-                    sum(d_finished) AS d_finished, sum(dt_ms) AS covered_ms
-                FROM ({_inference_deltas(where)})
-                GROUP BY node, model, engine
-            )
-            GROUP BY node, model
+        served AS ({served}
         )
         SELECT s.node AS node, s.model AS model, n.gpus AS gpus, n.node_gpu_model AS gpu_model,
             n.node_util_pct AS util_pct, n.node_usd_per_gpu_hour AS usd_per_gpu_hour, n.unpriced_gpus AS unpriced_gpus,
@@ -387,11 +427,10 @@ def self_host_cost(
                 AS cost_per_1m_output_tokens_usd,
             s.generation_tokens / (s.covered_ms / 1000) / nullIf(n.gpus, 0) AS generation_tokens_per_s_per_gpu,
             if(s.requests > 0, s.generation_tokens / s.requests, NULL) AS output_tokens_per_request
+            {", s.peak_tokens_per_s AS peak_tokens_per_s" if peak_step_s is not None else ""}
         FROM served AS s
         LEFT JOIN nodes AS n ON n.node = s.node
-        ORDER BY node, model
     """
-    return wh.query_df(sql, params, tag=tag)
 
 
 IDLE = "(idle capacity)"  # the `key` of GPU time in node-hours that served no call
@@ -486,11 +525,27 @@ def breakeven_inputs(
     of one running request × the requests the KV cache admits (`kv_headroom` ÷ the measured KV
     share per running request, at most `max_batch`) → `capacity_tokens_per_s_per_gpu` and its
     $ per 1M output tokens. Batched decoding is slower per request, so read it as an upper bound."""
-    cost = self_host_cost(wh, scope, start, end, max_gap_s=max_gap_s, lookback_s=lookback_s, tag=tag)
-    peaks = token_throughput(wh, scope, start, end, step_s=step_s, lookback_s=lookback_s, tag=tag)
-    peak = peaks.group_by("node", "model").agg(pl.col("generation_tokens_per_s").max().alias("peak_tokens_per_s"))
-    frame = cost.join(peak, on=["node", "model"], how="left").join(
-        _mean_load(wh, scope, start, end, tag=tag), on=["node", "model"], how="left")
+    params: dict[str, Any] = {}
+    cost = _self_host_cost_sql(scope, start, end, params, max_gap_s=max_gap_s, lookback_s=lookback_s,
+                               peak_step_s=step_s)
+    # one round trip: the cost rows (with their peak bucket) and the mean load over the range's
+    # scrapes; `matched` tells a node and model without load samples (NULLs, as a left join gives)
+    frame = wh.query_df(f"""
+        SELECT c.*, if(l.matched, l.mean_running, NULL) AS mean_running,
+            if(l.matched, l.mean_kv_usage, NULL) AS mean_kv_usage
+        FROM ({cost}) AS c
+        LEFT JOIN (
+            SELECT node, model, avg(running) AS mean_running, avg(kv) AS mean_kv_usage, true AS matched
+            FROM (
+                SELECT node, model, ts, sum(requests_running) AS running, avg(kv_cache_usage) AS kv
+                FROM inference_samples
+                WHERE {scope.clause(params)} AND ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+                GROUP BY node, model, ts
+            )
+            GROUP BY node, model
+        ) AS l ON l.node = c.node AND l.model = c.model
+        ORDER BY node, model
+    """, params, tag=tag)
     per_gpu_peak = pl.col("peak_tokens_per_s") / pl.col("gpus")
     price = pl.col("usd_per_gpu_hour").cast(pl.Float64)
     # capacity estimate: the measured decode rate of one request times the requests the KV cache
@@ -510,18 +565,3 @@ def breakeven_inputs(
         (price / (capacity * 3600) * 1e6).alias("usd_per_1m_output_at_capacity"),
         "cost_per_1m_output_tokens_usd",
     ).with_columns(pl.selectors.float().fill_nan(None))
-
-
-def _mean_load(wh: Warehouse, scope: Scope, start: datetime, end: datetime, *, tag: str) -> pl.DataFrame:
-    """Per node and model: mean running requests and mean KV-cache usage (0–1) over the range's scrapes."""
-    params: dict[str, Any] = {}
-    sql = f"""
-        SELECT node, model, avg(running) AS mean_running, avg(kv) AS mean_kv_usage
-        FROM (
-            SELECT node, model, ts, sum(requests_running) AS running, avg(kv_cache_usage) AS kv
-            FROM inference_samples WHERE {_range(scope, start, end, 0, params)}
-            GROUP BY node, model, ts
-        )
-        GROUP BY node, model
-    """
-    return wh.query_df(sql, params, tag=tag)

@@ -95,11 +95,10 @@ class _RuleRun:
 
     Incidents are keyed by the rule's cause group (`Rule.group_keys`, e.g. one provider's latency
     across its routes and models) or, for rules without one, by scope: a group's observation at an
-    instant is its worst member's, and the incident lists every member that breached. A group is
-    clear only when every member that breached has since been judged clear (`pending_members`):
-    clear siblings do not resolve an incident whose breaching member went unjudged (a lull), so a
-    later escalation of the same cause lands on it; the unobserved-expiry still ends it if that
-    member is never judged again."""
+    instant is its worst member's, and the incident lists every member that breached. Clear siblings
+    that never breached do not make a group clear while its breaching members are unjudged (a lull;
+    `member_states`), so a later escalation of the same cause lands on the open incident; the
+    unobserved-expiry still ends it if they are never judged again."""
 
     def __init__(self, ctx: RuleContext, settings: AlertingSettings, rule: Rule, open_incidents: dict[str, Incident],
                  silences: list[dict[str, Any]], noted: set[str]) -> None:
@@ -228,9 +227,9 @@ class _RuleRun:
             scope = incident.scope if incident is not None and incident.is_open else rule.scope_of(row)
             peak = row["peak"] if row["peak"] is not None else UNKNOWN
             open_before = incident if incident is not None and incident.is_open else None
-            pending = pending_members(rule, open_before, row)
-            if peak == 0 and pending:
-                peak = UNKNOWN  # a member that breached is unjudged since: the group cannot be judged clear
+            pending, recovered = member_states(rule, open_before, row)
+            if peak == 0 and pending and not recovered:
+                peak = UNKNOWN  # the breaching members are unjudged since: the group cannot be judged clear
             series = [float(v) for v in values[max(0, i - SPARK_POINTS + 1): i + 1]
                       if v is not None and v == v and v != float("inf")]
             obs = Observation(at, int(row["level"] or 0), int(peak), row.get("value"), row.get("threshold"), "",
@@ -245,7 +244,7 @@ class _RuleRun:
                 detail = rule.accumulate(incident.detail, row)
                 if rule.group_keys:
                     detail = {**detail, "group": key, "members": merge_members(incident, row.get("members") or [], rule),
-                              PENDING: sorted(pending)}
+                              PENDING: sorted(pending), RECOVERED: sorted(recovered)}
                 incident = replace(incident, detail=detail)
             if event is not None:
                 incident = self._record(incident, event, row, key)
@@ -288,18 +287,25 @@ def keyed(rule: Rule, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 PENDING = "unjudged_breaching"  # an open group incident's members that breached and are not judged clear since
+RECOVERED = "recovered"  # ... and those that breached and have been judged clear since
 
 
-def pending_members(rule: Rule, incident: Incident | None, row: dict[str, Any]) -> set[str]:
+def member_states(rule: Rule, incident: Incident | None, row: dict[str, Any]) -> tuple[set[str], set[str]]:
     """The members of a cause group (keys, as `keyed` writes them) that breached — while `incident`
-    was open, or at this instant — and have not been judged clear since: a member that breached and
-    then went unjudged (no calls in a lull) may still be breaching, so its siblings being clear does
-    not make the group clear. Rules without groups, and event-like rules (no row means nothing
-    happened), have none."""
+    was open, or at this instant — split into those not judged clear since (pending) and those
+    judged clear since (recovered). The group is clear only when no member breaches and either
+    none is pending or one has recovered: a breaching member that went unjudged (no calls in a
+    lull) may still be breaching, and siblings that never breached say nothing about its cause,
+    while a member of the cause that was judged clear shows the cause has ended (its thin
+    co-members need not hold the incident to the unobserved-expiry). Rules without groups, and
+    event-like rules (no row means nothing happened), have neither."""
     if not rule.group_keys or rule.absent_means_ok:
-        return set()
-    carried = set(incident.detail.get(PENDING, [])) if incident is not None else set()
-    return (carried | set(row.get("_breached") or [])) - set(row.get("_cleared") or [])
+        return set(), set()
+    detail = incident.detail if incident is not None else {}
+    breached, cleared = set(row.get("_breached") or []), set(row.get("_cleared") or [])
+    pending = set(detail.get(PENDING, [])) | breached
+    recovered = (set(detail.get(RECOVERED, [])) | (pending & cleared)) - breached
+    return pending - cleared, recovered
 
 
 def merge_members(incident: Incident, members: list[dict[str, Any]], rule: Rule) -> list[dict[str, Any]]:

@@ -1060,11 +1060,11 @@ def _provider_routes(*, project: str, seed: int, start: datetime, resume: bool) 
 def test_a_grouped_incident_stays_open_while_its_breaching_member_is_unjudged(wh: Warehouse,
                                                                               settings: Settings) -> None:
     """Class 5 (one cause, one incident): a provider's cache-not-applied incident groups its routes.
-    Its one breaching route goes silent for 45 minutes while its sibling routes stay clear: the
-    siblings do not make the group clear — the incident stays open until that route is judged again,
-    and the cause's escalation to CRITICAL lands on it (it resolved 15 minutes into the lull and the
-    CRITICAL opened a second incident). A route that never comes back holds the incident only until
-    the unobserved-expiry (2 h after the group was last judged) ends it."""
+    Its one breaching route goes silent for 45 minutes while its sibling routes stay clear: siblings
+    that never breached do not make the group clear — the incident stays open until that route is
+    judged again, and the cause's escalation to CRITICAL lands on it (on main it resolved 15 minutes
+    into the lull and the CRITICAL opened a second incident). A route that never comes back holds the
+    incident only until the unobserved-expiry (2 h after the group was last judged) ends it."""
     start = T0 + timedelta(days=1, hours=10)
     _ingest(wh, settings, *_provider_routes(project="lull", seed=300, start=start, resume=True),
             *_provider_routes(project="gone", seed=310, start=start, resume=False))

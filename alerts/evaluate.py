@@ -21,7 +21,7 @@ import polars as pl
 from alerts.model import EventKind, IncidentState, Severity, scope_key, stable_id
 from alerts.outbox import build_notifications
 from alerts.rules import FAMILIES, Family, Rule, RuleContext
-from alerts.rules.base import floor_time, format_value, grid
+from alerts.rules.base import UNKNOWN, floor_time, format_value, grid
 from alerts.settings import AlertingSettings
 from alerts.state import Event, Incident, Observation, Policy, advance, expire
 from alerts.store import (
@@ -95,7 +95,10 @@ class _RuleRun:
 
     Incidents are keyed by the rule's cause group (`Rule.group_keys`, e.g. one provider's latency
     across its routes and models) or, for rules without one, by scope: a group's observation at an
-    instant is its worst member's, and the incident lists every member that breached."""
+    instant is its worst member's, and the incident lists every member that breached. Clear siblings
+    that never breached do not make a group clear while its breaching members are unjudged (a lull;
+    `member_states`), so a later escalation of the same cause lands on the open incident; the
+    unobserved-expiry still ends it if they are never judged again."""
 
     def __init__(self, ctx: RuleContext, settings: AlertingSettings, rule: Rule, open_incidents: dict[str, Incident],
                  silences: list[dict[str, Any]], noted: set[str]) -> None:
@@ -215,14 +218,18 @@ class _RuleRun:
         rows = group.to_dicts()
         incident = self.open.get(key)
         values = [v for v in group["value"].to_list()] if "value" in group.columns else []
-        extra = [c for c in group.columns if c not in STANDARD and c not in rule.scope_keys and c != "_key"]
+        extra = [c for c in group.columns if c not in STANDARD and c not in rule.scope_keys and not c.startswith("_")]
         last_row: dict[str, Any] | None = None
         for i, row in enumerate(rows):
             at = row["at"]
             if incident is not None and incident.is_open and at <= incident.observed_at:
                 continue  # already judged (a re-run after an interrupted write)
             scope = incident.scope if incident is not None and incident.is_open else rule.scope_of(row)
-            peak = row["peak"] if row["peak"] is not None else -1
+            peak = row["peak"] if row["peak"] is not None else UNKNOWN
+            open_before = incident if incident is not None and incident.is_open else None
+            pending, recovered = member_states(rule, open_before, row)
+            if peak == 0 and pending and not recovered:
+                peak = UNKNOWN  # the breaching members are unjudged since: the group cannot be judged clear
             series = [float(v) for v in values[max(0, i - SPARK_POINTS + 1): i + 1]
                       if v is not None and v == v and v != float("inf")]
             obs = Observation(at, int(row["level"] or 0), int(peak), row.get("value"), row.get("threshold"), "",
@@ -236,7 +243,8 @@ class _RuleRun:
             if incident.is_open:
                 detail = rule.accumulate(incident.detail, row)
                 if rule.group_keys:
-                    detail = {**detail, "group": key, "members": merge_members(incident, row.get("members") or [], rule)}
+                    detail = {**detail, "group": key, "members": merge_members(incident, row.get("members") or [], rule),
+                              PENDING: sorted(pending), RECOVERED: sorted(recovered)}
                 incident = replace(incident, detail=detail)
             if event is not None:
                 incident = self._record(incident, event, row, key)
@@ -253,8 +261,9 @@ class _RuleRun:
 
 def keyed(rule: Rule, frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` with `_key`: the scope's key, or for a rule with cause groups one row per (group,
-    instant) — the worst member's row, the group's highest level and peak, and `members` (the
-    scopes that breached at that instant, with their values)."""
+    instant) — the worst member's row, the group's highest level and peak, `members` (the scopes
+    that breached at that instant, with their values), and the keys of the members that breached
+    (`_breached`) and of those judged clear (`_cleared`) at that instant."""
     if not rule.group_keys:
         return frame.with_columns(rule.key_expr().alias("_key"))
     groups = [k for k in rule.group_keys if k in frame.columns]
@@ -263,14 +272,40 @@ def keyed(rule: Rule, frame: pl.DataFrame) -> pl.DataFrame:
         pl.concat_str([pl.lit(f"{k}=") + pl.col(k).cast(pl.String).fill_null("") for k in groups],
                       separator=",").alias("_key"),
         pl.struct([*(pl.col(k).cast(pl.String) for k in scopes), pl.col("value").cast(pl.Float64)]).alias("_member"),
+        pl.concat_str([pl.lit(f"{k}=") + pl.col(k).cast(pl.String).fill_null("") for k in scopes],
+                      separator=",").alias("_member_key"),
         ((pl.col("level") > 0) | (pl.col("peak") > 0)).alias("_breach"),
     ).sort(["_key", "at", "level", "peak", "value"], descending=[False, False, True, True, rule.worse == "higher"],
            nulls_last=True)
     return marked.group_by(["_key", "at"], maintain_order=True).agg(
-        pl.all().exclude("_member", "_breach", "peak").first(),
+        pl.all().exclude("_member", "_member_key", "_breach", "peak").first(),
         pl.col("peak").max(),
         pl.col("_member").filter(pl.col("_breach")).alias("members"),
+        pl.col("_member_key").filter(pl.col("_breach")).alias("_breached"),
+        pl.col("_member_key").filter(~pl.col("_breach") & (pl.col("peak") == 0)).alias("_cleared"),
     )
+
+
+PENDING = "unjudged_breaching"  # an open group incident's members that breached and are not judged clear since
+RECOVERED = "recovered"  # ... and those that breached and have been judged clear since
+
+
+def member_states(rule: Rule, incident: Incident | None, row: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The members of a cause group (keys, as `keyed` writes them) that breached — while `incident`
+    was open, or at this instant — split into those not judged clear since (pending) and those
+    judged clear since (recovered). The group is clear only when no member breaches and either
+    none is pending or one has recovered: a breaching member that went unjudged (no calls in a
+    lull) may still be breaching, and siblings that never breached say nothing about its cause,
+    while a member of the cause that was judged clear shows the cause has ended (its thin
+    co-members need not hold the incident to the unobserved-expiry). Rules without groups, and
+    event-like rules (no row means nothing happened), have neither."""
+    if not rule.group_keys or rule.absent_means_ok:
+        return set(), set()
+    detail = incident.detail if incident is not None else {}
+    breached, cleared = set(row.get("_breached") or []), set(row.get("_cleared") or [])
+    pending = set(detail.get(PENDING, [])) | breached
+    recovered = (set(detail.get(RECOVERED, [])) | (pending & cleared)) - breached
+    return pending - cleared, recovered
 
 
 def merge_members(incident: Incident, members: list[dict[str, Any]], rule: Rule) -> list[dict[str, Any]]:

@@ -1031,3 +1031,60 @@ def test_stale_routing_on_a_policy_thinning_after_its_rollout_is_critical_in_tim
     derived, fixed = critical_with(None), critical_with(40)
     assert derived is not None and derived <= limit, (derived, limit)
     assert fixed is None or fixed > limit, (fixed, limit)
+
+
+def _provider_routes(*, project: str, seed: int, start: datetime, resume: bool) -> list[pl.DataFrame]:
+    """One project's three OpenAI routes (`_calls`: 3000 input tokens, 2400 cached): a day of cached
+    history (their normal), then 09:00–13:00. Route `answers` (2 calls a minute) misses the cache on
+    every other call from `start` (a WARNING-level share: half is no evidence of more than half),
+    goes silent from +30 to +75 min (a lull)
+    and — when `resume` — comes back missing it on every call (CRITICAL); `search` and `summary`
+    (1 a minute) stay cached throughout."""
+    day = _calls(3 * 200, start=T0, minutes=180, seed=seed, project=project, provider="openai", model="gpt-4o",
+                 route=pl.Series(["answers", "search", "summary"] * 200))
+    frames = [day]
+    for i, route in enumerate(("search", "summary")):
+        frames.append(_calls(240, start=start - timedelta(hours=1), minutes=240, seed=seed + 1 + i, project=project,
+                             provider="openai", model="gpt-4o", route=route))
+    before = _calls(120, start=start - timedelta(hours=1), minutes=60, seed=seed + 3, project=project,
+                    provider="openai", model="gpt-4o", route="answers")
+    partly = _calls(60, start=start, minutes=30, seed=seed + 4, project=project, provider="openai", model="gpt-4o",
+                    route="answers", cache_read_tokens=pl.Series(np.where(np.arange(60) % 2 == 0, 0, 2400)))
+    frames += [before, partly]
+    if resume:
+        frames.append(_calls(120, start=start + timedelta(minutes=75), minutes=60, seed=seed + 5, project=project,
+                             provider="openai", model="gpt-4o", route="answers", cache_read_tokens=0))
+    return frames
+
+
+def test_a_grouped_incident_stays_open_while_its_breaching_member_is_unjudged(wh: Warehouse,
+                                                                              settings: Settings) -> None:
+    """Class 5 (one cause, one incident): a provider's cache-not-applied incident groups its routes.
+    Its one breaching route goes silent for 45 minutes while its sibling routes stay clear: siblings
+    that never breached do not make the group clear — the incident stays open until that route is
+    judged again, and the cause's escalation to CRITICAL lands on it (on main it resolved 15 minutes
+    into the lull and the CRITICAL opened a second incident). A route that never comes back holds the
+    incident only until the unobserved-expiry (2 h after the group was last judged) ends it."""
+    start = T0 + timedelta(days=1, hours=10)
+    _ingest(wh, settings, *_provider_routes(project="lull", seed=300, start=start, resume=True),
+            *_provider_routes(project="gone", seed=310, start=start, resume=False))
+    evaluate_signals(wh, settings, since=start - timedelta(minutes=30), at=start + timedelta(hours=3))
+    events = queries.incident_events(wh, Scope.all(), limit=100_000).filter(pl.col("signal") == "cache_not_applied")
+
+    def story(project: str) -> list[tuple[str, str, str]]:
+        mine = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["project"] == project,
+                                                          return_dtype=pl.Boolean)).sort("at")
+        return list(zip(mine["incident_id"].to_list(), mine["kind"].to_list(), mine["to_state"].to_list(), strict=True))
+
+    lull = story("lull")
+    assert {i for i, _, _ in lull} == {lull[0][0]}, lull  # one incident
+    assert [(k, s) for _, k, s in lull][:2] == [("opened", "warning"), ("escalated", "critical")], lull
+    members = json.loads(queries.incident(wh, Scope.all(), lull[0][0])["detail"])["members"]
+    assert [m["route"] for m in members] == ["answers"]
+    gone = events.filter(pl.col("scope").map_elements(lambda s: dict(s)["project"] == "gone",
+                                                      return_dtype=pl.Boolean)).sort("at")
+    assert gone["kind"].to_list() == ["opened", "resolved"], gone
+    resolved = gone.row(-1, named=True)
+    # ended by the unobserved-expiry: about 2 h after the silent route was last judged (≤ +45 min)
+    assert "no data to judge" in resolved["summary"]
+    assert start + timedelta(minutes=120) <= resolved["at"].replace(tzinfo=UTC) <= start + timedelta(minutes=170)

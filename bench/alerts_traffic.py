@@ -45,7 +45,7 @@ ten kinds, its recall is reported apart, and it counts only where it was observa
 route's six hours of spend against its seasonal baseline (the median of the same hour on the
 previous 14 days, leaving out hours an injected incident touched) exceed the largest six-hour ratio
 the route reached on its previous 14 quiet days. Its `crosses_at` is the first hour boundary at
-which that holds (never before the documented measure's); otherwise it is marked not observable and
+which that holds, from the documented measure's crossing on; otherwise it is marked not observable and
 listed as such, never dropped.
 
 Seed sets: "tune" (what rule changes were checked against), "held-out" (heavier tails, more bursts
@@ -1115,18 +1115,19 @@ def six_hour_ratios(spend: np.ndarray, baseline: np.ndarray, hours: int = 6) -> 
     return out
 
 
-def shift_crossing(spend: np.ndarray, excluded: np.ndarray, first: int, last: int, *, days: int = 14,
-                   hours: int = 6) -> tuple[int | None, float, float]:
+def shift_crossing(spend: np.ndarray, excluded: np.ndarray, first: int, last: int, *, earliest: int = 0,
+                   days: int = 14, hours: int = 6) -> tuple[int | None, float, float]:
     """When a level shift injected over hours [first, last) is observable: the first hour boundary
-    t in (first, last] at which the six hours before t, against the seasonal baseline, exceed the
-    largest six-hour ratio of the `days` quiet days before `first` (windows touching an injected
-    incident left out). Returns (t or None, the shift's largest ratio, that quiet maximum)."""
+    t in (first, last], and not before `earliest`, at which the six hours before t, against the
+    seasonal baseline, exceed the largest six-hour ratio of the `days` quiet days before `first`
+    (windows touching an injected incident left out). Returns (t or None, the shift's largest
+    ratio from `earliest` on, that quiet maximum)."""
     ratios = six_hour_ratios(spend, seasonal_baseline(spend, excluded, days=days), hours)
     touched = np.concatenate([[0], np.cumsum(excluded)])
     t = np.arange(max(hours, first - days * 24 + hours), first + 1)
     quiet = t[touched[t] - touched[t - hours] == 0]
     quiet_max = float(np.nanmax(ratios[quiet])) if np.isfinite(ratios[quiet]).any() else math.inf
-    inside = np.arange(first + 1, min(last, spend.size) + 1)
+    inside = np.arange(max(first + 1, earliest), min(last, spend.size) + 1)
     shifted = ratios[inside]
     best = float(np.nanmax(shifted)) if np.isfinite(shifted).any() else math.nan
     over = inside[np.nan_to_num(shifted, nan=-math.inf) > quiet_max]
@@ -1137,8 +1138,10 @@ def level_shift_observable(p: Project, incident: Incident) -> Incident:
     """A level shift is observable when the route's six hours of spend against its seasonal
     baseline (`seasonal_baseline`, the benchmark's own) exceed the largest six-hour ratio the
     route reached on its previous 14 quiet days (`shift_crossing`); `crosses_at` is then that hour
-    boundary (never before the documented measure's crossing). Otherwise it is marked not
-    observable — quiet day-long shifts of the same size hide it — and stays in the report."""
+    boundary, looked for from the documented measure's crossing on (six hours at ≥ 2× what they
+    would have cost: from then on the excess is the shift's own, not a launch or a burst before
+    it). Otherwise it is marked not observable — quiet shifts of the same size hide it — and stays
+    in the report."""
     (key, route), = incident.scope.items()
     costs = priced(cached(p.calls.filter(pl.col(key) == route)))
     hourly = costs.group_by(((pl.col("ts_ms") - _ms(START)) // HOUR_MS).alias("h")).agg(pl.col("cost").sum())
@@ -1150,13 +1153,12 @@ def level_shift_observable(p: Project, incident: Incident) -> Incident:
     excluded[_incident_hours(p.incidents)] = True
     first = int((_ms(incident.start) - _ms(START)) // HOUR_MS)
     last = int(-(-(_ms(incident.end) - _ms(START)) // HOUR_MS))
-    at, best, quiet_max = shift_crossing(spend, excluded, first, last)
+    earliest = int(-(-(_ms(incident.crosses_at) - _ms(START)) // HOUR_MS))
+    at, best, quiet_max = shift_crossing(spend, excluded, first, last, earliest=earliest)
     said = f"six-hour spend ratio up to {best:.2f}× vs the route's quiet 14-day maximum {quiet_max:.2f}×"
     if at is None:
         return replace(incident, crosses_at=incident.end, observable=False, observability=f"not observable: {said}")
-    crossed = START + timedelta(hours=at)
-    return replace(incident, crosses_at=max(incident.crosses_at, crossed),
-                   observability=f"observable from {crossed:%m-%d %H:%M}: {said}")
+    return replace(incident, crosses_at=START + timedelta(hours=at), observability=f"observable: {said}")
 
 
 def scenarios(days: int = 21, warmup_days: int = 7, seed_sets: list[str] | None = None) -> list[Scenario]:

@@ -16,14 +16,38 @@ whose normal p99 is minutes, Sonnet TTFT p99 ≈ 2 s, one slow call in a quiet h
 daily prompt-version bumps that keep the prefix, a benign SDK upgrade, short dips without traffic,
 a flaky sandbox host now and then, calls with no feature, Zipf-heavy users.
 
-Incidents (`Incident`) are ramps and partial rollouts of ten kinds — the seven silent-failure
-signals, the latency tail, a spend spike and a budget whose month-end forecast crosses 100% —
-plus a day-long spend level shift, each with the signal and scope that should fire, the severity
-it must reach and when the injected condition crosses the documented threshold (computed from the
-injected shares, not from the rules) and is observable: the scope has had the calls its windowed
-statistic needs since (100 for a p99, design §5; 10 for a share or a mean). Prompt accumulation's
-rollout is a share of sessions, too few an hour for the expected share to stand in for the calls:
-its crossing is taken on the calls as injected (input per call over a quarter hour doubled, and held).
+Incidents (`Incident`) are ramps and partial rollouts of the issue's ten kinds (`TEN` names nine:
+the seven silent-failure signals, the latency tail and a runaway spend spike; two of them are also
+injected on a second provider or model) plus extra kinds (`EXTRA`: a budget whose month-end forecast crosses 100%, a day-long spend
+level shift), each with the signal and scope that should fire, the severity it must reach and
+`crosses_at`: when the injected condition crosses the documented threshold (computed from the
+injected shares, not from the rules) and has become observable.
+
+Observable, for a windowed statistic, means the scope has had the calls (runs) the statistic needs
+since the crossing, counted as they arrive, so a lull without calls delays it until traffic resumes
+and brings them. A p99 needs 100 calls (design §5). A share, or a mean that an injected share drives
+(`Evidence`), needs the calls at which a sample of them, each at the value the rollout injected at
+its instant, clears the threshold's one-sided 95% bound: the score test that a Wilson bound
+inverts, n ≥ z²·θ(1 − θ)/(θ − p̄)², with θ the documented threshold at the expected severity and p̄
+the mean injected value of the calls so far. At the full effect that is e.g. 10 calls for a cache hit
+ratio of 0.05 against 0.30 (5% of calls stay healthy) and 26 first-step calls for an escalation rate
+of 0.85 against 0.70; during a ramp the early calls sit near the threshold and count for little, so
+more are needed. Computed here from the injected effect and the documented thresholds, never from
+the rules' code. Prompt accumulation's rollout is a share of sessions, too few an hour for the
+expected share to stand in for the calls: its crossing is taken on the calls as injected (input per
+call over a quarter hour doubled, and held).
+
+The level shift (a product decision). The quiet traffic contains day-long shifts of up to ×2.5 on
+purpose (launches that double traffic are quiet traffic), and the injected shift is ×3.5 over what
+the hours would have cost for ten hours, on a day that may itself be at ×0.5–2.5; at its deadline it
+can be no different from a quiet shift. The precision bar is kept: the level shift is not one of the
+ten kinds, its recall is reported apart, and it counts only where it was observable — when the
+route's six hours of spend against its seasonal baseline (the median of the same hour on the
+previous 14 days, leaving out hours an injected incident touched) exceed the largest six-hour ratio
+the route reached on its previous 14 quiet days. Its `crosses_at` is the first hour boundary at
+which that holds, from the documented measure's crossing on; otherwise it is marked not observable and
+listed as such, never dropped.
+
 Seed sets: "tune" (what rule changes were checked against), "held-out" (heavier tails, more bursts
 and misses; no threshold was chosen on it), "fresh" and "fresh-2" (each with its own distributions,
 fixed before a round's rule changes and run only on that round's final rules; seen once, so no
@@ -35,10 +59,12 @@ rule changes, run only on its final rules).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
@@ -136,6 +162,62 @@ FRESH4 = Noise(df=2.8, scale=0.29, bursts_per_day=0.5, shift_max=2.5, miss_scale
                flaky_per_day=0.85, volume=(0.35, 1.5))
 
 
+# ---- what an incident's statistic must see ----------------------------------------------------------
+
+CONFIDENCE = 0.95  # one-sided: the level every windowed statistic is asked to reach
+Z = NormalDist().inv_cdf(CONFIDENCE)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a windowed ratio must tell from its threshold once an incident is injected: the
+    documented `threshold` at the severity the incident must reach, and `expected`, the value the
+    injection gives a call sent at each instant (ms → value: the rollout's share mapped onto the
+    statistic, so a ramp's early calls sit near the threshold); `effect` is the full rollout's;
+    `below`: the condition is the statistic falling under the threshold (a hit ratio)."""
+
+    statistic: str
+    threshold: float
+    effect: float
+    expected: Callable[[np.ndarray], np.ndarray]
+    below: bool = False
+
+    def _needs(self, value: np.ndarray | float) -> np.ndarray:
+        """Calls a sample at `value` needs: the score test at the threshold, |θ − p| ≥ z·√(θ(1 − θ)/n)
+        — exactly when a Wilson bound on the sample leaves θ outside — so n ≥ z²·θ(1 − θ)/(θ − p)²;
+        infinite where `value` is not past the threshold."""
+        θ = self.threshold
+        gap = (-1 if self.below else 1) * (np.asarray(value, dtype=float) - θ)
+        with np.errstate(divide="ignore"):
+            return np.where(gap > 0, Z ** 2 * θ * (1 - θ) / np.maximum(gap, 0) ** 2, np.inf)
+
+    def calls(self) -> int | None:
+        """The fewest calls at which a sample at the full rollout's effect clears the threshold's
+        one-sided bound (`CONFIDENCE`); None when the effect does not pass the threshold."""
+        need = float(self._needs(self.effect))
+        return math.ceil(need - 1e-9) if math.isfinite(need) else None
+
+    def seen(self, ts: np.ndarray) -> int | None:
+        """Of calls sent at `ts` (sorted, from the crossing), how many it takes until a sample of
+        them, each at its expected value, clears the bound (None: never)."""
+        k = np.arange(1, ts.size + 1)
+        enough = k >= self._needs(np.cumsum(self.expected(ts)) / k) - 1e-9
+        return int(np.argmax(enough)) + 1 if enough.any() else None
+
+
+def _rollout(start: datetime, ramp_min: float, final: float, base: float, slope: float,
+             pause: tuple[float, float] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The expected value of a statistic over a rollout: base + slope × the share affected (0 →
+    `final` over `ramp_min` from `start`; none in the `pause`, minutes after start)."""
+    def expected(ts: np.ndarray) -> np.ndarray:
+        minutes = (ts - _ms(start)) / MINUTE_MS
+        share = np.clip(minutes / ramp_min, 0, 1) * final
+        if pause is not None:
+            share = np.where((minutes >= pause[0]) & (minutes < pause[1]), 0.0, share)
+        return base + slope * share
+    return expected
+
+
 # ---- quiet traffic ---------------------------------------------------------------------------------
 
 
@@ -153,6 +235,7 @@ class Project:
     incidents: list[Incident] = field(default_factory=list)
     budgets: list[dict[str, str | Decimal]] = field(default_factory=list)
     launch_of: dict[str, float] = field(default_factory=dict)  # route → extra multiplier from a launch (budget)
+    evidence: dict[str, Evidence] = field(default_factory=dict)  # incident kind → what its statistic must see
 
     @property
     def hours(self) -> int:
@@ -496,6 +579,8 @@ def prefix_broken(p: Project, route: str, start: datetime) -> Incident:
         .alias("prompt_prefix_hash"),
     )
     # the ratio of an affected share s is (1 - s) × normal: critical (< 0.30) from s = 1 - 0.30 / normal
+    p.evidence["prefix_broken"] = Evidence("hit ratio", 0.30, (1 - final) * r0,
+                                           _rollout(start, ramp, final, r0, -r0), below=True)
     return Incident("prefix_broken", "cache_hit_collapse", {"route": route}, start, end, "critical",
                     _crossing(start, ramp, final, 1 - 0.30 / max(r0, 0.31)),
                     also=("spend_spike",) + (("cache_not_applied",) if automatic else ()), cause_hint=version)
@@ -513,6 +598,11 @@ def breakpoint_dropped(p: Project, route: str, start: datetime) -> Incident:
     )
     # share of eligible calls without cache tokens ≈ s + (1 - s) × normal: critical (> 50%) from
     # s ≈ 0.5 (the normal share is ~1%)
+    eligible = (pl.col("input_tokens") >= 1024) & (pl.col("status") == "ok")
+    normal = _normal(p, scope & eligible, lambda f: float(
+        ((f["cache_read_tokens"] == 0) & (f["cache_write_tokens"] == 0)).mean() or 0.0), start)
+    p.evidence["cache_breakpoint_dropped"] = Evidence("share without cache", 0.50, final + (1 - final) * normal,
+                                                      _rollout(start, ramp, final, normal, 1 - normal))
     return Incident("cache_breakpoint_dropped", "cache_not_applied", {"route": route}, start, end, "critical",
                     _crossing(start, ramp, final, 0.5), also=("spend_spike",), cause_hint=sdk)
 
@@ -577,6 +667,11 @@ def tool_release(p: Project, tool: str, start: datetime) -> Incident:
     p.calls = pl.concat([p.calls.filter(~hit), new], how="diagonal_relaxed")
     cost = {m: (PRICES_PER_MTOK[m][0] * 2_000 + PRICES_PER_MTOK[m][3] * 200) for m in (WEB_MODEL, "gpt-4o")}
     ratio = 3 * (cost["gpt-4o"] * 3 + PRICES_PER_MTOK["gpt-4o"][3] * 200) / cost[WEB_MODEL]
+    # the mean cost per run is 1 + s × (ratio − 1) baselines: ≥ 25× once the share s of released runs
+    # passes 24 / (ratio − 1); a run costs either about 1× or about ratio×, so the mean's test is the
+    # test of that share (the spread within each kind of run is small beside the gap between them)
+    p.evidence["tool_calls_frontier_model"] = Evidence("share of released runs", 24 / (ratio - 1), 1.0,
+                                                       _rollout(start, ramp, 1.0, 0.0, 1.0))
     return Incident("tool_calls_frontier_model", "llm_calls_in_tools", {"tool_name": tool}, start, end, "critical",
                     _crossing(start, ramp, 1.0, 24 / (ratio - 1)), also=("spend_spike",), cause_hint="gpt-4o")
 
@@ -615,6 +710,7 @@ def stale_routing(p: Project, policy: str, start: datetime) -> Incident:
         pl.lit("ticket-triage-step1#0").alias("prefix_key"), (pl.col("latency_ms") * 3).alias("latency_ms"))
     p.calls = pl.concat([p.calls, extra], how="diagonal_relaxed")
     # escalation ≈ 0.39 + 0.46 s: critical (≥ 70%) from s ≈ 0.67
+    p.evidence["stale_routing"] = Evidence("escalation rate", 0.70, 0.85, _rollout(start, ramp, 1.0, 0.39, 0.46))
     return Incident("stale_routing", "stale_routing", {"routing_policy": policy}, start, end, "critical",
                     _crossing(start, ramp, 1.0, (0.70 - 0.39) / 0.46), also=("spend_spike",), cause_hint=CHEAP_NEXT)
 
@@ -629,6 +725,8 @@ def sandbox_runaway(p: Project, tool: str, start: datetime) -> Incident:
     p.runs = p.runs.with_columns(
         pl.when(hit).then(pl.lit("timeout")).otherwise(pl.col("status")).alias("status"),
         pl.when(hit).then(120_000).otherwise(pl.col("duration_ms")).alias("duration_ms"))
+    p.evidence["sandbox_runaway"] = Evidence("timeout share", 0.20, final + (1 - final) * 0.015,
+                                             _rollout(start, ramp, final, 0.015, 1 - 0.015, pause=(40, 52)))
     return Incident("sandbox_runaway", "sandbox_runaway", {"tool_name": tool}, start, end, "critical",
                     _crossing(start, ramp, final, 0.20 - 0.015))
 
@@ -936,32 +1034,131 @@ def build(plan: Plan, days: int, warmup_days: int) -> Scenario:
 
 
 # the calls (runs) a windowed statistic needs after the condition crosses before anything can see
-# it: a p99 needs ≳ 100 calls (design §5), a share or a mean at least a few (10)
+# it: a p99 needs ≳ 100 calls (design §5); a share or a mean as many as its test needs to tell the
+# injected effect from the threshold (`Evidence.calls`)
 SAMPLES = {"latency_tail": 100}
 # (prompt_accumulation's crossing is already taken on calls sent: `_doubled_at`)
 WINDOWED = ("cache_hit_collapse", "cache_not_applied", "llm_calls_in_tools", "stale_routing", "sandbox_runaway",
             "latency_tail")
+EXTRA = ("spend_level_shift", "budget_forecast")  # not among the issue's ten incident kinds
 
 
 def observable(p: Project, incident: Incident) -> Incident:
-    """The incident with `crosses_at` no earlier than the condition is observable: when the scope
-    has had the calls (runs) its statistic needs since the injected share crossed the threshold. A
-    rollout that crosses while the route has no traffic (a quiet hour on a thin project) cannot be
-    detected before calls arrive; counting from then keeps time to detect about the rule."""
+    """The incident with `crosses_at` no earlier than the condition is observable, and marked
+    `extra` when it is not one of the ten kinds. A windowed incident is observable once the scope
+    has had the calls (runs) its statistic needs since the injected condition crossed the
+    threshold, counted on the calls as they arrive: a rollout that crosses during a lull (a quiet
+    hour on a thin route) is observable only once traffic resumes and brings them. Too few calls
+    before the incident ends: not observable. The level shift: `level_shift_observable`."""
+    incident = replace(incident, extra=incident.kind in EXTRA)
+    if incident.kind == "spend_level_shift":
+        return level_shift_observable(p, incident)
     if incident.signal not in WINDOWED:
         return incident
     (key, value), = incident.scope.items()
     if incident.signal in ("sandbox_runaway", "llm_calls_in_tools"):
-        frame, where = p.runs, pl.col("tool_name") == value
+        frame, where, unit = p.runs, pl.col("tool_name") == value, "runs"
     elif key == "routing_policy":
         frame, where = p.calls, (pl.col("route") == "ticket-triage") & (pl.col("cascade_step") == 0)
+        unit = "first-step calls"
     else:
-        frame, where = p.calls, (pl.col(key) == value) & (pl.col("status") == "ok")
-    need = SAMPLES.get(incident.signal, 10)
+        frame, where, unit = p.calls, (pl.col(key) == value) & (pl.col("status") == "ok"), "calls"
     after = frame.filter(where & (pl.col("ts_ms") >= _ms(incident.crosses_at)) & (pl.col("ts_ms") < _ms(incident.end)))
-    times = after["ts_ms"].sort()
-    seen = _at(times[need - 1]) if times.len() >= need else incident.end
-    return replace(incident, crosses_at=max(incident.crosses_at, seen))
+    times = after["ts_ms"].sort().to_numpy()
+    if incident.signal in SAMPLES:
+        need = SAMPLES[incident.signal]
+        how = f"{need} {unit} for a p99 (design §5)"
+        need = need if times.size >= need else None
+    else:
+        evidence = p.evidence[incident.kind]
+        need = evidence.seen(times)
+        how = (f"{need or times.size} {unit} (≥ {evidence.calls()} at the full effect): {evidence.statistic} "
+               f"{evidence.effect:.3g} vs {evidence.threshold:.3g}, {CONFIDENCE:.0%} one-sided")
+    if need is None:
+        return replace(incident, crosses_at=incident.end, observable=False,
+                       observability=f"not observable: {how}, too few before it ended")
+    return replace(incident, crosses_at=max(incident.crosses_at, _at(float(times[need - 1]))), observability=how)
+
+
+def _incident_hours(incidents: list[Incident]) -> np.ndarray:
+    """Hour indices (from START) that any injected incident touches."""
+    hours = [np.arange((_ms(i.start) - _ms(START)) // HOUR_MS, -(-(_ms(i.end) - _ms(START)) // HOUR_MS))
+             for i in incidents]
+    return np.unique(np.concatenate(hours)) if hours else np.zeros(0, dtype=np.int64)
+
+
+def seasonal_baseline(spend: np.ndarray, excluded: np.ndarray, *, days: int = 14, min_days: int = 3) -> np.ndarray:
+    """Each hour's baseline: the median of the same hour on the previous `days` days, leaving out
+    hours an injected incident touched; NaN where fewer than `min_days` such hours exist (the
+    median of one or two is no baseline)."""
+    values = np.where(excluded, np.nan, spend)
+    lagged = np.full((spend.size, days), np.nan)
+    for k in range(1, days + 1):
+        lagged[24 * k:, k - 1] = values[: spend.size - 24 * k]
+    enough = np.sum(~np.isnan(lagged), axis=1) >= min_days
+    out = np.full(spend.size, np.nan)
+    out[enough] = np.nanmedian(lagged[enough], axis=1)
+    return out
+
+
+def six_hour_ratios(spend: np.ndarray, baseline: np.ndarray, hours: int = 6) -> np.ndarray:
+    """At each hour boundary t (index t: the hours t−6 … t−1), the six hours' spend over their
+    baseline; NaN where a baseline is missing or zero."""
+    out = np.full(spend.size + 1, np.nan)
+    cum_s = np.concatenate([[0.0], np.cumsum(spend)])
+    cum_b = np.concatenate([[0.0], np.cumsum(np.nan_to_num(baseline, nan=0.0))])
+    cum_missing = np.concatenate([[0], np.cumsum(np.isnan(baseline))])
+    t = np.arange(hours, spend.size + 1)
+    base = cum_b[t] - cum_b[t - hours]
+    ok = (cum_missing[t] - cum_missing[t - hours] == 0) & (base > 0)
+    out[t[ok]] = (cum_s[t] - cum_s[t - hours])[ok] / base[ok]
+    return out
+
+
+def shift_crossing(spend: np.ndarray, excluded: np.ndarray, first: int, last: int, *, earliest: int = 0,
+                   days: int = 14, hours: int = 6) -> tuple[int | None, float, float]:
+    """When a level shift injected over hours [first, last) is observable: the first hour boundary
+    t in (first, last], and not before `earliest`, at which the six hours before t, against the
+    seasonal baseline, exceed the largest six-hour ratio of the `days` quiet days before `first`
+    (windows touching an injected incident left out). Returns (t or None, the shift's largest
+    ratio from `earliest` on, that quiet maximum)."""
+    ratios = six_hour_ratios(spend, seasonal_baseline(spend, excluded, days=days), hours)
+    touched = np.concatenate([[0], np.cumsum(excluded)])
+    t = np.arange(max(hours, first - days * 24 + hours), first + 1)
+    quiet = t[touched[t] - touched[t - hours] == 0]
+    quiet_max = float(np.nanmax(ratios[quiet])) if np.isfinite(ratios[quiet]).any() else math.inf
+    inside = np.arange(max(first + 1, earliest), min(last, spend.size) + 1)
+    shifted = ratios[inside]
+    best = float(np.nanmax(shifted)) if np.isfinite(shifted).any() else math.nan
+    over = inside[np.nan_to_num(shifted, nan=-math.inf) > quiet_max]
+    return (int(over[0]) if over.size else None), best, quiet_max
+
+
+def level_shift_observable(p: Project, incident: Incident) -> Incident:
+    """A level shift is observable when the route's six hours of spend against its seasonal
+    baseline (`seasonal_baseline`, the benchmark's own) exceed the largest six-hour ratio the
+    route reached on its previous 14 quiet days (`shift_crossing`); `crosses_at` is then that hour
+    boundary, looked for from the documented measure's crossing on (six hours at ≥ 2× what they
+    would have cost: from then on the excess is the shift's own, not a launch or a burst before
+    it). Otherwise it is marked not observable — quiet shifts of the same size hide it — and stays
+    in the report."""
+    (key, route), = incident.scope.items()
+    costs = priced(cached(p.calls.filter(pl.col(key) == route)))
+    hourly = costs.group_by(((pl.col("ts_ms") - _ms(START)) // HOUR_MS).alias("h")).agg(pl.col("cost").sum())
+    spend = np.zeros(p.hours)
+    h = hourly["h"].to_numpy()
+    keep = (h >= 0) & (h < p.hours)
+    spend[h[keep]] = hourly["cost"].to_numpy()[keep]
+    excluded = np.zeros(p.hours, dtype=bool)
+    excluded[_incident_hours(p.incidents)] = True
+    first = int((_ms(incident.start) - _ms(START)) // HOUR_MS)
+    last = int(-(-(_ms(incident.end) - _ms(START)) // HOUR_MS))
+    earliest = int(-(-(_ms(incident.crosses_at) - _ms(START)) // HOUR_MS))
+    at, best, quiet_max = shift_crossing(spend, excluded, first, last, earliest=earliest)
+    said = f"six-hour spend ratio up to {best:.2f}× vs the route's quiet 14-day maximum {quiet_max:.2f}×"
+    if at is None:
+        return replace(incident, crosses_at=incident.end, observable=False, observability=f"not observable: {said}")
+    return replace(incident, crosses_at=START + timedelta(hours=at), observability=f"observable: {said}")
 
 
 def scenarios(days: int = 21, warmup_days: int = 7, seed_sets: list[str] | None = None) -> list[Scenario]:

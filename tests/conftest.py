@@ -88,7 +88,7 @@ def database_pool(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Data
 
 @contextmanager
 def migrated_database(settings: Settings) -> Iterator[Warehouse]:
-    """A database with the real migrations and prices, as new, for a module's shared (module-scoped)
+    """A database with the real migrations and prices, as new, for a test (`wh`) or a module's shared
     fixture; reset for reuse (or dropped) afterwards."""
     pool = pool_for(settings)
     with pool.database() as database:
@@ -101,15 +101,10 @@ def migrated_database(settings: Settings) -> Iterator[Warehouse]:
 
 
 @pytest.fixture
-def wh(database_pool: DatabasePool, settings: Settings) -> Iterator[Warehouse]:
+def wh(settings: Settings) -> Iterator[Warehouse]:
     """A database of the test's own with the real migrations applied and prices loaded."""
-    with database_pool.database() as database:
-        wh = Warehouse.from_settings(settings, database=database)
-        try:
-            _load_own_prices(wh, settings, database_pool)
-            yield wh
-        finally:
-            wh.close()
+    with migrated_database(settings) as migrated:
+        yield migrated
 
 
 def _load_own_prices(wh: Warehouse, settings: Settings, pool: DatabasePool) -> None:

@@ -1,7 +1,9 @@
 """Shared fixtures: one real embedded ClickHouse (chDB) store per test session, one database per test.
 
-chDB allows one engine per process, so the store is session-scoped; each test gets a fresh
-database with the real migrations applied and prices loaded, dropped afterwards. The `transport`
+chDB allows one engine per process, so the store is session-scoped; each test gets a database of
+its own with the real migrations applied and prices loaded, in exactly the state a new one has: the
+process migrates a template once and lends out copies that are reset after each test
+(`tests.databases`). The `transport`
 fixture picks how the test reaches it: `embedded` (clickhouse-connect's chDB interface, the default)
 or `http` (clickhouse-connect's HTTP client against `tests.chhttp`, a ClickHouse-speaking endpoint
 over the same engine). Tests run over both with `@both_transports`.
@@ -21,8 +23,8 @@ from ingest.pipeline import Pipeline
 from ingest.pricing import load_prices
 from llmledger.settings import Settings
 from tests.chhttp import ClickHouseHTTP
+from tests.databases import DatabasePool, close_pools, pool_for
 from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 
 
 @pytest.fixture(scope="session")
@@ -74,27 +76,43 @@ def fresh_wh(settings: Settings, store: Path) -> Iterator[Warehouse]:
         wh.close()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    close_pools()
+
+
+@pytest.fixture(scope="session")
+def database_pool(store: Path, tmp_path_factory: pytest.TempPathFactory) -> DatabasePool:
+    """This process's migrated databases on the session store (see `tests.databases`)."""
+    return pool_for(Settings(home=tmp_path_factory.mktemp("pool-home"), warehouse={"path": store}))
+
+
 @contextmanager
 def migrated_database(settings: Settings) -> Iterator[Warehouse]:
-    """A new database with the real migrations and prices, for a module's shared (module-scoped)
-    fixture; dropped afterwards."""
-    database = f"t_{uuid.uuid4().hex[:10]}"
-    wh = Warehouse.from_settings(settings, database=database)
-    try:
-        migrate(wh)
-        load_prices(wh, settings.pricing)
-        yield wh
-    finally:
-        wh.command(f"DROP DATABASE IF EXISTS {database} SYNC")
-        wh.close()
+    """A database with the real migrations and prices, as new, for a test (`wh`) or a module's shared
+    fixture; reset for reuse (or dropped) afterwards."""
+    pool = pool_for(settings)
+    with pool.database() as database:
+        wh = Warehouse.from_settings(settings, database=database)
+        try:
+            _load_own_prices(wh, settings, pool)
+            yield wh
+        finally:
+            wh.close()
 
 
 @pytest.fixture
-def wh(fresh_wh: Warehouse, settings: Settings) -> Warehouse:
-    """A new database with the real migrations applied and prices loaded."""
-    migrate(fresh_wh)
-    load_prices(fresh_wh, settings.pricing)
-    return fresh_wh
+def wh(settings: Settings) -> Iterator[Warehouse]:
+    """A database of the test's own with the real migrations applied and prices loaded."""
+    with migrated_database(settings) as migrated:
+        yield migrated
+
+
+def _load_own_prices(wh: Warehouse, settings: Settings, pool: DatabasePool) -> None:
+    """Settings with their own pricing get the price table a new database would have loaded for them."""
+    if settings.pricing != pool.pricing:
+        wh.command("TRUNCATE TABLE prices")
+        wh.command("TRUNCATE TABLE price_loads")
+        load_prices(wh, settings.pricing)
 
 
 @pytest.fixture

@@ -32,8 +32,9 @@ def demo_service(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="session")
 def empty_service(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """A service with an empty, migrated database."""
-    yield from start_in_thread(service_settings(store, tmp_path_factory.mktemp("dashboards-empty") / "home"))
+    """A service with an empty database, which it migrates as it starts."""
+    yield from start_in_thread(service_settings(store, tmp_path_factory.mktemp("dashboards-empty") / "home",
+                                                new_database=True))
 
 
 def page(name: str, url: str, *, query: dict[str, str | list[str]] | None = None, key: str | None = None,

@@ -24,6 +24,7 @@ import uvicorn
 from llmledger.service import create_app
 from llmledger.service.state import ServiceState
 from llmledger.settings import Settings
+from tests.databases import pool_for
 from warehouse.client import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,13 +63,14 @@ class Running:
         return self.state.read_wh.query_rows(sql, params)
 
 
-def service_settings(store: Path, home: Path, **service: Any) -> Settings:
-    """Settings for a service on the session store, in a fresh database, flushing quickly."""
-    return Settings(
-        home=home,
-        warehouse={"path": store, "database": f"svc_{uuid.uuid4().hex[:10]}"},
-        service={"flush_interval_s": 0.05, "key_cache_s": 0, **service},
-    )
+def service_settings(store: Path, home: Path, *, new_database: bool = False, **service: Any) -> Settings:
+    """Settings for a service on the session store, flushing quickly, in a database of its own: one
+    borrowed from the process's pool (migrated, prices loaded, as new; `start_in_thread` gives it
+    back), or with `new_database` an empty one, which the service migrates when it starts."""
+    settings = Settings(home=home, warehouse={"path": store},
+                        service={"flush_interval_s": 0.05, "key_cache_s": 0, **service})
+    database = f"svc_{uuid.uuid4().hex[:10]}" if new_database else pool_for(settings).borrow()
+    return settings.model_copy(update={"warehouse": settings.warehouse.model_copy(update={"database": database})})
 
 
 def start_in_thread(settings: Settings, *, exposed: bool = False) -> Iterator[Running]:
@@ -89,8 +91,12 @@ def start_in_thread(settings: Settings, *, exposed: bool = False) -> Iterator[Ru
     finally:
         server.should_exit = True
         thread.join(60)
-        with Warehouse.embedded(Path(settings.warehouse_path), settings.warehouse.database) as wh:
-            wh.command(f"DROP DATABASE IF EXISTS {settings.warehouse.database} SYNC")
+        pool = pool_for(settings)
+        if pool.lent(settings.warehouse.database) and not thread.is_alive():  # else nothing writes to it now
+            pool.give_back(settings.warehouse.database)
+        else:
+            with Warehouse.embedded(Path(settings.warehouse_path), settings.warehouse.database) as wh:
+                wh.command(f"DROP DATABASE IF EXISTS {settings.warehouse.database} SYNC")
 
 
 @pytest.fixture

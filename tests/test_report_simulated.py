@@ -8,7 +8,6 @@ controls.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,11 +21,10 @@ from alerts.report.render import render
 from alerts.report.savings import per_month
 from alerts.report.week import Week
 from bench import signal_eval as harness
-from ingest.pricing import load_prices
 from llmledger.settings import Budget, ReportSettings, Settings
 from llmledger.simulator import GroundTruth, ground_truth
+from tests.conftest import migrated_database
 from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 from warehouse.queries import attribution
 from warehouse.queries.scope import Scope
 
@@ -49,16 +47,10 @@ def month(store: Path, tmp_path_factory: pytest.TempPathFactory,
     of its own, and every signal evaluated over it (budgets as the truth states them)."""
     base = Settings(home=tmp_path_factory.mktemp("report-sim"), warehouse={"path": store})
     settings = harness.settings_for(truth, base)
-    wh = Warehouse.embedded(store, f"t_report_sim_{uuid.uuid4().hex[:8]}")
-    try:
-        migrate(wh)
-        load_prices(wh, settings.pricing)
+    with migrated_database(settings) as wh:
         harness.load(wh, settings, CONFIG)
         harness.evaluate(wh, settings, CONFIG)
         yield wh, settings
-    finally:
-        wh.command(f"DROP DATABASE IF EXISTS {wh.database} SYNC")
-        wh.close()
 
 
 @pytest.fixture(scope="module")

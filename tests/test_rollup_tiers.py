@@ -5,7 +5,6 @@ partial buckets come from different sources; and each read really comes from its
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from ingest.pipeline import Pipeline
 from ingest.pricing import load_prices
 from llmledger.settings import Settings
 from llmledger.simulator import SimulationConfig, iter_days
+from tests.conftest import migrated_database
 from warehouse.client import Warehouse
 from warehouse.migrate import discover, migrate
 from warehouse.queries import advice, attribution, caching, distributions, hybrid, nodes, ops, routing, series, spend
@@ -34,17 +34,11 @@ Read = Callable[[Warehouse, datetime, datetime], object]
 def loaded(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     """Three simulated days, ingested once for the module."""
     settings = Settings(home=tmp_path_factory.mktemp("tiers-home"), warehouse={"path": store})
-    wh = Warehouse.embedded(store, f"t_tiers_{uuid.uuid4().hex[:8]}")
-    try:
-        migrate(wh)
-        load_prices(wh, settings.pricing)
+    with migrated_database(settings) as wh:
         with Pipeline(wh, settings) as pipeline:
             for day in iter_days(SimulationConfig(start=START, days=3, calls_per_day=2_000, seed=11)):
                 pipeline.ingest_frame(day.calls, source="simulator")
         yield wh
-    finally:
-        wh.command(f"DROP DATABASE IF EXISTS {wh.database}")
-        wh.close()
 
 
 # each read, and the rollup tables it must read (besides raw calls for the partial hours)

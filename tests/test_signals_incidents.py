@@ -7,8 +7,8 @@ records the numbers in BENCHMARKS.md).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,19 +21,12 @@ from alerts.rules.base import floor_time, grid
 from bench import signal_eval as harness
 from llmledger.settings import Settings
 from llmledger.simulator import INCIDENT_NAMES, GroundTruth, ground_truth
-from warehouse.client import Warehouse
-from warehouse.migrate import migrate
+from tests.conftest import migrated_database
 
 pytestmark = pytest.mark.slow  # simulated weeks ingested and evaluated: scheduled first when parallel
 
 CONFIG = harness.config()
 QUIET = harness.config(incidents=False)
-
-
-def _database(store: Path, name: str) -> Warehouse:
-    wh = Warehouse.embedded(store, f"t_{name}_{uuid.uuid4().hex[:8]}")
-    migrate(wh)
-    return wh
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +39,9 @@ def runs(store: Path, tmp_path_factory: pytest.TempPathFactory, truth: GroundTru
     """Both simulations ingested and evaluated once for the whole module."""
     base = Settings(home=tmp_path_factory.mktemp("signals-home"), warehouse={"path": store})
     out: dict = {}
-    opened: list[Warehouse] = []
-    try:
+    with ExitStack() as databases:
         for name, cfg in (("incidents", CONFIG), ("quiet", QUIET)):
-            wh = _database(store, name)
-            opened.append(wh)
+            wh = databases.enter_context(migrated_database(base))
             harness.load(wh, base, cfg)
             settings = harness.settings_for(ground_truth(cfg), base)
             alerts, seconds = harness.evaluate(wh, settings, cfg)
@@ -58,10 +49,6 @@ def runs(store: Path, tmp_path_factory: pytest.TempPathFactory, truth: GroundTru
         out["score"] = harness.score(truth, out["incidents"]["alerts"], out["quiet"]["alerts"],
                                      out["incidents"]["settings"])
         yield out
-    finally:
-        for wh in opened:
-            wh.command(f"DROP DATABASE IF EXISTS {wh.database}")
-            wh.close()
 
 
 CAUSE_HINTS = {

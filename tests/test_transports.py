@@ -7,8 +7,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,8 +25,8 @@ from ingest.tool_runs import ToolRunWriter
 from llmledger.settings import Settings
 from llmledger.simulator import SimulationConfig, iter_days
 from tests.chhttp import ClickHouseHTTP
+from tests.conftest import migrated_database
 from warehouse.client import Warehouse
-from warehouse.migrate import migrate
 from llmledger.exports.focus import catalogue_cells
 from warehouse.queries import (
     advice,
@@ -234,18 +234,11 @@ def day() -> tuple[pl.DataFrame, pl.DataFrame]:
 def pair(store: Path, chhttp: ClickHouseHTTP, tmp_path: Path) -> Iterator[dict[str, tuple[Warehouse, Settings]]]:
     """The same fresh, migrated database twice: embedded and over HTTP."""
     made: dict[str, tuple[Warehouse, Settings]] = {}
-    for transport, url in (("embedded", None), ("http", chhttp.url())):
-        settings = Settings(home=tmp_path / transport, warehouse={"path": store, "url": url})
-        wh = Warehouse.from_settings(settings, database=f"x_{uuid.uuid4().hex[:10]}")
-        migrate(wh)
-        load_prices(wh, settings.pricing)
-        made[transport] = (wh, settings)
-    try:
+    with ExitStack() as databases:
+        for transport, url in (("embedded", None), ("http", chhttp.url())):
+            settings = Settings(home=tmp_path / transport, warehouse={"path": store, "url": url})
+            made[transport] = (databases.enter_context(migrated_database(settings)), settings)
         yield made
-    finally:
-        for wh, _ in made.values():
-            wh.command(f"DROP DATABASE IF EXISTS {wh.database}")
-            wh.close()
 
 
 def _stored(wh: Warehouse, table: str, key: str) -> pl.DataFrame:

@@ -1,6 +1,6 @@
 """The test databases lent by `tests.databases`: a database given back reaches its next borrower
 exactly as a new one would be (migrated, prices loaded, none of the last borrower's rows or leases),
-and one whose schema a test changed is dropped, never lent again."""
+and one whose schema a test changed, or that a test dropped, is never lent again."""
 
 from __future__ import annotations
 
@@ -58,5 +58,21 @@ def test_a_database_whose_schema_changed_is_dropped(database_pool: DatabasePool,
         with Warehouse.from_settings(settings, database=other) as wh:
             assert wh.query_rows("SELECT name FROM system.databases WHERE name = {n:String}", {"n": name}) == []
             assert "scratch" not in wh.table_columns("calls")
+    finally:
+        database_pool.give_back(other)
+
+
+def test_a_database_dropped_after_it_was_given_back_is_not_lent(database_pool: DatabasePool,
+                                                                settings: Settings) -> None:
+    """A test that cleans up after itself (drops its service's database once the service gave it
+    back) must not leave the next borrower a database that no longer exists."""
+    name = database_pool.borrow()
+    database_pool.give_back(name)
+    database_pool.drop(name)
+    other = database_pool.borrow()
+    try:
+        assert other != name
+        with Warehouse.from_settings(settings, database=other) as wh:
+            assert check(wh) == [] and wh.scalar("SELECT count() FROM prices") > 0
     finally:
         database_pool.give_back(other)

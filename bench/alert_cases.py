@@ -36,8 +36,8 @@ class Incident:
     incident legitimately fires (its money moving, say), which then count as explained.
     `cause_hint` (optional): text the probable cause of the first page should contain (the change
     that started it), so a cause looked up at the wrong time shows.
-    `extra` (optional): not one of the issue's ten incident kinds (a day-long level shift, a budget
-    forecast): the harness reports its recall apart from theirs. `observable` False: by the
+    `extra` (optional): not one of the issue's ten incident kinds (a day-long level
+    shift): the harness reports its recall apart from theirs. `observable` False: by the
     generator's own measure the injected condition never became observable before `end`; the
     harness lists it as such and counts it neither as detected nor as missed. `observability`
     (optional): how `crosses_at` was made observable, in a few words, for the report.

@@ -22,7 +22,7 @@ incident); "cause" whether the first page at the expected severity named the inj
 (`cause_hint`).
 
 Recall is reported for the issue's ten incident kinds apart from the extra kinds a generator marks
-(`Incident.extra`: a day-long spend level shift, a budget forecast). An incident the generator marks
+(`Incident.extra`: a day-long spend level shift; the budget forecast is one of the ten). An incident the generator marks
 not observable (`Incident.observable`) is listed with the reason and counted neither as detected nor
 as missed: a level shift no larger than the route's own quiet day-long shifts is a product decision,
 not a miss — the benchmark's quiet traffic contains day-long shifts of up to ×2.5 on purpose, and the

@@ -18,8 +18,8 @@ a flaky sandbox host now and then, calls with no feature, Zipf-heavy users.
 
 Incidents (`Incident`) are ramps and partial rollouts of the issue's ten kinds (`TEN` names nine:
 the seven silent-failure signals, the latency tail and a runaway spend spike; two of them are also
-injected on a second provider or model) plus extra kinds (`EXTRA`: a budget whose month-end forecast crosses 100%, a day-long spend
-level shift), each with the signal and scope that should fire, the severity it must reach and
+injected on a second provider or model; the tenth is a budget whose month-end forecast crosses
+100%) plus an extra kind (`EXTRA`: a day-long spend level shift), each with the signal and scope that should fire, the severity it must reach and
 `crosses_at`: when the injected condition crosses the documented threshold (computed from the
 injected shares, not from the rules) and has become observable.
 
@@ -1040,7 +1040,7 @@ SAMPLES = {"latency_tail": 100}
 # (prompt_accumulation's crossing is already taken on calls sent: `_doubled_at`)
 WINDOWED = ("cache_hit_collapse", "cache_not_applied", "llm_calls_in_tools", "stale_routing", "sandbox_runaway",
             "latency_tail")
-EXTRA = ("spend_level_shift", "budget_forecast")  # not among the ten incident kinds
+EXTRA = ("spend_level_shift",)  # not among the ten incident kinds (the budget forecast is the tenth)
 
 
 def observable(p: Project, incident: Incident) -> Incident:

@@ -12,7 +12,7 @@ import polars as pl
 from bench.alert_cases import Incident
 from bench.alerts_precision import Detection, report
 from bench.alerts_traffic import (
-    HOUR_MS, MINUTE_MS, START, TUNE, Evidence, Project, _ms, _rollout, observable, shift_crossing,
+    MINUTE_MS, START, TUNE, Evidence, Project, _ms, _rollout, observable, shift_crossing,
 )
 
 
@@ -91,4 +91,3 @@ def test_report_keeps_the_ten_kinds_apart_and_lists_an_unobservable_shift() -> N
     assert "extra kinds (not among the ten), in time: 0/0, 1 not observable" in text
     assert "| p | spend_level_shift | spend_spike | warning | not observable |" in text
     assert "2.10× vs 2.60×" in text
-    assert HOUR_MS == 3_600_000
